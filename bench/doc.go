@@ -1,0 +1,32 @@
+// Package bench compares Graft with a plain goroutine-and-channel baseline and
+// with three peer actor frameworks (hollywood, protoactor-go, Ergo) on four
+// workloads, each written in the same shape for every framework:
+//
+//   - W1 fan-in: one goroutine outside the system sends 2,000,000 ints to one
+//     actor; the clock stops when the actor has handled the last one. Mmsg/s.
+//   - W2 ping-pong: 1,000 pairs of actors bounce a ball 1,000 times each,
+//     1,000,000 deliveries in all; the clock stops when every pair is done.
+//     Mmsg/s.
+//   - W3 call: one goroutine makes 200,000 sequential request/reply round
+//     trips to one actor. Each round trip is timed; p50 and p99 in µs.
+//   - W4 spawn: spawn 100,000 actors, send each one message, wait until every
+//     one has handled it, stop them all and wait until every one has stopped.
+//     actors/s over that whole life (the memory measurement in the middle is
+//     not timed), and bytes per idle actor.
+//
+// Bytes per idle actor is the growth of heap plus goroutine stacks, each read
+// after a full GC, between "system built, nothing spawned" and "100k actors
+// spawned, each has handled its message and is idle", divided by 100k. Heap
+// alone (runtime.MemStats.HeapAlloc) would make a goroutine-per-actor design
+// look almost free, because goroutine stacks are counted in StackInuse, so
+// both are reported: B/actor (heap + stacks) and heapB/actor (heap only).
+//
+// Each framework runs with its defaults except where a default would put
+// output or network traffic into the measurement: loggers are silenced and
+// Ergo's networking and usage metrics are disabled. Building and tearing down
+// a system is never timed; every run builds a fresh one.
+//
+// The test binary links protoactor-go and hollywood, which both register the
+// protobuf file "actor.proto"; run it with
+// GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn (run.sh does). See README.md.
+package bench

@@ -1,0 +1,305 @@
+package mailbox
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Errors returned by pushes. Use errors.Is.
+var (
+	// ErrFull is returned by PushUser on a bounded mailbox with the Reject
+	// policy when Capacity user messages are already queued.
+	ErrFull = errors.New("mailbox: full")
+	// ErrClosed is returned by every push after Close.
+	ErrClosed = errors.New("mailbox: closed")
+)
+
+// Policy says what a bounded mailbox does with a push when it is full.
+type Policy uint8
+
+const (
+	// Reject refuses the new message: PushUser returns ErrFull.
+	Reject Policy = iota
+	// DropOldest evicts the oldest queued user message to make room and
+	// returns it from PushUser, so the caller can report it as a dead letter.
+	DropOldest
+)
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case Reject:
+		return "reject"
+	case DropOldest:
+		return "drop_oldest"
+	}
+	return "policy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Lane tells which lane a message came from.
+type Lane uint8
+
+const (
+	// User is the lane of ordinary messages.
+	User Lane = iota
+	// System is the lane of signals, always served first.
+	System
+)
+
+// Options configures a Mailbox. The zero value is an unbounded mailbox.
+type Options struct {
+	// Capacity bounds the user lane; 0 (the default) means unbounded.
+	// A negative Capacity is treated as 0.
+	Capacity int
+	// Overflow is the policy of a bounded mailbox when full; the default is
+	// Reject. Ignored when Capacity is 0.
+	Overflow Policy
+}
+
+// Mailbox is a two-lane queue with one consumer (its owner) and any number
+// of producers. The zero value is an idle, unbounded mailbox ready for use.
+// A Mailbox must not be copied after first use.
+type Mailbox struct {
+	mu sync.Mutex
+	// Guarded by mu.
+	in        queue // user lane, producer side
+	sys       queue // system lane
+	running   bool  // the owner is consuming (or has been told to start)
+	suspended bool  // user lane is not served; written by the owner only
+	closed    bool
+
+	// sysLen mirrors sys.len() so the owner can skip the lock when the
+	// system lane is empty (the common case) while still checking it before
+	// every user message.
+	sysLen atomic.Int32
+
+	// Owner-only: the batch taken from in by an unbounded mailbox. Producers
+	// never touch it, which is why the owner reads it without the lock.
+	out queue
+
+	capacity int
+	policy   Policy
+}
+
+// Configure sets the mailbox's options. It must be called by the owner
+// before the mailbox is shared with producers.
+func (m *Mailbox) Configure(o Options) {
+	m.capacity = max(o.Capacity, 0)
+	m.policy = o.Overflow
+}
+
+// Capacity returns the bound of the user lane, 0 when unbounded.
+func (m *Mailbox) Capacity() int { return m.capacity }
+
+// PushUser appends msg to the user lane. schedule reports whether the caller
+// must start the owner. With DropOldest, evicted is the message dropped to
+// make room (nil when none was). err is ErrClosed after Close, or ErrFull
+// when a Reject mailbox is full; the message was not queued then.
+func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false, nil, ErrClosed
+	}
+	if m.capacity > 0 && m.in.len() >= m.capacity {
+		if m.policy != DropOldest {
+			m.mu.Unlock()
+			return false, nil, ErrFull
+		}
+		evicted = m.in.pop()
+	}
+	m.in.push(msg)
+	// A suspended owner is not woken for user messages: it would find
+	// nothing it may take. Resume picks them up.
+	if !m.running && !m.suspended {
+		m.running = true
+		schedule = true
+	}
+	m.mu.Unlock()
+	return schedule, evicted, nil
+}
+
+// PushSystem appends msg to the system lane, which is unbounded. schedule
+// reports whether the caller must start the owner. err is ErrClosed after
+// Close.
+func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false, ErrClosed
+	}
+	m.sys.push(msg)
+	m.sysLen.Add(1)
+	if !m.running {
+		m.running = true
+		schedule = true
+	}
+	m.mu.Unlock()
+	return schedule, nil
+}
+
+// Next returns the next message for the owner: a system message if there is
+// one, else (unless suspended) the oldest user message. ok == false means
+// there is nothing the owner may take; the mailbox is idle from then on and
+// the owner must stop until a push reports schedule again.
+func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
+	if m.sysLen.Load() == 0 && !m.suspended && m.capacity == 0 && m.out.len() > 0 {
+		// Fast path: the owner's own batch, no lock.
+		return m.out.pop(), User, true
+	}
+	m.mu.Lock()
+	if m.sys.len() > 0 {
+		msg = m.sys.pop()
+		m.sysLen.Add(-1)
+		m.mu.Unlock()
+		return msg, System, true
+	}
+	if !m.suspended {
+		switch {
+		case m.capacity > 0 && m.in.len() > 0:
+			msg = m.in.pop()
+			m.mu.Unlock()
+			return msg, User, true
+		case m.capacity == 0 && m.out.len() > 0:
+			// Left over from before a suspension or a system message.
+			m.mu.Unlock()
+			return m.out.pop(), User, true
+		case m.capacity == 0 && m.in.len() > 0:
+			// Take the whole batch: the owner drains it without the lock.
+			m.in, m.out = m.out, m.in
+			m.mu.Unlock()
+			return m.out.pop(), User, true
+		}
+	}
+	m.running = false
+	m.mu.Unlock()
+	return nil, User, false
+}
+
+// Start marks the owner as running without a push, so that messages pushed
+// while the owner is starting up queue without scheduling it. The owner
+// later calls Next until it reports ok == false, or Idle.
+func (m *Mailbox) Start() {
+	m.mu.Lock()
+	m.running = true
+	m.mu.Unlock()
+}
+
+// Idle marks the mailbox idle unless it holds work the owner may take, and
+// reports whether it did. When it returns false the owner must keep
+// consuming.
+func (m *Mailbox) Idle() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sys.len() > 0 || (!m.suspended && (m.in.len() > 0 || m.out.len() > 0)) {
+		return false
+	}
+	m.running = false
+	return true
+}
+
+// Suspend stops the owner from taking user messages; the system lane still
+// flows. Called by the owner only. Suspending twice is the same as once.
+func (m *Mailbox) Suspend() {
+	m.mu.Lock()
+	m.suspended = true
+	m.mu.Unlock()
+}
+
+// Resume lets the owner take user messages again. Called by the owner only,
+// while it is running (it is: it handles the resume request).
+func (m *Mailbox) Resume() {
+	m.mu.Lock()
+	m.suspended = false
+	m.mu.Unlock()
+}
+
+// Suspended reports whether the user lane is suspended. Owner only.
+func (m *Mailbox) Suspended() bool { return m.suspended }
+
+// Len returns the number of queued user messages and system messages.
+// Owner only (the owner's batch is not visible to others).
+func (m *Mailbox) Len() (user, system int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.in.len() + m.out.len(), m.sys.len()
+}
+
+// Close refuses every later push with ErrClosed and returns what was
+// queued, so the owner can report each message: system messages first, then
+// user messages in arrival order. Owner only; closing twice returns nothing
+// the second time.
+func (m *Mailbox) Close() (system, user []any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.running = false
+	system = m.sys.drain(nil)
+	m.sysLen.Store(0)
+	user = m.out.drain(nil)
+	user = m.in.drain(user)
+	return system, user
+}
+
+// Closed reports whether Close was called.
+func (m *Mailbox) Closed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// queue is a FIFO over a slice with a moving head. It reuses its buffer:
+// when the head catches up with the tail both reset, and when more than half
+// of the buffer is dead space in front of the head it compacts, so a queue
+// that never empties still takes amortised O(1) per operation and bounded
+// memory.
+type queue struct {
+	buf  []any
+	head int
+}
+
+func (q *queue) len() int { return len(q.buf) - q.head }
+
+func (q *queue) push(v any) {
+	if q.head > 0 && q.head >= len(q.buf)/2 && len(q.buf) == cap(q.buf) {
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf = q.buf[:n]
+		q.head = 0
+	}
+	q.buf = append(q.buf, v)
+}
+
+// pop removes the oldest element; the queue must not be empty.
+func (q *queue) pop() any {
+	v := q.buf[q.head]
+	q.buf[q.head] = nil // let the message be collected
+	q.head++
+	if q.head == len(q.buf) {
+		q.reset()
+	}
+	return v
+}
+
+// reset empties the queue. A buffer that grew large during a burst is
+// released rather than kept by a now idle process.
+func (q *queue) reset() {
+	const keep = 256
+	if cap(q.buf) > keep {
+		q.buf = nil
+	} else {
+		q.buf = q.buf[:0]
+	}
+	q.head = 0
+}
+
+// drain appends the queued elements to dst and empties the queue.
+func (q *queue) drain(dst []any) []any {
+	dst = append(dst, q.buf[q.head:]...)
+	clear(q.buf)
+	q.buf = nil
+	q.head = 0
+	return dst
+}
