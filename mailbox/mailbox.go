@@ -64,8 +64,10 @@ type Options struct {
 type Mailbox struct {
 	mu sync.Mutex
 	// Guarded by mu.
-	in        queue // user lane, producer side
-	sys       queue // system lane
+	in        queue[any]      // user lane, producer side
+	sys       queue[sysEntry] // system lane
+	pushed    uint64          // user messages ever queued
+	evicted   uint64          // user messages ever evicted by DropOldest
 	running   bool  // the owner is consuming (or has been told to start)
 	suspended bool  // user lane is not served; written by the owner only
 	closed    bool
@@ -77,7 +79,11 @@ type Mailbox struct {
 
 	// Owner-only: the batch taken from in by an unbounded mailbox. Producers
 	// never touch it, which is why the owner reads it without the lock.
-	out queue
+	out queue[any]
+	// Owner-only: user messages ever taken, and the mark of the last
+	// system message Next returned (see Mark).
+	taken  uint64
+	sysAt  uint64
 
 	capacity int
 	policy   Policy
@@ -109,8 +115,10 @@ func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
 			return false, nil, ErrFull
 		}
 		evicted = m.in.pop()
+		m.evicted++
 	}
 	m.in.push(msg)
+	m.pushed++
 	// A suspended owner is not woken for user messages: it would find
 	// nothing it may take. Resume picks them up.
 	if !m.running && !m.suspended {
@@ -119,6 +127,26 @@ func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
 	}
 	m.mu.Unlock()
 	return schedule, evicted, nil
+}
+
+// PushUserAlways appends msg to the user lane even when a bounded mailbox
+// is full. The runtime uses it for signals converted to messages (a trapped
+// exit, a monitor's down notice), which must never be refused or evicted
+// into a dead letter. schedule and err are as for PushUser.
+func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false, ErrClosed
+	}
+	m.in.push(msg)
+	m.pushed++
+	if !m.running && !m.suspended {
+		m.running = true
+		schedule = true
+	}
+	m.mu.Unlock()
+	return schedule, nil
 }
 
 // PushSystem appends msg to the system lane, which is unbounded. schedule
@@ -130,7 +158,7 @@ func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 		m.mu.Unlock()
 		return false, ErrClosed
 	}
-	m.sys.push(msg)
+	m.sys.push(sysEntry{msg: msg, at: m.pushed})
 	m.sysLen.Add(1)
 	if !m.running {
 		m.running = true
@@ -147,18 +175,21 @@ func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
 	if m.sysLen.Load() == 0 && !m.suspended && m.capacity == 0 && m.out.len() > 0 {
 		// Fast path: the owner's own batch, no lock.
+		m.taken++
 		return m.out.pop(), User, true
 	}
 	m.mu.Lock()
 	if m.sys.len() > 0 {
-		msg = m.sys.pop()
+		e := m.sys.pop()
 		m.sysLen.Add(-1)
 		m.mu.Unlock()
-		return msg, System, true
+		m.sysAt = e.at
+		return e.msg, System, true
 	}
-	if !m.suspended {
+	if !m.suspended && (m.in.len() > 0 || m.out.len() > 0) {
+		m.taken++
 		switch {
-		case m.capacity > 0 && m.in.len() > 0:
+		case m.capacity > 0:
 			msg = m.in.pop()
 			m.mu.Unlock()
 			return msg, User, true
@@ -166,7 +197,7 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
 			// Left over from before a suspension or a system message.
 			m.mu.Unlock()
 			return m.out.pop(), User, true
-		case m.capacity == 0 && m.in.len() > 0:
+		default:
 			// Take the whole batch: the owner drains it without the lock.
 			m.in, m.out = m.out, m.in
 			m.mu.Unlock()
@@ -176,6 +207,39 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
 	m.running = false
 	m.mu.Unlock()
 	return nil, User, false
+}
+
+// Mark identifies a position in the user lane: the point at which a
+// system message arrived.
+type Mark uint64
+
+// Mark returns the position the last system message returned by Next
+// arrived at. Owner only.
+func (m *Mailbox) Mark() Mark { return Mark(m.sysAt) }
+
+// InsertUser queues msg in the user lane at mark: after every user message
+// that arrived before the mark and before every one that arrived after it.
+// The runtime uses it for a signal that becomes a message (a trapped exit):
+// the message takes the place the signal had when it arrived, so that a
+// sender's signal and messages stay in the order it sent them. Like
+// PushUserAlways it ignores the capacity. Owner only.
+func (m *Mailbox) InsertUser(msg any, at Mark) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	// Queued user messages that arrived before the mark.
+	ahead := int(max(int64(uint64(at)-m.taken-m.evicted), 0))
+	if ahead < m.out.len() {
+		m.out.insert(ahead, msg)
+	} else {
+		m.in.insert(ahead-m.out.len(), msg)
+	}
+	// The queue now holds one message more than pushed-taken-evicted, and
+	// every mark from now on must count it as ahead: one fewer taken does
+	// both (it is balanced when the owner takes the message).
+	m.taken--
 }
 
 // Start marks the owner as running without a push, so that messages pushed
@@ -236,7 +300,9 @@ func (m *Mailbox) Close() (system, user []any) {
 	defer m.mu.Unlock()
 	m.closed = true
 	m.running = false
-	system = m.sys.drain(nil)
+	for _, e := range m.sys.drain(nil) {
+		system = append(system, e.msg)
+	}
 	m.sysLen.Store(0)
 	user = m.out.drain(nil)
 	user = m.in.drain(user)
@@ -250,19 +316,24 @@ func (m *Mailbox) Closed() bool {
 	return m.closed
 }
 
+type sysEntry struct {
+	msg any
+	at  uint64 // user messages pushed before this one arrived
+}
+
 // queue is a FIFO over a slice with a moving head. It reuses its buffer:
 // when the head catches up with the tail both reset, and when more than half
 // of the buffer is dead space in front of the head it compacts, so a queue
 // that never empties still takes amortised O(1) per operation and bounded
 // memory.
-type queue struct {
-	buf  []any
+type queue[T any] struct {
+	buf  []T
 	head int
 }
 
-func (q *queue) len() int { return len(q.buf) - q.head }
+func (q *queue[T]) len() int { return len(q.buf) - q.head }
 
-func (q *queue) push(v any) {
+func (q *queue[T]) push(v T) {
 	if q.head > 0 && q.head >= len(q.buf)/2 && len(q.buf) == cap(q.buf) {
 		n := copy(q.buf, q.buf[q.head:])
 		clear(q.buf[n:])
@@ -273,9 +344,10 @@ func (q *queue) push(v any) {
 }
 
 // pop removes the oldest element; the queue must not be empty.
-func (q *queue) pop() any {
+func (q *queue[T]) pop() T {
 	v := q.buf[q.head]
-	q.buf[q.head] = nil // let the message be collected
+	var zero T
+	q.buf[q.head] = zero // let the message be collected
 	q.head++
 	if q.head == len(q.buf) {
 		q.reset()
@@ -285,7 +357,7 @@ func (q *queue) pop() any {
 
 // reset empties the queue. A buffer that grew large during a burst is
 // released rather than kept by a now idle process.
-func (q *queue) reset() {
+func (q *queue[T]) reset() {
 	const keep = 256
 	if cap(q.buf) > keep {
 		q.buf = nil
@@ -295,8 +367,17 @@ func (q *queue) reset() {
 	q.head = 0
 }
 
+// insert puts v at index i of the queued elements (0 is the head).
+func (q *queue[T]) insert(i int, v T) {
+	i = min(i, q.len()) + q.head
+	var zero T
+	q.buf = append(q.buf, zero)
+	copy(q.buf[i+1:], q.buf[i:])
+	q.buf[i] = v
+}
+
 // drain appends the queued elements to dst and empties the queue.
-func (q *queue) drain(dst []any) []any {
+func (q *queue[T]) drain(dst []T) []T {
 	dst = append(dst, q.buf[q.head:]...)
 	clear(q.buf)
 	q.buf = nil

@@ -293,3 +293,43 @@ func TestQueueCompactsWhenNeverEmpty(t *testing.T) {
 		require.Equal(t, i-1, v)
 	}
 }
+
+func TestInsertUserKeepsArrivalOrder(t *testing.T) {
+	for _, capacity := range []int{0, 16} {
+		var m mailbox.Mailbox
+		m.Configure(mailbox.Options{Capacity: capacity})
+		m.Start()
+		_, _, _ = m.PushUser("u1")
+		_, _, _ = m.PushUser("u2")
+		v, _, _ := m.Next() // u1; u2 stays (in the owner's batch when unbounded)
+		require.Equal(t, "u1", v)
+		_, _ = m.PushSystem("sig-a") // arrives after u2
+		_, _, _ = m.PushUser("u3")
+		_, _ = m.PushSystem("sig-b") // arrives after u3
+		_, _, _ = m.PushUser("u4")
+
+		v, lane, _ := m.Next()
+		require.Equal(t, "sig-a", v)
+		require.Equal(t, mailbox.System, lane)
+		m.InsertUser("exit-a", m.Mark())
+		v, _, _ = m.Next()
+		require.Equal(t, "sig-b", v)
+		m.InsertUser("exit-b", m.Mark())
+
+		msgs, _ := drain(&m)
+		assert.Equal(t, []any{"u2", "exit-a", "u3", "exit-b", "u4"}, msgs, "capacity %d", capacity)
+
+		// A mark whose messages were all taken inserts at the head.
+		_, _, _ = m.PushUser("u5")
+		_, _ = m.PushSystem("sig-c")
+		_, _, _ = m.PushUser("u6")
+		v, _, _ = m.Next()
+		require.Equal(t, "sig-c", v)
+		mark := m.Mark()
+		v, _, _ = m.Next()
+		require.Equal(t, "u5", v)
+		m.InsertUser("exit-c", mark)
+		msgs, _ = drain(&m)
+		assert.Equal(t, []any{"exit-c", "u6"}, msgs)
+	}
+}

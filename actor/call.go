@@ -1,0 +1,139 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// callEnv carries a Call's request through the target's user lane and its
+// answer back. Exactly one answer is ever delivered: finish is guarded by
+// done, so a late reply after a timeout, or an exit notice after a reply, is
+// a no-op.
+type callEnv struct {
+	req   any
+	reply chan callResult // buffered: the replier never blocks
+	done  atomic.Bool
+	// deferred is set when the handler took a ReplyTo; the process keeps a
+	// pointer to answer it on exit, so the envelope is never recycled.
+	deferred atomic.Bool
+	timer    Timer // reused across calls for the default timeout
+}
+
+type callResult struct {
+	val any
+	err error
+}
+
+// finish delivers the answer unless one was delivered (or given up on).
+func (c *callEnv) finish(v any, err error) bool {
+	if !c.done.CompareAndSwap(false, true) {
+		return false
+	}
+	c.reply <- callResult{val: v, err: err}
+	return true
+}
+
+// Call sends req to pid and waits for the reply (gen_server:call/3). The
+// handler answers with Context.Reply or Context.ReplyError, or defers the
+// answer with Context.Defer. Call fails with:
+//   - an *ExitError if pid is not alive (Reason NoProc) or exits before
+//     answering (Reason is its exit reason, e.g. a *PanicError);
+//   - ErrMailboxFull if a bounded mailbox refused the request;
+//   - ctx's error if ctx ends first, or ErrTimeout after the system's
+//     default call timeout when ctx has no deadline;
+//   - ErrNoReply if the handler returned without answering or deferring.
+func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
+	if req == nil {
+		return nil, ErrNilMessage
+	}
+	p := s.lookup(pid)
+	if p == nil {
+		return nil, &ExitError{PID: pid, Reason: NoProc}
+	}
+	c := s.calls.Get().(*callEnv)
+	c.req = req
+	c.done.Store(false)
+	if err := p.deliver(c); err != nil {
+		// deliver finished c with the error already.
+		r := <-c.reply
+		s.calls.Put(c)
+		return nil, r.err
+	}
+
+	// The default timeout runs on the system clock, so tests can fire it
+	// with a fake clock; the timer is reused with the envelope.
+	var timeout <-chan time.Time
+	if _, has := ctx.Deadline(); !has && s.callTimeout > 0 {
+		if c.timer == nil {
+			c.timer = s.clock.NewTimer(s.callTimeout)
+		} else {
+			c.timer.Reset(s.callTimeout)
+		}
+		timeout = c.timer.C()
+	}
+
+	select {
+	case r := <-c.reply:
+		s.recycle(c)
+		return r.val, r.err
+	case <-ctx.Done():
+		return s.abandon(c, fmt.Errorf("actor: call to %v: %w", pid, ctx.Err()))
+	case <-timeout:
+		return s.abandon(c, fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout))
+	}
+}
+
+// CallNamed calls the process registered under name; an unknown name
+// fails with ErrUnknownName.
+func (s *System) CallNamed(ctx context.Context, name string, req any) (any, error) {
+	pid, ok := s.Whereis(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownName, name)
+	}
+	return s.Call(ctx, pid, req)
+}
+
+// abandon gives up on c. If the answer raced in, it wins; either way c is
+// not reused, since the target may still hold it.
+func (s *System) abandon(c *callEnv, err error) (any, error) {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.done.CompareAndSwap(false, true) {
+		return nil, err
+	}
+	r := <-c.reply
+	return r.val, r.err
+}
+
+func (s *System) recycle(c *callEnv) {
+	if c.deferred.Load() {
+		return
+	}
+	if c.timer != nil && !c.timer.Stop() {
+		// Fired after the reply: drain so a reused timer starts clean.
+		select {
+		case <-c.timer.C():
+		default:
+		}
+	}
+	c.req = nil
+	s.calls.Put(c)
+}
+
+// ReplyTo answers a deferred call (gen_server:reply/2). It may be used from
+// any goroutine, once; later answers are ignored.
+type ReplyTo struct {
+	c *callEnv
+}
+
+// Reply answers the call with v.
+func (r ReplyTo) Reply(v any) { r.c.finish(v, nil) }
+
+// Error answers the call with err.
+func (r ReplyTo) Error(err error) { r.c.finish(nil, err) }
+
+// Valid reports whether r refers to a call.
+func (r ReplyTo) Valid() bool { return r.c != nil }

@@ -1,0 +1,212 @@
+package actor
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+)
+
+// module is a System's slot for one module: which version is current, and
+// every version loaded so far with its activation count. The receive loop
+// reads current with one atomic load per message.
+type module struct {
+	name    string
+	current atomic.Pointer[release]
+
+	mu       sync.Mutex
+	loaded   map[*Version]*code // guarded by mu
+	nextSeq  uint64             // guarded by mu
+	previous *code              // guarded by mu: the version current before this one (OTP's "old")
+}
+
+// code is a version as loaded into one System.
+type code struct {
+	v   *Version
+	mod *module
+	// seq orders the module's versions by first load; a change to a lower
+	// seq is a downgrade.
+	seq uint64
+	// active counts activations: processes whose state this version built.
+	// A process holds one from Init (or the migration into this version)
+	// until it migrates away or exits. A later issue's code server purges a
+	// version whose count has dropped to zero.
+	active atomic.Int64
+}
+
+// release is one Load: the version made current and the Extra passed to
+// migrations into it.
+type release struct {
+	code  *code
+	extra any
+}
+
+// LoadOption configures System.Load.
+type LoadOption interface{ applyLoad(*loadOptions) }
+
+type loadOptions struct{ extra any }
+
+type loadOptionFunc func(*loadOptions)
+
+func (f loadOptionFunc) applyLoad(o *loadOptions) { f(o) }
+
+// WithExtra passes extra to the migrations into the loaded version (OTP's
+// Extra argument of code_change).
+func WithExtra(extra any) LoadOption {
+	return loadOptionFunc(func(o *loadOptions) { o.extra = extra })
+}
+
+// Load makes v the current version of its module, loading the module if it
+// is new. It is atomic: every message dequeued after Load returns is handled
+// by v; a process whose state an earlier version built migrates first (see
+// the receive loop). Loading the current version again is a no-op. Loading a
+// different Version with the name of one already loaded fails with
+// ErrVersionConflict.
+func (s *System) Load(v *Version, opts ...LoadOption) error {
+	if err := v.validate(); err != nil {
+		return err
+	}
+	var o loadOptions
+	for _, opt := range opts {
+		opt.applyLoad(&o)
+	}
+	mod := s.moduleFor(v.module, true)
+	mod.mu.Lock()
+	c := mod.loaded[v]
+	if c == nil {
+		for other := range mod.loaded {
+			if other.name == v.name {
+				mod.mu.Unlock()
+				return fmt.Errorf("%w: %s", ErrVersionConflict, v)
+			}
+		}
+		mod.nextSeq++
+		c = &code{v: v, mod: mod, seq: mod.nextSeq}
+		mod.loaded[v] = c
+	}
+	prev := mod.current.Load()
+	if prev != nil && prev.code == c && prev.extra == o.extra {
+		mod.mu.Unlock()
+		return nil
+	}
+	if prev != nil && prev.code != c {
+		mod.previous = prev.code
+	}
+	mod.current.Store(&release{code: c, extra: o.extra})
+	mod.mu.Unlock()
+
+	from := ""
+	if prev != nil {
+		from = prev.code.v.name
+	}
+	s.log.Info("version loaded", zap.String("module", v.module), zap.String("version", v.name), zap.String("previous", from))
+	s.emit(VersionLoaded{Module: v.module, Version: v.name, Previous: from})
+	return nil
+}
+
+// moduleFor returns the slot of a module, creating it when create is set.
+func (s *System) moduleFor(name string, create bool) *module {
+	s.modMu.RLock()
+	mod := s.mods[name]
+	s.modMu.RUnlock()
+	if mod != nil || !create {
+		return mod
+	}
+	s.modMu.Lock()
+	defer s.modMu.Unlock()
+	if mod = s.mods[name]; mod == nil {
+		mod = &module{name: name, loaded: make(map[*Version]*code)}
+		s.mods[name] = mod
+	}
+	return mod
+}
+
+// Current returns the current version of a module.
+func (s *System) Current(module string) (*Version, bool) {
+	mod := s.moduleFor(module, false)
+	if mod == nil {
+		return nil, false
+	}
+	return mod.current.Load().code.v, true
+}
+
+// ModuleInfo describes a loaded module.
+type ModuleInfo struct {
+	Name     string
+	Current  string
+	Previous string // OTP's "old" version, "" if none
+	// Activations per loaded version: processes whose state it built.
+	Activations map[string]int64
+}
+
+// Modules describes every loaded module, sorted by name.
+func (s *System) Modules() []ModuleInfo {
+	s.modMu.RLock()
+	mods := make([]*module, 0, len(s.mods))
+	for _, m := range s.mods {
+		mods = append(mods, m)
+	}
+	s.modMu.RUnlock()
+	slices.SortFunc(mods, func(a, b *module) int { return cmp.Compare(a.name, b.name) })
+	out := make([]ModuleInfo, 0, len(mods))
+	for _, m := range mods {
+		m.mu.Lock()
+		info := ModuleInfo{Name: m.name, Current: m.current.Load().code.v.name, Activations: make(map[string]int64, len(m.loaded))}
+		if m.previous != nil {
+			info.Previous = m.previous.v.name
+		}
+		for v, c := range m.loaded {
+			info.Activations[v.name] = c.active.Load()
+		}
+		m.mu.Unlock()
+		out = append(out, info)
+	}
+	return out
+}
+
+// Activations returns how many processes hold an activation of a module's
+// version (their state was built by it), or -1 if it was never loaded.
+func (s *System) Activations(module, version string) int64 {
+	mod := s.moduleFor(module, false)
+	if mod == nil {
+		return -1
+	}
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	for v, c := range mod.loaded {
+		if v.name == version {
+			return c.active.Load()
+		}
+	}
+	return -1
+}
+
+// migrate moves state built by from to the version to: CodeChange of to
+// for an upgrade, Downgrade of from for a downgrade (OTP runs the down
+// migration in the newer code). A missing migration keeps the state as it
+// is. The result must fit to; a panic becomes a PanicError. On error the
+// caller keeps the old state and version.
+func migrate(from, to *code, state, extra any) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &MigrationError{Module: to.mod.name, From: from.v.name, To: to.v.name, Err: newPanicError(r)}
+		}
+	}()
+	out = state
+	switch {
+	case to.seq < from.seq && from.v.down != nil:
+		out, err = from.v.down(to.v.name, state, extra)
+	case to.seq > from.seq && to.v.up != nil:
+		out, err = to.v.up(from.v.name, state, extra)
+	}
+	if err == nil && to.v.accepts != nil && !to.v.accepts(out) {
+		err = to.v.stateTypeError(out)
+	}
+	if err != nil {
+		return state, &MigrationError{Module: to.mod.name, From: from.v.name, To: to.v.name, Err: err}
+	}
+	return out, nil
+}

@@ -1,0 +1,199 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Context is what a version's Init, Handle and Terminate see of their
+// process. It is valid only during that call and only on that goroutine:
+// do not keep it, and do not pass it to other goroutines (use Self and a
+// ReplyTo instead).
+type Context struct {
+	p    *process
+	call *callEnv // the call being handled, until answered or deferred
+}
+
+// Self returns the process's PID.
+func (c *Context) Self() PID { return c.p.pid }
+
+// Parent returns the PID of the process that spawned this one (zero when
+// spawned from outside any process).
+func (c *Context) Parent() PID { return c.p.parent }
+
+// System returns the process's System.
+func (c *Context) System() *System { return c.p.sys }
+
+// Module returns the name of the process's module.
+func (c *Context) Module() string { return c.p.mod.name }
+
+// Version returns the name of the version handling the current message.
+func (c *Context) Version() string { return c.p.code.v.name }
+
+// Log returns the system logger with the process's PID and module attached.
+func (c *Context) Log() *zap.Logger {
+	x := c.p.x()
+	if x.log == nil {
+		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid), zap.String("module", c.p.mod.name))
+	}
+	return x.log
+}
+
+// Send sends msg to pid (see System.Send).
+func (c *Context) Send(pid PID, msg any) error { return c.p.sys.Send(pid, msg) }
+
+// SendNamed sends msg to the process registered under name.
+func (c *Context) SendNamed(name string, msg any) error { return c.p.sys.SendNamed(name, msg) }
+
+// SendAfter sends msg to pid after d on the system clock.
+func (c *Context) SendAfter(pid PID, d time.Duration, msg any) Timer {
+	return c.p.sys.SendAfter(pid, d, msg)
+}
+
+// Call calls pid and waits (see System.Call). The process handles nothing
+// else meanwhile; a process calling itself gets ErrCallSelf at once.
+func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
+	if pid == c.p.pid {
+		return nil, ErrCallSelf
+	}
+	return c.p.sys.Call(ctx, pid, req)
+}
+
+// IsCall reports whether the message being handled is a Call still waiting
+// for its answer.
+func (c *Context) IsCall() bool { return c.call != nil }
+
+// Reply answers the call being handled with v. Without a pending call it
+// does nothing.
+func (c *Context) Reply(v any) {
+	if c.call != nil {
+		c.call.finish(v, nil)
+		c.call = nil
+	}
+}
+
+// ReplyError answers the call being handled with err; the process goes on.
+func (c *Context) ReplyError(err error) {
+	if c.call != nil {
+		c.call.finish(nil, err)
+		c.call = nil
+	}
+}
+
+// Defer takes the call being handled out of the handler's hands, to be
+// answered later through the returned ReplyTo (gen_server's {noreply, State}
+// plus gen_server:reply/2). If the process exits first, the caller gets an
+// *ExitError. Without a pending call it returns an invalid ReplyTo.
+func (c *Context) Defer() ReplyTo {
+	call := c.call
+	if call == nil {
+		return ReplyTo{}
+	}
+	c.call = nil
+	call.deferred.Store(true) // the caller must not recycle it
+	x := c.p.x()
+	// Forget calls already answered, so a long-lived process that defers
+	// often does not accumulate them.
+	live := x.deferred[:0]
+	for _, d := range x.deferred {
+		if !d.done.Load() {
+			live = append(live, d)
+		}
+	}
+	clear(x.deferred[len(live):])
+	x.deferred = append(live, call)
+	return ReplyTo{c: call}
+}
+
+// Spawn starts a process as a child of this one (see System.Spawn). Its
+// Parent is this process; it is not linked.
+func (c *Context) Spawn(module string, args any, opts ...SpawnOption) (PID, error) {
+	return c.p.sys.spawn(c.p, module, args, opts)
+}
+
+// SpawnLink starts a process linked to this one (spawn_link).
+func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, error) {
+	opts = append(opts, spawnOptionFunc(func(o *spawnOptions) { o.link = true }))
+	return c.p.sys.spawn(c.p, module, args, opts)
+}
+
+// TrapExit turns exit trapping on or off (process_flag(trap_exit, On)):
+// while on, exit signals other than Kill arrive as ExitMsg messages instead
+// of stopping the process.
+func (c *Context) TrapExit(on bool) { c.p.trapExit = on }
+
+// Link links this process with pid (link/1). If pid is not alive, a process
+// trapping exits receives ExitMsg{pid, NoProc}; otherwise Link returns an
+// error wrapping NoProc.
+func (c *Context) Link(pid PID) error {
+	p := c.p
+	if pid == p.pid || p.hasLink(pid) {
+		return nil
+	}
+	t := p.sys.lookup(pid)
+	if t == nil || !t.signal(linkSig{from: p.pid}) {
+		if p.trapExit {
+			p.notify(ExitMsg{From: pid, Reason: NoProc})
+			return nil
+		}
+		return fmt.Errorf("actor: link %v: %w", pid, NoProc)
+	}
+	p.addLink(pid)
+	return nil
+}
+
+// Unlink removes the link with pid (unlink/1). An exit signal from pid
+// already on its way is ignored.
+func (c *Context) Unlink(pid PID) {
+	p := c.p
+	if !p.hasLink(pid) {
+		return
+	}
+	p.removeLink(pid)
+	if t := p.sys.lookup(pid); t != nil {
+		t.signal(unlinkSig{from: p.pid})
+	}
+}
+
+// Monitor starts monitoring pid (erlang:monitor(process, Pid)). When pid
+// exits, this process receives a Down with the returned Ref; if it is not
+// alive, the Down (reason NoProc) is queued at once.
+func (c *Context) Monitor(pid PID) Ref {
+	p := c.p
+	ref := p.sys.newRef()
+	x := p.x()
+	if x.monitors == nil {
+		x.monitors = make(map[Ref]PID)
+	}
+	x.monitors[ref] = pid
+	t := p.sys.lookup(pid)
+	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid}) {
+		p.notify(Down{Ref: ref, PID: pid, Reason: NoProc})
+	}
+	return ref
+}
+
+// Demonitor stops a monitor; a Down for it that is already queued is
+// dropped (demonitor(Ref, [flush])).
+func (c *Context) Demonitor(ref Ref) {
+	p := c.p
+	if p.ext == nil {
+		return
+	}
+	pid, ok := p.ext.monitors[ref]
+	if !ok {
+		return
+	}
+	delete(p.ext.monitors, ref)
+	if t := p.sys.lookup(pid); t != nil {
+		t.signal(demonitorSig{ref: ref})
+	}
+}
+
+// Exit sends an exit signal to pid from this process (exit/2).
+func (c *Context) Exit(pid PID, reason error) error {
+	return c.p.sys.exitSignal(c.p.pid, pid, reason)
+}

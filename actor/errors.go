@@ -1,0 +1,105 @@
+package actor
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// Exit reasons with OTP's meaning. A process's exit reason is an error; any
+// error other than these is an abnormal exit (a crash). Compare with
+// errors.Is.
+var (
+	// Normal is the reason of a process that finished its work. Linked
+	// processes that do not trap exits ignore it.
+	Normal = errors.New("normal")
+	// Shutdown is the reason used when a process is told to stop by its
+	// supervisor or by System.Shutdown. It is not logged as a crash.
+	Shutdown = errors.New("shutdown")
+	// Kill, sent with Exit or Kill, stops a process unconditionally: it
+	// cannot be trapped and the process exits with Killed. As the exit
+	// reason of a process, kill propagates through links like any other
+	// reason (as in OTP, only the explicit signal is untrappable).
+	Kill = errors.New("kill")
+	// Killed is the exit reason of a process stopped by a Kill signal.
+	Killed = errors.New("killed")
+	// NoProc is the reason reported for a process that does not exist:
+	// a link or monitor to a dead process, a send or call to one.
+	NoProc = errors.New("noproc")
+)
+
+// Errors returned by the runtime API. Use errors.Is.
+var (
+	ErrNilVersion      = errors.New("actor: nil version")
+	ErrInvalidVersion  = errors.New("actor: invalid version")
+	ErrVersionConflict = errors.New("actor: another version with that name is loaded")
+	ErrUnknownModule   = errors.New("actor: unknown module")
+	ErrNameTaken       = errors.New("actor: name already registered")
+	ErrInvalidName     = errors.New("actor: invalid name")
+	ErrUnknownName     = errors.New("actor: no process registered under that name")
+	ErrNilMessage      = errors.New("actor: nil message")
+	ErrMailboxFull     = errors.New("actor: mailbox full")
+	ErrTimeout         = errors.New("actor: call timeout")
+	ErrNoReply         = errors.New("actor: handler returned without replying to the call")
+	ErrCallSelf        = errors.New("actor: a process cannot call itself")
+	ErrStopping        = errors.New("actor: system is shutting down")
+	ErrNotInProcess    = errors.New("actor: not allowed outside the process's own handler")
+)
+
+// ShutdownReason is OTP's {shutdown, Term}: a deliberate stop that carries
+// detail. Like Shutdown, it is not logged as a crash and errors.Is(r,
+// Shutdown) is true.
+type ShutdownReason struct{ Detail any }
+
+func (r ShutdownReason) Error() string     { return fmt.Sprintf("{shutdown, %v}", r.Detail) }
+func (r ShutdownReason) Is(err error) bool { return err == Shutdown }
+
+// PanicError is the exit reason of a process whose handler (or Init,
+// Terminate or a migration) panicked. It carries the panic value and the
+// stack of the panicking goroutine.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	if err, ok := e.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// ExitError is returned by Call when the target exited before replying, and
+// by Stop and similar requests when the target is gone. Reason is the
+// target's exit reason (NoProc when it was already dead).
+type ExitError struct {
+	PID    PID
+	Reason error
+}
+
+func (e *ExitError) Error() string { return fmt.Sprintf("actor: %v exited: %v", e.PID, e.Reason) }
+func (e *ExitError) Unwrap() error { return e.Reason }
+
+// MigrationError reports a CodeChange or Downgrade that failed, panicked or
+// produced a state the target version does not accept.
+type MigrationError struct {
+	Module   string
+	From, To string
+	Err      error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("actor: code_change of %s from %s to %s: %v", e.Module, e.From, e.To, e.Err)
+}
+func (e *MigrationError) Unwrap() error { return e.Err }
+
+// isQuiet reports whether reason is a deliberate exit, not a crash:
+// normal, shutdown or {shutdown, _}.
+func isQuiet(reason error) bool {
+	return reason == Normal || errors.Is(reason, Shutdown)
+}

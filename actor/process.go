@@ -1,0 +1,452 @@
+package actor
+
+import (
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/mailbox"
+)
+
+// process is one actor. Every field below mb is owned by the process: only
+// its receive loop touches it (or, before the loop first runs, the goroutine
+// running Spawn). Other goroutines reach a process only through its mailbox.
+type process struct {
+	pid PID
+	sys *System
+	mb  mailbox.Mailbox
+
+	mod   *module
+	code  *code // the version that built state; holds one activation while active
+	state any
+	// skip is a version whose migration failed for this process; it is not
+	// retried while it stays current.
+	skip   *code
+	active bool // Init succeeded: the process holds an activation of code
+
+	ctx      Context
+	parent   PID
+	trapExit bool
+	named    atomic.Bool // set by register; saves a names lookup at exit
+
+	// reason is set when the process must exit after the current message;
+	// terminate says whether Terminate runs first.
+	reason    error
+	terminate bool
+
+	ext *procExt // links, monitors and pending calls; most processes have none
+}
+
+// procExt holds what few processes need, so that an idle process without
+// links stays small.
+type procExt struct {
+	links    map[PID]struct{}
+	monitors map[Ref]PID // monitors this process holds, by ref
+	watchers map[Ref]PID // processes monitoring this one
+	deferred []*callEnv  // calls to answer later through a ReplyTo
+	stops    []*stopReq  // Stop callers waiting for the exit
+	log      *zap.Logger
+}
+
+func (p *process) x() *procExt {
+	if p.ext == nil {
+		p.ext = &procExt{}
+	}
+	return p.ext
+}
+
+// ExitMsg is what a process trapping exits receives instead of dying:
+// OTP's {'EXIT', From, Reason}. From is zero for System.Exit.
+type ExitMsg struct {
+	From   PID
+	Reason error
+}
+
+// Down is what a monitoring process receives when the monitored one exits:
+// OTP's {'DOWN', Ref, process, PID, Reason}. Reason is NoProc if it was
+// already dead when the monitor was set.
+type Down struct {
+	Ref    Ref
+	PID    PID
+	Reason error
+}
+
+// run is the receive loop, the only long-lived code of a process. It is
+// started on a fresh goroutine when the mailbox goes from idle to having
+// work, and returns when the mailbox is idle again, so an idle process holds
+// no goroutine. Each turn takes the system lane first (exit signals, links,
+// monitors, suspend/resume, stop, info); then one user message, handled by
+// the version that is current right now (receive). After any message that
+// decided the process must exit, it exits.
+func (p *process) run() {
+	for {
+		msg, lane, ok := p.mb.Next()
+		if !ok {
+			return // idle; the next push starts a new run
+		}
+		if lane == mailbox.System {
+			p.handleSignal(msg)
+		} else {
+			p.receive(msg)
+		}
+		if p.reason != nil {
+			p.exit(p.reason, p.terminate)
+			return
+		}
+	}
+}
+
+// receive handles one user message. It first picks up the module's current
+// version: one atomic load, and when that version is not the one that built
+// the state, the state migrates before the message is handled. A failed
+// migration leaves the process on its version with its state untouched.
+func (p *process) receive(msg any) {
+	if p.sys.pickup {
+		if rel := p.mod.current.Load(); rel.code != p.code && rel.code != p.skip {
+			p.pickup(rel)
+		}
+	}
+	switch m := msg.(type) {
+	case *callEnv:
+		p.ctx.call = m
+		p.handle(m.req)
+		if p.ctx.call != nil && p.reason == nil {
+			// Neither answered nor deferred. (If the process is exiting,
+			// exit answers with the reason instead.)
+			p.ctx.call = nil
+			m.finish(nil, ErrNoReply)
+		}
+		return
+	case Down:
+		if p.ext == nil || p.ext.monitors[m.Ref] != m.PID {
+			return // demonitored meanwhile: flushed, as demonitor(Ref, [flush])
+		}
+		delete(p.ext.monitors, m.Ref)
+	}
+	p.handle(msg)
+}
+
+// handle calls the version's Handle. An error or a panic becomes the exit
+// reason; the state the handler returned is what Terminate sees.
+func (p *process) handle(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.stop(newPanicError(r), true)
+		}
+	}()
+	state, err := p.code.v.handle(&p.ctx, p.state, msg)
+	p.state = state
+	if err != nil {
+		p.stop(err, true)
+	}
+}
+
+func (p *process) pickup(rel *release) {
+	from := p.code
+	state, err := migrate(from, rel.code, p.state, rel.extra)
+	if err != nil {
+		p.skip = rel.code
+		p.sys.log.Error("code_change failed; process stays on its version",
+			zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+			zap.String("from", from.v.name), zap.String("to", rel.code.v.name), zap.Error(err))
+		if p.sys.watched() {
+			p.sys.emit(MigrationFailed{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name, Err: err})
+		}
+		return
+	}
+	rel.code.active.Add(1)
+	from.active.Add(-1)
+	p.code, p.state, p.skip = rel.code, state, nil
+	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
+		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
+	}
+	if p.sys.watched() {
+		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name})
+	}
+}
+
+// stop records that the process must exit once the current message is done.
+// The first reason wins.
+func (p *process) stop(reason error, terminate bool) {
+	if p.reason == nil {
+		p.reason, p.terminate = reason, terminate
+	}
+}
+
+func (p *process) callInit(args any) (state any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	return p.code.v.init(&p.ctx, args)
+}
+
+func (p *process) callTerminate(reason error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid),
+				zap.Stringer("version", p.code.v), zap.Any("panic", r))
+		}
+	}()
+	p.code.v.terminate(&p.ctx, p.state, reason)
+}
+
+// Signals: the system lane.
+
+type exitSig struct {
+	from   PID
+	reason error
+	link   bool // sent because a linked process exited
+}
+
+type linkSig struct{ from PID }
+type unlinkSig struct{ from PID }
+type monitorSig struct {
+	ref  Ref
+	from PID
+}
+type demonitorSig struct{ ref Ref }
+
+// sysRequest is a synchronous request answered on the system lane.
+type sysRequest interface {
+	doneCh() <-chan struct{}
+	result() error
+}
+
+type stopReq struct {
+	reason error
+	done   chan struct{} // nil when nobody waits (Shutdown)
+}
+
+type suspendReq struct {
+	suspend bool
+	done    chan struct{}
+	err     error
+}
+
+type infoReq struct {
+	info ProcessInfo
+	done chan struct{}
+	err  error
+}
+
+func (r *stopReq) doneCh() <-chan struct{}    { return r.done }
+func (r *stopReq) result() error              { return nil }
+func (r *suspendReq) doneCh() <-chan struct{} { return r.done }
+func (r *suspendReq) result() error           { return r.err }
+func (r *infoReq) doneCh() <-chan struct{}    { return r.done }
+func (r *infoReq) result() error              { return r.err }
+
+func (p *process) handleSignal(msg any) {
+	switch s := msg.(type) {
+	case exitSig:
+		p.onExitSignal(s)
+	case linkSig:
+		p.addLink(s.from)
+	case unlinkSig:
+		p.removeLink(s.from)
+	case monitorSig:
+		x := p.x()
+		if x.watchers == nil {
+			x.watchers = make(map[Ref]PID)
+		}
+		x.watchers[s.ref] = s.from
+	case demonitorSig:
+		if p.ext != nil {
+			delete(p.ext.watchers, s.ref)
+		}
+	case *stopReq:
+		if s.done != nil {
+			p.x().stops = append(p.x().stops, s)
+		}
+		p.stop(s.reason, true)
+	case *suspendReq:
+		if s.suspend {
+			p.mb.Suspend()
+		} else {
+			p.mb.Resume()
+		}
+		close(s.done)
+	case *infoReq:
+		s.info = p.info()
+		close(s.done)
+	}
+}
+
+// onExitSignal applies OTP's rules for an incoming exit signal.
+func (p *process) onExitSignal(s exitSig) {
+	if s.link {
+		if !p.hasLink(s.from) {
+			return // unlinked meanwhile: the signal is stale
+		}
+		p.removeLink(s.from)
+	}
+	switch {
+	case s.reason == Kill && !s.link:
+		p.stop(Killed, false) // untrappable
+	case p.trapExit && s.link && s.from == p.parent:
+		// gen_server: an exit from the parent ends a trapping process,
+		// Terminate included (how supervisors shut workers down).
+		p.stop(s.reason, true)
+	case p.trapExit:
+		// The message takes the place the signal had when it arrived, so
+		// it comes after what the sender sent before it and before what it
+		// sent after (OTP's signal order between two processes).
+		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason}, p.mb.Mark())
+	case s.reason == Normal:
+		// ignored by a process that does not trap exits
+	default:
+		p.stop(s.reason, false)
+	}
+}
+
+func (p *process) hasLink(pid PID) bool {
+	if p.ext == nil {
+		return false
+	}
+	_, ok := p.ext.links[pid]
+	return ok
+}
+
+func (p *process) addLink(pid PID) {
+	x := p.x()
+	if x.links == nil {
+		x.links = make(map[PID]struct{})
+	}
+	x.links[pid] = struct{}{}
+}
+
+func (p *process) removeLink(pid PID) {
+	if p.ext != nil {
+		delete(p.ext.links, pid)
+	}
+}
+
+func (p *process) info() ProcessInfo {
+	user, _ := p.mb.Len()
+	in := ProcessInfo{
+		PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Parent: p.parent,
+		TrapExit: p.trapExit, Suspended: p.mb.Suspended(), Queued: user,
+	}
+	if p.ext != nil {
+		for l := range p.ext.links {
+			in.Links = append(in.Links, l)
+		}
+	}
+	return in
+}
+
+// exit ends the process: Terminate (when the exit is the process's own
+// decision), then it leaves the table and its name, answers every pending
+// call, reports queued messages as dead letters, and signals links and
+// monitors. The order matters: a supervisor that restarts the process on
+// its exit signal finds the name free and the old PID gone.
+func (p *process) exit(reason error, terminate bool) {
+	s := p.sys
+	if terminate && p.active && p.code.v.terminate != nil {
+		p.callTerminate(reason)
+	}
+	sysLeft, userLeft := p.mb.Close()
+	s.procs.remove(p.pid.id)
+	if p.named.Load() {
+		s.unregisterPID(p.pid)
+	}
+	if p.active {
+		p.code.active.Add(-1)
+	}
+
+	gone := &ExitError{PID: p.pid, Reason: reason}
+	if p.ctx.call != nil {
+		p.ctx.call.finish(nil, gone)
+		p.ctx.call = nil
+	}
+	x := p.ext
+	if x == nil {
+		x = &procExt{}
+	}
+	for _, c := range x.deferred {
+		c.finish(nil, gone)
+	}
+	for _, m := range sysLeft {
+		p.refuseSignal(m)
+	}
+	for _, m := range userLeft {
+		switch m.(type) {
+		case ExitMsg, Down:
+			// notices addressed to this process; nobody else wants them
+		default:
+			s.undeliverable(p.pid, m, reason)
+		}
+	}
+	for l := range x.links {
+		if t := s.lookup(l); t != nil {
+			t.signal(exitSig{from: p.pid, reason: reason, link: true})
+		}
+	}
+	for ref, w := range x.watchers {
+		if t := s.lookup(w); t != nil {
+			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
+		}
+	}
+	for ref, target := range x.monitors {
+		if t := s.lookup(target); t != nil {
+			t.signal(demonitorSig{ref: ref})
+		}
+	}
+
+	p.logExit(reason)
+	if s.watched() {
+		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Reason: reason})
+	}
+	for _, r := range x.stops {
+		close(r.done)
+	}
+	s.exited()
+}
+
+// refuseSignal answers a signal that arrived too late: the process has
+// exited, so a link or monitor sees noproc, as in OTP.
+func (p *process) refuseSignal(m any) {
+	s := p.sys
+	switch r := m.(type) {
+	case linkSig:
+		if t := s.lookup(r.from); t != nil {
+			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})
+		}
+	case monitorSig:
+		if t := s.lookup(r.from); t != nil {
+			t.notify(Down{Ref: r.ref, PID: p.pid, Reason: NoProc})
+		}
+	case *stopReq:
+		if r.done != nil {
+			close(r.done) // it is stopped, which is what was asked
+		}
+	case *suspendReq:
+		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		close(r.done)
+	case *infoReq:
+		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		close(r.done)
+	}
+}
+
+func (p *process) logExit(reason error) {
+	log := p.sys.log
+	if isQuiet(reason) {
+		if ce := log.Check(zap.DebugLevel, "process exited"); ce != nil {
+			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+				zap.String("version", p.code.v.name), zap.String("reason", reason.Error()))
+		}
+		return
+	}
+	fields := []zap.Field{
+		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+		zap.String("version", p.code.v.name), zap.String("reason", reason.Error()),
+	}
+	if pe, ok := reason.(*PanicError); ok {
+		fields = append(fields, zap.ByteString("stack", pe.Stack))
+	}
+	log.Error("process crashed", fields...)
+}

@@ -1,0 +1,517 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/mailbox"
+)
+
+// System owns processes, registered names and loaded modules. Everything
+// hangs off a System; two Systems in one program never see each other. The
+// zero System is not usable: call NewSystem. A System is safe for concurrent
+// use. Shutdown stops it.
+type System struct {
+	log   *zap.Logger
+	clock Clock
+	// callTimeout applies to calls whose context has no deadline (OTP's
+	// default gen_server:call timeout is 5 s).
+	callTimeout time.Duration
+	// pickup is false only in the benchmark that measures what per-message
+	// version pickup costs.
+	pickup bool
+
+	procs  procTable
+	refs   atomic.Uint64
+	events events
+
+	namesMu sync.RWMutex
+	names   map[string]PID // guarded by namesMu
+	nameOf  map[PID]string // guarded by namesMu
+
+	modMu sync.RWMutex
+	mods  map[string]*module // guarded by modMu
+
+	calls sync.Pool // *callEnv
+
+	deadLetters atomic.Uint64
+
+	// Shutdown: stopping refuses new spawns; drained closes when the last
+	// process has exited after stopping was set.
+	stopping  atomic.Bool
+	drained   chan struct{}
+	drainOnce sync.Once
+}
+
+// Option configures a System.
+type Option interface{ apply(*System) }
+
+type optionFunc func(*System)
+
+func (f optionFunc) apply(s *System) { f(s) }
+
+// WithLogger sets the zap logger. The default is zap.NewNop().
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(s *System) {
+		if l != nil {
+			s.log = l
+		}
+	})
+}
+
+// WithClock sets the clock (default RealClock).
+func WithClock(c Clock) Option {
+	return optionFunc(func(s *System) {
+		if c != nil {
+			s.clock = c
+		}
+	})
+}
+
+// WithCallTimeout sets the timeout of calls whose context has no deadline.
+// The default is 5 s, OTP's default; d <= 0 means no default timeout.
+func WithCallTimeout(d time.Duration) Option {
+	return optionFunc(func(s *System) { s.callTimeout = d })
+}
+
+// withoutPickup turns per-message version pickup off; only the benchmark
+// that measures its cost uses it.
+func withoutPickup() Option { return optionFunc(func(s *System) { s.pickup = false }) }
+
+// NewSystem returns a running System.
+func NewSystem(opts ...Option) *System {
+	s := &System{
+		log:         zap.NewNop(),
+		clock:       RealClock{},
+		callTimeout: 5 * time.Second,
+		pickup:      true,
+		names:       make(map[string]PID),
+		nameOf:      make(map[PID]string),
+		mods:        make(map[string]*module),
+		drained:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o.apply(s)
+	}
+	s.calls.New = func() any { return &callEnv{reply: make(chan callResult, 1)} }
+	return s
+}
+
+// Clock returns the system's clock.
+func (s *System) Clock() Clock { return s.clock }
+
+// Logger returns the system's logger.
+func (s *System) Logger() *zap.Logger { return s.log }
+
+// ProcessCount returns the number of live processes.
+func (s *System) ProcessCount() int { return int(s.procs.live.Load()) }
+
+// DeadLetters returns how many messages were dead-lettered so far.
+func (s *System) DeadLetters() uint64 { return s.deadLetters.Load() }
+
+// Processes returns the PIDs of the live processes, newest first.
+func (s *System) Processes() []PID {
+	var out []PID
+	s.procs.each(func(p *process) { out = append(out, p.pid) })
+	return out
+}
+
+func (s *System) lookup(pid PID) *process {
+	if pid.node != 0 {
+		return nil
+	}
+	return s.procs.lookup(pid.id)
+}
+
+// SpawnOption configures Spawn.
+type SpawnOption interface{ applySpawn(*spawnOptions) }
+
+type spawnOptions struct {
+	name     string
+	mailbox  mailbox.Options
+	trapExit bool
+	link     bool // set by Context.SpawnLink
+}
+
+type spawnOptionFunc func(*spawnOptions)
+
+func (f spawnOptionFunc) applySpawn(o *spawnOptions) { f(o) }
+
+// WithName registers the process under name (erlang:register/2); Spawn
+// fails with ErrNameTaken if the name is in use.
+func WithName(name string) SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.name = name })
+}
+
+// WithMailbox bounds the process's user lane to capacity messages with the
+// given overflow policy. The default mailbox is unbounded.
+func WithMailbox(capacity int, overflow mailbox.Policy) SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) {
+		o.mailbox = mailbox.Options{Capacity: capacity, Overflow: overflow}
+	})
+}
+
+// WithTrapExit starts the process trapping exits
+// (process_flag(trap_exit, true)) before its Init runs.
+func WithTrapExit() SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.trapExit = true })
+}
+
+// Spawn starts a process running the current version of module. Init runs
+// on the caller's goroutine, in the new process's context, before Spawn
+// returns (like OTP's start_link: the caller learns of an Init failure as an
+// error); messages sent to the new PID meanwhile are queued. After Init the
+// process holds no goroutine until a message arrives.
+func (s *System) Spawn(module string, args any, opts ...SpawnOption) (PID, error) {
+	return s.spawn(nil, module, args, opts)
+}
+
+func (s *System) spawn(parent *process, module string, args any, opts []SpawnOption) (PID, error) {
+	var o spawnOptions
+	for _, opt := range opts {
+		opt.applySpawn(&o)
+	}
+	mod := s.moduleFor(module, false)
+	if mod == nil {
+		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
+	}
+	if o.mailbox.Capacity < 0 {
+		return PID{}, fmt.Errorf("actor: spawn %q: negative mailbox capacity %d", module, o.mailbox.Capacity)
+	}
+	if o.name != "" {
+		if err := s.checkNameFree(o.name); err != nil {
+			return PID{}, err
+		}
+	}
+	rel := mod.current.Load()
+	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit}
+	p.ctx.p = p
+	p.mb.Configure(o.mailbox)
+	p.mb.Start() // pushes during Init queue without scheduling
+	if parent != nil {
+		p.parent = parent.pid
+	}
+	p.pid = PID{id: s.procs.insert(p)}
+	// Checked after insert so Shutdown either sees this process or this
+	// spawn sees stopping.
+	if s.stopping.Load() {
+		p.exit(ErrStopping, false)
+		return PID{}, ErrStopping
+	}
+	if o.name != "" {
+		if err := s.register(o.name, p); err != nil {
+			p.exit(Normal, false)
+			return PID{}, err
+		}
+	}
+
+	state, err := p.callInit(args)
+	if err != nil {
+		// The process never ran: its exit reason goes to the links and
+		// monitors Init made, and the spawner gets it as an error instead
+		// of an exit signal (it is not linked yet).
+		p.exit(err, false)
+		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, err)
+	}
+	p.state, p.active = state, true
+	p.code.active.Add(1)
+	if o.link && parent != nil {
+		parent.addLink(p.pid)
+		p.addLink(parent.pid)
+	}
+	if !p.mb.Idle() {
+		go p.run()
+	}
+	return p.pid, nil
+}
+
+// Send delivers msg to pid's user lane, asynchronously. It fails with NoProc
+// if pid is not alive and with ErrMailboxFull if a bounded mailbox refused
+// the message; either way the message is also reported as a DeadLetter.
+func (s *System) Send(pid PID, msg any) error {
+	if msg == nil {
+		return ErrNilMessage
+	}
+	p := s.lookup(pid)
+	if p == nil {
+		s.deadLetter(pid, msg, NoProc)
+		return fmt.Errorf("actor: send to %v: %w", pid, NoProc)
+	}
+	return p.deliver(msg)
+}
+
+// SendNamed delivers msg to the process registered under name.
+func (s *System) SendNamed(name string, msg any) error {
+	pid, ok := s.Whereis(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownName, name)
+	}
+	return s.Send(pid, msg)
+}
+
+// deliver pushes msg into the user lane and starts the receive loop if the
+// process was idle.
+func (p *process) deliver(msg any) error {
+	sched, evicted, err := p.mb.PushUser(msg)
+	if err != nil {
+		reason := NoProc
+		if errors.Is(err, mailbox.ErrFull) {
+			reason = ErrMailboxFull
+		}
+		p.sys.undeliverable(p.pid, msg, reason)
+		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
+	}
+	if evicted != nil {
+		p.sys.undeliverable(p.pid, evicted, ErrMailboxFull)
+	}
+	if sched {
+		go p.run()
+	}
+	return nil
+}
+
+// signal pushes a system message; false means the process is gone.
+func (p *process) signal(sig any) bool {
+	sched, err := p.mb.PushSystem(sig)
+	if err != nil {
+		return false
+	}
+	if sched {
+		go p.run()
+	}
+	return true
+}
+
+// notify delivers a converted signal (ExitMsg, Down) to the user lane. It
+// is never refused by a bounded mailbox: signals are not lost.
+func (p *process) notify(msg any) {
+	sched, err := p.mb.PushUserAlways(msg)
+	if err == nil && sched {
+		go p.run()
+	}
+}
+
+// undeliverable reports a message that will not be handled: a call's
+// caller gets the error at once, anything else becomes a dead letter.
+func (s *System) undeliverable(to PID, msg any, reason error) {
+	if c, ok := msg.(*callEnv); ok {
+		if reason == ErrMailboxFull {
+			c.finish(nil, fmt.Errorf("actor: call to %v: %w", to, ErrMailboxFull))
+		} else {
+			c.finish(nil, &ExitError{PID: to, Reason: reason})
+		}
+		return
+	}
+	s.deadLetter(to, msg, reason)
+}
+
+func (s *System) deadLetter(to PID, msg any, reason error) {
+	s.deadLetters.Add(1)
+	if s.log.Core().Enabled(zap.DebugLevel) {
+		s.log.Debug("dead letter", zap.Stringer("to", to), zap.Any("message", msg), zap.Error(reason))
+	}
+	if s.watched() {
+		s.emit(DeadLetter{To: to, Message: msg, Reason: reason})
+	}
+}
+
+// Exit sends an exit signal with reason to pid, as erlang:exit/2 from
+// outside any process: Kill stops it unconditionally; Normal is ignored
+// unless it traps exits; a process trapping exits receives an ExitMsg with
+// a zero From; any other reason stops a process that does not trap exits.
+func (s *System) Exit(pid PID, reason error) error {
+	return s.exitSignal(PID{}, pid, reason)
+}
+
+func (s *System) exitSignal(from, to PID, reason error) error {
+	if reason == nil {
+		reason = Normal
+	}
+	p := s.lookup(to)
+	if p == nil || !p.signal(exitSig{from: from, reason: reason}) {
+		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
+	}
+	return nil
+}
+
+// Kill stops pid unconditionally; it exits with Killed. Like every signal it
+// takes effect between two messages: a handler that never returns cannot be
+// killed (Go cannot stop a goroutine from outside).
+func (s *System) Kill(pid PID) error { return s.Exit(pid, Kill) }
+
+// Stop asks pid to stop with reason Normal and waits until it has exited,
+// its Terminate included (gen_server:stop/1). It fails with NoProc if pid is
+// not alive, or with ctx's error.
+func (s *System) Stop(ctx context.Context, pid PID) error {
+	return s.request(ctx, pid, &stopReq{reason: Normal, done: make(chan struct{})})
+}
+
+// Suspend stops pid from taking user messages (sys:suspend/1): messages
+// stay queued in order, system messages (exit signals, resume, info) are
+// still served. It waits until the process has acknowledged.
+func (s *System) Suspend(ctx context.Context, pid PID) error {
+	return s.request(ctx, pid, &suspendReq{suspend: true, done: make(chan struct{})})
+}
+
+// Resume undoes Suspend (sys:resume/1).
+func (s *System) Resume(ctx context.Context, pid PID) error {
+	return s.request(ctx, pid, &suspendReq{done: make(chan struct{})})
+}
+
+// ProcessInfo describes a live process (erlang:process_info/1).
+type ProcessInfo struct {
+	PID       PID
+	Name      string // registered name, "" if none
+	Module    string
+	Version   string // the version that built its state
+	Parent    PID
+	Links     []PID
+	TrapExit  bool
+	Suspended bool
+	Queued    int // user messages waiting
+}
+
+// Info asks pid for its ProcessInfo through the system lane, so it is
+// answered even while the process is suspended.
+func (s *System) Info(ctx context.Context, pid PID) (ProcessInfo, error) {
+	r := &infoReq{done: make(chan struct{})}
+	if err := s.request(ctx, pid, r); err != nil {
+		return ProcessInfo{}, err
+	}
+	r.info.Name = s.nameOfPID(pid)
+	return r.info, nil
+}
+
+// request sends a synchronous system request and waits for it.
+func (s *System) request(ctx context.Context, pid PID, r sysRequest) error {
+	p := s.lookup(pid)
+	if p == nil || !p.signal(r) {
+		return &ExitError{PID: pid, Reason: NoProc}
+	}
+	select {
+	case <-r.doneCh():
+		return r.result()
+	case <-ctx.Done():
+		return fmt.Errorf("actor: request to %v: %w", pid, ctx.Err())
+	}
+}
+
+// SendAfter sends msg to pid after d on the system clock
+// (erlang:send_after/3). Stop the returned timer to cancel.
+func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
+	return s.clock.AfterFunc(d, func() { _ = s.Send(pid, msg) })
+}
+
+// Shutdown stops every process: each gets a stop request with reason
+// Shutdown (its Terminate runs), newest first, and Shutdown waits until all
+// have exited. If ctx ends first, the rest are killed and Shutdown returns
+// ctx's error once they have exited, or at once if some handler never
+// returns. New spawns fail with ErrStopping from the start of Shutdown.
+// Calling Shutdown again waits the same way.
+func (s *System) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	s.procs.each(func(p *process) { p.signal(&stopReq{reason: Shutdown}) })
+	if s.procs.live.Load() == 0 {
+		s.drainOnce.Do(func() { close(s.drained) })
+	}
+	select {
+	case <-s.drained:
+		s.log.Info("system stopped")
+		return nil
+	case <-ctx.Done():
+	}
+	s.procs.each(func(p *process) { p.signal(exitSig{reason: Kill}) })
+	s.log.Warn("shutdown deadline passed; killed remaining processes", zap.Int("remaining", s.ProcessCount()))
+	return fmt.Errorf("actor: shutdown: %w", ctx.Err())
+}
+
+// exited is called once per process after it is gone from the table.
+func (s *System) exited() {
+	if s.stopping.Load() && s.procs.live.Load() == 0 {
+		s.drainOnce.Do(func() { close(s.drained) })
+	}
+}
+
+// Names.
+
+func (s *System) checkNameFree(name string) error {
+	s.namesMu.RLock()
+	defer s.namesMu.RUnlock()
+	if _, taken := s.names[name]; taken {
+		return fmt.Errorf("%w: %q", ErrNameTaken, name)
+	}
+	return nil
+}
+
+// Register registers pid under name (erlang:register/2). The name is
+// released when the process exits. A process has at most one name.
+func (s *System) Register(name string, pid PID) error {
+	p := s.lookup(pid)
+	if p == nil {
+		return fmt.Errorf("actor: register %q: %w", name, NoProc)
+	}
+	return s.register(name, p)
+}
+
+func (s *System) register(name string, p *process) error {
+	pid := p.pid
+	if name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidName)
+	}
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	if _, taken := s.names[name]; taken {
+		return fmt.Errorf("%w: %q", ErrNameTaken, name)
+	}
+	if old, has := s.nameOf[pid]; has {
+		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, pid, old)
+	}
+	s.names[name] = pid
+	s.nameOf[pid] = name
+	p.named.Store(true)
+	return nil
+}
+
+// Unregister removes a registered name (erlang:unregister/1).
+func (s *System) Unregister(name string) error {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	pid, ok := s.names[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownName, name)
+	}
+	delete(s.names, name)
+	delete(s.nameOf, pid)
+	return nil
+}
+
+// Whereis returns the PID registered under name (erlang:whereis/1).
+func (s *System) Whereis(name string) (PID, bool) {
+	s.namesMu.RLock()
+	defer s.namesMu.RUnlock()
+	pid, ok := s.names[name]
+	return pid, ok
+}
+
+func (s *System) nameOfPID(pid PID) string {
+	s.namesMu.RLock()
+	defer s.namesMu.RUnlock()
+	return s.nameOf[pid]
+}
+
+func (s *System) unregisterPID(pid PID) {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	if name, ok := s.nameOf[pid]; ok {
+		delete(s.names, name)
+		delete(s.nameOf, pid)
+	}
+}
+
+func (s *System) newRef() Ref { return Ref{id: s.refs.Add(1)} }

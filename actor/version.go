@@ -1,0 +1,199 @@
+package actor
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+)
+
+// Behaviour is what every version of a module implements: Init builds the
+// state of a new process, Handle handles one message and returns the next
+// state. Both are short-lived; the receive loop is the only long-lived code.
+//
+// A non-nil error from Handle stops the process with that error as its exit
+// reason (OTP's {stop, Reason, State}); return Normal to stop normally. A
+// non-nil error from Init makes Spawn fail with it.
+//
+// A version may also implement Terminator, Upgrader and Downgrader.
+type Behaviour interface {
+	Init(ctx *Context, args any) (state any, err error)
+	Handle(ctx *Context, state, msg any) (newState any, err error)
+}
+
+// Terminator is implemented by versions that clean up when their process
+// exits by its own decision (an error from Handle, a panic, Stop, or an exit
+// signal from its parent while trapping exits). It is not called for Kill or
+// for an exit signal the process does not trap (as in OTP).
+type Terminator interface {
+	Terminate(ctx *Context, state any, reason error)
+}
+
+// Upgrader is implemented by versions that migrate the state built by an
+// older version: OTP's code_change(OldVsn, State, Extra). It runs in the new
+// version. A version without it keeps the old state unchanged.
+type Upgrader interface {
+	CodeChange(from string, oldState, extra any) (newState any, err error)
+}
+
+// Downgrader is implemented by versions that can hand their state back to an
+// older version: OTP's code_change({down, Vsn}, State, Extra). As in OTP it
+// runs in the version being left (the newer code), before the older one
+// takes over.
+type Downgrader interface {
+	Downgrade(to string, state, extra any) (oldState any, err error)
+}
+
+// Version is one implementation of a module. Create it with NewVersion or
+// Define and make it current with System.Load. A Version holds no
+// per-system state: the same Version may be loaded into several Systems.
+type Version struct {
+	module, name string
+	init         func(ctx *Context, args any) (any, error)
+	handle       func(ctx *Context, state, msg any) (any, error)
+	terminate    func(ctx *Context, state any, reason error)
+	up           func(from string, old, extra any) (any, error)
+	down         func(to string, state, extra any) (any, error)
+	// accepts reports whether a state fits this version (typed versions
+	// only); a migration whose result does not fit fails cleanly instead
+	// of the next Handle crashing on a type assertion.
+	accepts   func(state any) bool
+	stateType string
+}
+
+// Module returns the name of the module the version belongs to.
+func (v *Version) Module() string { return v.module }
+
+// Name returns the version's name, e.g. "v2".
+func (v *Version) Name() string { return v.name }
+
+// String returns "module@version".
+func (v *Version) String() string { return v.module + "@" + v.name }
+
+// CanUpgrade reports whether the version has a CodeChange migration.
+func (v *Version) CanUpgrade() bool { return v.up != nil }
+
+// CanDowngrade reports whether the version has a Downgrade migration.
+func (v *Version) CanDowngrade() bool { return v.down != nil }
+
+// NewVersion makes a version of module from an untyped Behaviour, probing
+// it for Terminator, Upgrader and Downgrader. Invalid input (empty names, a
+// nil behaviour) is reported by System.Load.
+func NewVersion(module, version string, b Behaviour) *Version {
+	v := &Version{module: module, name: version}
+	if b == nil {
+		return v
+	}
+	v.init, v.handle = b.Init, b.Handle
+	if t, ok := b.(Terminator); ok {
+		v.terminate = t.Terminate
+	}
+	if u, ok := b.(Upgrader); ok {
+		v.up = u.CodeChange
+	}
+	if d, ok := b.(Downgrader); ok {
+		v.down = d.Downgrade
+	}
+	return v
+}
+
+// Funcs is a typed version: state of type S. Handle is required; the other
+// fields are optional. Init defaults to the zero S.
+type Funcs[S any] struct {
+	Init      func(ctx *Context, args any) (S, error)
+	Handle    func(ctx *Context, state S, msg any) (S, error)
+	Terminate func(ctx *Context, state S, reason error)
+	// CodeChange migrates the state of an older version (see Migrate).
+	CodeChange func(from string, oldState, extra any) (S, error)
+	// Downgrade turns this version's state back into an older version's.
+	Downgrade func(to string, state S, extra any) (any, error)
+}
+
+// Define makes a typed version of module. The runtime stores the state as
+// any; the adapters here assert it back to S, and a migration whose result is
+// not an S fails instead of reaching Handle.
+func Define[S any](module, version string, f Funcs[S]) *Version {
+	v := &Version{module: module, name: version}
+	v.stateType = reflect.TypeFor[S]().String()
+	v.accepts = func(state any) bool { _, ok := asState[S](state); return ok }
+	v.init = func(ctx *Context, args any) (any, error) {
+		if f.Init == nil {
+			var zero S
+			return zero, nil
+		}
+		return f.Init(ctx, args)
+	}
+	if f.Handle != nil {
+		v.handle = func(ctx *Context, state, msg any) (any, error) {
+			s, ok := asState[S](state)
+			if !ok {
+				return state, v.stateTypeError(state)
+			}
+			return f.Handle(ctx, s, msg)
+		}
+	}
+	if f.Terminate != nil {
+		v.terminate = func(ctx *Context, state any, reason error) {
+			if s, ok := asState[S](state); ok {
+				f.Terminate(ctx, s, reason)
+			}
+		}
+	}
+	if f.CodeChange != nil {
+		v.up = func(from string, old, extra any) (any, error) { return f.CodeChange(from, old, extra) }
+	}
+	if f.Downgrade != nil {
+		v.down = func(to string, state, extra any) (any, error) {
+			s, ok := asState[S](state)
+			if !ok {
+				return state, v.stateTypeError(state)
+			}
+			return f.Downgrade(to, s, extra)
+		}
+	}
+	return v
+}
+
+// Migrate adapts a typed migration from state A to state B into the shape
+// of Funcs.CodeChange. The old state is asserted to A with a clear error.
+func Migrate[A, B any](f func(old A, extra any) (B, error)) func(from string, old, extra any) (B, error) {
+	return func(from string, old, extra any) (B, error) {
+		a, ok := asState[A](old)
+		if !ok {
+			var zero B
+			return zero, fmt.Errorf("%w: state from %s is %T, migration expects %s",
+				ErrStateType, from, old, reflect.TypeFor[A]())
+		}
+		return f(a, extra)
+	}
+}
+
+// ErrStateType reports a state whose type does not fit a version.
+var ErrStateType = errors.New("actor: state has the wrong type")
+
+func (v *Version) stateTypeError(state any) error {
+	return fmt.Errorf("%w: %s holds %T, version wants %s", ErrStateType, v, state, v.stateType)
+}
+
+// asState asserts state to S; a nil state is the zero S.
+func asState[S any](state any) (S, bool) {
+	if state == nil {
+		var zero S
+		return zero, true
+	}
+	s, ok := state.(S)
+	return s, ok
+}
+
+func (v *Version) validate() error {
+	switch {
+	case v == nil:
+		return ErrNilVersion
+	case v.module == "":
+		return fmt.Errorf("%w: empty module name", ErrInvalidVersion)
+	case v.name == "":
+		return fmt.Errorf("%w: %s has an empty version name", ErrInvalidVersion, v.module)
+	case v.init == nil || v.handle == nil:
+		return fmt.Errorf("%w: %s has no Handle (nil behaviour?)", ErrInvalidVersion, v)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The benchmarks run each workload once per b.N iteration on a fresh system
+// and report the workload's own metrics; ns/op is the whole iteration,
+// setup and teardown included, and is not what to compare. Run them with
+// -benchtime=1x and -count=N (see run.sh), and read them with benchtable or
+// benchstat.
+
+func BenchmarkW1(b *testing.B) {
+	for _, f := range Frameworks() {
+		b.Run(f.Name, func(b *testing.B) {
+			var elapsed time.Duration
+			for range b.N {
+				var r Run
+				if err := f.FanIn(&r, FanInMessages); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += r.Elapsed
+			}
+			b.ReportMetric(float64(b.N*FanInMessages)/elapsed.Seconds()/1e6, "Mmsg/s")
+		})
+	}
+}
+
+func BenchmarkW2(b *testing.B) {
+	for _, f := range Frameworks() {
+		b.Run(f.Name, func(b *testing.B) {
+			var elapsed time.Duration
+			for range b.N {
+				var r Run
+				if err := f.PingPong(&r, PingPongPairs, PingPongPerPair); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += r.Elapsed
+			}
+			deliveries := b.N * PingPongPairs * PingPongPerPair
+			b.ReportMetric(float64(deliveries)/elapsed.Seconds()/1e6, "Mmsg/s")
+		})
+	}
+}
+
+func BenchmarkW3(b *testing.B) {
+	for _, f := range Frameworks() {
+		b.Run(f.Name, func(b *testing.B) {
+			var rtts []time.Duration
+			for range b.N {
+				r := Run{RoundTrips: make([]time.Duration, 0, CallRoundTrips)}
+				if err := f.Call(&r, CallRoundTrips); err != nil {
+					b.Fatal(err)
+				}
+				rtts = append(rtts, r.RoundTrips...)
+			}
+			slices.Sort(rtts)
+			b.ReportMetric(micros(percentile(rtts, 50)), "p50-us")
+			b.ReportMetric(micros(percentile(rtts, 99)), "p99-us")
+		})
+	}
+}
+
+func BenchmarkW4(b *testing.B) {
+	for _, f := range Frameworks() {
+		b.Run(f.Name, func(b *testing.B) {
+			var elapsed time.Duration
+			var total, heap float64
+			for range b.N {
+				var r Run
+				if err := f.Spawn(&r, SpawnActors); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += r.Elapsed
+				t, h := r.PerActor(SpawnActors)
+				total += t
+				heap += h
+			}
+			b.ReportMetric(float64(b.N*SpawnActors)/elapsed.Seconds(), "actors/s")
+			b.ReportMetric(total/float64(b.N), "B/actor")
+			b.ReportMetric(heap/float64(b.N), "heapB/actor")
+		})
+	}
+}
+
+// percentile returns the nearest-rank p-th percentile of sorted: the
+// smallest value that at least p% of the values do not exceed.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[max(rank-1, 0)]
+}
+
+func micros(d time.Duration) float64 {
+	return float64(d) / float64(time.Microsecond)
+}
+
+// TestWorkloads runs every workload of every framework at a small size, so
+// that a plain `go test` checks that each one completes and measures what it
+// says, without taking benchmark time.
+func TestWorkloads(t *testing.T) {
+	for _, f := range Frameworks() {
+		t.Run(f.Name, func(t *testing.T) {
+			t.Run("W1", func(t *testing.T) {
+				var r Run
+				if err := f.FanIn(&r, 10_000); err != nil {
+					t.Fatal(err)
+				}
+				if r.Elapsed <= 0 {
+					t.Errorf("elapsed %v, want > 0", r.Elapsed)
+				}
+			})
+			t.Run("W2", func(t *testing.T) {
+				var r Run
+				if err := f.PingPong(&r, 10, 100); err != nil {
+					t.Fatal(err)
+				}
+				if r.Elapsed <= 0 {
+					t.Errorf("elapsed %v, want > 0", r.Elapsed)
+				}
+			})
+			t.Run("W3", func(t *testing.T) {
+				var r Run
+				if err := f.Call(&r, 1_000); err != nil {
+					t.Fatal(err)
+				}
+				if len(r.RoundTrips) != 1_000 {
+					t.Errorf("recorded %d round trips, want 1000", len(r.RoundTrips))
+				}
+			})
+			t.Run("W4", func(t *testing.T) {
+				var r Run
+				if err := f.Spawn(&r, 1_000); err != nil {
+					t.Fatal(err)
+				}
+				if r.Elapsed <= 0 || r.IdleMem == (MemInUse{}) {
+					t.Errorf("elapsed %v, idle memory %+v: Idle or End not called", r.Elapsed, r.IdleMem)
+				}
+			})
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50}, {99, 99}, {100, 100}, {1, 1}, {0, 1}} {
+		if got := percentile(d, c.p); got != c.want {
+			t.Errorf("percentile(1..100, %v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile(nil, 50) = %v, want 0", got)
+	}
+}

@@ -1,0 +1,287 @@
+// Command benchtable reads the output of `go test -bench` for the bench
+// module on standard input and prints a markdown table: one row per
+// framework, the median of every metric over the -count runs, then how graft
+// compares with the goroutine-and-channel baseline and with the best peer.
+//
+// Lines that are not benchmark results (headers, warnings, PASS) are skipped,
+// so the raw output of run.sh can be piped in as it is.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	res, err := parse(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+	if len(res.samples) == 0 {
+		fmt.Fprintln(os.Stderr, "benchtable: no benchmark results on stdin")
+		os.Exit(1)
+	}
+	fmt.Print(render(res))
+}
+
+// metric names one reported number: a workload (the benchmark's name, less
+// "Benchmark") and the unit it was reported in.
+type metric struct {
+	workload, unit string
+}
+
+// results holds every sample read, per framework and metric, and the
+// frameworks in the order they first appeared.
+type results struct {
+	frameworks []string
+	samples    map[string]map[metric][]float64
+	procs      []string // the GOMAXPROCS suffixes seen, e.g. "2"
+}
+
+// parse reads benchmark lines such as
+//
+//	BenchmarkW1/graft-2   1   86136347 ns/op   23.56 Mmsg/s
+//
+// The "-2" suffix (GOMAXPROCS) is dropped, so runs at one GOMAXPROCS pool
+// together; a benchmark without a "/framework" part is not one of ours and is
+// skipped.
+func parse(r io.Reader) (results, error) {
+	res := results{samples: map[string]map[metric][]float64{}}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		workload, framework, ok := strings.Cut(strings.TrimPrefix(fields[0], "Benchmark"), "/")
+		if !ok {
+			continue
+		}
+		framework, procs := splitProcs(framework)
+		if !slices.Contains(res.procs, procs) {
+			res.procs = append(res.procs, procs)
+		}
+		if _, err := strconv.Atoi(fields[1]); err != nil {
+			continue // not a result line, e.g. a benchmark's log output
+		}
+		if res.samples[framework] == nil {
+			res.samples[framework] = map[metric][]float64{}
+			res.frameworks = append(res.frameworks, framework)
+		}
+		// After the iteration count come (value, unit) pairs.
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				return res, fmt.Errorf("%s: value %q: %w", fields[0], fields[i], err)
+			}
+			m := metric{workload, fields[i+1]}
+			res.samples[framework][m] = append(res.samples[framework][m], v)
+		}
+	}
+	return res, sc.Err()
+}
+
+// splitProcs splits off the "-N" that go test appends to a benchmark's name
+// when GOMAXPROCS is not 1, returning the name and N ("1" when absent).
+func splitProcs(name string) (string, string) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name, "1"
+	}
+	if _, err := strconv.Atoi(name[i+1:]); err != nil {
+		return name, "1"
+	}
+	return name[:i], name[i+1:]
+}
+
+// median of the samples for (framework, m), and whether there were any.
+func (res results) median(framework string, m metric) (float64, bool) {
+	s := slices.Clone(res.samples[framework][m])
+	if len(s) == 0 {
+		return 0, false
+	}
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+// runs is the largest number of samples of any metric of framework: the
+// -count the table's medians were taken over.
+func (res results) runs(framework string) int {
+	n := 0
+	for _, s := range res.samples[framework] {
+		n = max(n, len(s))
+	}
+	return n
+}
+
+// column is one compared quantity in the ratio table.
+type column struct {
+	title         string
+	m             metric
+	lowerIsBetter bool
+	format        func(float64) string
+}
+
+const (
+	baseline = "channel"
+	subject  = "graft"
+)
+
+func columns() []column {
+	return []column{
+		{"W1 Mmsg/s", metric{"W1", "Mmsg/s"}, false, fixed(2)},
+		{"W2 Mmsg/s", metric{"W2", "Mmsg/s"}, false, fixed(2)},
+		{"W3 p50 µs", metric{"W3", "p50-us"}, true, fixed(2)},
+		{"W3 p99 µs", metric{"W3", "p99-us"}, true, fixed(2)},
+		{"W4 actors/s", metric{"W4", "actors/s"}, false, thousands},
+		{"W4 B/actor", metric{"W4", "B/actor"}, true, thousands},
+		{"W4 heap B/actor", metric{"W4", "heapB/actor"}, true, thousands},
+	}
+}
+
+func render(res results) string {
+	var b strings.Builder
+	rows := orderedRows(res.frameworks)
+	cols := columns()
+
+	fmt.Fprintf(&b, "Medians over %s, GOMAXPROCS=%s.\n\n", runsNote(res, rows), strings.Join(res.procs, ","))
+	b.WriteString("| framework | W1 Mmsg/s | W2 Mmsg/s | W3 p50 / p99 µs | W4 actors/s | W4 B/actor | W4 heap B/actor |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, fw := range rows {
+		cell := func(c column) string {
+			if v, ok := res.median(fw, c.m); ok {
+				return c.format(v)
+			}
+			return "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s / %s | %s | %s | %s |\n", fw,
+			cell(cols[0]), cell(cols[1]), cell(cols[2]), cell(cols[3]), cell(cols[4]), cell(cols[5]), cell(cols[6]))
+	}
+
+	if _, ok := res.samples[subject]; !ok {
+		return b.String()
+	}
+	b.WriteString("\nHow many times better graft is (above 1: graft is faster, quicker or smaller):\n\n")
+	b.WriteString("| graft vs |")
+	for _, c := range cols {
+		b.WriteString(" " + c.title + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(cols)) + "\n")
+	b.WriteString("| " + baseline + " |")
+	for _, c := range cols {
+		b.WriteString(" " + advantageCell(res, c, baseline) + " |")
+	}
+	b.WriteString("\n| best peer |")
+	for _, c := range cols {
+		peer, ok := bestPeer(res, rows, c)
+		if !ok {
+			b.WriteString(" — |")
+			continue
+		}
+		b.WriteString(" " + advantageCell(res, c, peer) + " (" + peer + ") |")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// advantageCell is how many times better graft is than other on c, as
+// "1.23×", or "—" when either has no samples.
+func advantageCell(res results, c column, other string) string {
+	g, ok1 := res.median(subject, c.m)
+	o, ok2 := res.median(other, c.m)
+	if !ok1 || !ok2 || g <= 0 || o <= 0 {
+		return "—"
+	}
+	if c.lowerIsBetter {
+		return fmt.Sprintf("%.2f×", o/g)
+	}
+	return fmt.Sprintf("%.2f×", g/o)
+}
+
+// bestPeer is the peer (neither graft nor the baseline) with the best median
+// on c.
+func bestPeer(res results, rows []string, c column) (string, bool) {
+	best, bestV := "", 0.0
+	for _, fw := range rows {
+		if fw == subject || fw == baseline {
+			continue
+		}
+		v, ok := res.median(fw, c.m)
+		if !ok || v <= 0 {
+			continue
+		}
+		if best == "" || (c.lowerIsBetter && v < bestV) || (!c.lowerIsBetter && v > bestV) {
+			best, bestV = fw, v
+		}
+	}
+	return best, best != ""
+}
+
+// orderedRows puts the baseline first, then graft, then the peers; any other
+// framework found in the input comes after these, in input order.
+func orderedRows(seen []string) []string {
+	rowOrder := []string{baseline, subject, "hollywood", "protoactor", "ergo"}
+	var rows []string
+	for _, fw := range rowOrder {
+		if slices.Contains(seen, fw) {
+			rows = append(rows, fw)
+		}
+	}
+	for _, fw := range seen {
+		if !slices.Contains(rowOrder, fw) {
+			rows = append(rows, fw)
+		}
+	}
+	return rows
+}
+
+// runsNote says how many runs the medians are over: "5 runs", or a range
+// when frameworks differ (a run that failed part way).
+func runsNote(res results, rows []string) string {
+	lo, hi := 0, 0
+	for i, fw := range rows {
+		n := res.runs(fw)
+		if i == 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+	}
+	if lo == hi {
+		if lo == 1 {
+			return "1 run"
+		}
+		return fmt.Sprintf("%d runs", lo)
+	}
+	return fmt.Sprintf("%d to %d runs", lo, hi)
+}
+
+func fixed(digits int) func(float64) string {
+	return func(v float64) string { return strconv.FormatFloat(v, 'f', digits, 64) }
+}
+
+// thousands formats v rounded to an integer with commas: 288,274.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Two runs of each workload for three frameworks, with the noise go test
+// prints around them.
+const sample = `WARNING: proto: file "actor.proto" has a name conflict over actor.PID
+goos: linux
+pkg: github.com/graftrt/graft/bench
+BenchmarkW1/channel-2    	       1	  86136347 ns/op	        20.00 Mmsg/s
+BenchmarkW1/graft-2      	       1	  86136347 ns/op	        12.00 Mmsg/s
+BenchmarkW1/hollywood-2  	       1	 135085122 ns/op	        10.00 Mmsg/s
+BenchmarkW1/ergo-2       	       1	 435109722 ns/op	         4.000 Mmsg/s
+BenchmarkW1/channel-2    	       1	  86136347 ns/op	        22.00 Mmsg/s
+BenchmarkW1/graft-2      	       1	  86136347 ns/op	         8.00 Mmsg/s
+BenchmarkW1/hollywood-2  	       1	 135085122 ns/op	        14.00 Mmsg/s
+BenchmarkW1/ergo-2       	       1	 435109722 ns/op	         6.000 Mmsg/s
+BenchmarkW3/channel-2    	       1	  91352392 ns/op	         0.5000 p50-us	         2.000 p99-us
+BenchmarkW3/graft-2      	       1	  91352392 ns/op	         1.000 p50-us	         4.000 p99-us
+BenchmarkW3/hollywood-2  	       1	 326646998 ns/op	         2.000 p50-us	         8.000 p99-us
+BenchmarkW3/ergo-2       	       1	 362567360 ns/op	         1.500 p50-us	        16.00 p99-us
+BenchmarkW4/graft-2      	       1	2027965964 ns/op	      1000 B/actor	   1234567 actors/s	       900 heapB/actor
+BenchmarkPickup-2        	 1000000	      1043 ns/op
+PASS
+ok  	github.com/graftrt/graft/bench	10.614s
+`
+
+func TestParse(t *testing.T) {
+	res, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(res.frameworks, ","), "channel,graft,hollywood,ergo"; got != want {
+		t.Errorf("frameworks = %s, want %s (BenchmarkPickup has no framework and is skipped)", got, want)
+	}
+	if got, want := strings.Join(res.procs, ","), "2"; got != want {
+		t.Errorf("procs = %s, want %s", got, want)
+	}
+	if v, _ := res.median("graft", metric{"W1", "Mmsg/s"}); v != 10 {
+		t.Errorf("median graft W1 = %v, want 10 (mean of the middle two of 8, 12)", v)
+	}
+	if v, _ := res.median("graft", metric{"W3", "p99-us"}); v != 4 {
+		t.Errorf("median graft W3 p99 = %v, want 4", v)
+	}
+	if _, ok := res.median("hollywood", metric{"W4", "actors/s"}); ok {
+		t.Error("hollywood has no W4 sample, median reported one")
+	}
+}
+
+func TestRender(t *testing.T) {
+	res, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := render(res)
+	for _, want := range []string{
+		"Medians over 2 runs, GOMAXPROCS=2.",
+		"| channel | 21.00 | — | 0.50 / 2.00 | — | — | — |",
+		"| graft | 10.00 | — | 1.00 / 4.00 | 1,234,567 | 1,000 | 900 |",
+		"| ergo | 5.00 | — | 1.50 / 16.00 | — | — | — |",
+		// W1: 10 / 21 vs the baseline, 10 / 12 vs hollywood; W3 p50: lower is
+		// better, so 1.5 / 1 vs ergo, the best peer there.
+		"| channel | 0.48× | — | 0.50× | 0.50× | — | — | — |",
+		"| best peer | 0.83× (hollywood) | — | 1.50× (ergo) | 2.00× (hollywood) | — | — | — |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Rows come in the fixed order, whatever the input order.
+	if strings.Index(out, "| graft |") > strings.Index(out, "| hollywood |") {
+		t.Errorf("graft row after hollywood:\n%s", out)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", -2500: "-2,500"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/graftrt/graft/actor"
+)
+
+// Graft with its defaults: an unbounded mailbox per process, a goroutine only
+// while a mailbox has work, and the module's current version picked up on
+// every message. Each workload loads one version of one module, as a user
+// would.
+func graftFramework() Framework {
+	return Framework{
+		Name:     "graft",
+		FanIn:    graftFanIn,
+		PingPong: graftPingPong,
+		Call:     graftCall,
+		Spawn:    graftSpawn,
+	}
+}
+
+// graftSystem builds a system with v loaded. The caller shuts it down with
+// shutdownGraft.
+func graftSystem(v *actor.Version) (*actor.System, error) {
+	sys := actor.NewSystem()
+	if err := sys.Load(v); err != nil {
+		return nil, errors.Join(fmt.Errorf("graft: load %v: %w", v, err), shutdownGraft(sys))
+	}
+	return sys, nil
+}
+
+// shutdownGraft stops what a run left running. Teardown is not measured, but
+// a system that does not stop fails the run: it would be a bug in Graft.
+func shutdownGraft(sys *actor.System) error {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := sys.Shutdown(ctx); err != nil {
+		return fmt.Errorf("graft: shutdown: %w", err)
+	}
+	return nil
+}
+
+func graftFanIn(r *Run, n int) (err error) {
+	done := newLatch(1)
+	sys, err := graftSystem(actor.Define("sink", "v1", actor.Funcs[int]{
+		Handle: func(_ *actor.Context, count int, _ any) (int, error) {
+			count++
+			if count == n {
+				done.arrive()
+			}
+			return count, nil
+		},
+	}))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, shutdownGraft(sys)) }()
+	pid, err := sys.Spawn("sink", nil)
+	if err != nil {
+		return fmt.Errorf("graft: spawn: %w", err)
+	}
+
+	r.Begin()
+	for i := range n {
+		if err := sys.Send(pid, i); err != nil {
+			return fmt.Errorf("graft: send %d: %w", i, err)
+		}
+	}
+	err = done.wait("fan-in")
+	r.End()
+	return err
+}
+
+func graftPingPong(r *Run, pairs, perPair int) (err error) {
+	done := newLatch(pairs)
+	sys, err := graftSystem(actor.Define("player", "v1", actor.Funcs[struct{}]{
+		Handle: func(ctx *actor.Context, s struct{}, msg any) (struct{}, error) {
+			b := msg.(ball[actor.PID])
+			if b.left == 1 {
+				done.arrive()
+				return s, nil
+			}
+			return s, ctx.Send(b.from, ball[actor.PID]{left: b.left - 1, from: ctx.Self()})
+		},
+	}))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, shutdownGraft(sys)) }()
+	pids := make([]actor.PID, 2*pairs)
+	for i := range pids {
+		if pids[i], err = sys.Spawn("player", nil); err != nil {
+			return fmt.Errorf("graft: spawn: %w", err)
+		}
+	}
+
+	r.Begin()
+	for p := range pairs {
+		if err := sys.Send(pids[2*p+1], ball[actor.PID]{left: perPair, from: pids[2*p]}); err != nil {
+			return fmt.Errorf("graft: send: %w", err)
+		}
+	}
+	err = done.wait("ping-pong")
+	r.End()
+	return err
+}
+
+func graftCall(r *Run, n int) (err error) {
+	sys, err := graftSystem(actor.Define("echo", "v1", actor.Funcs[struct{}]{
+		Handle: func(ctx *actor.Context, s struct{}, msg any) (struct{}, error) {
+			ctx.Reply(msg)
+			return s, nil
+		},
+	}))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, shutdownGraft(sys)) }()
+	pid, err := sys.Spawn("echo", nil)
+	if err != nil {
+		return fmt.Errorf("graft: spawn: %w", err)
+	}
+
+	// No deadline on the context: the system's default call timeout (5 s)
+	// applies, as for a caller that does not set one.
+	ctx := context.Background()
+	r.Begin()
+	for i := range n {
+		start := time.Now()
+		if _, err := sys.Call(ctx, pid, i); err != nil {
+			return fmt.Errorf("graft: call %d: %w", i, err)
+		}
+		r.Record(time.Since(start))
+	}
+	r.End()
+	return nil
+}
+
+func graftSpawn(r *Run, n int) (err error) {
+	handled, stopped := newLatch(n), newLatch(n)
+	sys, err := graftSystem(actor.Define("worker", "v1", actor.Funcs[struct{}]{
+		Handle: func(_ *actor.Context, s struct{}, _ any) (struct{}, error) {
+			handled.arrive()
+			return s, nil
+		},
+	}))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, shutdownGraft(sys)) }()
+	pids := make([]actor.PID, 0, n)
+
+	r.Begin()
+	for range n {
+		pid, err := sys.Spawn("worker", nil)
+		if err != nil {
+			return fmt.Errorf("graft: spawn %d: %w", len(pids), err)
+		}
+		pids = append(pids, pid)
+	}
+	for i, pid := range pids {
+		if err := sys.Send(pid, i); err != nil {
+			return fmt.Errorf("graft: send: %w", err)
+		}
+	}
+	err = handled.wait("spawn: handled")
+	if err == nil {
+		r.Idle()
+	}
+	// An exit signal with reason shutdown from outside, as erlang:exit/2: a
+	// process that does not trap exits is gone without running Terminate
+	// (as in OTP), so the end of each is seen through the system's
+	// ProcessExited events, subscribed only now so that spawning and
+	// handling ran unobserved, as in the other workloads.
+	cancel := sys.Subscribe(func(ev actor.Event) {
+		if ex, ok := ev.(actor.ProcessExited); ok && ex.Module == "worker" {
+			stopped.arrive()
+		}
+	})
+	defer cancel()
+	for _, pid := range pids {
+		if err := sys.Exit(pid, actor.Shutdown); err != nil {
+			return fmt.Errorf("graft: exit: %w", err)
+		}
+	}
+	if err == nil {
+		err = stopped.wait("spawn: stopped")
+	}
+	r.End()
+	return err
+}
