@@ -742,7 +742,7 @@ func TestMillionIdleActors(t *testing.T) {
 	assert.Equal(t, n, sys.ProcessCount())
 	assert.Less(t, runtime.NumGoroutine()-goroutines, 100)
 	assert.Less(t, perActor, 1024.0, "an idle actor must stay small")
-	v1, err := call(t, &actortest.System{System: sys.System}, last, "ping")
+	v1, err := call(t, sys, last, "ping")
 	require.NoError(t, err)
 	assert.Equal(t, 1, v1)
 }

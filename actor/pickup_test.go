@@ -1,0 +1,336 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/actor/actortest"
+)
+
+// tagged is a load message: who sent it, its per-sender sequence number,
+// and how many version swaps had completed when it was sent.
+type tagged struct {
+	Sender, Seq int
+	Published   int64
+}
+
+type handled struct {
+	Sender, Seq int
+	Version     string
+	Published   int64
+}
+
+// Two versions of module "acct" whose states have different shapes.
+type acctV1 struct {
+	Count      int
+	Last       map[int]int // sender -> last sequence number
+	Migrations int
+	Disorder   int
+}
+
+type acctV2 struct {
+	Total      int64
+	Last       []int // indexed by sender
+	Migrations int
+	Disorder   int
+}
+
+type acctStats struct {
+	Count, Migrations, Disorder int
+	Version                     string
+}
+
+type pickupRig struct {
+	mu       sync.Mutex
+	log      []handled
+	switched chan string // a version the actor handled its first message with
+	tokens   []chan struct{}
+}
+
+func (r *pickupRig) record(ctx *actor.Context, m tagged, last *string) {
+	r.mu.Lock()
+	r.log = append(r.log, handled{Sender: m.Sender, Seq: m.Seq, Version: ctx.Version(), Published: m.Published})
+	r.mu.Unlock()
+	if v := ctx.Version(); v != *last {
+		*last = v
+		r.switched <- v
+	}
+	<-r.tokens[m.Sender] // let the sender send one more
+}
+
+func (r *pickupRig) versions(senders int) (v1, v2 *actor.Version) {
+	start := "v1" // the actor starts on v1
+	lastSeen := &start
+	v1 = actor.Define("acct", "v1", actor.Funcs[acctV1]{
+		Init: func(*actor.Context, any) (acctV1, error) { return acctV1{Last: map[int]int{}}, nil },
+		Handle: func(ctx *actor.Context, s acctV1, msg any) (acctV1, error) {
+			switch m := msg.(type) {
+			case tagged:
+				if s.Last[m.Sender]+1 != m.Seq {
+					s.Disorder++
+				}
+				s.Last[m.Sender] = m.Seq
+				s.Count++
+				r.record(ctx, m, lastSeen)
+			case string: // stats
+				ctx.Reply(acctStats{Count: s.Count, Migrations: s.Migrations, Disorder: s.Disorder, Version: "v1"})
+			}
+			return s, nil
+		},
+	})
+	v2 = actor.Define("acct", "v2", actor.Funcs[acctV2]{
+		Handle: func(ctx *actor.Context, s acctV2, msg any) (acctV2, error) {
+			switch m := msg.(type) {
+			case tagged:
+				if s.Last[m.Sender]+1 != m.Seq {
+					s.Disorder++
+				}
+				s.Last[m.Sender] = m.Seq
+				s.Total++
+				r.record(ctx, m, lastSeen)
+			case string:
+				ctx.Reply(acctStats{Count: int(s.Total), Migrations: s.Migrations, Disorder: s.Disorder, Version: "v2"})
+			}
+			return s, nil
+		},
+		CodeChange: actor.Migrate(func(old acctV1, _ any) (acctV2, error) {
+			s := acctV2{Total: int64(old.Count), Last: make([]int, senders), Migrations: old.Migrations + 1, Disorder: old.Disorder}
+			for k, v := range old.Last {
+				s.Last[k] = v
+			}
+			return s, nil
+		}),
+		Downgrade: func(to string, s acctV2, _ any) (any, error) {
+			old := acctV1{Count: int(s.Total), Last: map[int]int{}, Migrations: s.Migrations + 1, Disorder: s.Disorder}
+			for k, v := range s.Last {
+				if v != 0 {
+					old.Last[k] = v
+				}
+			}
+			return old, nil
+		},
+	})
+	return v1, v2
+}
+
+// TestPerMessageVersionPickup swaps the current version of a module 100
+// times (v1 <-> v2, with a change of state shape each way) while several
+// senders keep an actor busy. Every message must be handled exactly once,
+// in per-sender order, by the version current when it was dequeued, and
+// the state must migrate exactly once per swap.
+func TestPerMessageVersionPickup(t *testing.T) {
+	const senders, swaps, window = 4, 100, 64
+	sys := actortest.NewSystem(t)
+	rig := &pickupRig{switched: make(chan string, swaps+1)}
+	for range senders {
+		rig.tokens = append(rig.tokens, make(chan struct{}, window))
+	}
+	v1, v2 := rig.versions(senders)
+	require.NoError(t, sys.Load(v1))
+	pid, err := sys.Spawn("acct", nil)
+	require.NoError(t, err)
+
+	var done atomic.Int64 // swaps completed (Load returned)
+	stop := make(chan struct{})
+	sent := make([]int, senders)
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for seq := 1; ; seq++ {
+				select {
+				case <-stop:
+					return
+				case rig.tokens[s] <- struct{}{}: // at most window in flight
+				}
+				require.NoError(t, sys.Send(pid, tagged{Sender: s, Seq: seq, Published: done.Load()}))
+				sent[s] = seq
+			}
+		})
+	}
+
+	for k := 1; k <= swaps; k++ {
+		next := v2
+		if k%2 == 0 {
+			next = v1
+		}
+		require.NoError(t, sys.Load(next))
+		done.Store(int64(k))
+		// The next message the actor dequeues runs on next; wait for it so
+		// that every swap is observed (two swaps with no message between
+		// them would cancel out).
+		assert.Equal(t, next.Name(), <-rig.switched, "swap %d", k)
+	}
+	close(stop)
+	wg.Wait()
+
+	st, err := call(t, sys, pid, "stats")
+	require.NoError(t, err)
+	stats := st.(acctStats)
+
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	assert.Equal(t, total, stats.Count, "every message handled")
+	assert.Zero(t, stats.Disorder, "per-sender order kept")
+	assert.Equal(t, swaps, stats.Migrations, "state migrated exactly once per swap")
+	assert.Equal(t, "v1", stats.Version) // 100 swaps: back on v1
+
+	rig.mu.Lock()
+	defer rig.mu.Unlock()
+	require.Len(t, rig.log, total)
+	seen := make(map[[2]int]int, total)
+	generation := int64(0) // swaps the actor has observed so far
+	last := "v1"
+	for i, h := range rig.log {
+		seen[[2]int{h.Sender, h.Seq}]++
+		if h.Version != last {
+			generation++
+			last = h.Version
+		}
+		// Sent after swap Published had completed: it must be handled by
+		// that version or a later one, never an older one.
+		if h.Published > generation {
+			t.Fatalf("message %d (%+v) handled by generation %d, older than the %d swaps done when it was sent", i, h, generation, h.Published)
+		}
+	}
+	assert.Equal(t, int64(swaps), generation, "the version changed exactly at each swap")
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("message %v handled %d times", k, n)
+		}
+	}
+	assert.EqualValues(t, 1, sys.Activations("acct", "v1"))
+	assert.EqualValues(t, 0, sys.Activations("acct", "v2"))
+}
+
+// counterVersion is a module "ctr" version with int state; change, when
+// set, is its CodeChange.
+func counterVersion(name string, change func(from string, old, extra any) (int, error)) *actor.Version {
+	return actor.Define("ctr", name, actor.Funcs[int]{
+		Handle: func(ctx *actor.Context, n int, msg any) (int, error) {
+			n++
+			ctx.Reply(fmt.Sprintf("%s:%d", ctx.Version(), n))
+			return n, nil
+		},
+		CodeChange: change,
+	})
+}
+
+func TestFailedMigrationKeepsVersionAndState(t *testing.T) {
+	bad := map[string]*actor.Version{
+		"error": counterVersion("v2", func(string, any, any) (int, error) { return 0, errors.New("no way") }),
+		"panic": counterVersion("v2", func(string, any, any) (int, error) { panic("migration exploded") }),
+		"wrong state type": actor.Define("ctr", "v2", actor.Funcs[string]{
+			Handle: func(*actor.Context, string, any) (string, error) { return "", nil },
+			// no CodeChange: the int state is kept and does not fit
+		}),
+	}
+	for name, v2 := range bad {
+		t.Run(name, func(t *testing.T) {
+			sys := actortest.NewSystem(t)
+			var mu sync.Mutex
+			var failed []actor.MigrationFailed
+			defer sys.Subscribe(func(e actor.Event) {
+				if f, ok := e.(actor.MigrationFailed); ok {
+					mu.Lock()
+					failed = append(failed, f)
+					mu.Unlock()
+				}
+			})()
+			require.NoError(t, sys.Load(counterVersion("v1", nil)))
+			pid, err := sys.Spawn("ctr", nil)
+			require.NoError(t, err)
+			ts := sys
+			r, err := call(t, ts, pid, "x")
+			require.NoError(t, err)
+			assert.Equal(t, "v1:1", r)
+
+			require.NoError(t, sys.Load(v2))
+			for i := 2; i <= 5; i++ {
+				r, err = call(t, ts, pid, "x")
+				require.NoError(t, err, "the actor keeps handling messages")
+				assert.Equal(t, fmt.Sprintf("v1:%d", i), r, "on the version that built its state, with its state")
+			}
+			mu.Lock()
+			require.Len(t, failed, 1, "reported once, not retried per message")
+			f := failed[0]
+			mu.Unlock()
+			assert.Equal(t, pid, f.PID)
+			assert.Equal(t, "v1", f.From)
+			assert.Equal(t, "v2", f.To)
+			var me *actor.MigrationError
+			assert.ErrorAs(t, f.Err, &me)
+			assert.EqualValues(t, 1, sys.Activations("ctr", "v1"))
+			assert.EqualValues(t, 0, sys.Activations("ctr", "v2"))
+
+			// A later good version is picked up, from v1.
+			v3 := counterVersion("v3", func(from string, old, _ any) (int, error) {
+				require.Equal(t, "v1", from)
+				return old.(int) * 100, nil
+			})
+			require.NoError(t, sys.Load(v3))
+			r, err = call(t, ts, pid, "x")
+			require.NoError(t, err)
+			assert.Equal(t, "v3:501", r)
+			assert.EqualValues(t, 0, sys.Activations("ctr", "v1"))
+			assert.EqualValues(t, 1, sys.Activations("ctr", "v3"))
+		})
+	}
+}
+
+func TestActivationsFollowProcesses(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	ts := sys
+	require.NoError(t, sys.Load(counterVersion("v1", nil)))
+	var pids []actor.PID
+	for range 3 {
+		pid, err := sys.Spawn("ctr", nil)
+		require.NoError(t, err)
+		pids = append(pids, pid)
+	}
+	assert.EqualValues(t, 3, sys.Activations("ctr", "v1"))
+	require.NoError(t, sys.Load(counterVersion("v2", func(_ string, old, _ any) (int, error) { return old.(int), nil })))
+	assert.EqualValues(t, 3, sys.Activations("ctr", "v1"), "loading migrates nobody by itself")
+	_, err := call(t, ts, pids[0], "x")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, sys.Activations("ctr", "v1"))
+	assert.EqualValues(t, 1, sys.Activations("ctr", "v2"))
+	require.NoError(t, sys.Stop(context.Background(), pids[1]))
+	assert.EqualValues(t, 1, sys.Activations("ctr", "v1"), "an exit ends the activation")
+	assert.EqualValues(t, -1, sys.Activations("ctr", "v9"))
+
+	mods := sys.Modules()
+	require.Len(t, mods, 1)
+	assert.Equal(t, actor.ModuleInfo{Name: "ctr", Current: "v2", Previous: "v1",
+		Activations: map[string]int64{"v1": 1, "v2": 1}}, mods[0])
+	info, err := sys.Info(context.Background(), pids[2])
+	require.NoError(t, err)
+	assert.Equal(t, "v1", info.Version, "info shows the version that built the state")
+}
+
+func TestDowngradeWithoutMigrationKeepsCompatibleState(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	ts := sys
+	v1 := counterVersion("v1", nil)
+	v2 := counterVersion("v2", func(_ string, old, _ any) (int, error) { return old.(int) + 10, nil })
+	require.NoError(t, sys.Load(v1))
+	pid, err := sys.Spawn("ctr", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Load(v2))
+	r, err := call(t, ts, pid, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v2:11", r, "upgrade ran v2's CodeChange")
+	require.NoError(t, sys.Load(v1))
+	r, err = call(t, ts, pid, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v1:12", r, "v2 has no Downgrade and the int state fits v1: kept as is")
+}
