@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 )
 
 // callEnv carries a Call's request through the target's user lane and its
@@ -63,26 +62,32 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	}
 
 	// The default timeout runs on the system clock, so tests can fire it
-	// with a fake clock; the timer is reused with the envelope.
-	var timeout <-chan time.Time
+	// with a fake clock. It answers the call itself (finish is a
+	// compare-and-swap, so it and a reply cannot both land), which lets the
+	// caller wait on the reply channel alone: a one-channel receive, not a
+	// select over the reply, the context and a timer.
 	if _, has := ctx.Deadline(); !has && s.callTimeout > 0 {
 		if c.timer == nil {
-			c.timer = s.clock.NewTimer(s.callTimeout)
+			c.timer = s.clock.AfterFunc(s.callTimeout, func() { c.finish(nil, ErrTimeout) })
 		} else {
 			c.timer.Reset(s.callTimeout)
 		}
-		timeout = c.timer.C()
 	}
 
-	select {
-	case r := <-c.reply:
-		s.recycle(c)
-		return r.val, r.err
-	case <-ctx.Done():
-		return s.abandon(c, fmt.Errorf("actor: call to %v: %w", pid, ctx.Err()))
-	case <-timeout:
-		return s.abandon(c, fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout))
+	var r callResult
+	if done := ctx.Done(); done != nil {
+		select {
+		case r = <-c.reply:
+		case <-done:
+			return s.abandon(c, fmt.Errorf("actor: call to %v: %w", pid, ctx.Err()))
+		}
+	} else {
+		r = <-c.reply
 	}
+	if r.err == ErrTimeout {
+		r.err = fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout)
+	}
+	return s.recycle(c, r)
 }
 
 // CallNamed calls the process registered under name; an unknown name
@@ -108,19 +113,18 @@ func (s *System) abandon(c *callEnv, err error) (any, error) {
 	return r.val, r.err
 }
 
-func (s *System) recycle(c *callEnv) {
-	if c.deferred.Load() {
-		return
-	}
-	if c.timer != nil && !c.timer.Stop() {
-		// Fired after the reply: drain so a reused timer starts clean.
-		select {
-		case <-c.timer.C():
-		default:
-		}
+// recycle returns the answer and puts c back in the pool, unless a
+// ReplyTo or a firing timer may still hold it: a timer that fired has
+// answered this very call (it lost to a reply, or its timeout is the
+// answer), but one that is firing right now must not see c reused, so only
+// a timer stopped before firing lets c go back.
+func (s *System) recycle(c *callEnv, r callResult) (any, error) {
+	if c.deferred.Load() || (c.timer != nil && !c.timer.Stop()) {
+		return r.val, r.err
 	}
 	c.req = nil
 	s.calls.Put(c)
+	return r.val, r.err
 }
 
 // ReplyTo answers a deferred call (gen_server:reply/2). It may be used from

@@ -186,24 +186,25 @@ func (s *System) Activations(module, version string) int64 {
 
 // migrate moves state built by from to the version to: CodeChange of to
 // for an upgrade, Downgrade of from for a downgrade (OTP runs the down
-// migration in the newer code). A missing migration keeps the state as it
-// is. The result must fit to; a panic becomes a PanicError. On error the
-// caller keeps the old state and version.
+// migration in the newer code). Migrations see plain states (for a typed
+// version, its S). A missing migration keeps the state as it is. The result
+// must fit to; a panic becomes a PanicError. On error the caller keeps the
+// old state and version.
 func migrate(from, to *code, state, extra any) (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &MigrationError{Module: to.mod.name, From: from.v.name, To: to.v.name, Err: newPanicError(r)}
+			out, err = state, &MigrationError{Module: to.mod.name, From: from.v.name, To: to.v.name, Err: newPanicError(r)}
 		}
 	}()
-	out = state
+	plain := from.v.plain(state)
 	switch {
 	case to.seq < from.seq && from.v.down != nil:
-		out, err = from.v.down(to.v.name, state, extra)
+		plain, err = from.v.down(to.v.name, plain, extra)
 	case to.seq > from.seq && to.v.up != nil:
-		out, err = to.v.up(from.v.name, state, extra)
+		plain, err = to.v.up(from.v.name, plain, extra)
 	}
-	if err == nil && to.v.accepts != nil && !to.v.accepts(out) {
-		err = to.v.stateTypeError(out)
+	if err == nil {
+		out, err = to.v.own(plain)
 	}
 	if err != nil {
 		return state, &MigrationError{Module: to.mod.name, From: from.v.name, To: to.v.name, Err: err}

@@ -48,16 +48,44 @@ type Downgrader interface {
 // per-system state: the same Version may be loaded into several Systems.
 type Version struct {
 	module, name string
-	init         func(ctx *Context, args any) (any, error)
-	handle       func(ctx *Context, state, msg any) (any, error)
-	terminate    func(ctx *Context, state any, reason error)
-	up           func(from string, old, extra any) (any, error)
-	down         func(to string, state, extra any) (any, error)
-	// accepts reports whether a state fits this version (typed versions
-	// only); a migration whose result does not fit fails cleanly instead
-	// of the next Handle crashing on a type assertion.
-	accepts   func(state any) bool
+	// The callbacks see the state in the version's own representation
+	// (see wrap).
+	init      func(ctx *Context, args any) (any, error)
+	handle    func(ctx *Context, state, msg any) (any, error)
+	terminate func(ctx *Context, state any, reason error)
+	up        func(from string, old, extra any) (any, error)
+	down      func(to string, state, extra any) (any, error)
+	// wrap turns a plain state (what migrations exchange) into the
+	// version's representation and reports whether it fits; unwrap is the
+	// reverse. Both are nil for untyped versions, whose representation is
+	// the plain state. Typed versions keep their state in a cell that
+	// Handle updates in place, so a state that is not a pointer is not
+	// boxed into an interface again on every message.
+	wrap      func(plain any) (any, bool)
+	unwrap    func(state any) any
 	stateType string
+}
+
+// Plain returns the state as migrations and inspectors see it: for a typed
+// version, the S value itself.
+func (v *Version) plain(state any) any {
+	if v.unwrap == nil {
+		return state
+	}
+	return v.unwrap(state)
+}
+
+// own turns a plain state into the version's representation, or fails if
+// the version does not accept it.
+func (v *Version) own(plain any) (any, error) {
+	if v.wrap == nil {
+		return plain, nil
+	}
+	st, ok := v.wrap(plain)
+	if !ok {
+		return nil, v.stateTypeError(plain)
+	}
+	return st, nil
 }
 
 // Module returns the name of the module the version belongs to.
@@ -108,35 +136,38 @@ type Funcs[S any] struct {
 	Downgrade func(to string, state S, extra any) (any, error)
 }
 
-// Define makes a typed version of module. The runtime stores the state as
-// any; the adapters here assert it back to S, and a migration whose result is
-// not an S fails instead of reaching Handle.
+// Define makes a typed version of module. The runtime holds the state as
+// any; the adapters here keep it as an S in a cell of the process's own, so
+// handlers stay typed and a migration whose result is not an S fails cleanly
+// instead of reaching Handle.
 func Define[S any](module, version string, f Funcs[S]) *Version {
+	type cell struct{ s S }
 	v := &Version{module: module, name: version}
 	v.stateType = reflect.TypeFor[S]().String()
-	v.accepts = func(state any) bool { _, ok := asState[S](state); return ok }
+	v.wrap = func(plain any) (any, bool) {
+		s, ok := asState[S](plain)
+		return &cell{s}, ok
+	}
+	v.unwrap = func(state any) any { return state.(*cell).s }
 	v.init = func(ctx *Context, args any) (any, error) {
+		c := &cell{}
 		if f.Init == nil {
-			var zero S
-			return zero, nil
+			return c, nil
 		}
-		return f.Init(ctx, args)
+		s, err := f.Init(ctx, args)
+		c.s = s
+		return c, err
 	}
 	if f.Handle != nil {
 		v.handle = func(ctx *Context, state, msg any) (any, error) {
-			s, ok := asState[S](state)
-			if !ok {
-				return state, v.stateTypeError(state)
-			}
-			return f.Handle(ctx, s, msg)
+			c := state.(*cell)
+			s, err := f.Handle(ctx, c.s, msg)
+			c.s = s
+			return state, err
 		}
 	}
 	if f.Terminate != nil {
-		v.terminate = func(ctx *Context, state any, reason error) {
-			if s, ok := asState[S](state); ok {
-				f.Terminate(ctx, s, reason)
-			}
-		}
+		v.terminate = func(ctx *Context, state any, reason error) { f.Terminate(ctx, state.(*cell).s, reason) }
 	}
 	if f.CodeChange != nil {
 		v.up = func(from string, old, extra any) (any, error) { return f.CodeChange(from, old, extra) }

@@ -62,31 +62,38 @@ type Options struct {
 // of producers. The zero value is an idle, unbounded mailbox ready for use.
 // A Mailbox must not be copied after first use.
 type Mailbox struct {
-	mu sync.Mutex
-	// Guarded by mu.
-	in        queue[any]      // user lane, producer side
+	// Producer side: written on every push, guarded by mu.
+	mu        sync.Mutex
+	in        queue[any]      // user lane
 	sys       queue[sysEntry] // system lane
 	pushed    uint64          // user messages ever queued
 	evicted   uint64          // user messages ever evicted by DropOldest
-	running   bool  // the owner is consuming (or has been told to start)
-	suspended bool  // user lane is not served; written by the owner only
+	running   bool            // the owner is consuming (or has been told to start)
+	suspended bool            // user lane is not served; written by the owner only
 	closed    bool
+	capacity  int // read-only after Configure
+	policy    Policy
+
+	// The owner reads its fields below on every message. Sharing a cache
+	// line with the fields above, which a producer writes on every push,
+	// would make each of those reads a miss while messages stream in.
+	_ [64]byte
 
 	// sysLen mirrors sys.len() so the owner can skip the lock when the
 	// system lane is empty (the common case) while still checking it before
-	// every user message.
+	// every user message. Producers write it only on PushSystem.
 	sysLen atomic.Int32
-
+	// Owner-only copies of suspended and capacity > 0, for the lock-free
+	// fast path.
+	ownSuspended bool
+	bounded      bool
 	// Owner-only: the batch taken from in by an unbounded mailbox. Producers
 	// never touch it, which is why the owner reads it without the lock.
 	out queue[any]
 	// Owner-only: user messages ever taken, and the mark of the last
 	// system message Next returned (see Mark).
-	taken  uint64
-	sysAt  uint64
-
-	capacity int
-	policy   Policy
+	taken uint64
+	sysAt uint64
 }
 
 // Configure sets the mailbox's options. It must be called by the owner
@@ -94,6 +101,7 @@ type Mailbox struct {
 func (m *Mailbox) Configure(o Options) {
 	m.capacity = max(o.Capacity, 0)
 	m.policy = o.Overflow
+	m.bounded = m.capacity > 0
 }
 
 // Capacity returns the bound of the user lane, 0 when unbounded.
@@ -172,8 +180,15 @@ func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 // one, else (unless suspended) the oldest user message. ok == false means
 // there is nothing the owner may take; the mailbox is idle from then on and
 // the owner must stop until a push reports schedule again.
-func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
-	if m.sysLen.Load() == 0 && !m.suspended && m.capacity == 0 && m.out.len() > 0 {
+func (m *Mailbox) Next() (msg any, lane Lane, ok bool) { return m.next(true) }
+
+// Peek is Next, except that when there is nothing to take it leaves the
+// mailbox running (no push will schedule the owner), so the owner may look
+// again soon, e.g. after yielding, before calling Next to go idle.
+func (m *Mailbox) Peek() (msg any, lane Lane, ok bool) { return m.next(false) }
+
+func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
+	if m.out.len() > 0 && m.sysLen.Load() == 0 && !m.ownSuspended && !m.bounded {
 		// Fast path: the owner's own batch, no lock.
 		m.taken++
 		return m.out.pop(), User, true
@@ -204,7 +219,11 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) {
 			return m.out.pop(), User, true
 		}
 	}
-	m.running = false
+	if idle {
+		m.running = false
+		m.in.shrink()
+		m.out.shrink()
+	}
 	m.mu.Unlock()
 	return nil, User, false
 }
@@ -268,7 +287,7 @@ func (m *Mailbox) Idle() bool {
 // flows. Called by the owner only. Suspending twice is the same as once.
 func (m *Mailbox) Suspend() {
 	m.mu.Lock()
-	m.suspended = true
+	m.suspended, m.ownSuspended = true, true
 	m.mu.Unlock()
 }
 
@@ -276,12 +295,12 @@ func (m *Mailbox) Suspend() {
 // while it is running (it is: it handles the resume request).
 func (m *Mailbox) Resume() {
 	m.mu.Lock()
-	m.suspended = false
+	m.suspended, m.ownSuspended = false, false
 	m.mu.Unlock()
 }
 
 // Suspended reports whether the user lane is suspended. Owner only.
-func (m *Mailbox) Suspended() bool { return m.suspended }
+func (m *Mailbox) Suspended() bool { return m.ownSuspended }
 
 // Len returns the number of queued user messages and system messages.
 // Owner only (the owner's batch is not visible to others).
@@ -355,16 +374,21 @@ func (q *queue[T]) pop() T {
 	return v
 }
 
-// reset empties the queue. A buffer that grew large during a burst is
-// released rather than kept by a now idle process.
+// reset empties the queue, keeping its buffer for the next messages.
 func (q *queue[T]) reset() {
-	const keep = 256
-	if cap(q.buf) > keep {
-		q.buf = nil
-	} else {
-		q.buf = q.buf[:0]
-	}
+	q.buf = q.buf[:0]
 	q.head = 0
+}
+
+// shrink lets go of a buffer that grew large during a burst, so that an
+// idle process stays small. Called when the owner goes idle, never while
+// messages flow (that would allocate in steady state).
+func (q *queue[T]) shrink() {
+	const keep = 64
+	if q.len() == 0 && cap(q.buf) > keep {
+		q.buf = nil
+		q.head = 0
+	}
 }
 
 // insert puts v at index i of the queued elements (0 is the head).

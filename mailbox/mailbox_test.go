@@ -213,13 +213,13 @@ func TestConcurrentProducers(t *testing.T) {
 	const producers, perProducer = 8, 5000
 	for _, capacity := range []int{0, 64} {
 		var (
-			m       mailbox.Mailbox
-			owner   sync.Mutex // held while a message is processed
-			owners  sync.WaitGroup
-			mu      sync.Mutex
-			next    = make([]int, producers)
-			got     int
-			bad     []string
+			m      mailbox.Mailbox
+			owner  sync.Mutex // held while a message is processed
+			owners sync.WaitGroup
+			mu     sync.Mutex
+			next   = make([]int, producers)
+			got    int
+			bad    []string
 		)
 		m.Configure(mailbox.Options{Capacity: capacity, Overflow: mailbox.Reject})
 		type msg struct{ from, seq int }
