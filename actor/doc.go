@@ -1,0 +1,69 @@
+// Package actor is Graft's process runtime: processes with mailboxes, links,
+// monitors and exit signals with Erlang/OTP's semantics, modules whose
+// versions can be swapped while processes run, and the receive loop that
+// picks up the current version on every message.
+//
+// # Systems
+//
+// Everything hangs off a *System (NewSystem): processes, registered names,
+// loaded modules, the clock and the logger. There is no package-level
+// state; two Systems never see each other. System.Shutdown stops every
+// process and waits for them.
+//
+// # Modules and versions
+//
+// A module is a name, e.g. "counter". A version is one implementation of it
+// (a *Version, built with Define for a typed state or NewVersion for an
+// untyped Behaviour): Init builds a process's state, Handle handles one
+// message and returns the next state; optional Terminate, CodeChange
+// (migrate the state of an older version: OTP's code_change/3) and
+// Downgrade (hand the state back to an older version). System.Load makes a
+// version current, atomically. Spawn starts the module's current version.
+//
+// # The receive loop
+//
+// A process has two lanes: signals (exit signals, link and monitor
+// requests, suspend/resume, stop, info) on the system lane, ordinary
+// messages and calls on the user lane. Its receive loop, the only long-lived
+// code of a process, takes the system lane first, then one user message:
+// it loads the module's current version (one atomic load) and, if that is
+// not the version that built the state, migrates the state first (CodeChange,
+// or the older version's Downgrade when going back), then calls Handle. A
+// migration that fails, panics or returns a state the version does not
+// accept leaves the process on its version with its state intact, logs the
+// failure and reports a MigrationFailed event; the process keeps handling
+// messages and does not retry until another version is made current.
+//
+// An idle process holds no goroutine: a goroutine is started when its
+// mailbox goes from empty to non-empty and ends when it is empty again, so
+// a million idle processes fit in a few hundred megabytes.
+//
+// # Ordering
+//
+// Messages from one sender to one process are handled in the order sent.
+// Signals overtake user messages (the system lane goes first), except that
+// a trapped exit signal becomes an ExitMsg placed where the signal arrived,
+// after the messages its sender sent before it. Nothing is dropped
+// silently: a message to a dead process, refused or evicted by a bounded
+// mailbox, or still queued when its process exits is a DeadLetter event
+// (and, for Send, an error the sender sees); a call in any of those cases
+// fails with an error for its caller.
+//
+// # Exits
+//
+// Exit reasons are errors: Normal, Shutdown, ShutdownReason, Kill/Killed,
+// NoProc, a *PanicError for a panic in user code (with the value and the
+// stack), or whatever error a handler returned. Links propagate exits,
+// TrapExit turns them into ExitMsg messages, monitors deliver Down
+// messages, as in OTP. A panic in Init, Handle, Terminate or a migration
+// never crashes the host: it becomes an exit reason or an error.
+//
+// # Blocking and panics
+//
+// Spawn runs Init on the caller's goroutine before returning. Call blocks
+// until the reply, the context's end, the target's exit or the system's
+// default call timeout (5 s, OTP's default) when the context has no
+// deadline. Signals take effect between two messages: Go cannot stop a
+// goroutine from outside, so a handler that never returns cannot be killed.
+// No function of this package panics on bad input; it returns an error.
+package actor
