@@ -677,10 +677,15 @@ func TestIdleProcessesHoldNoGoroutine(t *testing.T) {
 		require.NoError(t, sys.Send(pid, "wake"))
 	}
 	// Every process has handled its message once a call to it returns
-	// (FIFO), and then goes idle.
+	// (FIFO), and then goes idle: its goroutine ends soon after. Wait for
+	// that (bounded), yielding instead of sleeping.
 	for _, pid := range pids {
 		_, err := call(t, sys, pid, getCount{})
 		require.NoError(t, err)
+	}
+	deadline := time.Now().Add(actortest.DefaultWait)
+	for runtime.NumGoroutine()-before >= 100 && time.Now().Before(deadline) {
+		runtime.Gosched()
 	}
 	assert.Less(t, runtime.NumGoroutine()-before, 100, "2000 idle processes, no goroutine each")
 	assert.Equal(t, 2000, sys.ProcessCount())
@@ -745,4 +750,9 @@ func TestMillionIdleActors(t *testing.T) {
 	v1, err := call(t, sys, last, "ping")
 	require.NoError(t, err)
 	assert.Equal(t, 1, v1)
+	// Stopping a million processes takes a while under the race detector;
+	// give it more than the test kit's default.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	require.NoError(t, sys.Shutdown(ctx))
 }
