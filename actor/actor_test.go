@@ -348,9 +348,11 @@ func TestExitSignalSemantics(t *testing.T) {
 				require.NoError(t, err)
 				_, err = call(t, sys, target, linkTo{PID: from})
 				require.ErrorIs(t, err, actor.ErrNoReply) // linked; no reply expected
-				probe.Monitor(from)
+				// A probe of its own: the two Downs may arrive in either order.
+				fromProbe := actortest.NewProbe(t, sys.System)
+				fromProbe.Monitor(from)
 				require.NoError(t, sys.Send(from, crash{Err: tc.reason}))
-				probe.ExpectDown(from, tc.reason)
+				fromProbe.ExpectDown(from, tc.reason)
 				<-terminated // the linked process's own Terminate
 			} else {
 				require.NoError(t, sys.Exit(target, tc.reason))

@@ -130,7 +130,11 @@ func (s *System) Current(module string) (*Version, bool) {
 	if mod == nil {
 		return nil, false
 	}
-	return mod.current.Load().code.v, true
+	rel := mod.current.Load()
+	if rel == nil { // its first Load is still under way
+		return nil, false
+	}
+	return rel.code.v, true
 }
 
 // ModuleInfo describes a loaded module.
@@ -154,7 +158,12 @@ func (s *System) Modules() []ModuleInfo {
 	out := make([]ModuleInfo, 0, len(mods))
 	for _, m := range mods {
 		m.mu.Lock()
-		info := ModuleInfo{Name: m.name, Current: m.current.Load().code.v.name, Activations: make(map[string]int64, len(m.loaded))}
+		rel := m.current.Load()
+		if rel == nil { // its first Load is still under way
+			m.mu.Unlock()
+			continue
+		}
+		info := ModuleInfo{Name: m.name, Current: rel.code.v.name, Activations: make(map[string]int64, len(m.loaded))}
 		if m.previous != nil {
 			info.Previous = m.previous.v.name
 		}

@@ -72,7 +72,8 @@ type events struct {
 type subscriber struct{ f func(Event) }
 
 // Subscribe calls f for every event from now on, until the returned cancel
-// function is called (cancel may be called more than once).
+// function is called (cancel may be called more than once). A call of f
+// already under way when cancel returns may still finish after it.
 func (s *System) Subscribe(f func(Event)) (cancel func()) {
 	e := &s.events
 	sub := &subscriber{f: f}

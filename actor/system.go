@@ -27,7 +27,11 @@ type System struct {
 	// version pickup costs.
 	pickup bool
 
-	procs  procTable
+	procs procTable
+	// live counts processes from Spawn until the very end of their exit
+	// (after links, monitors and waiters were told), so that Shutdown
+	// returns only when every exit has finished.
+	live   atomic.Int64
 	refs   atomic.Uint64
 	events events
 
@@ -110,7 +114,7 @@ func (s *System) Clock() Clock { return s.clock }
 func (s *System) Logger() *zap.Logger { return s.log }
 
 // ProcessCount returns the number of live processes.
-func (s *System) ProcessCount() int { return int(s.procs.live.Load()) }
+func (s *System) ProcessCount() int { return int(s.live.Load()) }
 
 // DeadLetters returns how many messages were dead-lettered so far.
 func (s *System) DeadLetters() uint64 { return s.deadLetters.Load() }
@@ -178,7 +182,11 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		opt.applySpawn(&o)
 	}
 	mod := s.moduleFor(module, false)
-	if mod == nil {
+	var rel *release
+	if mod != nil {
+		rel = mod.current.Load()
+	}
+	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
 	if o.mailbox.Capacity < 0 {
@@ -189,7 +197,6 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 			return PID{}, err
 		}
 	}
-	rel := mod.current.Load()
 	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit}
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
@@ -197,6 +204,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if parent != nil {
 		p.parent = parent.pid
 	}
+	s.live.Add(1)
 	p.pid = PID{id: s.procs.insert(p)}
 	// Checked after insert so Shutdown either sees this process or this
 	// spawn sees stopping.
@@ -410,14 +418,15 @@ func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
 
 // Shutdown stops every process: each gets a stop request with reason
 // Shutdown (its Terminate runs), newest first, and Shutdown waits until all
-// have exited. If ctx ends first, the rest are killed and Shutdown returns
-// ctx's error once they have exited, or at once if some handler never
-// returns. New spawns fail with ErrStopping from the start of Shutdown.
-// Calling Shutdown again waits the same way.
+// have finished exiting (links, monitors and waiters told, logs written).
+// If ctx ends first, Shutdown sends Kill to the processes still alive and
+// returns ctx's error without waiting further (a handler that never returns
+// would make it wait forever); call Shutdown again to wait for them. New
+// spawns fail with ErrStopping from the start of Shutdown.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	s.procs.each(func(p *process) { p.signal(&stopReq{reason: Shutdown}) })
-	if s.procs.live.Load() == 0 {
+	if s.live.Load() == 0 {
 		s.drainOnce.Do(func() { close(s.drained) })
 	}
 	select {
@@ -431,9 +440,9 @@ func (s *System) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("actor: shutdown: %w", ctx.Err())
 }
 
-// exited is called once per process after it is gone from the table.
+// exited is called once per process, as the last step of its exit.
 func (s *System) exited() {
-	if s.stopping.Load() && s.procs.live.Load() == 0 {
+	if s.live.Add(-1) == 0 && s.stopping.Load() {
 		s.drainOnce.Do(func() { close(s.drained) })
 	}
 }

@@ -15,7 +15,6 @@ import (
 // ever spawned.
 type procTable struct {
 	next atomic.Uint64 // last id handed out
-	live atomic.Int64
 
 	mu  sync.Mutex // serialises directory changes (new or released pages)
 	dir atomic.Pointer[directory]
@@ -43,7 +42,6 @@ func (t *procTable) insert(p *process) uint64 {
 	id := t.next.Add(1)
 	pg := t.page(id>>pageBits, true)
 	pg.slots[id&pageMask].Store(p)
-	t.live.Add(1)
 	return id
 }
 
@@ -61,7 +59,6 @@ func (t *procTable) remove(id uint64) {
 	if pg == nil || pg.slots[id&pageMask].Swap(nil) == nil {
 		return
 	}
-	t.live.Add(-1)
 	// Id 0 is never handed out, so page 0 has one slot fewer to remove.
 	full := int32(pageSize)
 	if n == 0 {
