@@ -384,7 +384,7 @@ func (q *queue[T]) reset() {
 // idle process stays small. Called when the owner goes idle, never while
 // messages flow (that would allocate in steady state).
 func (q *queue[T]) shrink() {
-	const keep = 64
+	const keep = 256
 	if q.len() == 0 && cap(q.buf) > keep {
 		q.buf = nil
 		q.head = 0
