@@ -108,39 +108,20 @@ func TestSendKeepsOrderAndCallReplies(t *testing.T) {
 
 func TestSendToDeadProcessIsReported(t *testing.T) {
 	sys := newSys(t)
-	var mu sync.Mutex
-	var letters []actor.DeadLetter
-	defer sys.Subscribe(func(e actor.Event) {
-		if d, ok := e.(actor.DeadLetter); ok {
-			mu.Lock()
-			letters = append(letters, d)
-			mu.Unlock()
-		}
-	})()
+	letters := deadLetters(sys)
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
 	require.NoError(t, sys.Stop(context.Background(), pid))
 
 	err = sys.Send(pid, "late")
 	assert.ErrorIs(t, err, actor.NoProc)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, letters, 1)
-	assert.Equal(t, actor.DeadLetter{To: pid, Message: "late", Reason: actor.NoProc}, letters[0])
+	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: "late", Reason: actor.NoProc}}, letters())
 	assert.EqualValues(t, 1, sys.DeadLetters())
 }
 
 func TestQueuedMessagesOfADyingProcessAreDeadLetters(t *testing.T) {
 	sys := newSys(t)
-	var mu sync.Mutex
-	var letters []actor.DeadLetter
-	defer sys.Subscribe(func(e actor.Event) {
-		if d, ok := e.(actor.DeadLetter); ok {
-			mu.Lock()
-			letters = append(letters, d)
-			mu.Unlock()
-		}
-	})()
+	letters := deadLetters(sys)
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
 	gate, entered := make(chan struct{}), make(chan struct{})
@@ -154,12 +135,10 @@ func TestQueuedMessagesOfADyingProcessAreDeadLetters(t *testing.T) {
 	close(gate)
 	probe.ExpectDown(pid, actor.Killed)
 
-	mu.Lock()
-	defer mu.Unlock()
 	assert.Equal(t, []actor.DeadLetter{
 		{To: pid, Message: "m1", Reason: actor.Killed},
 		{To: pid, Message: "m2", Reason: actor.Killed},
-	}, letters)
+	}, letters())
 }
 
 func TestCallErrors(t *testing.T) {
@@ -542,15 +521,7 @@ func TestRegisteredNames(t *testing.T) {
 
 func TestBoundedMailboxReject(t *testing.T) {
 	sys := newSys(t)
-	var mu sync.Mutex
-	var letters []actor.DeadLetter
-	defer sys.Subscribe(func(e actor.Event) {
-		if d, ok := e.(actor.DeadLetter); ok {
-			mu.Lock()
-			letters = append(letters, d)
-			mu.Unlock()
-		}
-	})()
+	letters := deadLetters(sys)
 	pid, err := sys.Spawn("worker", nil, actor.WithMailbox(2, mailbox.Reject))
 	require.NoError(t, err)
 	probe := actortest.NewProbe(t, sys.System)
@@ -565,22 +536,12 @@ func TestBoundedMailboxReject(t *testing.T) {
 	assert.ErrorIs(t, err, actor.ErrMailboxFull, "so does a caller")
 	close(gate)
 	assert.Equal(t, []any{1, 2}, probe.ExpectN(2))
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: 3, Reason: actor.ErrMailboxFull}}, letters)
+	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: 3, Reason: actor.ErrMailboxFull}}, letters())
 }
 
 func TestBoundedMailboxDropOldest(t *testing.T) {
 	sys := newSys(t)
-	var mu sync.Mutex
-	var letters []actor.DeadLetter
-	defer sys.Subscribe(func(e actor.Event) {
-		if d, ok := e.(actor.DeadLetter); ok {
-			mu.Lock()
-			letters = append(letters, d)
-			mu.Unlock()
-		}
-	})()
+	letters := deadLetters(sys)
 	pid, err := sys.Spawn("worker", nil, actor.WithMailbox(2, mailbox.DropOldest))
 	require.NoError(t, err)
 	probe := actortest.NewProbe(t, sys.System)
@@ -593,12 +554,10 @@ func TestBoundedMailboxDropOldest(t *testing.T) {
 	}
 	close(gate)
 	assert.Equal(t, []any{3, 4}, probe.ExpectN(2))
-	mu.Lock()
-	defer mu.Unlock()
 	assert.Equal(t, []actor.DeadLetter{
 		{To: pid, Message: 1, Reason: actor.ErrMailboxFull},
 		{To: pid, Message: 2, Reason: actor.ErrMailboxFull},
-	}, letters)
+	}, letters())
 }
 
 func TestSuspendQueuesUserMessagesButServesSystemLane(t *testing.T) {

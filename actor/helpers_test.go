@@ -3,8 +3,8 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -131,4 +131,22 @@ func isExit(err error, reason error) bool {
 	return errors.As(err, &ee) && errors.Is(ee.Reason, reason)
 }
 
-var _ = time.Second
+// deadLetters records the system's dead letters from now on; the returned
+// function gives those recorded so far.
+func deadLetters(sys *actortest.System) func() []actor.DeadLetter {
+	var mu sync.Mutex
+	var letters []actor.DeadLetter
+	cancel := sys.Subscribe(func(e actor.Event) {
+		if d, ok := e.(actor.DeadLetter); ok {
+			mu.Lock()
+			letters = append(letters, d)
+			mu.Unlock()
+		}
+	})
+	return func() []actor.DeadLetter {
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]actor.DeadLetter(nil), letters...)
+	}
+}

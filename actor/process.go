@@ -363,6 +363,7 @@ func (p *process) exit(reason error, terminate bool) {
 		p.callTerminate(reason)
 	}
 	sysLeft, userLeft := p.mb.Close()
+	p.logExit(reason) // the crash report comes before anyone hears of the exit
 	s.procs.remove(p.pid.id)
 	if p.named.Load() {
 		s.unregisterPID(p.pid)
@@ -410,7 +411,6 @@ func (p *process) exit(reason error, terminate bool) {
 		}
 	}
 
-	p.logExit(reason)
 	if s.watched() {
 		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Reason: reason})
 	}

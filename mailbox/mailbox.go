@@ -125,36 +125,36 @@ func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
 		evicted = m.in.pop()
 		m.evicted++
 	}
-	m.in.push(msg)
-	m.pushed++
-	// A suspended owner is not woken for user messages: it would find
-	// nothing it may take. Resume picks them up.
-	if !m.running && !m.suspended {
-		m.running = true
-		schedule = true
-	}
+	schedule = m.appendUserLocked(msg)
 	m.mu.Unlock()
 	return schedule, evicted, nil
 }
 
-// PushUserAlways appends msg to the user lane even when a bounded mailbox
-// is full. The runtime uses it for signals converted to messages (a trapped
-// exit, a monitor's down notice), which must never be refused or evicted
-// into a dead letter. schedule and err are as for PushUser.
-func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return false, ErrClosed
-	}
+// appendUserLocked queues msg on the user lane and reports whether the
+// owner must be started. A suspended owner is not woken for user messages:
+// it would find nothing it may take; Resume picks them up.
+func (m *Mailbox) appendUserLocked(msg any) (schedule bool) {
 	m.in.push(msg)
 	m.pushed++
 	if !m.running && !m.suspended {
 		m.running = true
-		schedule = true
+		return true
 	}
-	m.mu.Unlock()
-	return schedule, nil
+	return false
+}
+
+// PushUserAlways appends msg to the user lane even when a bounded mailbox
+// is full. The runtime uses it for signals converted to messages (a
+// monitor's down notice), which must never be refused. It still counts
+// towards the capacity, so a DropOldest mailbox may later evict it like any
+// message. schedule and err are as for PushUser.
+func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	return m.appendUserLocked(msg), nil
 }
 
 // PushSystem appends msg to the system lane, which is unbounded. schedule
