@@ -717,3 +717,23 @@ func TestMillionIdleActors(t *testing.T) {
 	defer cancel()
 	require.NoError(t, sys.Shutdown(ctx))
 }
+
+func TestWatch(t *testing.T) {
+	sys := newSys(t)
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	w := sys.Watch(pid)
+	select {
+	case <-w.Done():
+		t.Fatal("done before the process exited")
+	default:
+	}
+	require.NoError(t, sys.Exit(pid, actor.Shutdown))
+	<-w.Done()
+	assert.Equal(t, actor.Shutdown, w.Reason())
+	assert.Equal(t, 0, sys.ProcessCount(), "the exit is complete when Done closes")
+
+	w = sys.Watch(pid)
+	<-w.Done()
+	assert.Equal(t, actor.NoProc, w.Reason())
+}

@@ -5,10 +5,12 @@ import (
 	"sync/atomic"
 )
 
-// Event is something the runtime reports to subscribers (see
-// System.Subscribe): dead letters, exits, loads and migrations. The upgrade
-// engine and the test kits read them; so can users.
-type Event interface{ isEvent() }
+// Event is something reported to subscribers (see System.Subscribe). The
+// runtime reports DeadLetter, ProcessExited, VersionLoaded, Migrated and
+// MigrationFailed; packages built on it (supervisors, upgrades) report their
+// own event types through System.Emit on the same bus. Subscribers switch
+// on the concrete type.
+type Event any
 
 // DeadLetter reports a message that was not delivered, with the reason:
 // NoProc (the target was dead), ErrMailboxFull (a bounded mailbox refused
@@ -51,11 +53,6 @@ type MigrationFailed struct {
 	Err              error
 }
 
-func (DeadLetter) isEvent()      {}
-func (ProcessExited) isEvent()   {}
-func (VersionLoaded) isEvent()   {}
-func (Migrated) isEvent()        {}
-func (MigrationFailed) isEvent() {}
 
 // events fans events out to subscribers. Subscribers are called
 // synchronously on the goroutine that caused the event (often a process's
@@ -106,6 +103,15 @@ func (s *System) Subscribe(f func(Event)) (cancel func()) {
 // watched reports whether anyone subscribes; callers check it before
 // building an event so an unobserved system pays nothing.
 func (s *System) watched() bool { return s.events.n.Load() > 0 }
+
+// Emit reports ev to every subscriber. Packages built on the runtime use it
+// for their own events; the same rules apply (subscribers run on the
+// caller's goroutine).
+func (s *System) Emit(ev Event) {
+	if s.watched() {
+		s.emit(ev)
+	}
+}
 
 func (s *System) emit(ev Event) {
 	p := s.events.subs.Load()

@@ -47,6 +47,7 @@ type procExt struct {
 	watchers map[Ref]PID // processes monitoring this one
 	deferred []*callEnv  // calls to answer later through a ReplyTo
 	stops    []*stopReq  // Stop callers waiting for the exit
+	watches  []*Exited   // Watch handles
 	log      *zap.Logger
 }
 
@@ -240,6 +241,8 @@ type suspendReq struct {
 	err     error
 }
 
+type watchReq struct{ w *Exited }
+
 type infoReq struct {
 	info ProcessInfo
 	done chan struct{}
@@ -286,6 +289,8 @@ func (p *process) handleSignal(msg any) {
 	case *infoReq:
 		s.info = p.info()
 		close(s.done)
+	case *watchReq:
+		p.x().watches = append(p.x().watches, s.w)
 	}
 }
 
@@ -385,7 +390,7 @@ func (p *process) exit(reason error, terminate bool) {
 		c.finish(nil, gone)
 	}
 	for _, m := range sysLeft {
-		p.refuseSignal(m)
+		p.refuseSignal(m, reason)
 	}
 	for _, m := range userLeft {
 		switch m.(type) {
@@ -414,15 +419,20 @@ func (p *process) exit(reason error, terminate bool) {
 	if s.watched() {
 		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Reason: reason})
 	}
+	s.exited()
+	// Waiters last: when they wake, the process is gone in every respect.
 	for _, r := range x.stops {
 		close(r.done)
 	}
-	s.exited()
+	for _, w := range x.watches {
+		w.reason = reason
+		close(w.done)
+	}
 }
 
 // refuseSignal answers a signal that arrived too late: the process has
-// exited, so a link or monitor sees noproc, as in OTP.
-func (p *process) refuseSignal(m any) {
+// exited (with reason), so a link or monitor sees noproc, as in OTP.
+func (p *process) refuseSignal(m any, reason error) {
 	s := p.sys
 	switch r := m.(type) {
 	case linkSig:
@@ -443,6 +453,9 @@ func (p *process) refuseSignal(m any) {
 	case *infoReq:
 		r.err = &ExitError{PID: p.pid, Reason: NoProc}
 		close(r.done)
+	case *watchReq:
+		r.w.reason = reason // it was alive when the watch was asked for
+		close(r.w.done)
 	}
 }
 

@@ -372,6 +372,34 @@ func (s *System) Resume(ctx context.Context, pid PID) error {
 	return s.request(ctx, pid, &suspendReq{done: make(chan struct{})})
 }
 
+// Exited is a handle on the exit of one process (see Watch).
+type Exited struct {
+	done   chan struct{}
+	reason error
+}
+
+// Done is closed once the process has exited and its exit is complete
+// (links and monitors told, queued messages reported).
+func (e *Exited) Done() <-chan struct{} { return e.done }
+
+// Reason returns the exit reason; valid once Done is closed.
+func (e *Exited) Reason() error { return e.reason }
+
+// Watch returns a handle that reports when pid exits, without linking or
+// monitoring (nothing is delivered to a mailbox). If pid is not alive, Done
+// is already closed and Reason is NoProc. Signals sent to pid after Watch
+// returns reach it after the watch is registered, so Watch followed by Exit
+// always sees that exit: supervisors shut children down this way, waiting
+// on Done and the system clock.
+func (s *System) Watch(pid PID) *Exited {
+	w := &Exited{done: make(chan struct{})}
+	if p := s.lookup(pid); p == nil || !p.signal(&watchReq{w: w}) {
+		w.reason = NoProc
+		close(w.done)
+	}
+	return w
+}
+
 // ProcessInfo describes a live process (erlang:process_info/1).
 type ProcessInfo struct {
 	PID       PID
