@@ -305,9 +305,10 @@ func (p *process) onExitSignal(s exitSig) {
 	switch {
 	case s.reason == Kill && !s.link:
 		p.stop(Killed, false) // untrappable
-	case p.trapExit && s.link && s.from == p.parent:
-		// gen_server: an exit from the parent ends a trapping process,
-		// Terminate included (how supervisors shut workers down).
+	case p.trapExit && s.from == p.parent && !s.from.IsZero():
+		// gen_server: an exit signal from the parent (its exit through the
+		// link, or exit/2 as a supervisor's shutdown sends) ends a trapping
+		// process, Terminate included.
 		p.stop(s.reason, true)
 	case p.trapExit:
 		// The message takes the place the signal had when it arrived, so

@@ -1,0 +1,327 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/actor"
+)
+
+// ModuleName is the module every supervisor runs.
+const ModuleName = "graft.supervisor"
+
+// Version is the supervisor behaviour. A supervisor is an ordinary process:
+// it runs the same receive loop as every other, traps exits, and handles
+// its children's exits and the runtime API as messages. Start loads it.
+var Version = actor.NewVersion(ModuleName, "v1", behaviour{})
+
+// config is what a supervisor is started with.
+type config struct {
+	flags Flags
+	specs []ChildSpec
+}
+
+// child is one child spec and its process (zero PID when not running).
+type child struct {
+	spec ChildSpec
+	pid  actor.PID
+}
+
+// state is a supervisor's state. children is in start order; for
+// simple_one_for_one, template is the one spec and children are its
+// running instances.
+type state struct {
+	flags    Flags
+	children []*child
+	template ChildSpec
+	restarts []time.Time
+}
+
+// tryAgain asks the supervisor to retry a restart that failed: re-queued
+// to itself so that requests and exits queued meanwhile are served first
+// (OTP's try_again_restart). The pointer is only ever seen by the
+// supervisor that sent it.
+type tryAgain struct{ c *child }
+
+type behaviour struct{}
+
+func (behaviour) Init(ctx *actor.Context, args any) (any, error) {
+	cfg, ok := args.(*config)
+	if !ok {
+		return nil, fmt.Errorf("supervisor: start arguments are %T, not a supervisor config (use supervisor.Start or Spec)", args)
+	}
+	if err := validateAll(cfg.flags, cfg.specs); err != nil {
+		return nil, err // a nested Spec is checked when it starts
+	}
+	ctx.TrapExit(true)
+	s := &state{flags: cfg.flags.withDefaults()}
+	if s.flags.Strategy == SimpleOneForOne {
+		s.template = cfg.specs[0].withDefaults()
+		return s, nil
+	}
+	for _, spec := range cfg.specs {
+		c := &child{spec: spec.withDefaults()}
+		if err := s.start(ctx, c, false); err != nil {
+			s.terminateAll(ctx)
+			return nil, err
+		}
+		s.children = append(s.children, c)
+	}
+	return s, nil
+}
+
+func (behaviour) Handle(ctx *actor.Context, st, msg any) (any, error) {
+	s := st.(*state)
+	switch m := msg.(type) {
+	case actor.ExitMsg:
+		return s, s.childExited(ctx, m.From, m.Reason)
+	case tryAgain:
+		if !slices.Contains(s.children, m.c) || !m.c.pid.IsZero() {
+			return s, nil // deleted, or started through the API meanwhile
+		}
+		return s, s.restart(ctx, m.c)
+	default:
+		s.request(ctx, msg)
+	}
+	return s, nil
+}
+
+// Terminate shuts the children down in reverse start order (all at once
+// for simple_one_for_one, as OTP does).
+func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
+	if s, ok := st.(*state); ok {
+		s.terminateAll(ctx)
+	}
+}
+
+// childExited is the supervisor's decision on a child's exit: whether to
+// restart it under the restart type, the intensity check, and the strategy.
+// A returned error is the supervisor's own exit reason.
+func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error) error {
+	c := s.byPID(pid)
+	if c == nil {
+		return nil // not a current child: stale, or one it terminated itself
+	}
+	s.report(ctx, c, reason)
+	if !restartable(c.spec.Restart, reason) {
+		s.forget(c)
+		return s.autoShutdown(ctx, c)
+	}
+	return s.restart(ctx, c)
+}
+
+// restart counts a restart of c against the intensity and restarts
+// according to the strategy.
+func (s *state) restart(ctx *actor.Context, c *child) error {
+	var ok bool
+	s.restarts, ok = addRestart(s.restarts, ctx.System().Clock().Now(), s.flags.Intensity, s.flags.Period)
+	if !ok {
+		ctx.Log().Error("reached_max_restart_intensity",
+			zap.String("child", c.spec.ID), zap.Int("intensity", s.flags.Intensity), zap.Duration("period", s.flags.Period))
+		ctx.System().Emit(MaxIntensityReached{Supervisor: ctx.Self(), Child: c.spec.ID})
+		return actor.Shutdown
+	}
+	group := []*child{c}
+	switch s.flags.Strategy {
+	case OneForAll:
+		group = slices.Clone(s.children)
+	case RestForOne:
+		group = slices.Clone(s.children[slices.Index(s.children, c):])
+	}
+	// Siblings go down in reverse start order, then the group comes back
+	// in start order.
+	for i := len(group) - 1; i >= 0; i-- {
+		if g := group[i]; g != c && !g.pid.IsZero() {
+			s.shutdown(ctx, g)
+		}
+	}
+	for _, g := range group {
+		if g.spec.Restart == Temporary && g != c {
+			s.forget(g) // a temporary sibling is not restarted
+			continue
+		}
+		if err := s.start(ctx, g, true); err != nil {
+			if errors.Is(err, actor.ErrStopping) {
+				return actor.Shutdown // the system is going down: no retries
+			}
+			ctx.Log().Error("restart failed; trying again", zap.String("child", g.spec.ID), zap.Error(err))
+			return ctx.Send(ctx.Self(), tryAgain{c: g})
+		}
+	}
+	return nil
+}
+
+// restartable applies the restart type to an exit reason.
+func restartable(r Restart, reason error) bool {
+	switch r {
+	case Permanent:
+		return true
+	case Transient:
+		return reason != actor.Normal && !errors.Is(reason, actor.Shutdown)
+	}
+	return false
+}
+
+func (s *state) byPID(pid actor.PID) *child {
+	for _, c := range s.children {
+		if c.pid == pid {
+			return c
+		}
+	}
+	return nil
+}
+
+func (s *state) byID(id string) *child {
+	for _, c := range s.children {
+		if c.spec.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// forget marks c as not running and drops its spec when OTP would: a
+// temporary child, or any instance of a simple_one_for_one template.
+func (s *state) forget(c *child) {
+	c.pid = actor.PID{}
+	if c.spec.Restart == Temporary || s.flags.Strategy == SimpleOneForOne {
+		s.children = slices.DeleteFunc(s.children, func(x *child) bool { return x == c })
+	}
+}
+
+// report logs a child's exit (a crash report unless normal or shutdown)
+// and emits ChildExited.
+func (s *state) report(ctx *actor.Context, c *child, reason error) {
+	fields := []zap.Field{zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid),
+		zap.Stringer("restart", c.spec.Restart), zap.String("reason", reason.Error())}
+	if reason == actor.Normal || errors.Is(reason, actor.Shutdown) {
+		ctx.Log().Info("child terminated", fields...)
+	} else {
+		ctx.Log().Error("child terminated", fields...)
+	}
+	ctx.System().Emit(ChildExited{Supervisor: ctx.Self(), ID: c.spec.ID, PID: c.pid, Reason: reason})
+	c.pid = actor.PID{}
+}
+
+// autoShutdown applies OTP 24's auto_shutdown after a child terminated
+// and was not restarted.
+func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
+	if !c.spec.Significant {
+		return nil
+	}
+	switch s.flags.AutoShutdown {
+	case AnySignificant:
+		ctx.Log().Info("auto_shutdown: a significant child terminated", zap.String("child", c.spec.ID))
+		return actor.Shutdown
+	case AllSignificant:
+		for _, o := range s.children {
+			if o.spec.Significant && !o.pid.IsZero() {
+				return nil
+			}
+		}
+		ctx.Log().Info("auto_shutdown: every significant child terminated")
+		return actor.Shutdown
+	}
+	return nil
+}
+
+// start starts c linked to the supervisor, with the current version of
+// its module.
+func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
+	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, c.spec.Start.Options...)
+	if err != nil {
+		return fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
+	}
+	c.pid = pid
+	msg := "child started"
+	if restart {
+		msg = "child restarted"
+	}
+	ctx.Log().Info(msg, zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))
+	ctx.System().Emit(ChildStarted{Supervisor: ctx.Self(), ID: c.spec.ID, PID: pid, Restart: restart})
+	return nil
+}
+
+// shutdown terminates c as its spec says (OTP's shutdown/1): an exit
+// signal shutdown, then kill after the timeout; or kill at once; or wait
+// without limit. It waits on the process's exit through Watch, not a
+// monitor message, since the supervisor cannot receive while it is inside
+// a handler; the timeout runs on the system clock. The link is removed
+// first, so the child's own exit signal does not come back as an EXIT.
+func (s *state) shutdown(ctx *actor.Context, c *child) {
+	s.shutdownMany(ctx, []*child{c})
+}
+
+// shutdownMany terminates the children in the given order, each after the
+// previous one has gone (sequentially, as OTP does for ordered children).
+func (s *state) shutdownMany(ctx *actor.Context, cs []*child) {
+	for _, c := range cs {
+		waitShutdown(ctx, c, beginShutdown(ctx, c))
+	}
+}
+
+func beginShutdown(ctx *actor.Context, c *child) *actor.Exited {
+	ctx.Unlink(c.pid)
+	w := ctx.System().Watch(c.pid)
+	reason := actor.Shutdown
+	if c.spec.Shutdown == BrutalKill {
+		reason = actor.Kill
+	}
+	_ = ctx.Exit(c.pid, reason)
+	return w
+}
+
+func waitShutdown(ctx *actor.Context, c *child, w *actor.Exited) {
+	want := actor.Shutdown
+	switch c.spec.Shutdown {
+	case BrutalKill:
+		want = actor.Killed
+		<-w.Done()
+	case Infinity:
+		<-w.Done()
+	default:
+		timer := ctx.System().Clock().NewTimer(time.Duration(c.spec.Shutdown))
+		select {
+		case <-w.Done():
+			timer.Stop()
+		case <-timer.C():
+			ctx.Log().Warn("shutdown timeout; killing child", zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid))
+			_ = ctx.Exit(c.pid, actor.Kill)
+			<-w.Done()
+		}
+	}
+	reason := w.Reason()
+	if reason != want && reason != actor.NoProc && !errors.Is(reason, actor.Shutdown) {
+		ctx.Log().Error("shutdown_error", zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid), zap.String("reason", reason.Error()))
+	} else {
+		ctx.Log().Info("child shut down", zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid), zap.String("reason", reason.Error()))
+	}
+	ctx.System().Emit(ChildShutdown{Supervisor: ctx.Self(), ID: c.spec.ID, PID: c.pid, Reason: reason})
+	c.pid = actor.PID{}
+}
+
+// terminateAll shuts every running child down: in reverse start order, or
+// all at once for simple_one_for_one.
+func (s *state) terminateAll(ctx *actor.Context) {
+	var running []*child
+	for i := len(s.children) - 1; i >= 0; i-- {
+		if c := s.children[i]; !c.pid.IsZero() {
+			running = append(running, c)
+		}
+	}
+	if s.flags.Strategy != SimpleOneForOne {
+		s.shutdownMany(ctx, running)
+		return
+	}
+	watches := make([]*actor.Exited, len(running))
+	for i, c := range running {
+		watches[i] = beginShutdown(ctx, c)
+	}
+	for i, c := range running {
+		waitShutdown(ctx, c, watches[i])
+	}
+}
