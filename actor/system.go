@@ -444,15 +444,32 @@ func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
 	return s.clock.AfterFunc(d, func() { _ = s.Send(pid, msg) })
 }
 
-// Shutdown stops every process: each gets a stop request with reason
-// Shutdown (its Terminate runs), newest first, and Shutdown waits until all
-// have finished exiting (links, monitors and waiters told, logs written).
-// If ctx ends first, Shutdown sends Kill to the processes still alive and
-// returns ctx's error without waiting further (a handler that never returns
-// would make it wait forever); call Shutdown again to wait for them. New
-// spawns fail with ErrStopping from the start of Shutdown.
+// Shutdown stops every process, roots first: each process spawned from
+// outside any process (a top-level supervisor, say) gets a stop request
+// with reason Shutdown, newest first, and Shutdown waits for them, so a
+// supervisor shuts its children down in its own order; then every process
+// still alive gets one, and Shutdown waits until all have finished exiting
+// (links, monitors and waiters told, logs written). Terminate runs for each
+// process stopped this way. If ctx ends first, Shutdown sends Kill to the
+// processes still alive and returns ctx's error without waiting further (a
+// handler that never returns would make it wait forever); call Shutdown
+// again to wait for them. New spawns fail with ErrStopping from the start.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	var roots []*Exited
+	s.procs.each(func(p *process) {
+		if p.parent.IsZero() {
+			roots = append(roots, s.Watch(p.pid))
+			p.signal(&stopReq{reason: Shutdown})
+		}
+	})
+	for _, w := range roots {
+		select {
+		case <-w.Done():
+		case <-ctx.Done():
+			return s.killAll(ctx)
+		}
+	}
 	s.procs.each(func(p *process) { p.signal(&stopReq{reason: Shutdown}) })
 	if s.live.Load() == 0 {
 		s.drainOnce.Do(func() { close(s.drained) })
@@ -462,7 +479,11 @@ func (s *System) Shutdown(ctx context.Context) error {
 		s.log.Info("system stopped")
 		return nil
 	case <-ctx.Done():
+		return s.killAll(ctx)
 	}
+}
+
+func (s *System) killAll(ctx context.Context) error {
 	s.procs.each(func(p *process) { p.signal(exitSig{reason: Kill}) })
 	s.log.Warn("shutdown deadline passed; killed remaining processes", zap.Int("remaining", s.ProcessCount()))
 	return fmt.Errorf("actor: shutdown: %w", ctx.Err())

@@ -184,3 +184,23 @@ func TestInvalidSpecsStartNothing(t *testing.T) {
 	assert.ErrorIs(t, err, supervisor.ErrInvalidSpec)
 	assert.Equal(t, 0, r.ProcessCount())
 }
+
+// System.Shutdown stops the top supervisor first, which shuts its children
+// down in reverse start order.
+func TestSystemShutdownStopsTreeInOrder(t *testing.T) {
+	r := newRig(t)
+	_, err := supervisor.Start(r.System.System, supervisor.Flags{},
+		[]supervisor.ChildSpec{spec("a", supervisor.Permanent), spec("b", supervisor.Permanent), spec("c", supervisor.Permanent)})
+	require.NoError(t, err)
+	for range 3 {
+		r.next(t) // started
+	}
+	require.NoError(t, r.Shutdown(context.Background()))
+	var order []string
+	for range 3 {
+		e := r.next(t).(supervisor.ChildShutdown)
+		assert.Equal(t, actor.Shutdown, e.Reason)
+		order = append(order, e.ID)
+	}
+	assert.Equal(t, []string{"c", "b", "a"}, order)
+}
