@@ -53,7 +53,6 @@ type MigrationFailed struct {
 	Err              error
 }
 
-
 // events fans events out to subscribers. Subscribers are called
 // synchronously on the goroutine that caused the event (often a process's
 // receive loop), so they must be quick and must not block; a subscriber that

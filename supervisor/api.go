@@ -215,31 +215,21 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		s.forget(c)
 		reply(nil, nil)
 	case restartChildReq:
-		c := s.byID(m.id)
-		switch {
-		case simple:
-			reply(nil, ErrSimple)
-		case c == nil:
-			reply(nil, fmt.Errorf("%w: %q", ErrNotFound, m.id))
-		case !c.pid.IsZero():
-			reply(nil, fmt.Errorf("%w: %q is %v", ErrRunning, m.id, c.pid))
-		default:
-			err := s.start(ctx, c, false)
-			reply(c.pid, err)
+		c, err := s.stopped(m.id)
+		if err == nil {
+			err = s.start(ctx, c, false)
 		}
+		if err != nil {
+			reply(nil, err)
+			return
+		}
+		reply(c.pid, nil)
 	case deleteChildReq:
-		c := s.byID(m.id)
-		switch {
-		case simple:
-			reply(nil, ErrSimple)
-		case c == nil:
-			reply(nil, fmt.Errorf("%w: %q", ErrNotFound, m.id))
-		case !c.pid.IsZero():
-			reply(nil, fmt.Errorf("%w: %q is %v", ErrRunning, m.id, c.pid))
-		default:
+		c, err := s.stopped(m.id)
+		if err == nil {
 			s.children = slices.DeleteFunc(s.children, func(x *child) bool { return x == c })
-			reply(nil, nil)
 		}
+		reply(nil, err)
 	case whichChildrenReq:
 		out := make([]ChildInfo, 0, len(s.children))
 		for _, c := range s.children {
@@ -269,6 +259,21 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		ctx.Log().Warn("supervisor: unexpected message ignored")
 		reply(nil, fmt.Errorf("supervisor: unexpected request %T", msg))
 	}
+}
+
+// stopped finds child id for restart_child and delete_child, which
+// require a present child that is not running.
+func (s *state) stopped(id string) (*child, error) {
+	c := s.byID(id)
+	switch {
+	case s.flags.Strategy == SimpleOneForOne:
+		return nil, ErrSimple
+	case c == nil:
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	case !c.pid.IsZero():
+		return nil, fmt.Errorf("%w: %q is %v", ErrRunning, id, c.pid)
+	}
+	return c, nil
 }
 
 // startChild validates spec, adds it at the end of the start order and
