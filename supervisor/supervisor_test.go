@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,4 +204,43 @@ func TestSystemShutdownStopsTreeInOrder(t *testing.T) {
 		order = append(order, e.ID)
 	}
 	assert.Equal(t, []string{"c", "b", "a"}, order)
+}
+
+// A restart whose Init fails is retried through the supervisor's own
+// mailbox, each attempt counting against the intensity; requests are
+// served between attempts, and a later success clears the way.
+func TestFailedRestartIsRetried(t *testing.T) {
+	r := newRig(t)
+	var failing atomic.Int32 // Init attempts that must still fail
+	require.NoError(t, r.Load(actor.Define("flaky", "v1", actor.Funcs[int]{
+		Init: func(*actor.Context, any) (int, error) {
+			if failing.Add(-1) >= 0 {
+				return 0, errors.New("not yet")
+			}
+			return 0, nil
+		},
+		Handle: func(_ *actor.Context, n int, msg any) (int, error) { return n, errors.New("crash") },
+	})))
+	h, err := supervisor.Start(r.System.System, supervisor.Flags{Intensity: 4, Period: time.Minute},
+		[]supervisor.ChildSpec{{ID: "f", Start: supervisor.StartSpec{Module: "flaky"}}})
+	require.NoError(t, err)
+	r.next(t) // started
+
+	failing.Store(2) // the restart and its first retry fail; the second retry works
+	require.NoError(t, r.Send(children(t, h)["f"], "x"))
+	for {
+		if e, ok := r.next(t).(supervisor.ChildStarted); ok {
+			assert.True(t, e.Restart)
+			break
+		}
+	}
+	assert.Less(t, failing.Load(), int32(0), "Init was tried three times")
+	assert.False(t, children(t, h)["f"].IsZero())
+
+	// Now every attempt fails: the supervisor gives up at the intensity.
+	probe := actortest.NewProbe(t, r.System.System)
+	probe.Monitor(h.PID())
+	failing.Store(1 << 20)
+	require.NoError(t, r.Send(children(t, h)["f"], "x"))
+	probe.ExpectDown(h.PID(), actor.Shutdown)
 }
