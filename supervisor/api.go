@@ -200,10 +200,11 @@ func (s *state) request(ctx *actor.Context, msg any) {
 	case terminateChildReq:
 		c := s.byID(m.id)
 		if simple {
-			c = nil
-			if !m.pid.IsZero() {
-				c = s.byPID(m.pid)
+			if m.pid.IsZero() {
+				reply(nil, ErrSimple) // instances are terminated by PID
+				return
 			}
+			c = s.byPID(m.pid)
 		}
 		if c == nil {
 			reply(nil, fmt.Errorf("%w: %q", ErrNotFound, m.id))

@@ -14,7 +14,7 @@ import (
 func naiveAllowed(all []time.Time, now time.Time, intensity int, period time.Duration) bool {
 	n := 0
 	for _, t := range all {
-		if now.Sub(t) < period {
+		if now.Sub(t) <= period {
 			n++
 		}
 	}
@@ -42,7 +42,7 @@ func TestAddRestartMatchesNaive(t *testing.T) {
 			require.Equal(t, want, ok, "trial %d step %d: intensity %d period %v", trial, step, intensity, period)
 			assert.LessOrEqual(t, len(history), intensity+1, "history is pruned as it grows")
 			for _, h := range history {
-				assert.Less(t, now.Sub(h), period, "only restarts inside the period are kept")
+				assert.LessOrEqual(t, now.Sub(h), period, "only restarts inside the period are kept")
 			}
 			if !ok {
 				break // the supervisor gives up here
@@ -59,7 +59,10 @@ func TestAddRestartBoundaries(t *testing.T) {
 	assert.False(t, ok, "a second within the period exceeds intensity 1")
 	h, _ = addRestart(nil, t0, 1, 5*time.Second)
 	_, ok = addRestart(h, t0.Add(5*time.Second), 1, 5*time.Second)
-	assert.True(t, ok, "a restart exactly one period old no longer counts")
+	assert.False(t, ok, "a restart exactly one period old still counts, as in OTP")
+	h, _ = addRestart(nil, t0, 1, 5*time.Second)
+	_, ok = addRestart(h, t0.Add(5*time.Second+1), 1, 5*time.Second)
+	assert.True(t, ok, "one just older does not")
 	_, ok = addRestart(nil, t0, 0, 5*time.Second)
 	assert.False(t, ok, "intensity 0: no restart allowed")
 }

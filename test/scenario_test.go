@@ -1,0 +1,618 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/supervisor"
+)
+
+// TestScenarios runs every script in testdata on a fresh system with a fake
+// clock. The commands (see runner.run) build child specs, start
+// supervisors, make children exit, move the clock and inspect the
+// supervisors; each prints the supervisor events it caused, one per line:
+//
+//	top: started a#1           ChildStarted (restarted: Restart set)
+//	top: exited a#1 reason=X   ChildExited: the child exited on its own
+//	top: shutdown b#1 reason=X ChildShutdown: the supervisor stopped it
+//	top: max_intensity child=a MaxIntensityReached
+//	terminate a#1 reason=X     Terminate of a child started with trap
+//	top exited reason=X        a top-level supervisor ended
+//
+// Processes are labelled id#n, n counting the starts of that id in the
+// script, since PIDs differ between runs. Ids are unique within a script.
+//
+// Determinism: a command returns only once the system is quiet (settle):
+// the process it acted on has exited and every supervisor has served the
+// exits that followed. Nothing sleeps.
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			r := newRunner(t)
+			runScript(t, f, r.run)
+		})
+	}
+}
+
+// wait bounds every wait for an event in real time; it is not a sleep.
+const wait = actortest.DefaultWait
+
+// The worker module "w". Its state is its start arguments.
+type (
+	wargs struct{ trap bool }
+	// die makes the worker exit with reason, or panic.
+	die struct {
+		reason error
+		panic  bool
+	}
+	// work is one message of a load: counted as handled, and every
+	// every-th one (by seq) crashes the worker.
+	work struct {
+		seq, every int
+		l          *load
+	}
+	// terminated is the event a trapping worker's Terminate reports.
+	terminated struct {
+		PID    actor.PID
+		Reason error
+	}
+)
+
+var worker = actor.Define("w", "v1", actor.Funcs[wargs]{
+	Init: func(ctx *actor.Context, args any) (wargs, error) {
+		a, _ := args.(wargs)
+		ctx.TrapExit(a.trap)
+		return a, nil
+	},
+	Handle: func(ctx *actor.Context, a wargs, msg any) (wargs, error) {
+		switch m := msg.(type) {
+		case die:
+			if m.panic {
+				panic("boom")
+			}
+			return a, m.reason
+		case work:
+			// crashes first: whoever sees the message handled sees the
+			// crash counted.
+			crash := m.seq%m.every == 0
+			if crash {
+				m.l.crashes.Add(1)
+			}
+			m.l.handled.Add(1)
+			m.l.tick()
+			if crash {
+				return a, errBoom
+			}
+		}
+		return a, nil
+	},
+	Terminate: func(ctx *actor.Context, a wargs, reason error) {
+		if a.trap {
+			ctx.System().Emit(terminated{PID: ctx.Self(), Reason: reason})
+		}
+	},
+})
+
+var errBoom = errors.New("boom")
+
+// load counts what became of the messages of a crash-every command.
+type load struct {
+	handled, crashes, dead atomic.Int64
+	progress               chan struct{} // poked on every count
+}
+
+func (l *load) tick() {
+	select {
+	case l.progress <- struct{}{}:
+	default:
+	}
+}
+
+// sup is a supervisor the runner settles: every top-level one and every
+// nested one it has seen start.
+type sup struct {
+	pid    actor.PID
+	exited *actor.Exited
+}
+
+func (s *sup) gone() bool {
+	select {
+	case <-s.exited.Done():
+		return true
+	default:
+	}
+	return false
+}
+
+type runner struct {
+	t   *testing.T
+	sys *actortest.System
+
+	mu     sync.Mutex
+	events []actor.Event        // guarded by mu: not printed yet
+	sups   []*sup               // guarded by mu
+	nested map[string]bool      // guarded by mu: ids of nested supervisor specs
+	latest map[string]actor.PID // guarded by mu: last started process of each id
+	exits  map[string]int       // guarded by mu: ChildExited per id
+	starts map[string]int       // guarded by mu: restarts per id
+
+	// Owned by the test goroutine.
+	pending   []supervisor.ChildSpec          // specs for the next start or nest
+	top       map[string]*supervisor.Handle   // top-level supervisors by name
+	templates map[string]supervisor.ChildSpec // of simple_one_for_one ones
+	labels    map[actor.PID]string
+	byLabel   map[string]actor.PID
+	count     map[string]int  // starts per id, for labels
+	c         context.Context // of the command under way
+}
+
+func newRunner(t *testing.T) *runner {
+	sys := actortest.NewSystem(t)
+	if err := sys.Load(worker); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{
+		t: t, sys: sys,
+		nested: map[string]bool{}, latest: map[string]actor.PID{}, exits: map[string]int{}, starts: map[string]int{},
+		top: map[string]*supervisor.Handle{}, templates: map[string]supervisor.ChildSpec{},
+		labels: map[actor.PID]string{}, byLabel: map[string]actor.PID{}, count: map[string]int{},
+	}
+	t.Cleanup(sys.Subscribe(r.observe))
+	return r
+}
+
+// observe runs on the runtime's goroutines: it records and counts, and
+// watches nested supervisors as they start so settle can wait for them.
+func (r *runner) observe(e actor.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e := e.(type) {
+	case supervisor.ChildStarted:
+		r.latest[e.ID] = e.PID
+		if e.Restart {
+			r.starts[e.ID]++
+		}
+		if r.nested[e.ID] {
+			r.sups = append(r.sups, &sup{pid: e.PID, exited: r.sys.Watch(e.PID)})
+		}
+	case supervisor.ChildExited:
+		r.exits[e.ID]++
+	case actor.ProcessExited:
+		if e.Module != supervisor.ModuleName {
+			return
+		}
+	case actor.DeadLetter:
+		if w, ok := e.Message.(work); ok {
+			w.l.dead.Add(1)
+			w.l.tick()
+		}
+		return
+	case supervisor.ChildShutdown, supervisor.MaxIntensityReached, terminated:
+	default:
+		return
+	}
+	r.events = append(r.events, e)
+}
+
+// run executes one command and returns its trace.
+func (r *runner) run(line string) string {
+	r.t.Helper()
+	f := strings.Fields(line)
+	cmd, args := f[0], f[1:]
+	var cancel context.CancelFunc
+	r.c, cancel = context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var out []string
+	switch cmd {
+	case "child":
+		r.pending = append(r.pending, r.childSpec(args))
+	case "nest":
+		flags, spec := r.flags(args[1], args[2:]), r.childSpec(append([]string{args[0]}, args[2:]...))
+		nested := supervisor.Spec(args[0], flags, r.pending)
+		nested.Restart, nested.Shutdown, nested.Significant = spec.Restart, spec.Shutdown, spec.Significant
+		r.pending = []supervisor.ChildSpec{nested}
+		r.mu.Lock()
+		r.nested[args[0]] = true
+		r.mu.Unlock()
+	case "start":
+		out = r.start(args[0], r.flags(args[1], args[2:]))
+	case "crash", "kill":
+		out = r.exit(cmd, args)
+	case "stop":
+		pid := r.supervisor(args[0]).PID()
+		out = result(r.sys.Stop(r.ctx(), pid))
+	case "tick":
+		d, err := time.ParseDuration(args[0])
+		r.check(err)
+		r.sys.Clock.Advance(d)
+	case "which":
+		cs, err := r.supervisor(args[0]).WhichChildren(r.ctx())
+		for _, c := range cs {
+			out = append(out, fmt.Sprintf("%s %s %s", c.ID, c.Restart, r.label(c.PID)))
+		}
+		out = append(out, result(err)...)
+	case "count":
+		n, err := r.supervisor(args[0]).CountChildren(r.ctx())
+		out = append(out, fmt.Sprintf("specs=%d active=%d supervisors=%d workers=%d", n.Specs, n.Active, n.Supervisors, n.Workers))
+		out = append(out, result(err)...)
+	case "startchild":
+		h := r.supervisor(args[0])
+		var err error
+		if tmpl, ok := r.templates[args[0]]; ok {
+			_, err = h.StartSimpleChild(r.ctx(), tmpl.Start.Args)
+		} else {
+			_, err = h.StartChild(r.ctx(), r.childSpec(args[1:]))
+		}
+		out = result(err)
+	case "terminate":
+		h := r.supervisor(args[0])
+		if strings.Contains(args[1], "#") {
+			out = result(h.TerminateSimpleChild(r.ctx(), r.byLabel[args[1]]))
+		} else {
+			out = result(h.TerminateChild(r.ctx(), args[1]))
+		}
+	case "restart":
+		_, err := r.supervisor(args[0]).RestartChild(r.ctx(), args[1])
+		out = result(err)
+	case "delete":
+		out = result(r.supervisor(args[0]).DeleteChild(r.ctx(), args[1]))
+	case "crash-every":
+		out = r.crashEvery(args[0], r.kv(args[1:]))
+	default:
+		r.t.Fatalf("unknown command %q", cmd)
+	}
+	r.settle()
+	return strings.Join(append(r.trace(), out...), "\n")
+}
+
+// start starts a top-level supervisor with the pending specs.
+func (r *runner) start(name string, flags supervisor.Flags) []string {
+	specs := r.pending
+	r.pending = nil
+	h, err := supervisor.Start(r.sys.System, flags, specs)
+	if err != nil {
+		return result(err)
+	}
+	r.top[name], r.labels[h.PID()] = h, name
+	if flags.Strategy == supervisor.SimpleOneForOne {
+		r.templates[name] = specs[0]
+	}
+	r.mu.Lock()
+	r.sups = append(r.sups, &sup{pid: h.PID(), exited: r.sys.Watch(h.PID())})
+	r.mu.Unlock()
+	return nil
+}
+
+// exit makes a child exit: crash <target> reason=R sends it a message
+// whose handler returns R (panics for R=panic); kill <target> sends the
+// untrappable kill. It waits for the exit.
+func (r *runner) exit(cmd string, args []string) []string {
+	pid := r.target(args[0])
+	w := r.sys.Watch(pid)
+	var err error
+	if cmd == "kill" {
+		err = r.sys.Kill(pid)
+	} else {
+		err = r.sys.Send(pid, reasons(r.kv(args[1:])["reason"]))
+	}
+	if err != nil {
+		return result(err)
+	}
+	r.await(w.Done())
+	return nil
+}
+
+func reasons(name string) die {
+	switch name {
+	case "normal":
+		return die{reason: actor.Normal}
+	case "shutdown":
+		return die{reason: actor.Shutdown}
+	case "{shutdown,x}":
+		return die{reason: actor.ShutdownReason{Detail: "x"}}
+	case "kill":
+		return die{reason: actor.Kill}
+	case "panic":
+		return die{panic: true}
+	}
+	return die{reason: errors.New(name)}
+}
+
+// crashEvery sends n work messages to the current process of id, one at
+// a time to whichever process runs it at that moment, while the worker
+// crashes on every k-th. Which messages meet a live process depends on
+// scheduling, so it prints only what must hold: every message was handled
+// or dead-lettered, and every crash was seen and restarted.
+func (r *runner) crashEvery(id string, kv map[string]string) []string {
+	n, k := r.atoi(kv["n"]), r.atoi(kv["k"])
+	l := &load{progress: make(chan struct{}, 1)}
+	r.mu.Lock()
+	exits0, starts0 := r.exits[id], r.starts[id]
+	r.mu.Unlock()
+	for seq := 1; seq <= n; seq++ {
+		r.mu.Lock()
+		pid := r.latest[id]
+		r.mu.Unlock()
+		_ = r.sys.Send(pid, work{seq: seq, every: k, l: l}) // a refused send is a dead letter
+	}
+	timeout := time.After(wait)
+	for l.handled.Load()+l.dead.Load() < int64(n) {
+		select {
+		case <-l.progress:
+		case <-timeout:
+			r.t.Fatalf("crash-every: %d handled + %d dead-lettered of %d", l.handled.Load(), l.dead.Load(), n)
+		}
+	}
+	// Wait for the supervisor to see the last crash before settling.
+	var exits, starts int
+	for {
+		r.mu.Lock()
+		exits, starts = r.exits[id]-exits0, r.starts[id]-starts0
+		r.mu.Unlock()
+		if exits >= int(l.crashes.Load()) {
+			break
+		}
+		r.settle()
+	}
+	r.settle()
+	r.mu.Lock()
+	exits, starts = r.exits[id]-exits0, r.starts[id]-starts0
+	events := r.events
+	r.events = nil
+	r.mu.Unlock()
+	// How many processes the load started depends on scheduling: the one
+	// left running is labelled id#~.
+	for _, e := range events {
+		if e, ok := e.(supervisor.ChildStarted); ok {
+			r.labels[e.PID] = e.ID + "#~"
+		}
+	}
+	c := int(l.crashes.Load())
+	return []string{
+		fmt.Sprintf("sent=%d handled+dead_lettered=%d", n, l.handled.Load()+l.dead.Load()),
+		fmt.Sprintf("crashed>0=%t exited=crashed:%t restarted=crashed:%t", c > 0, exits == c, starts == c),
+	}
+}
+
+// settle returns once every supervisor has served what happened so far: a
+// call to each live one is queued after any exit signal that reached it
+// before (a trapped exit takes the place its signal had), so its answer
+// means the exit was handled. If a supervisor died or started meanwhile,
+// the round is repeated: its parent is then called after its exit signal
+// arrived.
+func (r *runner) settle() {
+	for {
+		live := r.liveSups()
+		for _, s := range live {
+			if _, err := supervisor.Of(r.sys.System, s.pid).CountChildren(r.ctx()); err != nil {
+				r.await(s.exited.Done())
+			}
+		}
+		if slices.Equal(live, r.liveSups()) {
+			return
+		}
+	}
+}
+
+func (r *runner) liveSups() []*sup {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*sup
+	for _, s := range r.sups {
+		if !s.gone() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// trace formats the events recorded since the last command, labelling
+// processes as it meets their ChildStarted.
+func (r *runner) trace() []string {
+	r.mu.Lock()
+	events := r.events
+	r.events = nil
+	r.mu.Unlock()
+	// Label first: a nested supervisor's children start (in its Init)
+	// before its own ChildStarted.
+	for _, e := range events {
+		if e, ok := e.(supervisor.ChildStarted); ok {
+			r.count[e.ID]++
+			l := e.ID + "#" + strconv.Itoa(r.count[e.ID])
+			r.labels[e.PID], r.byLabel[l] = l, e.PID
+		}
+	}
+	var out []string
+	for _, e := range events {
+		switch e := e.(type) {
+		case supervisor.ChildStarted:
+			l := r.labels[e.PID]
+			verb := "started"
+			if e.Restart {
+				verb = "restarted"
+			}
+			out = append(out, fmt.Sprintf("%s: %s %s", r.label(e.Supervisor), verb, l))
+		case supervisor.ChildExited:
+			out = append(out, fmt.Sprintf("%s: exited %s reason=%v", r.label(e.Supervisor), r.label(e.PID), e.Reason))
+		case supervisor.ChildShutdown:
+			out = append(out, fmt.Sprintf("%s: shutdown %s reason=%v", r.label(e.Supervisor), r.label(e.PID), e.Reason))
+		case supervisor.MaxIntensityReached:
+			out = append(out, fmt.Sprintf("%s: max_intensity child=%s", r.label(e.Supervisor), e.Child))
+		case terminated:
+			out = append(out, fmt.Sprintf("terminate %s reason=%v", r.label(e.PID), e.Reason))
+		case actor.ProcessExited:
+			// Only top-level supervisors: a nested one's end is its
+			// parent's ChildExited, and its own ProcessExited would race
+			// with that.
+			if name, ok := r.labels[e.PID]; ok && r.top[name] != nil && r.top[name].PID() == e.PID {
+				out = append(out, fmt.Sprintf("%s exited reason=%v", name, e.Reason))
+			}
+		}
+	}
+	return out
+}
+
+func (r *runner) label(pid actor.PID) string {
+	if pid.IsZero() {
+		return "undefined"
+	}
+	if l, ok := r.labels[pid]; ok {
+		return l
+	}
+	return "?" // a process the runner never saw start: a bug in the trace
+}
+
+// target is a child by label (a#2) or by id (its last started process).
+func (r *runner) target(name string) actor.PID {
+	if pid, ok := r.byLabel[name]; ok {
+		return pid
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, ok := r.latest[name]
+	if !ok {
+		r.t.Fatalf("no child %q", name)
+	}
+	return pid
+}
+
+// supervisor is a top-level supervisor by name, or a nested one by label
+// or id.
+func (r *runner) supervisor(name string) *supervisor.Handle {
+	if h, ok := r.top[name]; ok {
+		return h
+	}
+	return supervisor.Of(r.sys.System, r.target(name))
+}
+
+// childSpec parses "<id> [restart=R] [shutdown=S] [type=supervisor]
+// [significant] [trap]" into a spec of the worker module.
+func (r *runner) childSpec(args []string) supervisor.ChildSpec {
+	kv := r.kv(args[1:])
+	_, trap := kv["trap"]
+	_, significant := kv["significant"]
+	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: wargs{trap: trap}}, Significant: significant}
+	switch kv["restart"] {
+	case "", "permanent":
+	case "transient":
+		s.Restart = supervisor.Transient
+	case "temporary":
+		s.Restart = supervisor.Temporary
+	default:
+		r.t.Fatalf("bad restart %q", kv["restart"])
+	}
+	switch sd := kv["shutdown"]; sd {
+	case "":
+	case "brutal_kill":
+		s.Shutdown = supervisor.BrutalKill
+	case "infinity":
+		s.Shutdown = supervisor.Infinity
+	default:
+		d, err := time.ParseDuration(sd)
+		r.check(err)
+		s.Shutdown = supervisor.Shutdown(d)
+	}
+	return s
+}
+
+// flags parses "<strategy> [intensity=N] [period=D] [auto_shutdown=A]".
+// An intensity without a period gets OTP's 5 s.
+func (r *runner) flags(strategy string, args []string) supervisor.Flags {
+	kv := r.kv(args)
+	var f supervisor.Flags
+	switch strategy {
+	case "one_for_one":
+	case "one_for_all":
+		f.Strategy = supervisor.OneForAll
+	case "rest_for_one":
+		f.Strategy = supervisor.RestForOne
+	case "simple_one_for_one":
+		f.Strategy = supervisor.SimpleOneForOne
+	default:
+		r.t.Fatalf("bad strategy %q", strategy)
+	}
+	if v, ok := kv["intensity"]; ok {
+		f.Intensity, f.Period = r.atoi(v), supervisor.DefaultPeriod
+	}
+	if v, ok := kv["period"]; ok {
+		d, err := time.ParseDuration(v)
+		r.check(err)
+		f.Period = d
+	}
+	switch kv["auto_shutdown"] {
+	case "", "never":
+	case "any_significant":
+		f.AutoShutdown = supervisor.AnySignificant
+	case "all_significant":
+		f.AutoShutdown = supervisor.AllSignificant
+	default:
+		r.t.Fatalf("bad auto_shutdown %q", kv["auto_shutdown"])
+	}
+	return f
+}
+
+func (r *runner) kv(args []string) map[string]string {
+	m := map[string]string{}
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func (r *runner) atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	r.check(err)
+	return n
+}
+
+func (r *runner) check(err error) {
+	r.t.Helper()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *runner) await(ch <-chan struct{}) {
+	r.t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(wait):
+		r.t.Fatal("timed out waiting for an exit")
+	}
+}
+
+// ctx bounds a call in real time. Calls get a deadline so that the
+// system's default call timeout, which would run on the fake clock, is
+// never armed: tick then fires only what the scripts armed.
+func (r *runner) ctx() context.Context { return r.c }
+
+// result prints an error as the sentinel it wraps (their messages hold
+// PIDs, which differ between runs); a *SpecError as it is.
+func result(err error) []string {
+	if err == nil {
+		return nil
+	}
+	for _, s := range []error{supervisor.ErrAlreadyPresent, supervisor.ErrAlreadyStarted, supervisor.ErrNotFound,
+		supervisor.ErrRunning, supervisor.ErrSimple, supervisor.ErrNotSimple, actor.NoProc} {
+		if errors.Is(err, s) {
+			return []string{"error: " + s.Error()}
+		}
+	}
+	return []string{"error: " + err.Error()}
+}
