@@ -32,9 +32,70 @@ type code struct {
 	seq uint64
 	// active counts activations: processes whose state this version built.
 	// A process holds one from Init (or the migration into this version)
-	// until it migrates away or exits. A later issue's code server purges a
-	// version whose count has dropped to zero.
+	// until it migrates away or exits.
 	active atomic.Int64
+	// retired is set when the version is no longer current and its last
+	// activation has ended: its release hook has run.
+	retired atomic.Bool
+	onRetire func() // guarded by mod.mu; from the latest Load of this version
+}
+
+// acquire takes an activation, unless the version has retired (a Load
+// moved away from it and its last activation ended meanwhile): then it
+// reports false and the caller must use the current version instead.
+// Together with maybeRetire, which publishes retired before it looks at
+// the count, this never leaves a process on a retired version (both sides
+// use sequentially consistent atomics: at least one sees the other).
+func (c *code) acquire(s *System) bool {
+	c.active.Add(1)
+	if c.retired.Load() {
+		c.drop(s)
+		return false
+	}
+	return true
+}
+
+// drop ends an activation; the last one of a version that is not current
+// retires it.
+func (c *code) drop(s *System) {
+	if c.active.Add(-1) == 0 {
+		s.maybeRetire(c)
+	}
+}
+
+// maybeRetire retires c if it is not current and has no activation: the
+// soft purge. Its release hook runs once (a loader frees what it holds
+// there, e.g. a plugin process).
+func (s *System) maybeRetire(c *code) {
+	mod := c.mod
+	mod.mu.Lock()
+	if c.retired.Load() || mod.current.Load().code == c {
+		mod.mu.Unlock()
+		return
+	}
+	c.retired.Store(true)
+	if c.active.Load() != 0 { // an acquire raced in: not retired after all
+		c.retired.Store(false)
+		mod.mu.Unlock()
+		return
+	}
+	if mod.previous == c {
+		mod.previous = nil
+	}
+	hook := c.onRetire
+	mod.mu.Unlock()
+	s.log.Info("version retired", zap.String("module", mod.name), zap.String("version", c.v.name))
+	s.Emit(VersionRetired{Module: mod.name, Version: c.v.name})
+	if hook != nil {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("release hook panicked", zap.String("module", mod.name), zap.String("version", c.v.name), zap.Any("panic", r))
+				}
+			}()
+			hook()
+		}()
+	}
 }
 
 // release is one Load: the version made current and the Extra passed to
@@ -47,7 +108,10 @@ type release struct {
 // LoadOption configures System.Load.
 type LoadOption interface{ applyLoad(*loadOptions) }
 
-type loadOptions struct{ extra any }
+type loadOptions struct {
+	extra    any
+	onRetire func()
+}
 
 type loadOptionFunc func(*loadOptions)
 
@@ -57,6 +121,14 @@ func (f loadOptionFunc) applyLoad(o *loadOptions) { f(o) }
 // Extra argument of code_change).
 func WithExtra(extra any) LoadOption {
 	return loadOptionFunc(func(o *loadOptions) { o.extra = extra })
+}
+
+// OnRetire sets a function called once when the loaded version retires:
+// it is no longer current and its last activation has ended (a soft
+// purge). A loader frees what the version holds there (a plugin process,
+// say). A panic in it is logged, not raised.
+func OnRetire(f func()) LoadOption {
+	return loadOptionFunc(func(o *loadOptions) { o.onRetire = f })
 }
 
 // Load makes v the current version of its module, loading the module if it
@@ -87,6 +159,9 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 		c = &code{v: v, mod: mod, seq: mod.nextSeq}
 		mod.loaded[v] = c
 	}
+	if o.onRetire != nil {
+		c.onRetire = o.onRetire
+	}
 	prev := mod.current.Load()
 	if prev != nil && prev.code == c && prev.extra == o.extra {
 		mod.mu.Unlock()
@@ -95,8 +170,12 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 	if prev != nil && prev.code != c {
 		mod.previous = prev.code
 	}
+	c.retired.Store(false) // current again, if it had retired
 	mod.current.Store(&release{code: c, extra: o.extra})
 	mod.mu.Unlock()
+	if prev != nil && prev.code != c && prev.code.active.Load() == 0 {
+		s.maybeRetire(prev.code)
+	}
 
 	from := ""
 	if prev != nil {

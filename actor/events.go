@@ -36,6 +36,12 @@ type VersionLoaded struct {
 	Module, Version, Previous string
 }
 
+// VersionRetired reports a version that is no longer current and whose
+// last activation has ended; its release hook has run.
+type VersionRetired struct {
+	Module, Version string
+}
+
 // Migrated reports a process whose state moved to another version on
 // per-message pickup.
 type Migrated struct {

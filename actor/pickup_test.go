@@ -334,3 +334,50 @@ func TestDowngradeWithoutMigrationKeepsCompatibleState(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v1:12", r, "v2 has no Downgrade and the int state fits v1: kept as is")
 }
+
+// A version retires exactly when it is no longer current and its last
+// activation ends; its release hook runs once.
+func TestRetirementWhenLastActivationEnds(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var retiredV1 atomic.Int32
+	var events []actor.VersionRetired
+	var mu sync.Mutex
+	defer sys.Subscribe(func(e actor.Event) {
+		if r, ok := e.(actor.VersionRetired); ok {
+			mu.Lock()
+			events = append(events, r)
+			mu.Unlock()
+		}
+	})()
+	up := func(_ string, old, _ any) (int, error) { return old.(int), nil }
+	require.NoError(t, sys.Load(counterVersion("v1", nil), actor.OnRetire(func() { retiredV1.Add(1) })))
+	a, err := sys.Spawn("ctr", nil)
+	require.NoError(t, err)
+	b, err := sys.Spawn("ctr", nil)
+	require.NoError(t, err)
+
+	require.NoError(t, sys.Load(counterVersion("v2", up)))
+	assert.Zero(t, retiredV1.Load(), "two processes still hold v1")
+	_, err = call(t, sys, a, "x") // a migrates
+	require.NoError(t, err)
+	assert.Zero(t, retiredV1.Load(), "b still holds v1")
+	require.NoError(t, sys.Stop(context.Background(), b))
+	assert.EqualValues(t, 1, retiredV1.Load(), "retired when the last activation ended")
+	mu.Lock()
+	assert.Equal(t, []actor.VersionRetired{{Module: "ctr", Version: "v1"}}, events)
+	mu.Unlock()
+
+	// A version nobody holds retires as soon as it stops being current.
+	require.NoError(t, sys.Load(counterVersion("v3", up)))
+	require.NoError(t, sys.Load(counterVersion("v4", up)))
+	mods := sys.Modules()
+	require.Len(t, mods, 1)
+	assert.Equal(t, "v4", mods[0].Current)
+	mu.Lock()
+	defer mu.Unlock()
+	var names []string
+	for _, e := range events {
+		names = append(names, e.Version)
+	}
+	assert.Equal(t, []string{"v1", "v3"}, names, "v3 had no activation; v2 is still held by a")
+}

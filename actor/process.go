@@ -169,9 +169,11 @@ func (p *process) pickup(rel *release) {
 		}
 		return
 	}
-	rel.code.active.Add(1)
-	from.active.Add(-1)
+	if !rel.code.acquire(p.sys) {
+		return // rel is retired already: the next message picks up its successor
+	}
 	p.code, p.state, p.skip = rel.code, state, nil
+	from.drop(p.sys)
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
@@ -375,7 +377,7 @@ func (p *process) exit(reason error, terminate bool) {
 		s.unregisterPID(p.pid)
 	}
 	if p.active {
-		p.code.active.Add(-1)
+		p.code.drop(s)
 	}
 
 	gone := &ExitError{PID: p.pid, Reason: reason}

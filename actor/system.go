@@ -181,14 +181,6 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	for _, opt := range opts {
 		opt.applySpawn(&o)
 	}
-	mod := s.moduleFor(module, false)
-	var rel *release
-	if mod != nil {
-		rel = mod.current.Load()
-	}
-	if rel == nil { // unknown, or its first Load is still under way
-		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
-	}
 	if o.mailbox.Capacity < 0 {
 		return PID{}, fmt.Errorf("actor: spawn %q: negative mailbox capacity %d", module, o.mailbox.Capacity)
 	}
@@ -197,7 +189,17 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 			return PID{}, err
 		}
 	}
-	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit}
+	mod := s.moduleFor(module, false)
+	var rel *release
+	for mod != nil {
+		if rel = mod.current.Load(); rel == nil || rel.code.acquire(s) {
+			break // the activation is held from before Init: no retirement under it
+		}
+	}
+	if rel == nil { // unknown, or its first Load is still under way
+		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
+	}
+	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit, active: true}
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling
@@ -227,8 +229,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.exit(err, false)
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, err)
 	}
-	p.state, p.active = state, true
-	p.code.active.Add(1)
+	p.state = state
 	if o.link && parent != nil {
 		parent.addLink(p.pid)
 		p.addLink(parent.pid)
