@@ -147,20 +147,10 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 	}
 	mod := s.moduleFor(v.module, true)
 	mod.mu.Lock()
-	c := mod.loaded[v]
-	if c == nil {
-		for other := range mod.loaded {
-			if other.name == v.name {
-				mod.mu.Unlock()
-				return fmt.Errorf("%w: %s", ErrVersionConflict, v)
-			}
-		}
-		mod.nextSeq++
-		c = &code{v: v, mod: mod, seq: mod.nextSeq}
-		mod.loaded[v] = c
-	}
-	if o.onRetire != nil {
-		c.onRetire = o.onRetire
+	c, err := mod.stageLocked(v, o)
+	if err != nil {
+		mod.mu.Unlock()
+		return err
 	}
 	prev := mod.current.Load()
 	if prev != nil && prev.code == c && prev.extra == o.extra {
@@ -184,6 +174,26 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 	s.log.Info("version loaded", zap.String("module", v.module), zap.String("version", v.name), zap.String("previous", from))
 	s.emit(VersionLoaded{Module: v.module, Version: v.name, Previous: from})
 	return nil
+}
+
+// stageLocked registers v in the module (once; its sequence number orders
+// upgrades and downgrades) and records its release hook. mod.mu is held.
+func (mod *module) stageLocked(v *Version, o loadOptions) (*code, error) {
+	c := mod.loaded[v]
+	if c == nil {
+		for other := range mod.loaded {
+			if other.name == v.name {
+				return nil, fmt.Errorf("%w: %s", ErrVersionConflict, v)
+			}
+		}
+		mod.nextSeq++
+		c = &code{v: v, mod: mod, seq: mod.nextSeq}
+		mod.loaded[v] = c
+	}
+	if o.onRetire != nil {
+		c.onRetire = o.onRetire
+	}
+	return c, nil
 }
 
 // moduleFor returns the slot of a module, creating it when create is set.

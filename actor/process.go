@@ -23,7 +23,11 @@ type process struct {
 	// skip is a version whose migration failed for this process; it is not
 	// retried while it stays current.
 	skip   *code
-	active bool // Init succeeded: the process holds an activation of code
+	active bool // the process holds an activation of code
+	// pending is a code change prepared while suspended (ChangeCode), to
+	// be committed or aborted by the upgrade engine.
+	pending      *code
+	pendingState any
 
 	ctx      Context
 	parent   PID
@@ -293,6 +297,8 @@ func (p *process) handleSignal(msg any) {
 		close(s.done)
 	case *watchReq:
 		p.x().watches = append(p.x().watches, s.w)
+	case codeOp:
+		p.onCodeOp(s)
 	}
 }
 
@@ -459,6 +465,8 @@ func (p *process) refuseSignal(m any, reason error) {
 	case *watchReq:
 		r.w.reason = reason // it was alive when the watch was asked for
 		close(r.w.done)
+	case codeOp:
+		r.op.finish(&ExitError{PID: p.pid, Reason: reason})
 	}
 }
 

@@ -1,0 +1,208 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// Errors of the code change primitives.
+var (
+	ErrNotStaged    = errors.New("actor: version is not loaded or staged in this system")
+	ErrWrongModule  = errors.New("actor: process runs another module")
+	ErrNoPending    = errors.New("actor: no prepared code change to commit")
+	ErrNotSuspended = errors.New("actor: process is not suspended")
+)
+
+// Op is a request on one process's system lane, in flight. The upgrade
+// engine fires one per process and then waits for them all, so thousands of
+// processes are suspended, migrated or resumed in parallel.
+type Op struct {
+	PID  PID
+	done chan struct{}
+	err  error
+	// From is the version that built the process's state when the request
+	// was served (ChangeCode, DryRun), "" otherwise.
+	From string
+}
+
+// Done is closed when the process has served the request.
+func (o *Op) Done() <-chan struct{} { return o.done }
+
+// Err is the outcome; valid once Done is closed. A process that is gone
+// gives an *ExitError (NoProc or its exit reason).
+func (o *Op) Err() error { return o.err }
+
+// Wait waits for the outcome or ctx's end.
+func (o *Op) Wait(ctx context.Context) error {
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return fmt.Errorf("actor: %v did not answer: %w", o.PID, ctx.Err())
+	}
+}
+
+func (o *Op) doneCh() <-chan struct{} { return o.done }
+func (o *Op) result() error           { return o.err }
+
+func (o *Op) finish(err error) {
+	o.err = err
+	close(o.done)
+}
+
+// codeOp is the system message behind the code change primitives.
+type codeOp struct {
+	op    *Op
+	kind  codeOpKind
+	to    *code
+	extra any
+}
+
+type codeOpKind uint8
+
+const (
+	opChangeCode codeOpKind = iota // suspend, migrate, keep the result pending
+	opDryRun                       // migrate, keep nothing
+	opCommit                       // switch to the pending result
+	opAbort                        // drop the pending result
+	opResume                       // resume (after a commit or an abort)
+)
+
+// Stage loads v into its module without making it current, so that
+// ChangeCode can prepare processes for it before the commit (System.Load)
+// makes it current. Staging the current version, or one staged already,
+// is a no-op.
+func (s *System) Stage(v *Version, opts ...LoadOption) error {
+	if err := v.validate(); err != nil {
+		return err
+	}
+	var o loadOptions
+	for _, opt := range opts {
+		opt.applyLoad(&o)
+	}
+	mod := s.moduleFor(v.module, true)
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	_, err := mod.stageLocked(v, o)
+	return err
+}
+
+// ChangeCode suspends pid (sys:suspend) and migrates its state to version v
+// of its module (sys:change_code), keeping the result pending: the process
+// goes on running the old version's state until Commit, and Abort drops the
+// result, so a failed upgrade leaves it exactly as it was. v must be loaded
+// or staged. A migration that fails, panics or produces a state v does not
+// accept is the Op's error; the process stays suspended either way.
+func (s *System) ChangeCode(pid PID, v *Version, extra any) *Op {
+	return s.codeOp(pid, opChangeCode, v, extra)
+}
+
+// DryRun runs the migration of pid's state to v without suspending it and
+// without keeping the result: it reports whether the migration would
+// succeed. Migrations must not modify the state they are given.
+func (s *System) DryRun(pid PID, v *Version, extra any) *Op {
+	return s.codeOp(pid, opDryRun, v, extra)
+}
+
+// Commit switches pid to the state ChangeCode prepared, and resumes it if
+// resume is set. The caller makes the version current (Load) first: that
+// is the point of no return.
+func (s *System) Commit(pid PID, resume bool) *Op {
+	op := s.codeOp(pid, opCommit, nil, nil)
+	if resume {
+		return s.then(op, pid)
+	}
+	return op
+}
+
+// Abort drops what ChangeCode prepared, and resumes pid if resume is set:
+// the process keeps its original state and version.
+func (s *System) Abort(pid PID, resume bool) *Op {
+	op := s.codeOp(pid, opAbort, nil, nil)
+	if resume {
+		return s.then(op, pid)
+	}
+	return op
+}
+
+// then queues a resume behind op and returns op: the system lane is FIFO,
+// so the resume is served right after it.
+func (s *System) then(op *Op, pid PID) *Op {
+	s.codeOp(pid, opResume, nil, nil)
+	return op
+}
+
+func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any) *Op {
+	op := &Op{PID: pid, done: make(chan struct{})}
+	m := codeOp{op: op, kind: kind, extra: extra}
+	if v != nil {
+		mod := s.moduleFor(v.module, false)
+		if mod != nil {
+			mod.mu.Lock()
+			m.to = mod.loaded[v]
+			mod.mu.Unlock()
+		}
+		if m.to == nil {
+			op.finish(fmt.Errorf("%w: %v", ErrNotStaged, v))
+			return op
+		}
+	}
+	if p := s.lookup(pid); p == nil || !p.signal(m) {
+		op.finish(&ExitError{PID: pid, Reason: NoProc})
+	}
+	return op
+}
+
+// onCodeOp serves a code change request on the owner's goroutine.
+func (p *process) onCodeOp(m codeOp) {
+	switch m.kind {
+	case opChangeCode, opDryRun:
+		m.op.From = p.code.v.name
+		if m.to.mod != p.mod {
+			m.op.finish(fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, m.to.mod.name))
+			return
+		}
+		if m.kind == opChangeCode {
+			p.mb.Suspend()
+		}
+		state, err := p.state, error(nil)
+		if m.to != p.code {
+			state, err = migrate(p.code, m.to, p.state, m.extra)
+		}
+		if err == nil && m.kind == opChangeCode {
+			p.pending, p.pendingState = m.to, state
+		}
+		m.op.finish(err)
+	case opCommit:
+		if p.pending == nil {
+			m.op.finish(ErrNoPending)
+			return
+		}
+		to, state := p.pending, p.pendingState
+		p.pending, p.pendingState = nil, nil
+		if to != p.code {
+			if !to.acquire(p.sys) {
+				m.op.finish(fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v))
+				return
+			}
+			from := p.code
+			p.code, p.state, p.skip = to, state, nil
+			from.drop(p.sys)
+			if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
+				ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+					zap.String("from", from.v.name), zap.String("to", to.v.name))
+			}
+			p.sys.Emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: to.v.name})
+		}
+		m.op.finish(nil)
+	case opAbort:
+		p.pending, p.pendingState = nil, nil
+		m.op.finish(nil)
+	case opResume:
+		p.mb.Resume()
+		m.op.finish(nil)
+	}
+}
