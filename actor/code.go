@@ -309,3 +309,17 @@ func migrate(from, to *code, state, extra any) (out any, err error) {
 	}
 	return out, nil
 }
+
+// IsDowngrade reports whether making to current would be a downgrade: to
+// was loaded into this system before the module's current version. A
+// version never loaded here is an upgrade.
+func (s *System) IsDowngrade(to *Version) bool {
+	mod := s.moduleFor(to.module, false)
+	if mod == nil {
+		return false
+	}
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	c, cur := mod.loaded[to], mod.current.Load()
+	return c != nil && cur != nil && c.seq < cur.code.seq
+}

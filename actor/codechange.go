@@ -23,9 +23,19 @@ type Op struct {
 	PID  PID
 	done chan struct{}
 	err  error
-	// From is the version that built the process's state when the request
-	// was served (ChangeCode, DryRun), "" otherwise.
-	From string
+	from string
+}
+
+// From is the version that built the process's state when the request was
+// served (ChangeCode, DryRun); "" before Done is closed and for other
+// requests.
+func (o *Op) From() string {
+	select {
+	case <-o.done:
+		return o.from
+	default:
+		return ""
+	}
 }
 
 // Done is closed when the process has served the request.
@@ -160,7 +170,7 @@ func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any) *Op {
 func (p *process) onCodeOp(m codeOp) {
 	switch m.kind {
 	case opChangeCode, opDryRun:
-		m.op.From = p.code.v.name
+		m.op.from = p.code.v.name
 		if m.to.mod != p.mod {
 			m.op.finish(fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, m.to.mod.name))
 			return

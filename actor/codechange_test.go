@@ -61,7 +61,7 @@ func TestChangeCodeCommitAndAbort(t *testing.T) {
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], bad)
 	assert.NoError(t, errs[2])
-	assert.Equal(t, "v1", ops[0].From)
+	assert.Equal(t, "v1", ops[0].From())
 
 	// Suspended: messages wait.
 	require.NoError(t, sys.Send(pids[0], "queued"))

@@ -46,6 +46,9 @@ type System struct {
 
 	deadLetters atomic.Uint64
 
+	extMu sync.Mutex
+	ext   map[any]any // guarded by extMu; see Extension
+
 	// Shutdown: stopping refuses new spawns; drained closes when the last
 	// process has exited after stopping was set.
 	stopping  atomic.Bool
@@ -574,3 +577,21 @@ func (s *System) unregisterPID(pid PID) {
 }
 
 func (s *System) newRef() Ref { return Ref{id: s.refs.Add(1)} }
+
+// Extension returns the value stored under key in this system, creating it
+// with create on first use. Packages built on the runtime keep per-system
+// state there (the upgrade engine's record of subtrees being upgraded)
+// instead of package-level variables. Use an unexported key type.
+func (s *System) Extension(key any, create func() any) any {
+	s.extMu.Lock()
+	defer s.extMu.Unlock()
+	if s.ext == nil {
+		s.ext = make(map[any]any)
+	}
+	v, ok := s.ext[key]
+	if !ok {
+		v = create()
+		s.ext[key] = v
+	}
+	return v
+}

@@ -131,11 +131,10 @@ func (h *Handle) DeleteChild(ctx context.Context, id string) error {
 // WhichChildren lists the children in start order, each with the version
 // its process runs.
 func (h *Handle) WhichChildren(ctx context.Context) ([]ChildInfo, error) {
-	r, err := h.sys.Call(ctx, h.pid, whichChildrenReq{})
+	out, err := h.list(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := r.([]ChildInfo)
 	for i := range out {
 		if out[i].PID.IsZero() {
 			continue
@@ -147,6 +146,15 @@ func (h *Handle) WhichChildren(ctx context.Context) ([]ChildInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// list is WhichChildren without the versions: one call to the supervisor.
+func (h *Handle) list(ctx context.Context) ([]ChildInfo, error) {
+	r, err := h.sys.Call(ctx, h.pid, whichChildrenReq{})
+	if err != nil {
+		return nil, err
+	}
+	return r.([]ChildInfo), nil
 }
 
 // CountChildren counts specs and running children.
