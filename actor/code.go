@@ -2,6 +2,7 @@ package actor
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -37,7 +38,8 @@ type code struct {
 	// retired is set when the version is no longer current and its last
 	// activation has ended: its release hook has run.
 	retired atomic.Bool
-	onRetire func() // guarded by mod.mu; from the latest Load of this version
+	onRetire func()          // guarded by mod.mu; from the latest Load of this version
+	waiters  []chan struct{} // guarded by mod.mu; closed at retirement (Purge)
 }
 
 // acquire takes an activation, unless the version has retired (a Load
@@ -83,6 +85,10 @@ func (s *System) maybeRetire(c *code) {
 		mod.previous = nil
 	}
 	hook := c.onRetire
+	for _, w := range c.waiters {
+		close(w)
+	}
+	c.waiters = nil
 	mod.mu.Unlock()
 	s.log.Info("version retired", zap.String("module", mod.name), zap.String("version", c.v.name))
 	s.Emit(VersionRetired{Module: mod.name, Version: c.v.name})
@@ -111,6 +117,7 @@ type LoadOption interface{ applyLoad(*loadOptions) }
 type loadOptions struct {
 	extra    any
 	onRetire func()
+	purge    PurgePolicy
 }
 
 type loadOptionFunc func(*loadOptions)
@@ -151,6 +158,18 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 	if err != nil {
 		mod.mu.Unlock()
 		return err
+	}
+	if old := mod.tooOldLocked(c); len(old) > 0 {
+		mod.mu.Unlock()
+		if o.purge != PurgeFirst {
+			return fmt.Errorf("%w: loading %v would leave %v in use too", ErrNotPurged, v, old[0].v)
+		}
+		for _, oc := range old {
+			if err := s.Purge(context.Background(), oc.v, true, 0); err != nil {
+				return err
+			}
+		}
+		return s.Load(v, opts...)
 	}
 	prev := mod.current.Load()
 	if prev != nil && prev.code == c && prev.extra == o.extra {

@@ -299,6 +299,8 @@ func (p *process) handleSignal(msg any) {
 		p.x().watches = append(p.x().watches, s.w)
 	case codeOp:
 		p.onCodeOp(s)
+	case holdsReq:
+		p.onHolds(s)
 	}
 }
 
@@ -467,6 +469,8 @@ func (p *process) refuseSignal(m any, reason error) {
 		close(r.w.done)
 	case codeOp:
 		r.op.finish(&ExitError{PID: p.pid, Reason: reason})
+	case holdsReq:
+		r.done <- struct{}{} // gone: it holds nothing now
 	}
 }
 
