@@ -77,6 +77,7 @@ const (
 	opChangeCode codeOpKind = iota // suspend, migrate, keep the result pending
 	opDryRun                       // migrate, keep nothing
 	opCommit                       // switch to the pending result
+	opCommitPinned                 // switch, and pin the process to that version
 	opAbort                        // drop the pending result
 	opResume                       // resume (after a commit or an abort)
 )
@@ -122,6 +123,19 @@ func (s *System) DryRun(pid PID, v *Version, extra any) *Op {
 // is the point of no return.
 func (s *System) Commit(pid PID, resume bool) *Op {
 	op := s.codeOp(pid, opCommit, nil, nil)
+	if resume {
+		return s.then(op, pid)
+	}
+	return op
+}
+
+// CommitPinned is Commit for a rolling upgrade: the process switches to
+// the prepared version and keeps running it while the module's current
+// version stays what it is now (it does not pick the current one up); the
+// pin lapses as soon as another version is made current. Resume as for
+// Commit.
+func (s *System) CommitPinned(pid PID, resume bool) *Op {
+	op := s.codeOp(pid, opCommitPinned, nil, nil)
 	if resume {
 		return s.then(op, pid)
 	}
@@ -186,13 +200,16 @@ func (p *process) onCodeOp(m codeOp) {
 			p.pending, p.pendingState = m.to, state
 		}
 		m.op.finish(err)
-	case opCommit:
+	case opCommit, opCommitPinned:
 		if p.pending == nil {
 			m.op.finish(ErrNoPending)
 			return
 		}
 		to, state := p.pending, p.pendingState
-		p.pending, p.pendingState = nil, nil
+		p.pending, p.pendingState, p.pin, p.pinBase = nil, nil, nil, nil
+		if cur := p.mod.current.Load(); m.kind == opCommitPinned && cur.code != to {
+			p.pin, p.pinBase = &release{code: to}, cur
+		}
 		if to != p.code {
 			if !to.acquire(p.sys) {
 				m.op.finish(fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v))

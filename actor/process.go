@@ -28,6 +28,11 @@ type process struct {
 	// be committed or aborted by the upgrade engine.
 	pending      *code
 	pendingState any
+	// pin is the release this process runs instead of the module's
+	// current one, while the current one is still pinBase: a rolling
+	// upgrade's finished waves run the new version before it is current.
+	// The pin lapses by itself once the module's current release changes.
+	pin, pinBase *release
 
 	ctx      Context
 	parent   PID
@@ -120,7 +125,11 @@ func (p *process) run() {
 // migration leaves the process on its version with its state untouched.
 func (p *process) receive(msg any) {
 	if p.sys.pickup {
-		if rel := p.mod.current.Load(); rel.code != p.code && rel.code != p.skip {
+		rel := p.mod.current.Load()
+		if p.pin != nil {
+			rel = p.pinned(rel)
+		}
+		if rel.code != p.code && rel.code != p.skip {
 			p.pickup(rel)
 		}
 	}
@@ -143,6 +152,15 @@ func (p *process) receive(msg any) {
 		delete(p.ext.monitors, m.Ref)
 	}
 	p.handle(msg)
+}
+
+// pinned applies the pin to the module's current release.
+func (p *process) pinned(cur *release) *release {
+	if cur == p.pinBase {
+		return p.pin
+	}
+	p.pin, p.pinBase = nil, nil
+	return cur
 }
 
 // handle calls the version's Handle. An error or a panic becomes the exit

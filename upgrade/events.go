@@ -40,6 +40,16 @@ type (
 	UpgradeConverged struct{}
 	// UpgradeSimulated: a dry run finished; Failures migrations would fail.
 	UpgradeSimulated struct{ Failures int }
+	// WaveCommitted: a rolling upgrade's wave runs the new version.
+	WaveCommitted struct {
+		Index, Processes int
+	}
+	// GateFailed: the health check after a wave failed; the finished waves
+	// are rolled back.
+	GateFailed struct {
+		Index  int
+		Reason error
+	}
 )
 
 func (PlanAccepted) isUpgradeEvent()      {}
@@ -51,3 +61,5 @@ func (UpgradeRolledBack) isUpgradeEvent() {}
 func (ProcessResumed) isUpgradeEvent()    {}
 func (UpgradeConverged) isUpgradeEvent()  {}
 func (UpgradeSimulated) isUpgradeEvent()  {}
+func (WaveCommitted) isUpgradeEvent()     {}
+func (GateFailed) isUpgradeEvent()        {}

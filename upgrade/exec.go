@@ -118,6 +118,8 @@ func Execute(ctx context.Context, sys *actor.System, plan Plan, targets []Target
 		err = e.lazy(ctx)
 	case DryRun:
 		err = e.dryRun(ctx)
+	case Rolling:
+		err = e.rolling(ctx)
 	}
 	e.report.Elapsed = sys.Clock().Now().Sub(e.start)
 	return e.report, err

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,9 +24,15 @@ const (
 	// DryRun runs every migration on the live states without keeping the
 	// results and reports what would happen; nothing changes.
 	DryRun
+	// Rolling upgrades in waves (Plan.Waves) with a health gate between
+	// them (Plan.Gate): finished waves run the new version while the rest
+	// stay on the old one; the new version becomes current with the last
+	// wave. A failed gate or migration rolls every wave done so far back.
+	// A canary is a rolling upgrade whose first wave is small.
+	Rolling
 )
 
-var modeNames = [...]string{"atomic", "lazy", "dry_run"}
+var modeNames = [...]string{"atomic", "lazy", "dry_run", "rolling"}
 
 func (m Mode) String() string {
 	if int(m) < len(modeNames) {
@@ -53,6 +60,33 @@ type Plan struct {
 	// of an atomic upgrade, and the wait for convergence of a lazy one.
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
+
+	// Waves (rolling mode) are cumulative fractions of the affected
+	// processes, increasing, the last one 1: {0.01, 0.1, 1} upgrades 1%,
+	// then up to 10%, then the rest. Default {0.1, 1}.
+	Waves []float64
+	// Gate (rolling mode) is checked after every wave but the last.
+	Gate Gate
+}
+
+// Gate is the health check between the waves of a rolling upgrade.
+type Gate struct {
+	// Observe is how long to watch the wave's processes (system clock);
+	// default 1 s.
+	Observe time.Duration
+	// MaxCrashes is how many abnormal exits of processes running the new
+	// version are tolerated, counted from the start of the upgrade
+	// (default 0).
+	MaxCrashes int
+	// Check, if set, is asked after observing; an error fails the gate.
+	Check func(ctx context.Context, w Wave) error
+}
+
+// Wave describes a finished wave to a Gate's Check.
+type Wave struct {
+	Index     int
+	Processes []actor.PID // upgraded so far, this wave included
+	Crashes   int         // abnormal exits on the new version so far
 }
 
 // DefaultTimeout is the phase timeout of a plan that sets none.
@@ -75,11 +109,23 @@ func (p Plan) Validate(sys *actor.System) error {
 	if len(p.Changes) == 0 {
 		return bad("no changes")
 	}
-	if p.Mode > DryRun {
+	if p.Mode > Rolling {
 		return bad("unknown mode %v", p.Mode)
 	}
 	if p.Timeout < 0 {
 		return bad("negative timeout %v", p.Timeout)
+	}
+	if p.Mode == Rolling {
+		prev := 0.0
+		for i, w := range p.Waves {
+			if w <= prev || w > 1 || (i == len(p.Waves)-1 && w != 1) {
+				return bad("waves must increase within (0, 1] and end at 1: %v", p.Waves)
+			}
+			prev = w
+		}
+		if p.Gate.Observe < 0 || p.Gate.MaxCrashes < 0 {
+			return bad("negative gate settings")
+		}
 	}
 	seen := map[string]bool{}
 	for i, c := range p.Changes {
@@ -102,9 +148,25 @@ func (p Plan) Validate(sys *actor.System) error {
 			return bad("%v is already current", c.To)
 		case sys.IsDowngrade(c.To) && !cur.CanDowngrade():
 			return bad("downgrade of %s from %s to %s: %s has no Downgrade", c.Module, cur.Name(), c.To.Name(), cur.Name())
+		case p.Mode == Rolling && !sys.IsDowngrade(c.To) && !c.To.CanDowngrade():
+			return bad("rolling upgrade of %s to %s: %s has no Downgrade to roll finished waves back with", c.Module, c.To.Name(), c.To.Name())
 		}
 	}
 	return nil
+}
+
+func (p Plan) waves() []float64 {
+	if len(p.Waves) == 0 {
+		return []float64{0.1, 1}
+	}
+	return p.Waves
+}
+
+func (g Gate) observe() time.Duration {
+	if g.Observe == 0 {
+		return time.Second
+	}
+	return g.Observe
 }
 
 func (p Plan) timeout() time.Duration {
