@@ -239,6 +239,8 @@ func (s *state) request(ctx *actor.Context, msg any) {
 			s.children = slices.DeleteFunc(s.children, func(x *child) bool { return x == c })
 		}
 		reply(nil, err)
+	case upgradeSpecsReq:
+		reply(s.upgradeSpecs(ctx, m.specs))
 	case whichChildrenReq:
 		out := make([]ChildInfo, 0, len(s.children))
 		for _, c := range s.children {
