@@ -16,6 +16,7 @@ import (
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
 	"github.com/graftrt/graft/supervisor"
+	"github.com/graftrt/graft/upgrade"
 )
 
 // TestScenarios runs every script in testdata on a fresh system with a fake
@@ -54,7 +55,10 @@ const wait = actortest.DefaultWait
 
 // The worker module "w". Its state is its start arguments.
 type (
-	wargs struct{ trap bool }
+	wargs struct {
+		id   string
+		trap bool
+	}
 	// die makes the worker exit with reason, or panic.
 	die struct {
 		reason error
@@ -74,39 +78,45 @@ type (
 )
 
 var worker = actor.Define("w", "v1", actor.Funcs[wargs]{
-	Init: func(ctx *actor.Context, args any) (wargs, error) {
-		a, _ := args.(wargs)
-		ctx.TrapExit(a.trap)
-		return a, nil
-	},
-	Handle: func(ctx *actor.Context, a wargs, msg any) (wargs, error) {
-		switch m := msg.(type) {
-		case die:
-			if m.panic {
-				panic("boom")
-			}
-			return a, m.reason
-		case work:
-			// crashes first: whoever sees the message handled sees the
-			// crash counted.
-			crash := m.seq%m.every == 0
-			if crash {
-				m.l.crashes.Add(1)
-			}
-			m.l.handled.Add(1)
-			m.l.tick()
-			if crash {
-				return a, errBoom
-			}
-		}
-		return a, nil
-	},
-	Terminate: func(ctx *actor.Context, a wargs, reason error) {
-		if a.trap {
-			ctx.System().Emit(terminated{PID: ctx.Self(), Reason: reason})
-		}
-	},
+	Init:      workerInit,
+	Handle:    workerHandle,
+	Terminate: workerTerminate,
 })
+
+func workerInit(ctx *actor.Context, args any) (wargs, error) {
+	a, _ := args.(wargs)
+	ctx.TrapExit(a.trap)
+	return a, nil
+}
+
+func workerHandle(ctx *actor.Context, a wargs, msg any) (wargs, error) {
+	switch m := msg.(type) {
+	case die:
+		if m.panic {
+			panic("boom")
+		}
+		return a, m.reason
+	case work:
+		// crashes first: whoever sees the message handled sees the
+		// crash counted.
+		crash := m.seq%m.every == 0
+		if crash {
+			m.l.crashes.Add(1)
+		}
+		m.l.handled.Add(1)
+		m.l.tick()
+		if crash {
+			return a, errBoom
+		}
+	}
+	return a, nil
+}
+
+func workerTerminate(ctx *actor.Context, a wargs, reason error) {
+	if a.trap {
+		ctx.System().Emit(terminated{PID: ctx.Self(), Reason: reason})
+	}
+}
 
 var errBoom = errors.New("boom")
 
@@ -159,6 +169,19 @@ type runner struct {
 	byLabel   map[string]actor.PID
 	count     map[string]int  // starts per id, for labels
 	c         context.Context // of the command under way
+
+	// Upgrades: v2 of module "w" fails its migration for child failID and
+	// blocks it for child hangID until release; an async upgrade's result
+	// arrives on upgrading.
+	v2             *actor.Version
+	failID, hangID string
+	gate, entered  chan struct{}
+	upgrading      chan upgradeResult
+}
+
+type upgradeResult struct {
+	rep *upgrade.Report
+	err error
 }
 
 func newRunner(t *testing.T) *runner {
@@ -173,6 +196,20 @@ func newRunner(t *testing.T) *runner {
 		labels: map[actor.PID]string{}, byLabel: map[string]actor.PID{}, count: map[string]int{},
 	}
 	t.Cleanup(sys.Subscribe(r.observe))
+	r.v2 = actor.Define("w", "v2", actor.Funcs[wargs]{
+		Init: workerInit, Handle: workerHandle, Terminate: workerTerminate,
+		CodeChange: actor.Migrate(func(a wargs, _ any) (wargs, error) {
+			switch a.id {
+			case r.failID:
+				return a, errors.New("migration refused")
+			case r.hangID:
+				close(r.entered)
+				<-r.gate
+			}
+			return a, nil
+		}),
+		Downgrade: func(_ string, a wargs, _ any) (any, error) { return a, nil },
+	})
 	return r
 }
 
@@ -273,11 +310,93 @@ func (r *runner) run(line string) string {
 		out = result(r.supervisor(args[0]).DeleteChild(r.ctx(), args[1]))
 	case "crash-every":
 		out = r.crashEvery(args[0], r.kv(args[1:]))
+	case "upgrade":
+		out = r.upgrade(args[0], r.kv(args[1:]))
+	case "release":
+		close(r.gate)
+	case "await-upgrade":
+		var res upgradeResult
+		select {
+		case res = <-r.upgrading:
+		case <-r.ctx().Done():
+			r.t.Fatal("upgrade did not finish")
+		}
+		r.upgrading = nil
+		r.settle()
+		out = r.report(res)
+	case "versions":
+		cs, err := r.supervisor(args[0]).WhichChildren(r.ctx())
+		for _, c := range cs {
+			out = append(out, fmt.Sprintf("%s %s", r.label(c.PID), c.Version))
+		}
+		out = append(out, result(err)...)
 	default:
 		r.t.Fatalf("unknown command %q", cmd)
 	}
 	r.settle()
 	return strings.Join(append(r.trace(), out...), "\n")
+}
+
+// upgrade runs "upgrade <sup> to=v1|v2 [mode=atomic|dry_run] [fail=<id>]
+// [hang=<id>] [async]". With async it returns at once (await-upgrade
+// prints the report); a hung migration waits for release.
+func (r *runner) upgrade(name string, kv map[string]string) []string {
+	to := worker
+	if kv["to"] == "v2" {
+		to = r.v2
+	}
+	mode := upgrade.Atomic
+	if kv["mode"] == "dry_run" {
+		mode = upgrade.DryRun
+	}
+	plan := upgrade.Plan{Mode: mode, Changes: []upgrade.Change{{Module: "w", To: to}}, Timeout: time.Hour}
+	h := r.supervisor(name)
+	if r.upgrading != nil {
+		// A second plan while one is in flight: it must fail at once (and
+		// must not touch what the running one's migrations read).
+		_, err := h.Upgrade(r.ctx(), plan)
+		return result(err)
+	}
+	r.failID, r.hangID = kv["fail"], kv["hang"]
+	if r.hangID != "" {
+		r.gate, r.entered = make(chan struct{}), make(chan struct{})
+	}
+	if _, async := kv["async"]; async {
+		r.upgrading = make(chan upgradeResult, 1)
+		ch := r.upgrading
+		go func() {
+			rep, err := h.Upgrade(context.Background(), plan)
+			ch <- upgradeResult{rep, err}
+		}()
+		if r.entered != nil {
+			r.await(r.entered) // the tree is held and the hung migration reached
+		}
+		return nil
+	}
+	rep, err := h.Upgrade(r.ctx(), plan)
+	return r.report(upgradeResult{rep, err})
+}
+
+// report prints an upgrade's outcome and each process's part, by label.
+func (r *runner) report(res upgradeResult) []string {
+	if res.rep == nil {
+		return result(res.err)
+	}
+	out := []string{"upgrade: " + res.rep.Outcome.String()}
+	var lines []string
+	for _, p := range res.rep.Processes {
+		line := fmt.Sprintf("  %s %s->%s", r.label(p.PID), p.From, p.To)
+		var ee *actor.ExitError
+		switch {
+		case errors.As(p.Err, &ee):
+			line += " exited"
+		case p.Err != nil:
+			line += " failed: " + p.Err.Error()
+		}
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	return append(out, lines...)
 }
 
 // start starts a top-level supervisor with the pending specs.
@@ -396,6 +515,9 @@ func (r *runner) crashEvery(id string, kv map[string]string) []string {
 // the round is repeated: its parent is then called after its exit signal
 // arrived.
 func (r *runner) settle() {
+	if r.upgrading != nil {
+		return // the supervisors are held by the upgrade: they answer after it
+	}
 	for {
 		live := r.liveSups()
 		for _, s := range live {
@@ -506,7 +628,7 @@ func (r *runner) childSpec(args []string) supervisor.ChildSpec {
 	kv := r.kv(args[1:])
 	_, trap := kv["trap"]
 	_, significant := kv["significant"]
-	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: wargs{trap: trap}}, Significant: significant}
+	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: wargs{id: args[0], trap: trap}}, Significant: significant}
 	switch kv["restart"] {
 	case "", "permanent":
 	case "transient":
