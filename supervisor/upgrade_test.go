@@ -250,7 +250,10 @@ func TestAtomicUpgradeRollsBackOnAnyFailure(t *testing.T) {
 	}
 	for name, fail := range failures {
 		t.Run(name, func(t *testing.T) {
-			n := 2000
+			n := 10000
+			if testing.Short() {
+				n = 2000
+			}
 			f := newFleet(t, n)
 			stop := make(chan struct{})
 			wg := f.load(t, stop)
