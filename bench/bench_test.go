@@ -86,6 +86,33 @@ func BenchmarkW4(b *testing.B) {
 	}
 }
 
+func BenchmarkW5(b *testing.B) {
+	for _, f := range Frameworks() {
+		b.Run(f.Name, func(b *testing.B) {
+			var elapsed time.Duration
+			var restarts, lost, reported int
+			var latencies []time.Duration
+			for range b.N {
+				var r Run
+				if err := f.Restart(&r, RestartMessages); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += r.Elapsed
+				restarts += r.Restarts
+				lost += r.Lost
+				reported += r.Reported
+				latencies = append(latencies, r.RestartLatencies...)
+			}
+			slices.Sort(latencies)
+			b.ReportMetric(float64(restarts)/elapsed.Seconds(), "restarts/s")
+			b.ReportMetric(float64(lost)/float64(b.N), "lost")
+			b.ReportMetric(float64(reported)/float64(b.N), "reported")
+			b.ReportMetric(micros(percentile(latencies, 50)), "p50-µs")
+			b.ReportMetric(micros(percentile(latencies, 99)), "p99-µs")
+		})
+	}
+}
+
 // percentile returns the nearest-rank p-th percentile of sorted: the
 // smallest value that at least p% of the values do not exceed.
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -140,6 +167,34 @@ func TestWorkloads(t *testing.T) {
 				}
 				if r.Elapsed <= 0 || r.IdleMem == (MemInUse{}) {
 					t.Errorf("elapsed %v, idle memory %+v: Idle or End not called", r.Elapsed, r.IdleMem)
+				}
+			})
+			t.Run("W5", func(t *testing.T) {
+				const n = 2_000
+				var r Run
+				if err := f.Restart(&r, n); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%d restarts in %v; of %d messages %d handled, %d reported, %d lost; %d restart latencies",
+					r.Restarts, r.Elapsed, n, r.Handled, r.Reported, r.Lost, len(r.RestartLatencies))
+				if r.Elapsed <= 0 {
+					t.Errorf("elapsed %v, want > 0", r.Elapsed)
+				}
+				if r.Handled+r.Reported+r.Lost != n {
+					t.Errorf("handled %d + reported %d + lost %d != sent %d", r.Handled, r.Reported, r.Lost, n)
+				}
+				// Every crash is restarted and the restarted worker handles
+				// at least the end marker, so each crash shows as a restart
+				// with a latency; a crash is a handled multiple of
+				// RestartEvery, minus one.
+				if crashes := r.Handled / RestartEvery; r.Restarts < 1 || len(r.RestartLatencies) != r.Restarts {
+					t.Errorf("%d restarts, %d latencies (at least %d crashes handled), want equal and > 0",
+						r.Restarts, len(r.RestartLatencies), crashes)
+				}
+				// Only Ergo drops messages; everyone else hands each one to
+				// the handler or reports it.
+				if f.Name != "ergo" && r.Lost != 0 {
+					t.Errorf("lost %d messages", r.Lost)
 				}
 			})
 		})

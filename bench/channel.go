@@ -13,6 +13,7 @@ func channelFramework() Framework {
 		PingPong: channelPingPong,
 		Call:     channelCall,
 		Spawn:    channelSpawn,
+		Restart:  channelRestart,
 	}
 }
 
@@ -132,4 +133,41 @@ func channelSpawn(r *Run, n int) error {
 	}
 	r.End()
 	return err
+}
+
+// channelRestart is W5 for the baseline: the worker is a goroutine reading
+// the inbox, and a supervising goroutine starts a new one each time the
+// last one panicked (seen through recover). The inbox is the worker's
+// address and outlives every incarnation, so messages sent to a dead worker
+// are not lost: they wait in the channel for the next goroutine (and the
+// sender blocks while it is full). That is also why the baseline needs no
+// names. It has no restart limit.
+func channelRestart(r *Run, n int) error {
+	p := newRestartProbe(n)
+	inbox := make(chan any, channelInboxSize)
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		for {
+			crashed := make(chan bool, 1)
+			go func() {
+				w := p.incarnate()
+				defer func() { crashed <- recover() != nil }()
+				for m := range inbox {
+					w.handle(m)
+				}
+			}()
+			if !<-crashed {
+				return // the inbox was closed: the run is over
+			}
+		}
+	}()
+	defer func() {
+		close(inbox)
+		<-supervised
+	}()
+	return p.drive(r, func(msg any) error {
+		inbox <- msg
+		return nil
+	})
 }

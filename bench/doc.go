@@ -1,5 +1,5 @@
 // Package bench compares Graft with a plain goroutine-and-channel baseline and
-// with three peer actor frameworks (hollywood, protoactor-go, Ergo) on four
+// with three peer actor frameworks (hollywood, protoactor-go, Ergo) on five
 // workloads, each written in the same shape for every framework:
 //
 //   - W1 fan-in: one goroutine outside the system sends 2,000,000 ints to one
@@ -13,6 +13,13 @@
 //     one has handled it, stop them all and wait until every one has stopped.
 //     actors/s over that whole life (the memory measurement in the middle is
 //     not timed), and bytes per idle actor.
+//   - W5 restart: one worker under its framework's supervisor, registered
+//     under a name, panics on every 10th message sent (numbers 9, 19, ...)
+//     that reaches it, while one goroutine sends 100,000 without pause. Restarts/s over the whole run;
+//     lost messages (accepted, then neither handled nor reported by the
+//     framework); reported ones (a send that failed, or a dead letter with a
+//     reason); restart latency p50 and p99, from the crash to the next
+//     incarnation handling its first message.
 //
 // Bytes per idle actor is the growth of heap plus goroutine stacks, each read
 // after a full GC, between "system built, nothing spawned" and "100k actors

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/supervisor"
 )
 
 // Graft with its defaults: an unbounded mailbox per process, a goroutine only
@@ -20,6 +21,7 @@ func graftFramework() Framework {
 		PingPong: graftPingPong,
 		Call:     graftCall,
 		Spawn:    graftSpawn,
+		Restart:  graftRestart,
 	}
 }
 
@@ -192,4 +194,44 @@ func graftSpawn(r *Run, n int) (err error) {
 	}
 	r.End()
 	return err
+}
+
+// graftRestart is W5: one worker under a one_for_one supervisor
+// (supervisor.Start), registered as "w" so that SendNamed always reaches the
+// current incarnation. A crashed incarnation's queued messages are reported
+// as DeadLetter events with its exit reason, and so is a message pushed to
+// it between its crash and its exit; a send while no incarnation holds the
+// name fails with ErrUnknownName. Both count as reported, not lost. The
+// sender never blocks (the mailbox is unbounded and a refused send is
+// cheap), so it runs far ahead of the worker and each crash takes a backlog
+// of thousands of messages with it: almost every message ends reported.
+func graftRestart(r *Run, n int) (err error) {
+	p := newRestartProbe(n)
+	sys, err := graftSystem(actor.Define("w", "v1", actor.Funcs[*restartWorker]{
+		Init: func(*actor.Context, any) (*restartWorker, error) {
+			return p.incarnate(), nil
+		},
+		Handle: func(_ *actor.Context, w *restartWorker, msg any) (*restartWorker, error) {
+			w.handle(msg)
+			return w, nil
+		},
+	}))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, shutdownGraft(sys)) }()
+	cancel := sys.Subscribe(func(ev actor.Event) {
+		if dl, ok := ev.(actor.DeadLetter); ok {
+			p.reported(dl.Message)
+		}
+	})
+	defer cancel()
+	_, err = supervisor.Start(sys, supervisor.Flags{Intensity: restartIntensity, Period: time.Hour},
+		[]supervisor.ChildSpec{{ID: "w", Start: supervisor.StartSpec{
+			Module: "w", Options: []actor.SpawnOption{actor.WithName("w")},
+		}}})
+	if err != nil {
+		return fmt.Errorf("graft: start supervisor: %w", err)
+	}
+	return p.drive(r, func(msg any) error { return sys.SendNamed("w", msg) })
 }

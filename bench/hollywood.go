@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"log"
+	"log/slog"
 	"time"
 
 	hactor "github.com/anthdm/hollywood/actor"
@@ -17,6 +19,7 @@ func hollywoodFramework() Framework {
 		PingPong: hollywoodPingPong,
 		Call:     hollywoodCall,
 		Spawn:    hollywoodSpawn,
+		Restart:  hollywoodRestart,
 	}
 }
 
@@ -171,4 +174,70 @@ func hollywoodSpawn(r *Run, n int) error {
 	}
 	r.End()
 	return err
+}
+
+// quietSlog silences the default slog logger until the returned function is
+// called. Hollywood logs every event that has a Log method through it (a
+// restart is an error with its stack trace), and has no option to set a
+// logger of its own.
+func quietSlog() (restore func()) {
+	prev, out, flags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	return func() {
+		slog.SetDefault(prev)
+		// SetDefault points the log package at the handler it is given,
+		// and does not point it back when given the original default.
+		log.SetOutput(out)
+		log.SetFlags(flags)
+	}
+}
+
+// hollywoodRestart is W5. Hollywood's supervision is per actor: a panic in
+// Receive is recovered, the actor gets Stopped, and after RestartDelay a new
+// receiver from the producer takes over the same PID and inbox; the rest of
+// the batch that was being processed is handed to it first, in order. Its
+// defaults (3 restarts in the actor's lifetime, 500 ms delay) would stop the
+// worker after the third crash and take 83 minutes for 10,000 restarts, so
+// the limit is set like the others' intensity and the delay to zero. The PID
+// ("w/w") is stable across restarts, so it serves as the name. Messages sent
+// to an unknown PID would be broadcast as DeadLetterEvent; a subscriber
+// counts them as reported (none are expected).
+func hollywoodRestart(r *Run, n int) error {
+	defer quietSlog()()
+	e, err := newHollywoodEngine()
+	if err != nil {
+		return err
+	}
+	p := newRestartProbe(n)
+	// stopped is closed when the worker's ActorStoppedEvent reaches the
+	// subscriber: the event stream logs each event before forwarding it, so
+	// by then it has logged all of them and slog can be restored.
+	stopped := make(chan struct{})
+	events := e.SpawnFunc(func(c *hactor.Context) {
+		switch ev := c.Message().(type) {
+		case hactor.DeadLetterEvent:
+			p.reported(ev.Message)
+		case hactor.ActorStoppedEvent:
+			if ev.PID.ID == "w/w" {
+				close(stopped)
+			}
+		}
+	}, "events")
+	// The event stream is an actor: this subscription is in place before
+	// any event broadcast after it.
+	e.Subscribe(events)
+	pid := e.Spawn(func() hactor.Receiver {
+		w := p.incarnate()
+		return &hollywoodActor{handle: func(_ *hactor.Context, msg any) { w.handle(msg) }}
+	}, "w", hactor.WithID("w"), hactor.WithMaxRestarts(restartIntensity), hactor.WithRestartDelay(0))
+	defer func() {
+		<-e.Stop(pid).Done()
+		<-stopped
+		e.Unsubscribe(events)
+		<-e.Stop(events).Done()
+	}()
+	return p.drive(r, func(msg any) error {
+		e.Send(pid, msg)
+		return nil
+	})
 }

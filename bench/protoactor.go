@@ -18,6 +18,7 @@ func protoactorFramework() Framework {
 		PingPong: protoactorPingPong,
 		Call:     protoactorCall,
 		Spawn:    protoactorSpawn,
+		Restart:  protoactorRestart,
 	}
 }
 
@@ -156,4 +157,54 @@ func protoactorSpawn(r *Run, n int) error {
 	}
 	r.End()
 	return err
+}
+
+// protoactorRestart is W5: the worker is spawned, named "w", as the child of
+// a supervisor actor whose props carry a OneForOne strategy (the default
+// decider restarts on any panic) with the same large limit as the others.
+// A failing actor suspends its mailbox and reports the failure to its
+// parent, which sends it Restart: a new actor from the producer, same PID
+// and mailbox, so queued messages survive. (A guardian strategy on the root
+// context would decide on the failing actor's goroutine; a parent actor is
+// the shape of an OTP supervisor, as for Graft and Ergo.) Dead letters come
+// on the event stream and count as reported (none are expected).
+func protoactorRestart(r *Run, n int) error {
+	sys := newProtoactorSystem()
+	defer sys.Shutdown()
+	p := newRestartProbe(n)
+	sub := sys.EventStream.Subscribe(func(ev any) {
+		if dl, ok := ev.(*pactor.DeadLetterEvent); ok {
+			p.reported(dl.Message)
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	worker := pactor.PropsFromProducer(func() pactor.Actor {
+		w := p.incarnate()
+		return &protoactorActor{handle: func(_ pactor.Context, msg any) { w.handle(msg) }}
+	})
+	type spawned struct {
+		pid *pactor.PID
+		err error
+	}
+	started := make(chan spawned, 1)
+	supProps := pactor.PropsFromFunc(func(c pactor.Context) {
+		if _, ok := c.Message().(*pactor.Started); ok {
+			pid, err := c.SpawnNamed(worker, "w")
+			started <- spawned{pid, err}
+		}
+	}, pactor.WithSupervisor(pactor.NewOneForOneStrategy(restartIntensity, time.Hour, pactor.DefaultDecider)))
+	sup, err := sys.Root.SpawnNamed(supProps, "sup")
+	if err != nil {
+		return fmt.Errorf("protoactor: spawn supervisor: %w", err)
+	}
+	defer func() { _ = sys.Root.StopFuture(sup).Wait() }()
+	w := <-started
+	if w.err != nil {
+		return fmt.Errorf("protoactor: spawn worker: %w", w.err)
+	}
+	pid := w.pid
+	return p.drive(r, func(msg any) error {
+		sys.Root.Send(pid, msg)
+		return nil
+	})
 }

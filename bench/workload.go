@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -11,16 +13,24 @@ import (
 // Sizes of the workloads as the benchmarks run them (see the package doc).
 // Tests run the same code with small sizes.
 const (
-	FanInMessages    = 2_000_000
-	PingPongPairs    = 1_000
-	PingPongPerPair  = 1_000 // deliveries per pair: 1,000 pairs × 1,000 = 1,000,000
-	CallRoundTrips   = 200_000
-	SpawnActors      = 100_000
+	FanInMessages   = 2_000_000
+	PingPongPairs   = 1_000
+	PingPongPerPair = 1_000 // deliveries per pair: 1,000 pairs × 1,000 = 1,000,000
+	CallRoundTrips  = 200_000
+	SpawnActors     = 100_000
+	RestartMessages = 100_000
+	// RestartEvery: the W5 worker panics on every RestartEvery-th message
+	// (messages RestartEvery-1, 2·RestartEvery-1, ...), 10,000 of 100,000.
+	RestartEvery = 10
+	// restartIntensity is the restart limit given to every framework that
+	// has one, far above the 10,000 crashes of a run: W5 measures restarts,
+	// not a supervisor giving up.
+	restartIntensity = 1_000_000
 	waitLimit        = 5 * time.Minute // a run that takes longer than this is broken, not slow
 	channelInboxSize = 256             // mailbox capacity of the goroutine-and-channel baseline
 )
 
-// Framework is one system under test, implementing the four workloads.
+// Framework is one system under test, implementing the five workloads.
 //
 // Every function builds its own system, runs the workload once, tears the
 // system down and leaves in *Run what was measured. Each marks its timed part
@@ -39,6 +49,11 @@ type Framework struct {
 	// all n have handled it, then stops them all and waits until they have
 	// stopped (W4).
 	Spawn func(r *Run, n int) error
+	// Restart sends n messages from one goroutine to one supervised worker,
+	// registered under a name, that panics on every RestartEvery-th message
+	// sent (see RestartEvery) that reaches it (W5); it fills in the W5
+	// fields of Run through a restartProbe.
+	Restart func(r *Run, n int) error
 }
 
 // Frameworks returns every framework under test, the baseline first.
@@ -62,6 +77,15 @@ type Run struct {
 	// Before and IdleMem are memory in use after a full GC: when Begin was
 	// called, and when Idle was called (W4 only).
 	Before, IdleMem MemInUse
+
+	// W5 (Restart): restarts done, each restart's latency (crash → the
+	// next incarnation handling its first message), and what became of the
+	// n messages sent: handled, reported (the send failed with an error, or
+	// the framework reported the message as a dead letter with a reason),
+	// lost (neither: sent, accepted, and never seen again).
+	Restarts                int
+	RestartLatencies        []time.Duration
+	Handled, Reported, Lost int
 
 	started time.Time
 }
@@ -93,6 +117,12 @@ func (r *Run) Idle() {
 // End stops the clock.
 func (r *Run) End() {
 	r.Elapsed += time.Since(r.started)
+}
+
+// EndAt stops the clock at t, a time taken after Begin (W5: when the worker
+// handled the end marker, rather than when the sender noticed).
+func (r *Run) EndAt(t time.Time) {
+	r.Elapsed += t.Sub(r.started)
 }
 
 // Record appends one timed round trip (W3).
@@ -166,4 +196,187 @@ func (l *latch) wait(what string) error {
 	case <-t.C:
 		return fmt.Errorf("%s: %d still missing after %v", what, l.left.Load(), waitLimit)
 	}
+}
+
+// W5: restarts under a supervisor.
+//
+// restartProbe is shared by every incarnation of the W5 worker and by the
+// sender. It keeps a ledger of the n messages (handled by the worker,
+// reported by the framework, or neither), counts incarnations, and times
+// each restart from the crash (a timestamp taken in the handler just before
+// it panics) to the next incarnation handling its first message. The worker
+// is one goroutine at a time, but its incarnations run on different
+// goroutines and the ledger is also written by the sender and by dead-letter
+// hooks, so everything here is atomic or under mu.
+type restartProbe struct {
+	n      int
+	ledger []atomic.Uint32 // per message: handledBit | reportedBit
+
+	incarnations atomic.Int64
+	base         time.Time    // monotonic origin of crashAt
+	crashAt      atomic.Int64 // ns since base of a crash not yet followed by a first message; 0: none
+	anomalies    atomic.Int64 // a message handled twice, or both handled and reported
+
+	mu        sync.Mutex
+	latencies []time.Duration // guarded by mu
+
+	done     chan struct{} // closed when the worker handles restartDone
+	doneOnce sync.Once
+	doneAt   time.Time // set before done is closed
+}
+
+const (
+	handledBit  = 1
+	reportedBit = 2
+)
+
+// restartDone is the end marker: sent after the n messages, again and again
+// until a worker handles it (a worker that is down may drop it).
+type restartDone struct{}
+
+// restartCrash is what the worker panics with.
+type restartCrash struct{ msg int }
+
+func (c restartCrash) String() string { return fmt.Sprintf("W5 crash on message %d", c.msg) }
+
+func newRestartProbe(n int) *restartProbe {
+	return &restartProbe{n: n, ledger: make([]atomic.Uint32, n), base: time.Now(), done: make(chan struct{})}
+}
+
+// restartWorker is one incarnation of the W5 worker.
+type restartWorker struct {
+	p    *restartProbe
+	seen bool // has handled a message
+}
+
+// incarnate is called by each framework wherever it builds a new incarnation
+// (Init, a producer or factory, a new goroutine).
+func (p *restartProbe) incarnate() *restartWorker {
+	p.incarnations.Add(1)
+	return &restartWorker{p: p}
+}
+
+// handle is the W5 handler: it records the message and panics on every
+// RestartEvery-th one. The panicking message counts as handled.
+func (w *restartWorker) handle(msg any) {
+	if !w.seen {
+		w.seen = true
+		w.p.firstMessage()
+	}
+	switch m := msg.(type) {
+	case int:
+		w.p.mark(m, handledBit)
+		if m%RestartEvery == RestartEvery-1 {
+			w.p.crashAt.Store(int64(time.Since(w.p.base)) | 1) // never 0
+			panic(restartCrash{msg: m})
+		}
+	case restartDone:
+		w.p.doneOnce.Do(func() {
+			w.p.doneAt = time.Now()
+			close(w.p.done)
+		})
+	}
+}
+
+// firstMessage closes the restart that a crash opened, if one is open.
+func (p *restartProbe) firstMessage() {
+	if c := p.crashAt.Swap(0); c != 0 {
+		d := time.Since(p.base) - time.Duration(c)
+		p.mu.Lock()
+		p.latencies = append(p.latencies, d)
+		p.mu.Unlock()
+	}
+}
+
+// mark sets bit for message i. A message handled twice, or both handled and
+// reported, is an anomaly that fails the run.
+func (p *restartProbe) mark(i int, bit uint32) {
+	if i < 0 || i >= p.n {
+		return
+	}
+	old := p.ledger[i].Or(bit)
+	if (bit == handledBit && old != 0) || (bit == reportedBit && old&handledBit != 0) {
+		p.anomalies.Add(1)
+	}
+}
+
+// reported records that message i (if msg is one of the n) was reported as
+// not delivered: a send that returned an error, or a dead letter.
+func (p *restartProbe) reported(msg any) {
+	if i, ok := msg.(int); ok {
+		p.mark(i, reportedBit)
+	}
+}
+
+// drive is W5's timed part, the same for every framework: Begin, send the n
+// messages through send as fast as it returns (an error marks the message
+// reported; nothing is retried), then send the end marker until a worker
+// has handled it, and stop the clock at that moment. Everything sent before
+// the marker was handled by then or dropped with its incarnation. It fills
+// in the W5 fields of r.
+func (p *restartProbe) drive(r *Run, send func(msg any) error) error {
+	r.Begin()
+	for i := range p.n {
+		if send(i) != nil {
+			p.mark(i, reportedBit)
+		}
+	}
+	if err := p.awaitDone(send); err != nil {
+		r.End()
+		return err
+	}
+	r.EndAt(p.doneAt)
+	return p.settle(r)
+}
+
+// awaitDone sends the end marker until it is handled: again after 20 µs,
+// then after twice as long each time, up to every millisecond. A failed send
+// is ignored: the worker is down, and a later try finds the next
+// incarnation. Resending soon keeps the wait for the marker out of the last
+// restart's latency when the sender has nothing else left to send; backing
+// off keeps a slow worker from being flooded with markers.
+func (p *restartProbe) awaitDone(send func(msg any) error) error {
+	deadline := time.Now().Add(waitLimit)
+	wait := 20 * time.Microsecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		_ = send(restartDone{})
+		select {
+		case <-p.done:
+			return nil
+		case <-t.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("restart: end marker not handled after %v", waitLimit)
+		}
+		wait = min(2*wait, time.Millisecond)
+		t.Reset(wait)
+	}
+}
+
+// settle counts the ledger into r. Called once the end marker was handled.
+func (p *restartProbe) settle(r *Run) error {
+	r.Restarts = int(p.incarnations.Load()) - 1
+	r.Handled, r.Reported, r.Lost = 0, 0, 0
+	for i := range p.ledger {
+		switch v := p.ledger[i].Load(); {
+		case v&handledBit != 0:
+			r.Handled++
+		case v&reportedBit != 0:
+			r.Reported++
+		default:
+			r.Lost++
+		}
+	}
+	p.mu.Lock()
+	r.RestartLatencies = append(r.RestartLatencies, p.latencies...)
+	p.mu.Unlock()
+	if a := p.anomalies.Load(); a > 0 {
+		return fmt.Errorf("restart: %d messages handled twice or both handled and reported", a)
+	}
+	if r.Restarts < 0 {
+		return errors.New("restart: no incarnation counted")
+	}
+	return nil
 }

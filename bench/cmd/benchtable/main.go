@@ -123,12 +123,17 @@ func (res results) runs(framework string) int {
 	return n
 }
 
-// column is one compared quantity in the ratio table.
+// column is one reported quantity: a column of the ratio table unless
+// noRatio, and part of a cell of the main table (see cells).
 type column struct {
 	title         string
 	m             metric
 	lowerIsBetter bool
 	format        func(float64) string
+	// noRatio leaves the column out of the ratio table: W5's message
+	// counts, which are zero for most frameworks and whose ratios say
+	// nothing.
+	noRatio bool
 }
 
 const (
@@ -138,13 +143,40 @@ const (
 
 func columns() []column {
 	return []column{
-		{"W1 Mmsg/s", metric{"W1", "Mmsg/s"}, false, fixed(2)},
-		{"W2 Mmsg/s", metric{"W2", "Mmsg/s"}, false, fixed(2)},
-		{"W3 p50 µs", metric{"W3", "p50-us"}, true, fixed(2)},
-		{"W3 p99 µs", metric{"W3", "p99-us"}, true, fixed(2)},
-		{"W4 actors/s", metric{"W4", "actors/s"}, false, thousands},
-		{"W4 B/actor", metric{"W4", "B/actor"}, true, thousands},
-		{"W4 heap B/actor", metric{"W4", "heapB/actor"}, true, thousands},
+		{title: "W1 Mmsg/s", m: metric{"W1", "Mmsg/s"}, format: fixed(2)},
+		{title: "W2 Mmsg/s", m: metric{"W2", "Mmsg/s"}, format: fixed(2)},
+		{title: "W3 p50 µs", m: metric{"W3", "p50-us"}, lowerIsBetter: true, format: fixed(2)},
+		{title: "W3 p99 µs", m: metric{"W3", "p99-us"}, lowerIsBetter: true, format: fixed(2)},
+		{title: "W4 actors/s", m: metric{"W4", "actors/s"}, format: thousands},
+		{title: "W4 B/actor", m: metric{"W4", "B/actor"}, lowerIsBetter: true, format: thousands},
+		{title: "W4 heap B/actor", m: metric{"W4", "heapB/actor"}, lowerIsBetter: true, format: thousands},
+		{title: "W5 restarts/s", m: metric{"W5", "restarts/s"}, format: thousands},
+		{title: "W5 lost", m: metric{"W5", "lost"}, lowerIsBetter: true, format: thousands, noRatio: true},
+		{title: "W5 reported", m: metric{"W5", "reported"}, lowerIsBetter: true, format: thousands, noRatio: true},
+		{title: "W5 restart p50 µs", m: metric{"W5", "p50-µs"}, lowerIsBetter: true, format: micros},
+		{title: "W5 restart p99 µs", m: metric{"W5", "p99-µs"}, lowerIsBetter: true, format: micros},
+	}
+}
+
+// cell is one column of the main table: the columns (by title) it shows,
+// two of them as "a / b".
+type cell struct {
+	title  string
+	titles []string
+}
+
+func cells() []cell {
+	return []cell{
+		{"W1 Mmsg/s", []string{"W1 Mmsg/s"}},
+		{"W2 Mmsg/s", []string{"W2 Mmsg/s"}},
+		{"W3 p50 / p99 µs", []string{"W3 p50 µs", "W3 p99 µs"}},
+		{"W4 actors/s", []string{"W4 actors/s"}},
+		{"W4 B/actor", []string{"W4 B/actor"}},
+		{"W4 heap B/actor", []string{"W4 heap B/actor"}},
+		{"W5 restarts/s", []string{"W5 restarts/s"}},
+		{"W5 lost", []string{"W5 lost"}},
+		{"W5 reported", []string{"W5 reported"}},
+		{"W5 restart p50 / p99 µs", []string{"W5 restart p50 µs", "W5 restart p99 µs"}},
 	}
 }
 
@@ -152,24 +184,37 @@ func render(res results) string {
 	var b strings.Builder
 	rows := orderedRows(res.frameworks)
 	cols := columns()
+	byTitle := make(map[string]column, len(cols))
+	for _, c := range cols {
+		byTitle[c.title] = c
+	}
+	layout := cells()
 
 	fmt.Fprintf(&b, "Medians over %s, GOMAXPROCS=%s.\n\n", runsNote(res, rows), strings.Join(res.procs, ","))
-	b.WriteString("| framework | W1 Mmsg/s | W2 Mmsg/s | W3 p50 / p99 µs | W4 actors/s | W4 B/actor | W4 heap B/actor |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| framework |")
+	for _, c := range layout {
+		b.WriteString(" " + c.title + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(layout)) + "\n")
 	for _, fw := range rows {
-		cell := func(c column) string {
-			if v, ok := res.median(fw, c.m); ok {
-				return c.format(v)
+		b.WriteString("| " + fw + " |")
+		for _, c := range layout {
+			vals := make([]string, len(c.titles))
+			for i, t := range c.titles {
+				vals[i] = "—"
+				if v, ok := res.median(fw, byTitle[t].m); ok {
+					vals[i] = byTitle[t].format(v)
+				}
 			}
-			return "—"
+			b.WriteString(" " + strings.Join(vals, " / ") + " |")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s / %s | %s | %s | %s |\n", fw,
-			cell(cols[0]), cell(cols[1]), cell(cols[2]), cell(cols[3]), cell(cols[4]), cell(cols[5]), cell(cols[6]))
+		b.WriteString("\n")
 	}
 
 	if _, ok := res.samples[subject]; !ok {
 		return b.String()
 	}
+	cols = slices.DeleteFunc(cols, func(c column) bool { return c.noRatio })
 	b.WriteString("\nHow many times better graft is (above 1: graft is faster, quicker or smaller):\n\n")
 	b.WriteString("| graft vs |")
 	for _, c := range cols {
@@ -202,9 +247,19 @@ func advantageCell(res results, c column, other string) string {
 		return "—"
 	}
 	if c.lowerIsBetter {
-		return fmt.Sprintf("%.2f×", o/g)
+		return ratio(o / g)
 	}
-	return fmt.Sprintf("%.2f×", g/o)
+	return ratio(g / o)
+}
+
+// ratio formats a ratio with two decimals, or with two significant digits
+// below 0.1, where two decimals would round it to 0.00 (W5 restarts/s can be
+// hundreds of times apart).
+func ratio(v float64) string {
+	if v < 0.1 {
+		return fmt.Sprintf("%.2g×", v)
+	}
+	return fmt.Sprintf("%.2f×", v)
 }
 
 // bestPeer is the peer (neither graft nor the baseline) with the best median
@@ -266,6 +321,15 @@ func runsNote(res results, rows []string) string {
 
 func fixed(digits int) func(float64) string {
 	return func(v float64) string { return strconv.FormatFloat(v, 'f', digits, 64) }
+}
+
+// micros formats a latency in µs: one decimal below 100, whole numbers with
+// commas from there (W5 restart latencies run from 0.5 to thousands).
+func micros(v float64) string {
+	if v < 100 {
+		return fixed(1)(v)
+	}
+	return thousands(v)
 }
 
 // thousands formats v rounded to an integer with commas: 288,274.
