@@ -37,6 +37,7 @@ type process struct {
 	ctx      Context
 	parent   PID
 	trapExit bool
+	handoff  bool // hand queued messages to the parent at exit (WithHandoff)
 	named    atomic.Bool // set by register; saves a names lookup at exit
 
 	// reason is set when the process must exit after the current message;
@@ -72,6 +73,13 @@ func (p *process) x() *procExt {
 type ExitMsg struct {
 	From   PID
 	Reason error
+	// Queued holds the user messages the exited process had not handled,
+	// in order, when it was spawned WithHandoff and this process is its
+	// parent: a supervisor passes them to the replacement. Whoever
+	// receives them and does not pass them on must report them
+	// (System.Undeliverable); the runtime does so when they would be
+	// dropped with a mailbox.
+	Queued []any
 }
 
 // Down is what a monitoring process receives when the monitored one exits:
@@ -237,7 +245,8 @@ func (p *process) callTerminate(reason error) {
 type exitSig struct {
 	from   PID
 	reason error
-	link   bool // sent because a linked process exited
+	link   bool  // sent because a linked process exited
+	queued []any // handed over to the parent (WithHandoff)
 }
 
 type linkSig struct{ from PID }
@@ -326,6 +335,7 @@ func (p *process) handleSignal(msg any) {
 func (p *process) onExitSignal(s exitSig) {
 	if s.link {
 		if !p.hasLink(s.from) {
+			p.sys.undeliverableAll(s.from, s.queued, s.reason)
 			return // unlinked meanwhile: the signal is stale
 		}
 		p.removeLink(s.from)
@@ -342,12 +352,14 @@ func (p *process) onExitSignal(s exitSig) {
 		// The message takes the place the signal had when it arrived, so
 		// it comes after what the sender sent before it and before what it
 		// sent after (OTP's signal order between two processes).
-		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason}, p.mb.Mark())
+		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason, Queued: s.queued}, p.mb.Mark())
+		return
 	case s.reason == Normal:
 		// ignored by a process that does not trap exits
 	default:
 		p.stop(s.reason, false)
 	}
+	p.sys.undeliverableAll(s.from, s.queued, s.reason)
 }
 
 func (p *process) hasLink(pid PID) bool {
@@ -421,17 +433,32 @@ func (p *process) exit(reason error, terminate bool) {
 	for _, m := range sysLeft {
 		p.refuseSignal(m, reason)
 	}
+	// With handoff, what is still queued goes to the parent with the exit
+	// signal (for a supervisor to pass to the replacement); otherwise each
+	// message is a dead letter.
+	var handed []any
+	handoff := p.handoff && p.hasLink(p.parent)
 	for _, m := range userLeft {
-		switch m.(type) {
-		case ExitMsg, Down:
-			// notices addressed to this process; nobody else wants them
+		switch m := m.(type) {
+		case ExitMsg:
+			s.undeliverableAll(m.From, m.Queued, m.Reason) // handed to us, not passed on
+		case Down:
+			// a notice addressed to this process; nobody else wants it
 		default:
-			s.undeliverable(p.pid, m, reason)
+			if handoff {
+				handed = append(handed, m)
+			} else {
+				s.undeliverable(p.pid, m, reason)
+			}
 		}
 	}
 	for l := range x.links {
-		if t := s.lookup(l); t != nil {
-			t.signal(exitSig{from: p.pid, reason: reason, link: true})
+		sig := exitSig{from: p.pid, reason: reason, link: true}
+		if l == p.parent {
+			sig.queued, handed = handed, nil
+		}
+		if t := s.lookup(l); t == nil || !t.signal(sig) {
+			s.undeliverableAll(p.pid, sig.queued, reason)
 		}
 	}
 	for ref, w := range x.watchers {

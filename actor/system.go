@@ -144,6 +144,8 @@ type spawnOptions struct {
 	mailbox  mailbox.Options
 	trapExit bool
 	link     bool // set by Context.SpawnLink
+	handoff  bool
+	queued   []any
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -168,6 +170,23 @@ func WithMailbox(capacity int, overflow mailbox.Policy) SpawnOption {
 // (process_flag(trap_exit, true)) before its Init runs.
 func WithTrapExit() SpawnOption {
 	return spawnOptionFunc(func(o *spawnOptions) { o.trapExit = true })
+}
+
+// WithHandoff makes the process hand the user messages it has not handled
+// to its parent when it exits, in the ExitMsg's Queued field, instead of
+// reporting them as dead letters (only while it is linked to its parent;
+// otherwise they are dead letters as usual). Supervisors use it for
+// children whose spec sets Handoff, and pass the messages to the
+// replacement with WithQueued: a crash then loses no queued message.
+func WithHandoff() SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.handoff = true })
+}
+
+// WithQueued queues msgs in the new process's mailbox, in order, before
+// anything else can reach it (before its name is registered), so they come
+// before every message sent to it.
+func WithQueued(msgs []any) SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.queued = msgs })
 }
 
 // Spawn starts a process running the current version of module. Init runs
@@ -202,10 +221,13 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit, active: true}
+	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, active: true}
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling
+	for _, m := range o.queued {
+		_, _ = p.mb.PushUserAlways(m) // inherited messages are never refused
+	}
 	if parent != nil {
 		p.parent = parent.pid
 	}
@@ -321,6 +343,18 @@ func (s *System) undeliverable(to PID, msg any, reason error) {
 		return
 	}
 	s.deadLetter(to, msg, reason)
+}
+
+// Undeliverable reports a message that will not be handled, as the runtime
+// does for its own: a call's caller gets an error at once, anything else
+// becomes a DeadLetter. For code that receives messages to pass on (the
+// Queued of an ExitMsg) and cannot.
+func (s *System) Undeliverable(to PID, msg any, reason error) { s.undeliverable(to, msg, reason) }
+
+func (s *System) undeliverableAll(to PID, msgs []any, reason error) {
+	for _, m := range msgs {
+		s.undeliverable(to, m, reason)
+	}
 }
 
 func (s *System) deadLetter(to PID, msg any, reason error) {

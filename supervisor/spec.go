@@ -168,6 +168,12 @@ type ChildSpec struct {
 	// the processes affected by a module change. Default: Start.Module.
 	Modules     []string
 	Significant bool
+	// Handoff (a Graft extension, not in OTP): the user messages still
+	// queued when the child exits go to its replacement, ahead of anything
+	// sent to the replacement, instead of being dead letters. Calls among
+	// them are answered by the replacement. If the child is not restarted
+	// they are reported as dead letters as usual.
+	Handoff bool
 }
 
 // Flags are the supervisor flags.

@@ -29,6 +29,9 @@ type config struct {
 type child struct {
 	spec ChildSpec
 	pid  actor.PID
+	// inherit holds the messages a Handoff child left queued, for its
+	// next start.
+	inherit []any
 }
 
 // state is a supervisor's state. children is in start order; for
@@ -78,7 +81,7 @@ func (behaviour) Handle(ctx *actor.Context, st, msg any) (any, error) {
 	s := st.(*state)
 	switch m := msg.(type) {
 	case actor.ExitMsg:
-		return s, s.childExited(ctx, m.From, m.Reason)
+		return s, s.childExited(ctx, m.From, m.Reason, m.Queued)
 	case tryAgain:
 		if !slices.Contains(s.children, m.c) || !m.c.pid.IsZero() {
 			return s, nil // deleted, or started through the API meanwhile
@@ -95,23 +98,36 @@ func (behaviour) Handle(ctx *actor.Context, st, msg any) (any, error) {
 func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 	if s, ok := st.(*state); ok {
 		s.terminateAll(ctx)
+		for _, c := range s.children {
+			undeliverable(ctx, c.pid, c.inherit, reason) // waiting for a restart that will not come
+		}
 	}
 }
 
 // childExited is the supervisor's decision on a child's exit: whether to
 // restart it under the restart type, the intensity check, and the strategy.
 // A returned error is the supervisor's own exit reason.
-func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error) error {
+func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, queued []any) error {
 	c := s.byPID(pid)
 	if c == nil {
+		undeliverable(ctx, pid, queued, reason)
 		return nil // not a current child: stale, or one it terminated itself
 	}
 	s.report(ctx, c, reason)
 	if !restartable(c.spec.Restart, reason) {
+		undeliverable(ctx, pid, queued, reason)
 		s.forget(c)
 		return s.autoShutdown(ctx, c)
 	}
+	c.inherit = append(c.inherit, queued...)
 	return s.restart(ctx, c)
+}
+
+// undeliverable reports handed-over messages that will not be passed on.
+func undeliverable(ctx *actor.Context, from actor.PID, msgs []any, reason error) {
+	for _, m := range msgs {
+		ctx.System().Undeliverable(from, m, reason)
+	}
 }
 
 // restart counts a restart of c against the intensity and restarts
@@ -120,6 +136,8 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 	var ok bool
 	s.restarts, ok = addRestart(s.restarts, ctx.System().Clock().Now(), s.flags.Intensity, s.flags.Period)
 	if !ok {
+		undeliverable(ctx, c.pid, c.inherit, actor.Shutdown)
+		c.inherit = nil
 		ctx.Log().Error("reached_max_restart_intensity",
 			zap.String("child", c.spec.ID), zap.Int("intensity", s.flags.Intensity), zap.Duration("period", s.flags.Period))
 		ctx.System().Emit(MaxIntensityReached{Supervisor: ctx.Self(), Child: c.spec.ID})
@@ -232,11 +250,15 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 // start starts c linked to the supervisor, with the current version of
 // its module.
 func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
-	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, c.spec.Start.Options...)
+	opts := c.spec.Start.Options
+	if c.spec.Handoff {
+		opts = append(slices.Clip(opts), actor.WithHandoff(), actor.WithQueued(c.inherit))
+	}
+	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, opts...)
 	if err != nil {
 		return fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
 	}
-	c.pid = pid
+	c.pid, c.inherit = pid, nil
 	msg := "child started"
 	if restart {
 		msg = "child restarted"
