@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -24,6 +25,20 @@ type Op struct {
 	done chan struct{}
 	err  error
 	from string
+	at   time.Time
+}
+
+// At is when the process served the request (system clock): for
+// ChangeCode the moment it suspended, for a Commit or Abort with resume
+// the moment it resumed. Zero before Done is closed or if the process was
+// gone.
+func (o *Op) At() time.Time {
+	select {
+	case <-o.done:
+		return o.at
+	default:
+		return time.Time{}
+	}
 }
 
 // From is the version that built the process's state when the request was
@@ -65,10 +80,11 @@ func (o *Op) finish(err error) {
 
 // codeOp is the system message behind the code change primitives.
 type codeOp struct {
-	op    *Op
-	kind  codeOpKind
-	to    *code
-	extra any
+	op     *Op
+	kind   codeOpKind
+	to     *code
+	extra  any
+	resume bool // after a commit or abort
 }
 
 type codeOpKind uint8
@@ -79,7 +95,6 @@ const (
 	opCommit                       // switch to the pending result
 	opCommitPinned                 // switch, and pin the process to that version
 	opAbort                        // drop the pending result
-	opResume                       // resume (after a commit or an abort)
 )
 
 // Stage loads v into its module without making it current, so that
@@ -108,25 +123,21 @@ func (s *System) Stage(v *Version, opts ...LoadOption) error {
 // or staged. A migration that fails, panics or produces a state v does not
 // accept is the Op's error; the process stays suspended either way.
 func (s *System) ChangeCode(pid PID, v *Version, extra any) *Op {
-	return s.codeOp(pid, opChangeCode, v, extra)
+	return s.codeOp(pid, opChangeCode, v, extra, false)
 }
 
 // DryRun runs the migration of pid's state to v without suspending it and
 // without keeping the result: it reports whether the migration would
 // succeed. Migrations must not modify the state they are given.
 func (s *System) DryRun(pid PID, v *Version, extra any) *Op {
-	return s.codeOp(pid, opDryRun, v, extra)
+	return s.codeOp(pid, opDryRun, v, extra, false)
 }
 
 // Commit switches pid to the state ChangeCode prepared, and resumes it if
-// resume is set. The caller makes the version current (Load) first: that
-// is the point of no return.
+// resume is set (in the same step). The caller makes the version current
+// (Load) first: that is the point of no return.
 func (s *System) Commit(pid PID, resume bool) *Op {
-	op := s.codeOp(pid, opCommit, nil, nil)
-	if resume {
-		return s.then(op, pid)
-	}
-	return op
+	return s.codeOp(pid, opCommit, nil, nil, resume)
 }
 
 // CommitPinned is Commit for a rolling upgrade: the process switches to
@@ -135,33 +146,18 @@ func (s *System) Commit(pid PID, resume bool) *Op {
 // pin lapses as soon as another version is made current. Resume as for
 // Commit.
 func (s *System) CommitPinned(pid PID, resume bool) *Op {
-	op := s.codeOp(pid, opCommitPinned, nil, nil)
-	if resume {
-		return s.then(op, pid)
-	}
-	return op
+	return s.codeOp(pid, opCommitPinned, nil, nil, resume)
 }
 
 // Abort drops what ChangeCode prepared, and resumes pid if resume is set:
 // the process keeps its original state and version.
 func (s *System) Abort(pid PID, resume bool) *Op {
-	op := s.codeOp(pid, opAbort, nil, nil)
-	if resume {
-		return s.then(op, pid)
-	}
-	return op
+	return s.codeOp(pid, opAbort, nil, nil, resume)
 }
 
-// then queues a resume behind op and returns op: the system lane is FIFO,
-// so the resume is served right after it.
-func (s *System) then(op *Op, pid PID) *Op {
-	s.codeOp(pid, opResume, nil, nil)
-	return op
-}
-
-func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any) *Op {
+func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any, resume bool) *Op {
 	op := &Op{PID: pid, done: make(chan struct{})}
-	m := codeOp{op: op, kind: kind, extra: extra}
+	m := codeOp{op: op, kind: kind, extra: extra, resume: resume}
 	if v != nil {
 		mod := s.moduleFor(v.module, false)
 		if mod != nil {
@@ -182,54 +178,68 @@ func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any) *Op {
 
 // onCodeOp serves a code change request on the owner's goroutine.
 func (p *process) onCodeOp(m codeOp) {
+	m.op.at = p.sys.clock.Now()
+	var err error
 	switch m.kind {
 	case opChangeCode, opDryRun:
 		m.op.from = p.code.v.name
-		if m.to.mod != p.mod {
-			m.op.finish(fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, m.to.mod.name))
-			return
-		}
-		if m.kind == opChangeCode {
-			p.mb.Suspend()
-		}
-		state, err := p.state, error(nil)
-		if m.to != p.code {
-			state, err = migrate(p.code, m.to, p.state, m.extra)
-		}
-		if err == nil && m.kind == opChangeCode {
-			p.pending, p.pendingState = m.to, state
-		}
-		m.op.finish(err)
+		err = p.changeCode(m)
 	case opCommit, opCommitPinned:
-		if p.pending == nil {
-			m.op.finish(ErrNoPending)
-			return
-		}
-		to, state := p.pending, p.pendingState
-		p.pending, p.pendingState, p.pin, p.pinBase = nil, nil, nil, nil
-		if cur := p.mod.current.Load(); m.kind == opCommitPinned && cur.code != to {
-			p.pin, p.pinBase = &release{code: to}, cur
-		}
-		if to != p.code {
-			if !to.acquire(p.sys) {
-				m.op.finish(fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v))
-				return
-			}
-			from := p.code
-			p.code, p.state, p.skip = to, state, nil
-			from.drop(p.sys)
-			if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
-				ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-					zap.String("from", from.v.name), zap.String("to", to.v.name))
-			}
-			p.sys.Emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: to.v.name})
-		}
-		m.op.finish(nil)
+		err = p.commit(m.kind == opCommitPinned)
 	case opAbort:
 		p.pending, p.pendingState = nil, nil
-		m.op.finish(nil)
-	case opResume:
-		p.mb.Resume()
-		m.op.finish(nil)
 	}
+	if m.resume {
+		p.mb.Resume() // after the commit or abort, whatever its outcome
+	}
+	m.op.finish(err)
+}
+
+// changeCode suspends the process (unless a dry run) and migrates its
+// state to m.to, keeping the result pending.
+func (p *process) changeCode(m codeOp) error {
+	if m.to.mod != p.mod {
+		return fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, m.to.mod.name)
+	}
+	if m.kind == opChangeCode {
+		p.mb.Suspend()
+	}
+	state, err := p.state, error(nil)
+	if m.to != p.code {
+		state, err = migrate(p.code, m.to, p.state, m.extra)
+	}
+	if err == nil && m.kind == opChangeCode {
+		p.pending, p.pendingState = m.to, state
+	}
+	return err
+}
+
+// commit switches to the pending state and version; pinned keeps the
+// process on that version while the module's current one stays as it is.
+func (p *process) commit(pinned bool) error {
+	if p.pending == nil {
+		return ErrNoPending
+	}
+	to, state := p.pending, p.pendingState
+	p.pending, p.pendingState, p.pin, p.pinBase = nil, nil, nil, nil
+	if cur := p.mod.current.Load(); pinned && cur.code != to {
+		p.pin, p.pinBase = &release{code: to}, cur
+	}
+	if to == p.code {
+		return nil
+	}
+	if !to.acquire(p.sys) {
+		return fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v)
+	}
+	from := p.code
+	p.code, p.state, p.skip = to, state, nil
+	from.drop(p.sys)
+	if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
+		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+			zap.String("from", from.v.name), zap.String("to", to.v.name))
+	}
+	if p.sys.watched() {
+		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: to.v.name})
+	}
+	return nil
 }

@@ -103,6 +103,11 @@ func Execute(ctx context.Context, sys *actor.System, plan Plan, targets []Target
 	for _, c := range plan.Changes {
 		e.versions[c.Module] = c
 	}
+	// Sized up front: with 10,000 processes these are the engine's
+	// largest allocations, and fresh memory is slow to touch.
+	e.targets = make([]Target, 0, len(targets))
+	e.report.Processes = make([]ProcessResult, 0, len(targets))
+	e.report.Events = make([]Event, 0, 3*len(targets)+8)
 	for _, t := range targets {
 		if c, ok := e.versions[t.Module]; ok {
 			e.targets = append(e.targets, t)
@@ -137,10 +142,20 @@ type engine struct {
 	mu sync.Mutex // guards report.Events
 }
 
+// event records a step in the report, logs it (per-process steps at
+// debug level, the others at info) and reports it on the event bus.
 func (e *engine) event(ev Event) {
 	e.mu.Lock()
 	e.report.Events = append(e.report.Events, ev)
 	e.mu.Unlock()
+	switch ev := ev.(type) {
+	case ProcessSuspended, ProcessMigrated, ProcessResumed:
+		if ce := e.log.Check(zap.DebugLevel, "upgrade step"); ce != nil {
+			ce.Write(zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
+		}
+	default:
+		e.log.Info("upgrade step", zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
+	}
 	e.sys.Emit(ev)
 }
 
@@ -232,7 +247,7 @@ func (e *engine) atomic(ctx context.Context, hold []actor.PID) error {
 			i := level[j]
 			r := &e.report.Processes[i]
 			r.From, r.Err = ops[j].From(), err
-			suspendedAt[i] = e.sys.Clock().Now()
+			suspendedAt[i] = ops[j].At() // when the process itself suspended
 			e.event(ProcessSuspended{PID: r.PID, Module: r.Module})
 			if err == nil {
 				e.event(ProcessMigrated{PID: r.PID, Module: r.Module, From: r.From, To: r.To})
@@ -260,8 +275,8 @@ func (e *engine) atomic(ctx context.Context, hold []actor.PID) error {
 			_ = e.wait(ctx, ops, func(j int, err error) {
 				i := levels[l][j]
 				r := &e.report.Processes[i]
-				if !suspendedAt[i].IsZero() {
-					r.Pause = e.sys.Clock().Now().Sub(suspendedAt[i])
+				if resumed := ops[j].At(); !suspendedAt[i].IsZero() && !resumed.IsZero() {
+					r.Pause = resumed.Sub(suspendedAt[i]) // as the process saw it
 					e.report.MaxPause = max(e.report.MaxPause, r.Pause)
 				}
 				if err != nil && r.Err == nil {
@@ -303,7 +318,7 @@ func (e *engine) resumeHold(hold []actor.PID) {
 }
 
 func (e *engine) lazy(ctx context.Context) error {
-	pending := map[actor.PID]int{}
+	pending := make(map[actor.PID]int, len(e.targets))
 	for i, t := range e.targets {
 		pending[t.PID] = i
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -88,10 +89,10 @@ func (e *engine) switchWave(ctx context.Context, wave []int, last bool) error {
 		c := e.versions[t.Module]
 		ops[j] = e.sys.ChangeCode(t.PID, c.To, c.Extra)
 	}
-	suspendedAt := e.sys.Clock().Now()
+	suspendedAt := make([]time.Time, len(wave))
 	failed := e.wait(ctx, ops, func(j int, err error) {
 		r := &e.report.Processes[wave[j]]
-		r.From, r.Err = ops[j].From(), err
+		r.From, r.Err, suspendedAt[j] = ops[j].From(), err, ops[j].At()
 	})
 	if failed != nil {
 		for j, i := range wave {
@@ -117,8 +118,10 @@ func (e *engine) switchWave(ctx context.Context, wave []int, last bool) error {
 	}
 	_ = e.wait(ctx, ops, func(j int, err error) {
 		r := &e.report.Processes[wave[j]]
-		r.Pause = e.sys.Clock().Now().Sub(suspendedAt)
-		e.report.MaxPause = max(e.report.MaxPause, r.Pause)
+		if resumed := ops[j].At(); !suspendedAt[j].IsZero() && !resumed.IsZero() {
+			r.Pause = resumed.Sub(suspendedAt[j])
+			e.report.MaxPause = max(e.report.MaxPause, r.Pause)
+		}
 		if err != nil && r.Err == nil {
 			r.Err = err
 		}
