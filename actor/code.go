@@ -37,7 +37,7 @@ type code struct {
 	active atomic.Int64
 	// retired is set when the version is no longer current and its last
 	// activation has ended: its release hook has run.
-	retired atomic.Bool
+	retired  atomic.Bool
 	onRetire func()          // guarded by mod.mu; from the latest Load of this version
 	waiters  []chan struct{} // guarded by mod.mu; closed at retirement (Purge)
 }
@@ -145,18 +145,8 @@ func OnRetire(f func()) LoadOption {
 // different Version with the name of one already loaded fails with
 // ErrVersionConflict.
 func (s *System) Load(v *Version, opts ...LoadOption) error {
-	if err := v.validate(); err != nil {
-		return err
-	}
-	var o loadOptions
-	for _, opt := range opts {
-		opt.applyLoad(&o)
-	}
-	mod := s.moduleFor(v.module, true)
-	mod.mu.Lock()
-	c, err := mod.stageLocked(v, o)
+	mod, c, o, err := s.stage(v, opts)
 	if err != nil {
-		mod.mu.Unlock()
 		return err
 	}
 	if old := mod.tooOldLocked(c); len(old) > 0 {
@@ -193,6 +183,26 @@ func (s *System) Load(v *Version, opts ...LoadOption) error {
 	s.log.Info("version loaded", zap.String("module", v.module), zap.String("version", v.name), zap.String("previous", from))
 	s.emit(VersionLoaded{Module: v.module, Version: v.name, Previous: from})
 	return nil
+}
+
+// stage validates v and registers it in its module, returning with the
+// module's lock held (unless it fails).
+func (s *System) stage(v *Version, opts []LoadOption) (*module, *code, loadOptions, error) {
+	var o loadOptions
+	if err := v.validate(); err != nil {
+		return nil, nil, o, err
+	}
+	for _, opt := range opts {
+		opt.applyLoad(&o)
+	}
+	mod := s.moduleFor(v.module, true)
+	mod.mu.Lock()
+	c, err := mod.stageLocked(v, o)
+	if err != nil {
+		mod.mu.Unlock()
+		return nil, nil, o, err
+	}
+	return mod, c, o, nil
 }
 
 // stageLocked registers v in the module (once; its sequence number orders

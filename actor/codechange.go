@@ -90,11 +90,11 @@ type codeOp struct {
 type codeOpKind uint8
 
 const (
-	opChangeCode codeOpKind = iota // suspend, migrate, keep the result pending
-	opDryRun                       // migrate, keep nothing
-	opCommit                       // switch to the pending result
-	opCommitPinned                 // switch, and pin the process to that version
-	opAbort                        // drop the pending result
+	opChangeCode   codeOpKind = iota // suspend, migrate, keep the result pending
+	opDryRun                         // migrate, keep nothing
+	opCommit                         // switch to the pending result
+	opCommitPinned                   // switch, and pin the process to that version
+	opAbort                          // drop the pending result
 )
 
 // Stage loads v into its module without making it current, so that
@@ -102,17 +102,10 @@ const (
 // makes it current. Staging the current version, or one staged already,
 // is a no-op.
 func (s *System) Stage(v *Version, opts ...LoadOption) error {
-	if err := v.validate(); err != nil {
-		return err
+	mod, _, _, err := s.stage(v, opts)
+	if err == nil {
+		mod.mu.Unlock()
 	}
-	var o loadOptions
-	for _, opt := range opts {
-		opt.applyLoad(&o)
-	}
-	mod := s.moduleFor(v.module, true)
-	mod.mu.Lock()
-	defer mod.mu.Unlock()
-	_, err := mod.stageLocked(v, o)
 	return err
 }
 

@@ -37,7 +37,7 @@ type process struct {
 	ctx      Context
 	parent   PID
 	trapExit bool
-	handoff  bool // hand queued messages to the parent at exit (WithHandoff)
+	handoff  bool        // hand queued messages to the parent at exit (WithHandoff)
 	named    atomic.Bool // set by register; saves a names lookup at exit
 
 	// reason is set when the process must exit after the current message;

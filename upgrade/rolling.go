@@ -186,4 +186,3 @@ func (e *engine) rollBack(ctx context.Context, done []int, old map[string]*actor
 func quiet(reason error) bool {
 	return reason == actor.Normal || errors.Is(reason, actor.Shutdown)
 }
-

@@ -503,17 +503,9 @@ func (d *demo) summarise(ctx context.Context, res *demoResult) error {
 	res.Elapsed = time.Since(d.start)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	for _, pid := range d.pids {
-		r, err := d.sys.Call(cctx, pid, counter.Get{})
-		if err != nil {
-			return fmt.Errorf("collect stats from %v: %w", pid, err)
-		}
-		s, ok := r.(counter.Stats)
-		if !ok {
-			return fmt.Errorf("collect stats from %v: reply is %T, not counter.Stats", pid, r)
-		}
-		res.Handled += s.Handled
-		res.OutOfOrder += s.OutOfOrder
+	var err error
+	if res.Handled, res.OutOfOrder, err = counter.Sum(cctx, d.sys, d.pids); err != nil {
+		return err
 	}
 	res.Sent = d.sent.Load()
 	res.DeadLetters = d.sys.DeadLetters()

@@ -1,6 +1,7 @@
 package counter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -149,4 +150,22 @@ func Downgrade(s StateV2) StateV1 {
 		old.Last[sender] = next - 1
 	}
 	return old
+}
+
+// Sum asks every counter in pids for its Stats and adds up what they
+// handled and what they saw out of order.
+func Sum(ctx context.Context, sys *actor.System, pids []actor.PID) (handled, outOfOrder int64, err error) {
+	for _, pid := range pids {
+		r, err := sys.Call(ctx, pid, Get{})
+		if err != nil {
+			return 0, 0, fmt.Errorf("collect stats from %v: %w", pid, err)
+		}
+		s, ok := r.(Stats)
+		if !ok {
+			return 0, 0, fmt.Errorf("collect stats from %v: reply is %T, not counter.Stats", pid, r)
+		}
+		handled += s.Handled
+		outOfOrder += s.OutOfOrder
+	}
+	return handled, outOfOrder, nil
 }

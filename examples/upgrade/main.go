@@ -370,18 +370,9 @@ func eventKind(ev upgrade.Event) string {
 func tally(ctx context.Context, sys *actor.System, sup *supervisor.Handle, pids []actor.PID, l *load, res *result) error {
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	res.Handled, res.OutOfOrder = 0, 0
-	for _, pid := range pids {
-		r, err := sys.Call(cctx, pid, counter.Get{})
-		if err != nil {
-			return fmt.Errorf("collect stats from %v: %w", pid, err)
-		}
-		s, ok := r.(counter.Stats)
-		if !ok {
-			return fmt.Errorf("collect stats from %v: reply is %T, not counter.Stats", pid, r)
-		}
-		res.Handled += s.Handled
-		res.OutOfOrder += s.OutOfOrder
+	var err error
+	if res.Handled, res.OutOfOrder, err = counter.Sum(cctx, sys, pids); err != nil {
+		return err
 	}
 	res.Sent = l.sent.Load()
 	res.Lost = res.Sent - res.Handled
