@@ -366,6 +366,7 @@ func (e *engine) lazy(ctx context.Context) error {
 	if len(pending) == 0 {
 		mu.Unlock()
 		e.report.Outcome = Converged
+		e.event(UpgradeConverged{})
 		return nil
 	}
 	mu.Unlock()
