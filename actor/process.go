@@ -75,11 +75,11 @@ type ExitMsg struct {
 	Reason error
 	// Queued holds the user messages the exited process had not handled,
 	// in order, when it was spawned WithHandoff and this process is its
-	// parent: a supervisor passes them to the replacement. Whoever
-	// receives them and does not pass them on must report them
+	// parent: a supervisor passes them to the replacement (WithBacklog).
+	// Whoever receives them and does not pass them on must report them
 	// (System.Undeliverable); the runtime does so when they would be
 	// dropped with a mailbox.
-	Queued []any
+	Queued *mailbox.Backlog
 }
 
 // Down is what a monitoring process receives when the monitored one exits:
@@ -246,7 +246,7 @@ type exitSig struct {
 	from   PID
 	reason error
 	link   bool  // sent because a linked process exited
-	queued []any // handed over to the parent (WithHandoff)
+	queued *mailbox.Backlog // handed over to the parent (WithHandoff)
 }
 
 type linkSig struct{ from PID }
@@ -408,7 +408,18 @@ func (p *process) exit(reason error, terminate bool) {
 	if terminate && p.active && p.code.v.terminate != nil {
 		p.callTerminate(reason)
 	}
-	sysLeft, userLeft := p.mb.Close()
+	// With handoff, what is still queued goes to the parent whole, with the
+	// exit signal, for a supervisor to pass to the replacement (notices
+	// such as ExitMsg and Down go along; the replacement drops a Down it
+	// did not ask for). Otherwise each message is reported.
+	handoff := p.handoff && p.hasLink(p.parent)
+	var sysLeft, userLeft []any
+	var handed *mailbox.Backlog
+	if handoff {
+		sysLeft, handed = p.mb.CloseBacklog()
+	} else {
+		sysLeft, userLeft = p.mb.Close()
+	}
 	p.logExit(reason) // the crash report comes before anyone hears of the exit
 	s.procs.remove(p.pid.id)
 	if p.named.Load() {
@@ -433,11 +444,6 @@ func (p *process) exit(reason error, terminate bool) {
 	for _, m := range sysLeft {
 		p.refuseSignal(m, reason)
 	}
-	// With handoff, what is still queued goes to the parent with the exit
-	// signal (for a supervisor to pass to the replacement); otherwise each
-	// message is a dead letter.
-	var handed []any
-	handoff := p.handoff && p.hasLink(p.parent)
 	for _, m := range userLeft {
 		switch m := m.(type) {
 		case ExitMsg:
@@ -445,11 +451,7 @@ func (p *process) exit(reason error, terminate bool) {
 		case Down:
 			// a notice addressed to this process; nobody else wants it
 		default:
-			if handoff {
-				handed = append(handed, m)
-			} else {
-				s.undeliverable(p.pid, m, reason)
-			}
+			s.undeliverable(p.pid, m, reason)
 		}
 	}
 	for l := range x.links {

@@ -145,7 +145,7 @@ type spawnOptions struct {
 	trapExit bool
 	link     bool // set by Context.SpawnLink
 	handoff  bool
-	queued   []any
+	backlog  *mailbox.Backlog
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -175,18 +175,19 @@ func WithTrapExit() SpawnOption {
 // WithHandoff makes the process hand the user messages it has not handled
 // to its parent when it exits, in the ExitMsg's Queued field, instead of
 // reporting them as dead letters (only while it is linked to its parent;
-// otherwise they are dead letters as usual). Supervisors use it for
-// children whose spec sets Handoff, and pass the messages to the
-// replacement with WithQueued: a crash then loses no queued message.
+// otherwise they are dead letters as usual). The queue moves whole, in
+// constant time. Supervisors use it for children whose spec sets Handoff,
+// and pass the queue to the replacement with WithBacklog: a crash then
+// loses no queued message.
 func WithHandoff() SpawnOption {
 	return spawnOptionFunc(func(o *spawnOptions) { o.handoff = true })
 }
 
-// WithQueued queues msgs in the new process's mailbox, in order, before
-// anything else can reach it (before its name is registered), so they come
-// before every message sent to it.
-func WithQueued(msgs []any) SpawnOption {
-	return spawnOptionFunc(func(o *spawnOptions) { o.queued = msgs })
+// WithBacklog queues b's messages in the new process's mailbox, in order,
+// before anything else can reach it (before its name is registered), so
+// they come before every message sent to it. b is emptied.
+func WithBacklog(b *mailbox.Backlog) SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.backlog = b })
 }
 
 // Spawn starts a process running the current version of module. Init runs
@@ -225,8 +226,8 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling
-	for _, m := range o.queued {
-		_, _ = p.mb.PushUserAlways(m) // inherited messages are never refused
+	if o.backlog != nil {
+		p.mb.Adopt(o.backlog) // inherited messages are never refused
 	}
 	if parent != nil {
 		p.parent = parent.pid
@@ -351,10 +352,15 @@ func (s *System) undeliverable(to PID, msg any, reason error) {
 // Queued of an ExitMsg) and cannot.
 func (s *System) Undeliverable(to PID, msg any, reason error) { s.undeliverable(to, msg, reason) }
 
-func (s *System) undeliverableAll(to PID, msgs []any, reason error) {
-	for _, m := range msgs {
+func (s *System) undeliverableAll(to PID, b *mailbox.Backlog, reason error) {
+	for _, m := range b.Messages() {
 		s.undeliverable(to, m, reason)
 	}
+}
+
+// UndeliverableBacklog reports every message of b as Undeliverable.
+func (s *System) UndeliverableBacklog(to PID, b *mailbox.Backlog, reason error) {
+	s.undeliverableAll(to, b, reason)
 }
 
 func (s *System) deadLetter(to PID, msg any, reason error) {

@@ -328,6 +328,70 @@ func (m *Mailbox) Close() (system, user []any) {
 	return system, user
 }
 
+// Backlog is the user messages a closed mailbox still held, taken whole
+// (CloseBacklog) so that another mailbox can adopt them (Adopt) without
+// copying: how a restarted process inherits what its predecessor had not
+// handled. The zero Backlog is empty.
+type Backlog struct {
+	out, in queue[any]
+}
+
+// Len returns the number of messages.
+func (b *Backlog) Len() int {
+	if b == nil {
+		return 0
+	}
+	return b.out.len() + b.in.len()
+}
+
+// Messages returns the messages in order (a copy).
+func (b *Backlog) Messages() []any {
+	if b == nil {
+		return nil
+	}
+	out := append([]any(nil), b.out.buf[b.out.head:]...)
+	return append(out, b.in.buf[b.in.head:]...)
+}
+
+// CloseBacklog is Close, except that the user messages are returned as a
+// Backlog, taken without copying them. Owner only.
+func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.running = false
+	for _, e := range m.sys.drain(nil) {
+		system = append(system, e.msg)
+	}
+	m.sysLen.Store(0)
+	user = &Backlog{out: m.out, in: m.in}
+	m.out, m.in = queue[any]{}, queue[any]{}
+	return system, user
+}
+
+// Adopt queues the messages of b ahead of every other user message, in
+// their order: in constant time when the mailbox holds no user message
+// yet and is unbounded, else one by one. The capacity of a bounded mailbox
+// does not refuse them. Owner only, before the mailbox is shared (while
+// its owner is starting).
+func (m *Mailbox) Adopt(b *Backlog) {
+	n := b.Len()
+	if n == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.capacity == 0 && m.out.len() == 0 && m.in.len() == 0 {
+		m.out, m.in = b.out, b.in
+	} else {
+		msgs := b.Messages()
+		m.in.buf = append(msgs, m.in.buf[m.in.head:]...)
+		m.in.head = 0
+	}
+	m.pushed += uint64(n)
+	*b = Backlog{}
+}
+
 // Closed reports whether Close was called.
 func (m *Mailbox) Closed() bool {
 	m.mu.Lock()

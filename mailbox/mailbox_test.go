@@ -333,3 +333,36 @@ func TestInsertUserKeepsArrivalOrder(t *testing.T) {
 		assert.Equal(t, []any{"exit-c", "u6"}, msgs)
 	}
 }
+
+func TestBacklogMovesWholeAndInOrder(t *testing.T) {
+	for _, capacity := range []int{0, 2} {
+		var old mailbox.Mailbox
+		old.Configure(mailbox.Options{Capacity: capacity, Overflow: mailbox.DropOldest})
+		old.Start()
+		for i := range 5 {
+			_, _, _ = old.PushUser(i)
+		}
+		v, _, _ := old.Next() // the owner took a batch (unbounded) and one message
+		_, _ = old.PushSystem("sig")
+		sys, backlog := old.CloseBacklog()
+		assert.Equal(t, []any{"sig"}, sys)
+		_, _, err := old.PushUser("late")
+		assert.ErrorIs(t, err, mailbox.ErrClosed)
+		want := []any{1, 2, 3, 4}
+		if capacity == 2 {
+			want = []any{4} // 0..2 were evicted by drop-oldest, 3 was taken
+		}
+		require.NotNil(t, v)
+		assert.Equal(t, len(want), backlog.Len(), "capacity %d", capacity)
+		assert.Equal(t, want, backlog.Messages())
+
+		var next mailbox.Mailbox
+		next.Configure(mailbox.Options{Capacity: capacity})
+		next.Start()
+		next.Adopt(backlog)
+		assert.Zero(t, backlog.Len(), "taken over")
+		_, _, _ = next.PushUser("new")
+		msgs, _ := drain(&next)
+		assert.Equal(t, append(want, "new"), msgs, "inherited messages first, in order")
+	}
+}

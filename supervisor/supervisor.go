@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/mailbox"
 )
 
 // ModuleName is the module every supervisor runs.
@@ -31,7 +32,7 @@ type child struct {
 	pid  actor.PID
 	// inherit holds the messages a Handoff child left queued, for its
 	// next start.
-	inherit []any
+	inherit *mailbox.Backlog
 }
 
 // state is a supervisor's state. children is in start order; for
@@ -107,7 +108,7 @@ func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 // childExited is the supervisor's decision on a child's exit: whether to
 // restart it under the restart type, the intensity check, and the strategy.
 // A returned error is the supervisor's own exit reason.
-func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, queued []any) error {
+func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, queued *mailbox.Backlog) error {
 	c := s.byPID(pid)
 	if c == nil {
 		undeliverable(ctx, pid, queued, reason)
@@ -119,15 +120,13 @@ func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, que
 		s.forget(c)
 		return s.autoShutdown(ctx, c)
 	}
-	c.inherit = append(c.inherit, queued...)
+	c.inherit = queued // a child waiting for a restart has no process to crash: nothing to merge
 	return s.restart(ctx, c)
 }
 
 // undeliverable reports handed-over messages that will not be passed on.
-func undeliverable(ctx *actor.Context, from actor.PID, msgs []any, reason error) {
-	for _, m := range msgs {
-		ctx.System().Undeliverable(from, m, reason)
-	}
+func undeliverable(ctx *actor.Context, from actor.PID, b *mailbox.Backlog, reason error) {
+	ctx.System().UndeliverableBacklog(from, b, reason)
 }
 
 // restart counts a restart of c against the intensity and restarts
@@ -252,7 +251,7 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
 	opts := c.spec.Start.Options
 	if c.spec.Handoff {
-		opts = append(slices.Clip(opts), actor.WithHandoff(), actor.WithQueued(c.inherit))
+		opts = append(slices.Clip(opts), actor.WithHandoff(), actor.WithBacklog(c.inherit))
 	}
 	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, opts...)
 	if err != nil {
