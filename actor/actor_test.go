@@ -264,7 +264,7 @@ func TestPanicBecomesExitReasonAndIsLogged(t *testing.T) {
 	var pe *actor.PanicError
 	require.ErrorAs(t, d.Reason, &pe)
 	assert.Equal(t, "kaboom", pe.Value)
-	assert.Contains(t, string(pe.Stack), "helpers_test.go", "the stack points at the handler")
+	assert.Contains(t, string(pe.Stack()), "helpers_test.go", "the stack points at the handler")
 
 	crashes := logs.FilterMessage("process crashed").All()
 	require.Len(t, crashes, 1)

@@ -1,9 +1,11 @@
 package actor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"runtime"
+	"sync"
 )
 
 // Exit reasons with OTP's meaning. A process's exit reason is an error; any
@@ -55,14 +57,41 @@ func (r ShutdownReason) Error() string     { return fmt.Sprintf("{shutdown, %v}"
 func (r ShutdownReason) Is(err error) bool { return err == Shutdown }
 
 // PanicError is the exit reason of a process whose handler (or Init,
-// Terminate or a migration) panicked. It carries the panic value and the
-// stack of the panicking goroutine.
+// Terminate or a migration) panicked. It carries the panic value and where
+// it happened.
 type PanicError struct {
 	Value any
-	Stack []byte
+	// pcs are the program counters at the panic, taken cheaply; Stack
+	// formats them only when asked (a crash loop would otherwise spend
+	// most of its time formatting stacks nobody reads).
+	pcs   []uintptr
+	stack []byte
+	once  sync.Once
 }
 
-func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+func newPanicError(v any) *PanicError {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(3, pcs) // skip Callers, newPanicError and the deferred recover
+	return &PanicError{Value: v, pcs: pcs[:n]}
+}
+
+// Stack returns the stack of the panicking goroutine, one frame per two
+// lines (function, then file:line), innermost first.
+func (e *PanicError) Stack() []byte {
+	e.once.Do(func() {
+		var b bytes.Buffer
+		frames := runtime.CallersFrames(e.pcs)
+		for {
+			f, more := frames.Next()
+			fmt.Fprintf(&b, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
+			if !more {
+				break
+			}
+		}
+		e.stack = b.Bytes()
+	})
+	return e.stack
+}
 
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 

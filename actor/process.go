@@ -530,12 +530,16 @@ func (p *process) logExit(reason error) {
 		}
 		return
 	}
+	ce := log.Check(zap.ErrorLevel, "process crashed")
+	if ce == nil {
+		return // fields, and a panic's stack, are built only for a logger that writes them
+	}
 	fields := []zap.Field{
 		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 		zap.String("version", p.code.v.name), zap.String("reason", reason.Error()),
 	}
 	if pe, ok := reason.(*PanicError); ok {
-		fields = append(fields, zap.ByteString("stack", pe.Stack))
+		fields = append(fields, zap.ByteString("stack", pe.Stack()))
 	}
-	log.Error("process crashed", fields...)
+	ce.Write(fields...)
 }

@@ -227,7 +227,11 @@ func graftRestart(r *Run, n int) (err error) {
 	})
 	defer cancel()
 	_, err = supervisor.Start(sys, supervisor.Flags{Intensity: restartIntensity, Period: time.Hour},
-		[]supervisor.ChildSpec{{ID: "w", Start: supervisor.StartSpec{
+		// Handoff: what the crashed worker had queued goes to its
+		// replacement (moved whole), as with the peers whose mailbox
+		// outlives a restart; without it each crash reports the backlog
+		// as dead letters, as OTP would.
+		[]supervisor.ChildSpec{{ID: "w", Handoff: true, Start: supervisor.StartSpec{
 			Module: "w", Options: []actor.SpawnOption{actor.WithName("w")},
 		}}})
 	if err != nil {

@@ -213,12 +213,13 @@ func (s *state) forget(c *child) {
 // report logs a child's exit (a crash report unless normal or shutdown)
 // and emits ChildExited.
 func (s *state) report(ctx *actor.Context, c *child, reason error) {
-	fields := []zap.Field{zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid),
-		zap.Stringer("restart", c.spec.Restart), zap.String("reason", reason.Error())}
+	level := zap.ErrorLevel
 	if reason == actor.Normal || errors.Is(reason, actor.Shutdown) {
-		ctx.Log().Info("child terminated", fields...)
-	} else {
-		ctx.Log().Error("child terminated", fields...)
+		level = zap.InfoLevel
+	}
+	if ce := ctx.Log().Check(level, "child terminated"); ce != nil {
+		ce.Write(zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid),
+			zap.Stringer("restart", c.spec.Restart), zap.String("reason", reason.Error()))
 	}
 	ctx.System().Emit(ChildExited{Supervisor: ctx.Self(), ID: c.spec.ID, PID: c.pid, Reason: reason})
 	c.pid = actor.PID{}
@@ -262,7 +263,9 @@ func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
 	if restart {
 		msg = "child restarted"
 	}
-	ctx.Log().Info(msg, zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))
+	if ce := ctx.Log().Check(zap.InfoLevel, msg); ce != nil {
+		ce.Write(zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))
+	}
 	ctx.System().Emit(ChildStarted{Supervisor: ctx.Self(), ID: c.spec.ID, PID: pid, Restart: restart})
 	return nil
 }
