@@ -245,7 +245,7 @@ func (p *process) callTerminate(reason error) {
 type exitSig struct {
 	from   PID
 	reason error
-	link   bool  // sent because a linked process exited
+	link   bool             // sent because a linked process exited
 	queued *mailbox.Backlog // handed over to the parent (WithHandoff)
 }
 
