@@ -233,7 +233,8 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.parent = parent.pid
 	}
 	s.live.Add(1)
-	p.pid = PID{id: s.procs.insert(p)}
+	p.pid = PID{id: s.procs.reserve()}
+	s.procs.publish(p.pid.id, p)
 	// Checked after insert so Shutdown either sees this process or this
 	// spawn sees stopping.
 	if s.stopping.Load() {

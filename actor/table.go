@@ -37,12 +37,14 @@ type directory struct {
 	pages []*page // nil entries are released pages
 }
 
-// insert assigns the next id to p and publishes it.
-func (t *procTable) insert(p *process) uint64 {
-	id := t.next.Add(1)
+// reserve hands out the next id; publish makes p visible under it. The
+// caller sets p's PID between the two, so nobody who finds p in the table
+// reads a PID being written.
+func (t *procTable) reserve() uint64 { return t.next.Add(1) }
+
+func (t *procTable) publish(id uint64, p *process) {
 	pg := t.page(id>>pageBits, true)
 	pg.slots[id&pageMask].Store(p)
-	return id
 }
 
 func (t *procTable) lookup(id uint64) *process {

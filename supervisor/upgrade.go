@@ -63,7 +63,18 @@ func (h *Handle) Upgrade(ctx context.Context, plan upgrade.Plan) (*upgrade.Repor
 	if err := walk(h.pid, 1); err != nil {
 		return nil, err
 	}
-	return upgrade.Execute(ctx, h.sys, plan, targets, sups)
+	rep, err := upgrade.Execute(ctx, h.sys, plan, targets, sups)
+	if err != nil || rep.Outcome != upgrade.Committed {
+		return rep, err
+	}
+	// Children restarted between the walk and the hold are on the old
+	// version: walk again (the tree is released now) and catch them up.
+	locks.release(sups)
+	sups, targets = nil, nil
+	if err := walk(h.pid, 1); err == nil {
+		upgrade.CatchUp(ctx, h.sys, plan, targets, rep)
+	}
+	return rep, nil
 }
 
 type upgradeLocksKey struct{}

@@ -53,6 +53,10 @@ type ProcessResult struct {
 	// during the upgrade (then it is restarted afterwards by its
 	// supervisor, on the version then current).
 	Err error
+	// Late marks a process that joined after the affected processes were
+	// found (restarted by its supervisor just before the tree was held)
+	// and was caught up after the commit (see CatchUp).
+	Late bool
 }
 
 // Report is what an upgrade did: per process, totals, and the events in
@@ -307,6 +311,44 @@ func (e *engine) atomic(ctx context.Context, hold []actor.PID) error {
 	settle(true)
 	e.report.Outcome = Committed
 	return nil
+}
+
+// CatchUp brings targets that still run another version than the plan's
+// to it, after a commit: processes that joined while the upgrade was being
+// set up (a child restarted by its supervisor after the tree was walked and
+// before it was held) would otherwise migrate only on their next message.
+// Each is suspended, migrated, switched and resumed on its own; they are
+// added to rep as Late. A failed migration leaves that process on its
+// version (it retries at its next message, as per-message pickup does).
+func CatchUp(ctx context.Context, sys *actor.System, plan Plan, targets []Target, rep *Report) {
+	e := &engine{sys: sys, plan: plan, log: sys.Logger().With(zap.String("upgrade", "catch_up")), report: rep,
+		versions: map[string]Change{}}
+	for _, c := range plan.Changes {
+		e.versions[c.Module] = c
+	}
+	for _, t := range targets {
+		c, ok := e.versions[t.Module]
+		if !ok {
+			continue
+		}
+		if info, err := sys.Info(ctx, t.PID); err != nil || info.Version == c.To.Name() {
+			continue
+		}
+		op := sys.ChangeCode(t.PID, c.To, c.Extra)
+		r := ProcessResult{PID: t.PID, Module: t.Module, To: c.To.Name(), Late: true}
+		_ = e.wait(ctx, []*actor.Op{op}, func(_ int, err error) { r.From, r.Err = op.From(), err })
+		settle := sys.Commit(t.PID, true)
+		if r.Err != nil {
+			settle = sys.Abort(t.PID, true)
+		}
+		_ = e.wait(ctx, []*actor.Op{settle}, func(_ int, err error) {
+			if err != nil && r.Err == nil {
+				r.Err = err
+			}
+		})
+		e.event(ProcessMigrated{PID: r.PID, Module: r.Module, From: r.From, To: r.To})
+		rep.Processes = append(rep.Processes, r)
+	}
 }
 
 func (e *engine) resumeHold(hold []actor.PID) {
