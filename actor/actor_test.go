@@ -124,15 +124,13 @@ func TestQueuedMessagesOfADyingProcessAreDeadLetters(t *testing.T) {
 	letters := deadLetters(sys)
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
-	gate, entered := make(chan struct{}), make(chan struct{})
-	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
-	<-entered
+	release := hold(t, sys, pid)
 	probe := actortest.NewProbe(t, sys.System)
 	probe.Monitor(pid) // queued on the system lane before the kill
 	require.NoError(t, sys.Send(pid, "m1"))
 	require.NoError(t, sys.Send(pid, "m2"))
 	require.NoError(t, sys.Kill(pid))
-	close(gate)
+	release()
 	probe.ExpectDown(pid, actor.Killed)
 
 	assert.Equal(t, []actor.DeadLetter{
@@ -526,15 +524,13 @@ func TestBoundedMailboxReject(t *testing.T) {
 	require.NoError(t, err)
 	probe := actortest.NewProbe(t, sys.System)
 	require.NoError(t, sys.Send(pid, tee{To: probe.PID()}))
-	gate, entered := make(chan struct{}), make(chan struct{})
-	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
-	<-entered
+	release := hold(t, sys, pid)
 	require.NoError(t, sys.Send(pid, 1))
 	require.NoError(t, sys.Send(pid, 2))
 	assert.ErrorIs(t, sys.Send(pid, 3), actor.ErrMailboxFull, "the sender sees the overflow")
 	_, err = sys.Call(context.Background(), pid, echo{V: 4})
 	assert.ErrorIs(t, err, actor.ErrMailboxFull, "so does a caller")
-	close(gate)
+	release()
 	assert.Equal(t, []any{1, 2}, probe.ExpectN(2))
 	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: 3, Reason: actor.ErrMailboxFull}}, letters())
 }
@@ -546,13 +542,11 @@ func TestBoundedMailboxDropOldest(t *testing.T) {
 	require.NoError(t, err)
 	probe := actortest.NewProbe(t, sys.System)
 	require.NoError(t, sys.Send(pid, tee{To: probe.PID()}))
-	gate, entered := make(chan struct{}), make(chan struct{})
-	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
-	<-entered
+	release := hold(t, sys, pid)
 	for i := 1; i <= 4; i++ {
 		require.NoError(t, sys.Send(pid, i))
 	}
-	close(gate)
+	release()
 	assert.Equal(t, []any{3, 4}, probe.ExpectN(2))
 	assert.Equal(t, []actor.DeadLetter{
 		{To: pid, Message: 1, Reason: actor.ErrMailboxFull},
@@ -603,13 +597,11 @@ func TestShutdownDeadlineKills(t *testing.T) {
 	sys := newSys(t)
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
-	gate, entered := make(chan struct{}), make(chan struct{})
-	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
-	<-entered
+	release := hold(t, sys, pid)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, sys.Shutdown(ctx), context.Canceled, "a handler is stuck")
-	close(gate) // it returns; the kill then takes it down
+	release() // it returns; the kill then takes it down
 	require.NoError(t, sys.Shutdown(context.Background()))
 	assert.Equal(t, 0, sys.ProcessCount())
 }
@@ -736,4 +728,21 @@ func TestWatch(t *testing.T) {
 	w = sys.Watch(pid)
 	<-w.Done()
 	assert.Equal(t, actor.NoProc, w.Reason())
+}
+
+func TestCallTimeoutOption(t *testing.T) {
+	sys := actortest.NewSystem(t, actortest.WithSystemOptions(actor.WithCallTimeout(time.Second)))
+	require.NoError(t, sys.Load(workerVersion(nil)))
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	go func() {
+		_, err := sys.Call(context.Background(), pid, deferReply{})
+		got <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer cancel()
+	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1))
+	sys.Clock.Advance(time.Second)
+	assert.ErrorIs(t, <-got, actor.ErrTimeout, "the configured timeout, not OTP's 5 s")
 }

@@ -70,9 +70,6 @@ func (o *Op) Wait(ctx context.Context) error {
 	}
 }
 
-func (o *Op) doneCh() <-chan struct{} { return o.done }
-func (o *Op) result() error           { return o.err }
-
 func (o *Op) finish(err error) {
 	o.err = err
 	close(o.done)

@@ -117,13 +117,14 @@ func call(t *testing.T, sys *actortest.System, pid actor.PID, req any) (any, err
 	return sys.Call(ctx, pid, req)
 }
 
-// waitDown monitors pid from a fresh probe and waits for it to exit.
-func waitDown(t *testing.T, sys *actortest.System, pid actor.PID) error {
+// hold keeps pid busy in a handler until the returned release is called,
+// so that what is sent meanwhile stays queued.
+func hold(t *testing.T, sys *actortest.System, pid actor.PID) (release func()) {
 	t.Helper()
-	probe := actortest.NewProbe(t, sys.System)
-	probe.Monitor(pid)
-	d := probe.Recv().(actor.Down)
-	return d.Reason
+	gate, entered := make(chan struct{}), make(chan struct{})
+	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
+	<-entered
+	return func() { close(gate) }
 }
 
 func isExit(err error, reason error) bool {

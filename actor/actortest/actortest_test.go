@@ -3,12 +3,16 @@ package actortest_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
@@ -102,4 +106,31 @@ func TestSystemsAreIndependent(t *testing.T) {
 	assert.Equal(t, 1, b.Clock.Pending())
 	b.Clock.Advance(time.Second)
 	pb.Expect("b")
+}
+
+// logRecorder is a testing.TB that keeps what the logger writes.
+type logRecorder struct {
+	*testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRecorder) Logf(format string, args ...any) {
+	r.mu.Lock()
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+func TestLogLevel(t *testing.T) {
+	rec := &logRecorder{T: t}
+	sys := actortest.NewSystem(rec, actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.DebugLevel)))
+	require.NoError(t, sys.Load(actor.Define("quiet", "v1", actor.Funcs[int]{
+		Handle: func(_ *actor.Context, n int, _ any) (int, error) { return n, nil },
+	})))
+	pid, err := sys.Spawn("quiet", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Stop(context.Background(), pid))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Contains(t, strings.Join(rec.lines, "\n"), "process exited", "debug lines reach the test at debug level")
 }
