@@ -606,6 +606,44 @@ func TestShutdownDeadlineKills(t *testing.T) {
 	assert.Equal(t, 0, sys.ProcessCount())
 }
 
+func TestShutdownHooksRunAfterTheLastExit(t *testing.T) {
+	terminated := make(chan error, 10)
+	sys := actortest.NewSystem(t)
+	require.NoError(t, sys.Load(workerVersion(terminated)))
+	for range 3 {
+		_, err := sys.Spawn("worker", nil)
+		require.NoError(t, err)
+	}
+	var order []string
+	sys.OnShutdown(func() {
+		assert.Equal(t, 0, sys.ProcessCount(), "hooks run after every process exited")
+		assert.Len(t, terminated, 3)
+		order = append(order, "first")
+	})
+	sys.OnShutdown(func() { order = append(order, "second"); panic("a faulty hook") })
+	require.NoError(t, sys.Shutdown(context.Background()))
+	assert.Equal(t, []string{"second", "first"}, order, "reverse order; a panic does not stop the rest")
+	require.NoError(t, sys.Shutdown(context.Background()))
+	assert.Len(t, order, 2, "once")
+	sys.OnShutdown(func() { order = append(order, "late") })
+	assert.Equal(t, "late", order[2], "a hook registered after shutdown runs at once")
+}
+
+func TestShutdownHooksRunWhenTheDeadlinePasses(t *testing.T) {
+	sys := newSys(t)
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	release := hold(t, sys, pid)
+	ran := false
+	sys.OnShutdown(func() { ran = true })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, sys.Shutdown(ctx), context.Canceled)
+	assert.True(t, ran, "what hooks free must not outlive a shutdown that gave up waiting")
+	release()
+	require.NoError(t, sys.Shutdown(context.Background()))
+}
+
 func TestSendAfterUsesTheClock(t *testing.T) {
 	sys := newSys(t)
 	probe := actortest.NewProbe(t, sys.System)

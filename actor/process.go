@@ -59,6 +59,7 @@ type procExt struct {
 	stops    []*stopReq  // Stop callers waiting for the exit
 	watches  []*Exited   // Watch handles
 	log      *zap.Logger
+	batch    *Batch // reused by receiveBatch
 }
 
 func (p *process) x() *procExt {
@@ -141,8 +142,14 @@ func (p *process) receive(msg any) {
 			p.pickup(rel)
 		}
 	}
-	switch m := msg.(type) {
-	case *callEnv:
+	if bh := p.code.v.batch; bh != nil {
+		p.receiveBatch(bh, msg)
+		return
+	}
+	if p.stale(msg) {
+		return
+	}
+	if m, ok := msg.(*callEnv); ok {
 		p.answered = true
 		p.ctx.call = m
 		p.handle(m.req)
@@ -153,13 +160,22 @@ func (p *process) receive(msg any) {
 			m.finish(nil, ErrNoReply)
 		}
 		return
-	case Down:
-		if p.ext == nil || p.ext.monitors[m.Ref] != m.PID {
-			return // demonitored meanwhile: flushed, as demonitor(Ref, [flush])
-		}
-		delete(p.ext.monitors, m.Ref)
 	}
 	p.handle(msg)
+}
+
+// stale reports a Down of a monitor removed meanwhile: it is flushed, as by
+// demonitor(Ref, [flush]). A Down that is not stale ends its monitor.
+func (p *process) stale(msg any) bool {
+	m, ok := msg.(Down)
+	if !ok {
+		return false
+	}
+	if p.ext == nil || p.ext.monitors[m.Ref] != m.PID {
+		return true
+	}
+	delete(p.ext.monitors, m.Ref)
+	return false
 }
 
 // pinned applies the pin to the module's current release.

@@ -54,6 +54,10 @@ type System struct {
 	stopping  atomic.Bool
 	drained   chan struct{}
 	drainOnce sync.Once
+
+	hooksMu   sync.Mutex
+	hooks     []func() // guarded by hooksMu; see OnShutdown
+	hooksDone bool     // guarded by hooksMu
 }
 
 // Option configures a System.
@@ -521,6 +525,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-s.drained:
+		s.runHooks()
 		s.log.Info("system stopped")
 		return nil
 	case <-ctx.Done():
@@ -531,7 +536,45 @@ func (s *System) Shutdown(ctx context.Context) error {
 func (s *System) killAll(ctx context.Context) error {
 	s.procs.each(func(p *process) { p.signal(exitSig{reason: Kill}) })
 	s.log.Warn("shutdown deadline passed; killed remaining processes", zap.Int("remaining", s.ProcessCount()))
+	// The hooks run even so: what they free (plugin processes) must not
+	// outlive the system, and a process still waiting on one is let go.
+	s.runHooks()
 	return fmt.Errorf("actor: shutdown: %w", ctx.Err())
+}
+
+// OnShutdown registers f to run when the system stops: once Shutdown has
+// seen the last process exit, or when its context ends first. Hooks run
+// once, in reverse order of registration, on Shutdown's goroutine; a hook
+// registered after they ran runs at once. Loaders free what they hold
+// there (plugin processes). A panic in a hook is logged, not raised.
+func (s *System) OnShutdown(f func()) {
+	s.hooksMu.Lock()
+	if !s.hooksDone {
+		s.hooks = append(s.hooks, f)
+		s.hooksMu.Unlock()
+		return
+	}
+	s.hooksMu.Unlock()
+	s.runHook(f)
+}
+
+func (s *System) runHooks() {
+	s.hooksMu.Lock()
+	hooks := s.hooks
+	s.hooks, s.hooksDone = nil, true
+	s.hooksMu.Unlock()
+	for i := len(hooks) - 1; i >= 0; i-- {
+		s.runHook(hooks[i])
+	}
+}
+
+func (s *System) runHook(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("shutdown hook panicked", zap.Any("panic", r))
+		}
+	}()
+	f()
 }
 
 // exited is called once per process, as the last step of its exit.

@@ -55,6 +55,7 @@ type Version struct {
 	terminate func(ctx *Context, state any, reason error)
 	up        func(from string, old, extra any) (any, error)
 	down      func(to string, state, extra any) (any, error)
+	batch     BatchHandler
 	// wrap turns a plain state (what migrations exchange) into the
 	// version's representation and reports whether it fits; unwrap is the
 	// reverse. Both are nil for untyped versions, whose representation is
@@ -120,6 +121,9 @@ func NewVersion(module, version string, b Behaviour) *Version {
 	}
 	if d, ok := b.(Downgrader); ok {
 		v.down = d.Downgrade
+	}
+	if bh, ok := b.(BatchHandler); ok && bh.MaxBatch() > 0 {
+		v.batch = bh
 	}
 	return v
 }
@@ -205,14 +209,17 @@ func (v *Version) stateTypeError(state any) error {
 	return fmt.Errorf("%w: %s holds %T, version wants %s", ErrStateType, v, state, v.stateType)
 }
 
-// asState asserts state to S; a nil state is the zero S.
+// asState asserts state to S; a nil state is the zero S, and an Encoded
+// one is decoded into an S.
 func asState[S any](state any) (S, bool) {
 	if state == nil {
 		var zero S
 		return zero, true
 	}
-	s, ok := state.(S)
-	return s, ok
+	if s, ok := state.(S); ok {
+		return s, true
+	}
+	return decodeState[S](state)
 }
 
 func (v *Version) validate() error {

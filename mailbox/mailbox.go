@@ -228,6 +228,39 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 	return nil, User, false
 }
 
+// NextUser returns the next user message, but only when no system message
+// is waiting and the user lane is not suspended; ok == false otherwise and
+// when the lane is empty. It never marks the mailbox idle. The runtime uses
+// it to gather a batch behind a message Next returned, without passing a
+// signal that arrived meanwhile. Owner only.
+func (m *Mailbox) NextUser() (msg any, ok bool) {
+	if m.sysLen.Load() != 0 || m.ownSuspended {
+		return nil, false
+	}
+	if m.out.len() > 0 && !m.bounded {
+		m.taken++
+		return m.out.pop(), true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sys.len() > 0 || m.suspended {
+		return nil, false
+	}
+	switch {
+	case m.out.len() > 0:
+		msg = m.out.pop()
+	case m.in.len() == 0:
+		return nil, false
+	case m.bounded:
+		msg = m.in.pop()
+	default:
+		m.in, m.out = m.out, m.in
+		msg = m.out.pop()
+	}
+	m.taken++
+	return msg, true
+}
+
 // Mark identifies a position in the user lane: the point at which a
 // system message arrived.
 type Mark uint64
@@ -308,6 +341,14 @@ func (m *Mailbox) Len() (user, system int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.in.len() + m.out.len(), m.sys.len()
+}
+
+// Pushed returns the number of user messages ever queued. Safe from any
+// goroutine.
+func (m *Mailbox) Pushed() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pushed
 }
 
 // Close refuses every later push with ErrClosed and returns what was

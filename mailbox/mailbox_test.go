@@ -366,3 +366,56 @@ func TestBacklogMovesWholeAndInOrder(t *testing.T) {
 		assert.Equal(t, append(want, "new"), msgs, "inherited messages first, in order")
 	}
 }
+
+func TestNextUserStopsAtSignalsAndSuspension(t *testing.T) {
+	for _, capacity := range []int{0, 8} {
+		var m mailbox.Mailbox
+		m.Configure(mailbox.Options{Capacity: capacity})
+		m.Start()
+		for i := range 4 {
+			_, _, err := m.PushUser(i)
+			require.NoError(t, err)
+		}
+		msg, _, _ := m.Next()
+		require.Equal(t, 0, msg)
+		msg, ok := m.NextUser()
+		require.True(t, ok)
+		assert.Equal(t, 1, msg, "capacity %d", capacity)
+
+		// A waiting signal ends the batch; the signal and the rest keep
+		// their order for Next.
+		_, err := m.PushSystem("sig")
+		require.NoError(t, err)
+		_, ok = m.NextUser()
+		assert.False(t, ok, "a signal is waiting")
+		msg, lane, _ := m.Next()
+		assert.Equal(t, "sig", msg)
+		assert.Equal(t, mailbox.System, lane)
+
+		m.Suspend()
+		_, ok = m.NextUser()
+		assert.False(t, ok, "suspended")
+		m.Resume()
+		msg, ok = m.NextUser()
+		require.True(t, ok)
+		assert.Equal(t, 2, msg)
+		msg, ok = m.NextUser()
+		require.True(t, ok)
+		assert.Equal(t, 3, msg)
+		_, ok = m.NextUser()
+		assert.False(t, ok, "empty")
+
+		// NextUser never idles the mailbox: a push does not ask for a
+		// start while the owner is still running.
+		sched, _, _ := m.PushUser(4)
+		assert.False(t, sched, "capacity %d", capacity)
+		msg, ok = m.NextUser()
+		require.True(t, ok)
+		assert.Equal(t, 4, msg)
+		// Marks stay consistent: an inserted message lands after what was taken.
+		_, _, _ = m.PushUser(5)
+		m.InsertUser("x", mailbox.Mark(5))
+		msgs, _ := drain(&m)
+		assert.Equal(t, []any{"x", 5}, msgs)
+	}
+}

@@ -1,0 +1,145 @@
+package actor
+
+import "reflect"
+
+// BatchHandler is implemented by versions that handle a run of queued user
+// messages in one call: a version that lives in another OS process pays one
+// round trip for the lot instead of one per message. NewVersion probes for
+// it.
+//
+// The receive loop gathers the message it took and the user messages
+// queued behind it, up to MaxBatch, and stops early at a waiting signal or
+// a suspension, so signals keep their place among messages. Version pickup
+// happens once, before the batch.
+type BatchHandler interface {
+	// HandleBatch handles b's messages in order and returns the state after
+	// them. done is how many it consumed (handled, or failed on): all of
+	// them when err is nil. A non-nil err stops the process, as an error
+	// from Handle does; the messages from index done on were not handled
+	// and are reported undeliverable with err as the reason (a caller gets
+	// it at once, anything else becomes a DeadLetter), so none is lost
+	// silently.
+	HandleBatch(ctx *Context, state any, b *Batch) (newState any, done int, err error)
+	// MaxBatch bounds the number of messages in one batch (at least 1).
+	MaxBatch() int
+}
+
+// Batch is the run of messages a BatchHandler handles in one call. It is
+// valid only during that call. A call (System.Call) appears as its request;
+// answer it with Reply or ReplyError. A call left unanswered among the
+// consumed messages gets ErrNoReply, as with Handle.
+type Batch struct {
+	msgs  []any      // the messages; a call's request in place of the call
+	calls []*callEnv // parallel to msgs: the call for a request, else nil
+	raw   []any      // parallel to msgs: what the mailbox held
+}
+
+// Len returns the number of messages.
+func (b *Batch) Len() int { return len(b.msgs) }
+
+// Message returns message i (a call's request for a call).
+func (b *Batch) Message(i int) any { return b.msgs[i] }
+
+// IsCall reports whether message i is a call still waiting for its answer.
+func (b *Batch) IsCall(i int) bool { return b.calls[i] != nil && !b.calls[i].done.Load() }
+
+// Reply answers call i with v. Without a pending call at i it does nothing.
+func (b *Batch) Reply(i int, v any) {
+	if c := b.calls[i]; c != nil {
+		c.finish(v, nil)
+	}
+}
+
+// ReplyError answers call i with err.
+func (b *Batch) ReplyError(i int, err error) {
+	if c := b.calls[i]; c != nil {
+		c.finish(nil, err)
+	}
+}
+
+func (b *Batch) add(msg any) {
+	b.raw = append(b.raw, msg)
+	if c, ok := msg.(*callEnv); ok {
+		b.msgs, b.calls = append(b.msgs, c.req), append(b.calls, c)
+		return
+	}
+	b.msgs, b.calls = append(b.msgs, msg), append(b.calls, nil)
+}
+
+func (b *Batch) reset() {
+	clear(b.msgs)
+	clear(b.calls)
+	clear(b.raw)
+	b.msgs, b.calls, b.raw = b.msgs[:0], b.calls[:0], b.raw[:0]
+}
+
+// receiveBatch handles first and the user messages queued behind it with
+// one call of the version's BatchHandler.
+func (p *process) receiveBatch(bh BatchHandler, first any) {
+	x := p.x()
+	if x.batch == nil {
+		x.batch = &Batch{}
+	}
+	b := x.batch
+	defer b.reset()
+	for msg, ok := first, true; ok; msg, ok = p.mb.NextUser() {
+		if !p.stale(msg) {
+			b.add(msg)
+		}
+		if b.Len() >= bh.MaxBatch() {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return
+	}
+	done, err := p.handleBatch(bh, b)
+	done = min(max(done, 0), b.Len())
+	if err == nil {
+		done = b.Len()
+	}
+	for _, c := range b.calls[:done] {
+		if c != nil {
+			p.answered = true
+			c.finish(nil, ErrNoReply) // a no-op for an answered call
+		}
+	}
+	if err != nil {
+		p.stop(err, true)
+		for _, msg := range b.raw[done:] {
+			p.sys.undeliverable(p.pid, msg, err)
+		}
+	}
+}
+
+// handleBatch calls HandleBatch; a panic becomes the exit reason with no
+// message consumed.
+func (p *process) handleBatch(bh BatchHandler, b *Batch) (done int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			done, err = 0, newPanicError(r)
+		}
+	}()
+	state, done, err := bh.HandleBatch(&p.ctx, p.state, b)
+	p.state = state
+	return done, err
+}
+
+// Encoded is a value in serialized form, as versions that live out of
+// process hold their state. A typed version (Define, Migrate) given an
+// Encoded state where it expects its own type decodes it into that type,
+// so moving from such a version to a compiled-in one (a downgrade, say)
+// needs no code of its own.
+type Encoded interface {
+	Decode(into any) error
+}
+
+// decodeState decodes an Encoded state into S.
+func decodeState[S any](state any) (S, bool) {
+	var s S
+	e, ok := state.(Encoded)
+	if !ok || reflect.TypeFor[S]().Kind() == reflect.Interface {
+		return s, false
+	}
+	return s, e.Decode(&s) == nil
+}

@@ -1,0 +1,176 @@
+package actor_test
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/actor/actortest"
+)
+
+// batcher is a version that handles messages in batches, as a plugin
+// version does: "fail" stops it with errFail, "explode" makes the whole
+// call panic, a block parks the batch, a call is answered with the number
+// of messages seen so far unless it is "silent".
+type batcher struct {
+	max   int
+	mu    sync.Mutex
+	sizes []int
+}
+
+var errFail = errors.New("fail")
+
+type batchState struct{ Seen []any }
+
+func (b *batcher) Init(*actor.Context, any) (any, error) { return &batchState{}, nil }
+func (b *batcher) Handle(ctx *actor.Context, state, msg any) (any, error) {
+	panic("a batch handler is called through HandleBatch")
+}
+func (b *batcher) MaxBatch() int { return b.max }
+func (b *batcher) HandleBatch(ctx *actor.Context, state any, batch *actor.Batch) (any, int, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, batch.Len())
+	b.mu.Unlock()
+	s := state.(*batchState)
+	for i := range batch.Len() {
+		switch m := batch.Message(i).(type) {
+		case block:
+			close(m.Entered)
+			<-m.Gate
+		case string:
+			switch m {
+			case "fail":
+				return s, i + 1, errFail
+			case "explode":
+				panic("batch exploded")
+			case "silent":
+				continue
+			}
+			s.Seen = append(s.Seen, m)
+			if batch.IsCall(i) {
+				batch.Reply(i, len(s.Seen))
+			}
+		}
+	}
+	return s, batch.Len(), nil
+}
+
+func (b *batcher) batchSizes() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.sizes...)
+}
+
+func spawnBatcher(t *testing.T, max int) (*actortest.System, *batcher, actor.PID) {
+	t.Helper()
+	sys := actortest.NewSystem(t)
+	b := &batcher{max: max}
+	require.NoError(t, sys.Load(actor.NewVersion("batcher", "v1", b)))
+	pid, err := sys.Spawn("batcher", nil)
+	require.NoError(t, err)
+	return sys, b, pid
+}
+
+func holdBatcher(t *testing.T, sys *actortest.System, pid actor.PID) (release func()) {
+	gate, entered := make(chan struct{}), make(chan struct{})
+	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
+	<-entered
+	return func() { close(gate) }
+}
+
+func TestBatchGathersQueuedMessagesUpToTheBound(t *testing.T) {
+	sys, b, pid := spawnBatcher(t, 4)
+	release := holdBatcher(t, sys, pid)
+	for _, m := range []string{"a", "b", "c", "d", "e", "f"} {
+		require.NoError(t, sys.Send(pid, m))
+	}
+	release()
+	n, err := call(t, sys, pid, "g")
+	require.NoError(t, err)
+	assert.Equal(t, 7, n)
+	assert.Equal(t, []int{1, 4, 3}, b.batchSizes(), "the block alone, then batches of at most 4; the call rides in the last")
+}
+
+func TestBatchErrorReportsTheRestUndeliverable(t *testing.T) {
+	sys, _, pid := spawnBatcher(t, 64)
+	letters := deadLetters(sys)
+	w := sys.Watch(pid)
+	release := holdBatcher(t, sys, pid)
+	require.NoError(t, sys.Send(pid, "a"))
+	require.NoError(t, sys.Send(pid, "fail"))
+	require.NoError(t, sys.Send(pid, "lost-1"))
+	replies := make(chan error, 1)
+	go func() { _, err := call(t, sys, pid, "lost-call"); replies <- err }()
+	require.Eventually(t, func() bool { return actor.Pushed(sys.System, pid) == 5 },
+		actortest.DefaultWait, time.Millisecond, "the block, a, fail, lost-1 and the call are queued")
+	release()
+	<-w.Done()
+	assert.ErrorIs(t, w.Reason(), errFail)
+	assert.True(t, isExit(<-replies, errFail), "the caller behind the failure gets the exit reason at once")
+	got := letters()
+	require.Len(t, got, 1)
+	assert.Equal(t, "lost-1", got[0].Message)
+	assert.ErrorIs(t, got[0].Reason, errFail)
+}
+
+func TestBatchPanicConsumesNothing(t *testing.T) {
+	sys, _, pid := spawnBatcher(t, 64)
+	letters := deadLetters(sys)
+	w := sys.Watch(pid)
+	release := holdBatcher(t, sys, pid)
+	require.NoError(t, sys.Send(pid, "a"))
+	require.NoError(t, sys.Send(pid, "explode"))
+	release()
+	<-w.Done()
+	var pe *actor.PanicError
+	require.ErrorAs(t, w.Reason(), &pe)
+	got := letters()
+	require.Len(t, got, 2, "a panic leaves the batch unhandled: both are reported")
+	assert.Equal(t, "a", got[0].Message)
+	assert.Equal(t, "explode", got[1].Message)
+}
+
+func TestBatchUnansweredCallGetsNoReply(t *testing.T) {
+	sys, _, pid := spawnBatcher(t, 64)
+	_, err := call(t, sys, pid, "silent")
+	assert.ErrorIs(t, err, actor.ErrNoReply)
+	n, err := call(t, sys, pid, "x")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+// jsonState is an Encoded state, as a plugin version holds one.
+type jsonState []byte
+
+func (j jsonState) Decode(into any) error { return json.Unmarshal(j, into) }
+
+type encoded struct{}
+
+func (encoded) Init(*actor.Context, any) (any, error)          { return jsonState(`{"N": 41}`), nil }
+func (encoded) Handle(_ *actor.Context, s, _ any) (any, error) { return s, nil }
+
+func TestTypedVersionDecodesAnEncodedState(t *testing.T) {
+	type counter struct{ N int }
+	sys := actortest.NewSystem(t)
+	enc := actor.NewVersion("c", "v1", encoded{})
+	require.NoError(t, sys.Load(enc))
+	pid, err := sys.Spawn("c", nil)
+	require.NoError(t, err)
+	typed := actor.Define("c", "v2", actor.Funcs[counter]{
+		Handle: func(ctx *actor.Context, s counter, msg any) (counter, error) {
+			s.N++
+			ctx.Reply(s.N)
+			return s, nil
+		},
+	})
+	require.NoError(t, sys.Load(typed))
+	n, err := call(t, sys, pid, "inc")
+	require.NoError(t, err)
+	assert.Equal(t, 42, n, "the encoded state was decoded into counter")
+}

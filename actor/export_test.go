@@ -1,0 +1,11 @@
+package actor
+
+// Pushed returns how many user messages were ever queued for pid, so that
+// a test can wait until what it sent from another goroutine is queued.
+func Pushed(s *System, pid PID) uint64 {
+	p := s.lookup(pid)
+	if p == nil {
+		return 0
+	}
+	return p.mb.Pushed()
+}
