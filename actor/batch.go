@@ -41,19 +41,20 @@ func (b *Batch) Len() int { return len(b.msgs) }
 func (b *Batch) Message(i int) any { return b.msgs[i] }
 
 // IsCall reports whether message i is a call still waiting for its answer.
-func (b *Batch) IsCall(i int) bool { return b.calls[i] != nil && !b.calls[i].done.Load() }
+func (b *Batch) IsCall(i int) bool { return b.calls[i] != nil }
 
 // Reply answers call i with v. Without a pending call at i it does nothing.
-func (b *Batch) Reply(i int, v any) {
-	if c := b.calls[i]; c != nil {
-		c.finish(v, nil)
-	}
-}
+func (b *Batch) Reply(i int, v any) { b.answer(i, v, nil) }
 
 // ReplyError answers call i with err.
-func (b *Batch) ReplyError(i int, err error) {
+func (b *Batch) ReplyError(i int, err error) { b.answer(i, nil, err) }
+
+// answer finishes call i and forgets it: once answered, the caller may
+// recycle the envelope for its next call, which this batch must not touch.
+func (b *Batch) answer(i int, v any, err error) {
 	if c := b.calls[i]; c != nil {
-		c.finish(nil, err)
+		b.calls[i] = nil
+		c.finish(v, err)
 	}
 }
 
@@ -98,17 +99,25 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 	if err == nil {
 		done = b.Len()
 	}
-	for _, c := range b.calls[:done] {
-		if c != nil {
+	for i := range done {
+		if _, ok := b.raw[i].(*callEnv); ok {
 			p.answered = true
-			c.finish(nil, ErrNoReply) // a no-op for an answered call
+			b.ReplyError(i, ErrNoReply) // a no-op for an answered call
 		}
 	}
-	if err != nil {
-		p.stop(err, true)
-		for _, msg := range b.raw[done:] {
-			p.sys.undeliverable(p.pid, msg, err)
-		}
+	if err == nil {
+		return
+	}
+	p.stop(err, true)
+	for i := done; i < b.Len(); i++ {
+		_, isCall := b.raw[i].(*callEnv)
+		switch c := b.calls[i]; {
+		case c != nil:
+			b.calls[i] = nil
+			p.sys.undeliverable(p.pid, c, err)
+		case !isCall:
+			p.sys.undeliverable(p.pid, b.raw[i], err)
+		} // else: answered already (and perhaps reused by its caller)
 	}
 }
 

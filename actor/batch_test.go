@@ -3,9 +3,10 @@ package actor_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -173,4 +174,38 @@ func TestTypedVersionDecodesAnEncodedState(t *testing.T) {
 	n, err := call(t, sys, pid, "inc")
 	require.NoError(t, err)
 	assert.Equal(t, 42, n, "the encoded state was decoded into counter")
+}
+
+// A caller answered early in a batch may reuse its call envelope for its
+// next call while the batch still runs; finishing the batch must not touch
+// that next call.
+func TestBatchDoesNotTouchAnAnsweredCallAgain(t *testing.T) {
+	sys, _, pid := spawnBatcher(t, 64)
+	release := holdBatcher(t, sys, pid)
+	second := make(chan error, 1)
+	go func() {
+		if n, err := call(t, sys, pid, "a"); err != nil || n != 1 {
+			second <- fmt.Errorf("first call: %v, %v", n, err)
+			return
+		}
+		n, err := call(t, sys, pid, "b")
+		if err == nil && n != 2 {
+			err = fmt.Errorf("second call answered %v", n)
+		}
+		second <- err
+	}()
+	waitPushed(t, sys, pid, 2)
+	gate, entered := make(chan struct{}), make(chan struct{})
+	require.NoError(t, sys.Send(pid, block{Gate: gate, Entered: entered}))
+	release()
+	<-entered // the batch [a, block] answered a and is parked
+	waitPushed(t, sys, pid, 4)
+	close(gate)
+	assert.NoError(t, <-second)
+}
+
+func waitPushed(t *testing.T, sys *actortest.System, pid actor.PID, n uint64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return actor.Pushed(sys.System, pid) >= n },
+		actortest.DefaultWait, time.Millisecond)
 }

@@ -1,0 +1,92 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/graftrt/graft/actor"
+)
+
+// Loader makes a version of a module available to a system, wherever its
+// code lives: compiled into the binary (Native) or in an executable built
+// after the service started (package upgrade/plugin). What a loader returns
+// is an ordinary *actor.Version, staged in sys: it takes part in plans like
+// any other, and the receive loop runs it without knowing where it came
+// from.
+type Loader interface {
+	Load(ctx context.Context, sys *actor.System, ref Ref) (*actor.Version, error)
+}
+
+// Ref names a version to load.
+type Ref struct {
+	Module, Version string
+	// Path locates the version's code for loaders that read it from a
+	// file (a plugin's executable); Native ignores it.
+	Path string
+	// Checksum is the hex SHA-256 of the file at Path. Loaders that run a
+	// file refuse one without a checksum or whose bytes do not match.
+	Checksum string
+}
+
+func (r Ref) String() string { return r.Module + "@" + r.Version }
+
+// Validate checks that the reference names a module and a version.
+func (r Ref) Validate() error {
+	if r.Module == "" || r.Version == "" {
+		return fmt.Errorf("%w: %q needs a module and a version", ErrInvalidRef, r.String())
+	}
+	return nil
+}
+
+// Errors of loading. Use errors.Is.
+var (
+	ErrInvalidRef     = errors.New("upgrade: invalid version reference")
+	ErrUnknownVersion = errors.New("upgrade: unknown version")
+)
+
+// Native is a Loader of versions compiled into the binary: a catalogue the
+// service fills at start (OTP's code path, where every version a release
+// may move to is already on disk). The zero Native is empty and usable.
+type Native struct {
+	mu       sync.RWMutex
+	versions map[string]*actor.Version // guarded by mu; by "module@version"
+}
+
+// NewNative returns a catalogue of versions.
+func NewNative(versions ...*actor.Version) *Native {
+	n := &Native{}
+	for _, v := range versions {
+		n.Add(v)
+	}
+	return n
+}
+
+// Add adds v to the catalogue, replacing a version of the same name.
+func (n *Native) Add(v *actor.Version) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.versions == nil {
+		n.versions = make(map[string]*actor.Version)
+	}
+	n.versions[v.String()] = v
+}
+
+// Load returns the catalogued version ref names, staged in sys. It fails
+// with ErrUnknownVersion for a version not in the catalogue.
+func (n *Native) Load(_ context.Context, sys *actor.System, ref Ref) (*actor.Version, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	v := n.versions[ref.String()]
+	n.mu.RUnlock()
+	if v == nil {
+		return nil, fmt.Errorf("%w: %v is not compiled in", ErrUnknownVersion, ref)
+	}
+	if err := sys.Stage(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

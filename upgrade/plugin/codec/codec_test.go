@@ -1,0 +1,75 @@
+package codec_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/graftrt/graft/upgrade/plugin/codec"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type stateV2 struct {
+	Count int
+	Names []string
+}
+
+// stateV3 adds a field: JSON and gob both decode an older value into it.
+type stateV3 struct {
+	Count int
+	Names []string
+	Total int64
+}
+
+func TestRoundTripAcrossShapes(t *testing.T) {
+	for _, c := range []codec.Codec{codec.JSON, codec.Gob} {
+		t.Run(c.Name(), func(t *testing.T) {
+			raw, err := codec.Encode(c, stateV2{Count: 3, Names: []string{"a"}})
+			require.NoError(t, err)
+			assert.Equal(t, c.Name(), raw.Codec)
+			got, err := codec.Decode[stateV3](raw)
+			require.NoError(t, err)
+			assert.Equal(t, stateV3{Count: 3, Names: []string{"a"}}, got)
+
+			found, err := codec.ByName(c.Name())
+			require.NoError(t, err)
+			assert.Equal(t, c, found)
+		})
+	}
+}
+
+func TestProtobuf(t *testing.T) {
+	raw, err := codec.Encode(codec.Protobuf, wrapperspb.Int64(42))
+	require.NoError(t, err)
+	// Into a message, and into a pointer to a nil message (a state of
+	// type *T decodes into a **T).
+	var into wrapperspb.Int64Value
+	require.NoError(t, raw.Decode(&into))
+	assert.Equal(t, int64(42), into.GetValue())
+	got, err := codec.Decode[*wrapperspb.Int64Value](raw)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), got.GetValue())
+
+	_, err = codec.Encode(codec.Protobuf, stateV2{})
+	assert.ErrorIs(t, err, codec.ErrNotProto)
+	var plain int
+	assert.ErrorIs(t, raw.Decode(&plain), codec.ErrNotProto)
+	_, err = codec.Decode[*structpb.Struct](codec.Raw{Codec: "protobuf", Data: []byte{0xff, 0xff}})
+	assert.Error(t, err, "garbage bytes")
+}
+
+func TestUnknownAndGarbage(t *testing.T) {
+	_, err := codec.ByName("xml")
+	assert.ErrorIs(t, err, codec.ErrUnknown)
+	assert.ErrorIs(t, codec.Raw{Codec: "xml"}.Decode(new(int)), codec.ErrUnknown)
+	for _, name := range []string{"json", "gob"} {
+		_, err := codec.Decode[stateV2](codec.Raw{Codec: name, Data: []byte("\x00garbage")})
+		assert.Error(t, err, name)
+	}
+	assert.Equal(t, "json(2 bytes)", codec.Raw{Codec: "json", Data: []byte("{}")}.String())
+}

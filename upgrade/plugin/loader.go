@@ -1,0 +1,261 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/upgrade"
+	"github.com/graftrt/graft/upgrade/plugin/codec"
+)
+
+// Errors of plugin versions. Loading errors come from Load; the others are
+// exit reasons of the processes running a plugin version (and undeliverable
+// reasons of the messages they had not handled). Use errors.Is.
+var (
+	// ErrChecksum: the executable's SHA-256 is not the one given.
+	ErrChecksum = errors.New("plugin: checksum mismatch")
+	// ErrHandshake: the executable is not a Graft plugin, speaks another
+	// protocol, or serves another module or version than asked.
+	ErrHandshake = errors.New("plugin: handshake refused")
+	// ErrCrashed: the plugin process died (or stopped answering) during a
+	// call; the call's messages were not handled.
+	ErrCrashed = errors.New("plugin: process crashed")
+	// ErrDeadline: a call took longer than the call timeout; the plugin
+	// process is taken for hung and killed.
+	ErrDeadline = errors.New("plugin: call deadline exceeded")
+	// ErrBadResponse: the plugin answered something that makes no sense
+	// (more messages handled than sent, a state in an unknown codec).
+	ErrBadResponse = errors.New("plugin: bad response")
+	// ErrUnavailable: the plugin process cannot be started now (backoff
+	// after failures, or the system has stopped).
+	ErrUnavailable = errors.New("plugin: unavailable")
+	// ErrEncode: a value could not be encoded with the module's codec.
+	ErrEncode = errors.New("plugin: cannot encode")
+)
+
+// Loader loads module versions from executables built with package sdk
+// and runs each in its own OS process through hashicorp/go-plugin (gRPC).
+// It implements upgrade.Loader. A Loader holds only settings; what it
+// starts belongs to the System it loaded into, and no plugin process
+// outlives that System's Shutdown.
+type Loader struct{ o options }
+
+type options struct {
+	callTimeout  time.Duration
+	startTimeout time.Duration
+	maxBatch     int
+	backoffBase  time.Duration
+	backoffMax   time.Duration
+	insecure     bool
+	env          []string
+}
+
+// backoff is the wait before start attempt n+1 after n failures: none after
+// the first (a crash is restarted at once), then doubling from the base up
+// to the maximum.
+func (o *options) backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	d := o.backoffBase << min(n-2, 30)
+	if d <= 0 || d > o.backoffMax {
+		return o.backoffMax
+	}
+	return d
+}
+
+// Option configures a Loader.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithCallTimeout bounds every call into a plugin (default 5 s). A call
+// that takes longer fails with ErrDeadline and the plugin process, taken
+// for hung, is killed. The deadline is wall-clock time (gRPC's), not the
+// system's Clock.
+func WithCallTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.callTimeout = d })
+}
+
+// WithStartTimeout bounds launching a plugin process up to its handshake
+// (default 10 s).
+func WithStartTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.startTimeout = d })
+}
+
+// WithMaxBatch bounds how many queued messages a process sends to its
+// plugin in one call (default 256).
+func WithMaxBatch(n int) Option { return optionFunc(func(o *options) { o.maxBatch = n }) }
+
+// WithBackoff sets the wait between restarts of a plugin process that keeps
+// failing: none after the first failure, then base, doubling up to max
+// (defaults 100 ms and 5 s), on the system's Clock.
+func WithBackoff(base, max time.Duration) Option {
+	return optionFunc(func(o *options) { o.backoffBase, o.backoffMax = base, max })
+}
+
+// WithEnv sets the environment of plugin processes ("KEY=value"). By
+// default they get none of the host's: a plugin sees only what it is
+// given.
+func WithEnv(env ...string) Option {
+	return optionFunc(func(o *options) { o.env = append([]string(nil), env...) })
+}
+
+// WithoutMTLS turns off go-plugin's AutoMTLS, which by default gives each
+// plugin process a fresh certificate pair so that only the host that
+// started it can talk to it. Only for debugging.
+func WithoutMTLS() Option { return optionFunc(func(o *options) { o.insecure = true }) }
+
+// NewLoader returns a Loader.
+func NewLoader(opts ...Option) *Loader {
+	l := &Loader{o: options{
+		callTimeout: 5 * time.Second, startTimeout: 10 * time.Second, maxBatch: 256,
+		backoffBase: 100 * time.Millisecond, backoffMax: 5 * time.Second,
+	}}
+	for _, opt := range opts {
+		opt.apply(&l.o)
+	}
+	l.o.maxBatch = max(l.o.maxBatch, 1)
+	return l
+}
+
+// Load starts the executable at ref.Path after verifying its SHA-256
+// against ref.Checksum, checks in the handshake that it serves ref.Module at
+// ref.Version, and returns the version staged in sys, ready for a plan (or
+// System.Load). The process is stopped when the version retires (it is no
+// longer current and its last activation has ended) and when sys shuts
+// down. Loading the same reference again returns the same version; the
+// same module and version from another file or checksum fails.
+//
+// Nothing changes in sys when Load fails: a missing or mismatching
+// checksum, an executable that is not a plugin, that crashes or lies in its
+// handshake, or a version name already taken.
+func (l *Loader) Load(ctx context.Context, sys *actor.System, ref upgrade.Ref) (*actor.Version, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	sum, err := hex.DecodeString(ref.Checksum)
+	if err != nil || len(sum) != 32 {
+		return nil, fmt.Errorf("%w: %v: checksum must be a hex SHA-256, got %q", upgrade.ErrInvalidRef, ref, ref.Checksum)
+	}
+	if _, err := os.Stat(ref.Path); err != nil {
+		return nil, fmt.Errorf("%w: %v: %w", upgrade.ErrInvalidRef, ref, err)
+	}
+	reg := registryOf(sys)
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.closed {
+		return nil, fmt.Errorf("%w: %v: the system has stopped", ErrUnavailable, ref)
+	}
+	if e, ok := reg.versions[ref.String()]; ok {
+		if e.proc.ref != ref {
+			return nil, fmt.Errorf("%w: %v is loaded from %s already", actor.ErrVersionConflict, ref, e.proc.ref.Path)
+		}
+		return e.v, nil
+	}
+	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now}
+	if _, err := p.get(ctx); err != nil {
+		return nil, err
+	}
+	v := newVersion(p)
+	if err := sys.Stage(v, actor.OnRetire(func() { p.stop("version retired", false) })); err != nil {
+		p.stop("load failed", true)
+		return nil, err
+	}
+	reg.versions[ref.String()] = entry{v: v, proc: p}
+	return v, nil
+}
+
+// registry is a system's plugin versions.
+type registry struct {
+	mu       sync.Mutex
+	versions map[string]entry // guarded by mu; by "module@version"
+	closed   bool             // guarded by mu: the system has stopped
+}
+
+type entry struct {
+	v    *actor.Version
+	proc *proc
+}
+
+type registryKey struct{}
+
+func registryOf(sys *actor.System) *registry {
+	return sys.Extension(registryKey{}, func() any {
+		reg := &registry{versions: make(map[string]entry)}
+		sys.OnShutdown(reg.close)
+		return reg
+	}).(*registry)
+}
+
+// close stops every plugin process for good: the system has stopped.
+func (r *registry) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, e := range r.versions {
+		e.proc.stop("system stopped", true)
+	}
+}
+
+// Process describes a plugin version's OS process.
+type Process struct {
+	Module, Version, Path string
+	// OSPID is the process's PID, 0 while none runs (before its first use
+	// after a retirement or a crash).
+	OSPID int
+}
+
+// Processes lists the plugin versions loaded into sys and their OS
+// processes, by module and version.
+func Processes(sys *actor.System) []Process {
+	reg := registryOf(sys)
+	reg.mu.Lock()
+	out := make([]Process, 0, len(reg.versions))
+	for _, e := range reg.versions {
+		out = append(out, Process{Module: e.proc.ref.Module, Version: e.proc.ref.Version,
+			Path: e.proc.ref.Path, OSPID: e.proc.osPID()})
+	}
+	reg.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Module != out[j].Module {
+			return out[i].Module < out[j].Module
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+func codecOf(name string) (codec.Codec, error) {
+	c, err := codec.ByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return c, nil
+}
+
+// Checksum returns the hex SHA-256 of the file at path: what a Ref's
+// Checksum must be for the executable there.
+func Checksum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

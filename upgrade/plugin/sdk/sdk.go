@@ -1,0 +1,279 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/graftrt/graft/upgrade/plugin/codec"
+	"github.com/graftrt/graft/upgrade/plugin/internal/pb"
+)
+
+// Module is one version of a module, written once with typed state S and
+// messages M. Handle is required; the rest is optional.
+type Module[S, M any] struct {
+	// Name and Version identify the version; the host refuses the
+	// executable unless they are what it was asked to load.
+	Name, Version string
+	// Codec encodes the state and replies (default codec.JSON). The host
+	// encodes messages, spawn arguments and migration inputs with it too.
+	Codec codec.Codec
+
+	// Init builds a new process's state from its spawn arguments (an empty
+	// Raw when there were none). Default: the zero S.
+	Init func(args codec.Raw) (S, error)
+	// Handle handles one message and returns the next state. Return
+	// Normal to stop the process normally, any other error to stop it
+	// with that reason. Answer a call with ctx.Reply.
+	Handle func(ctx *Context, state S, msg M) (S, error)
+	// CodeChange migrates the state of an older version from, in whatever
+	// codec that version used (see Migrate). Default: decode the old state
+	// into S as it is, which suits a shape that only gained fields.
+	CodeChange func(from string, old, extra codec.Raw) (S, error)
+	// Downgrade turns this version's state into the older version to's,
+	// which the host hands to that version. Without it, downgrades from
+	// this version are refused.
+	Downgrade func(to string, state S, extra codec.Raw) (any, error)
+}
+
+// Normal stops the process normally when returned by Handle.
+var Normal = errors.New("normal")
+
+// Context is what Handle sees of the message it handles. It is valid only
+// during that call.
+type Context struct {
+	module, version string
+	call            bool
+	reply           *pb.Reply
+	codec           codec.Codec
+}
+
+// Module and Version name the version handling the message.
+func (c *Context) Module() string  { return c.module }
+func (c *Context) Version() string { return c.version }
+
+// IsCall reports whether the message is a call still waiting for a reply.
+func (c *Context) IsCall() bool { return c.call && !c.reply.Set }
+
+// Reply answers the call with v, encoded with the module's codec; the
+// caller receives a codec.Raw. Without a pending call it does nothing. An
+// error is returned if v does not encode.
+func (c *Context) Reply(v any) error {
+	if !c.IsCall() {
+		return nil
+	}
+	data, err := c.codec.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.reply.Set, c.reply.Body = true, &pb.Blob{Codec: c.codec.Name(), Data: data}
+	return nil
+}
+
+// ReplyError answers the call with an error carrying msg.
+func (c *Context) ReplyError(err error) {
+	if c.IsCall() {
+		c.reply.Set, c.reply.Error = true, err.Error()
+	}
+}
+
+// Migrate adapts a typed migration from state A (decoded from the old
+// state, whatever codec wrote it) to B into the shape of CodeChange.
+func Migrate[A, B any](f func(old A, extra codec.Raw) (B, error)) func(from string, old, extra codec.Raw) (B, error) {
+	return func(from string, old, extra codec.Raw) (B, error) {
+		a, err := codec.Decode[A](old)
+		if err != nil {
+			var zero B
+			return zero, fmt.Errorf("decoding the state of %s: %w", from, err)
+		}
+		return f(a, extra)
+	}
+}
+
+// Serve serves m to the host that started this executable and returns when
+// the host is done with it (it stops the plugin, or goes away). Call it
+// from main. Run by hand, outside a host, it prints a note and exits with
+// status 1.
+func Serve[S, M any](m Module[S, M]) {
+	if err := m.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "graft plugin:", err)
+		os.Exit(1)
+	}
+	go exitWithParent(os.Getppid())
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: pb.Handshake,
+		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{Impl: &server[S, M]{m: m}}},
+		GRPCServer:      goplugin.DefaultGRPCServer,
+	})
+}
+
+// exitWithParent ends the plugin if the host dies without stopping it
+// (SIGKILL, say): no plugin process outlives its host.
+func exitWithParent(ppid int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != ppid {
+			os.Exit(2)
+		}
+	}
+}
+
+func (m *Module[S, M]) check() error {
+	switch {
+	case m.Name == "" || m.Version == "":
+		return errors.New("module name and version are required")
+	case m.Handle == nil:
+		return fmt.Errorf("%s@%s has no Handle", m.Name, m.Version)
+	}
+	if m.Codec == nil {
+		m.Codec = codec.JSON
+	}
+	return nil
+}
+
+// server implements the Module service over m.
+type server[S, M any] struct {
+	pb.UnimplementedModuleServer
+	m Module[S, M]
+}
+
+func (s *server[S, M]) Describe(_ context.Context, req *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	return &pb.DescribeResponse{
+		Protocol: pb.Protocol, Module: s.m.Name, Version: s.m.Version, Codec: s.m.Codec.Name(),
+		CodeChange: s.m.CodeChange != nil, Downgrade: s.m.Downgrade != nil,
+	}, nil
+}
+
+func (s *server[S, M]) Init(_ context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
+	var st S
+	f := guard(func() error {
+		if s.m.Init == nil {
+			return nil
+		}
+		var err error
+		st, err = s.m.Init(raw(req.GetArgs()))
+		return err
+	})
+	if f != nil {
+		return &pb.InitResponse{Failure: f}, nil
+	}
+	blob, f := s.encode(st)
+	return &pb.InitResponse{State: blob, Failure: f}, nil
+}
+
+func (s *server[S, M]) Handle(_ context.Context, req *pb.HandleRequest) (*pb.HandleResponse, error) {
+	resp := &pb.HandleResponse{}
+	st, err := codec.Decode[S](raw(req.GetState()))
+	if err != nil {
+		resp.Failure = decodeFailure("state", err)
+		return resp, nil
+	}
+	ctx := &Context{module: s.m.Name, version: s.m.Version, codec: s.m.Codec}
+	for _, msg := range req.GetMessages() {
+		reply := &pb.Reply{}
+		resp.Replies = append(resp.Replies, reply)
+		resp.Done++
+		m, err := codec.Decode[M](raw(msg.GetBody()))
+		if err != nil {
+			resp.Failure = decodeFailure("message", err)
+			break
+		}
+		ctx.call, ctx.reply = msg.GetCall(), reply
+		if resp.Failure = guard(func() error {
+			var err error
+			st, err = s.m.Handle(ctx, st, m)
+			return err
+		}); resp.Failure != nil {
+			break
+		}
+	}
+	// The state goes back even after a failure: it is what the host's
+	// Terminate sees, as with a compiled-in version.
+	blob, f := s.encode(st)
+	resp.State = blob
+	if resp.Failure == nil {
+		resp.Failure = f
+	}
+	return resp, nil
+}
+
+func (s *server[S, M]) CodeChange(_ context.Context, req *pb.CodeChangeRequest) (*pb.StateResponse, error) {
+	var st S
+	f := guard(func() error {
+		var err error
+		if s.m.CodeChange == nil {
+			st, err = codec.Decode[S](raw(req.GetState()))
+			return err
+		}
+		st, err = s.m.CodeChange(req.GetFrom(), raw(req.GetState()), raw(req.GetExtra()))
+		return err
+	})
+	return s.stateResponse(st, f), nil
+}
+
+func (s *server[S, M]) Downgrade(_ context.Context, req *pb.DowngradeRequest) (*pb.StateResponse, error) {
+	if s.m.Downgrade == nil {
+		return &pb.StateResponse{Failure: &pb.Failure{Kind: pb.Failure_ERROR,
+			Message: fmt.Sprintf("%s@%s has no Downgrade", s.m.Name, s.m.Version)}}, nil
+	}
+	var out any
+	f := guard(func() error {
+		st, err := codec.Decode[S](raw(req.GetState()))
+		if err != nil {
+			return err
+		}
+		out, err = s.m.Downgrade(req.GetTo(), st, raw(req.GetExtra()))
+		return err
+	})
+	return s.stateResponse(out, f), nil
+}
+
+func (s *server[S, M]) stateResponse(st any, f *pb.Failure) *pb.StateResponse {
+	if f != nil {
+		return &pb.StateResponse{Failure: f}
+	}
+	blob, f := s.encode(st)
+	return &pb.StateResponse{State: blob, Failure: f}
+}
+
+func (s *server[S, M]) encode(v any) (*pb.Blob, *pb.Failure) {
+	data, err := s.m.Codec.Marshal(v)
+	if err != nil {
+		return nil, &pb.Failure{Kind: pb.Failure_ERROR, Message: "encoding the state: " + err.Error()}
+	}
+	return &pb.Blob{Codec: s.m.Codec.Name(), Data: data}, nil
+}
+
+// guard runs a callback: an error or a panic becomes a Failure; the plugin
+// process survives both.
+func guard(f func() error) (failure *pb.Failure) {
+	defer func() {
+		if r := recover(); r != nil {
+			failure = &pb.Failure{Kind: pb.Failure_PANIC, Message: fmt.Sprint(r), Stack: string(debug.Stack())}
+		}
+	}()
+	switch err := f(); {
+	case err == nil:
+		return nil
+	case errors.Is(err, Normal):
+		return &pb.Failure{Kind: pb.Failure_NORMAL}
+	default:
+		return &pb.Failure{Kind: pb.Failure_ERROR, Message: err.Error()}
+	}
+}
+
+func decodeFailure(what string, err error) *pb.Failure {
+	return &pb.Failure{Kind: pb.Failure_DECODE, Message: fmt.Sprintf("decoding the %s: %v", what, err)}
+}
+
+// raw turns a blob into a Raw; a missing blob is an empty JSON value.
+func raw(b *pb.Blob) codec.Raw {
+	if b == nil {
+		return codec.Raw{Codec: "json"}
+	}
+	return codec.Raw{Codec: b.GetCodec(), Data: b.GetData()}
+}
