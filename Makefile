@@ -6,6 +6,8 @@
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
 #   make lint                         gofmt check + vet, both modules
 #   make build                        bin/graft
+#   make plugins                      the example's plugin versions, in bin/plugins
+#   make generate                     regenerate the plugin protocol (needs protoc)
 
 GO ?= go
 
@@ -13,7 +15,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test bench lint build
+.PHONY: run test bench lint build plugins generate
 
 run:
 	$(GO) run ./cmd/graft run $(ARGS)
@@ -37,3 +39,24 @@ lint:
 
 build:
 	$(GO) build -o bin/graft ./cmd/graft
+
+# Each executable is one module version served out of process; the
+# checksum is what upgrade.Ref.Checksum must be to load it.
+PLUGINS := visits-v2:./examples/plugin/v2 visits-v3:./examples/plugin/v3
+
+plugins:
+	@mkdir -p bin/plugins
+	@for p in $(PLUGINS); do \
+		name=$${p%%:*}; pkg=$${p#*:}; \
+		$(GO) build -o bin/plugins/$$name $$pkg || exit 1; \
+		echo "bin/plugins/$$name sha256=$$(sha256sum bin/plugins/$$name | cut -d' ' -f1)"; \
+	done
+
+# protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
+# here. The generated code is committed, so only protocol changes need this.
+generate:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	cd upgrade/plugin/internal/pb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative module.proto

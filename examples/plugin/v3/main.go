@@ -1,0 +1,48 @@
+// Command v3 is version v3 of module visits: v2's state plus the most
+// visited page, kept up to date. The example service builds it after it
+// started and loads it live. Its state is a superset of v2's, so it needs
+// no CodeChange of its own (the SDK decodes v2's state into it, and Top is
+// filled in by the first visit); going back to v2 drops Top.
+package main
+
+import (
+	"github.com/graftrt/graft/examples/plugin/visits"
+	"github.com/graftrt/graft/upgrade/plugin/codec"
+	"github.com/graftrt/graft/upgrade/plugin/sdk"
+)
+
+// State is v3's state.
+type State struct {
+	Pages      map[string]int
+	Total      int64
+	Next       map[int]uint64
+	OutOfOrder int64
+	Top        string
+}
+
+func main() {
+	sdk.Serve(sdk.Module[State, visits.Msg]{
+		Name: visits.Module, Version: "v3",
+		Init: func(codec.Raw) (State, error) {
+			return State{Pages: map[string]int{}, Next: map[int]uint64{}}, nil
+		},
+		Handle: func(ctx *sdk.Context, s State, m visits.Msg) (State, error) {
+			switch m.Op {
+			case "":
+				s.Pages[m.Page]++
+				s.Total++
+				if want := s.Next[m.Sender]; m.Seq != max(want, 1) {
+					s.OutOfOrder++
+				}
+				s.Next[m.Sender] = max(s.Next[m.Sender], m.Seq+1)
+				if s.Pages[m.Page] > s.Pages[s.Top] {
+					s.Top = m.Page
+				}
+			case "report":
+				return s, ctx.Reply(visits.Report{Version: "v3", Visits: s.Total, OutOfOrder: s.OutOfOrder, Pages: s.Pages, Top: s.Top})
+			}
+			return s, nil
+		},
+		Downgrade: func(_ string, s State, _ codec.Raw) (any, error) { return s, nil },
+	})
+}
