@@ -1,5 +1,3 @@
-// Package plugintest builds plugin executables for tests, the way a service
-// ships them: real binaries, run as real processes, checked by checksum.
 package plugintest
 
 import (

@@ -1,0 +1,147 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/graftrt/graft/upgrade/plugin/codec"
+	"github.com/graftrt/graft/upgrade/plugin/internal/pb"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type msg struct{ Op string }
+
+type state struct{ N int }
+
+func testServer(t *testing.T, m Module[state, msg]) *server[state, msg] {
+	t.Helper()
+	m.Name, m.Version = "t", "v2"
+	m.Handle = func(ctx *Context, s state, m msg) (state, error) {
+		switch m.Op {
+		case "inc":
+			s.N++
+		case "get":
+			return s, ctx.Reply(s.N)
+		case "refuse":
+			ctx.ReplyError(errors.New("no"))
+		case "fail":
+			s.N = -1
+			return s, errors.New("failed")
+		case "panic":
+			panic("boom")
+		case "stop":
+			return s, Normal
+		}
+		return s, nil
+	}
+	require.NoError(t, m.check())
+	return &server[state, msg]{m: m}
+}
+
+func blob(t *testing.T, v any) *pb.Blob {
+	data, err := codec.JSON.Marshal(v)
+	require.NoError(t, err)
+	return &pb.Blob{Codec: "json", Data: data}
+}
+
+func handle(t *testing.T, s *server[state, msg], st state, calls map[int]bool, ops ...string) *pb.HandleResponse {
+	t.Helper()
+	req := &pb.HandleRequest{State: blob(t, st)}
+	for i, op := range ops {
+		req.Messages = append(req.Messages, &pb.Message{Body: blob(t, msg{Op: op}), Call: calls[i]})
+	}
+	resp, err := s.Handle(context.Background(), req)
+	require.NoError(t, err)
+	return resp
+}
+
+func decode(t *testing.T, b *pb.Blob) state {
+	s, err := codec.Decode[state](raw(b))
+	require.NoError(t, err)
+	return s
+}
+
+func TestHandleRunsABatchInOrderWithReplies(t *testing.T) {
+	s := testServer(t, Module[state, msg]{})
+	resp := handle(t, s, state{N: 1}, map[int]bool{2: true, 3: true}, "inc", "inc", "get", "refuse")
+	assert.Nil(t, resp.GetFailure())
+	assert.Equal(t, uint32(4), resp.GetDone())
+	assert.Equal(t, state{N: 3}, decode(t, resp.GetState()))
+	require.Len(t, resp.GetReplies(), 4)
+	assert.False(t, resp.GetReplies()[0].GetSet(), "a cast gets no reply")
+	assert.Equal(t, "3", string(resp.GetReplies()[2].GetBody().GetData()))
+	assert.Equal(t, "no", resp.GetReplies()[3].GetError())
+}
+
+func TestHandleStopsAtTheFirstFailure(t *testing.T) {
+	s := testServer(t, Module[state, msg]{})
+	for op, kind := range map[string]pb.Failure_Kind{
+		"fail": pb.Failure_ERROR, "panic": pb.Failure_PANIC, "stop": pb.Failure_NORMAL,
+	} {
+		resp := handle(t, s, state{}, nil, "inc", op, "inc")
+		assert.Equal(t, kind, resp.GetFailure().GetKind(), op)
+		assert.Equal(t, uint32(2), resp.GetDone(), "%s: the failing message is consumed, the next is not", op)
+		if op == "panic" {
+			assert.Contains(t, resp.GetFailure().GetStack(), "sdk.TestHandleStopsAtTheFirstFailure")
+			assert.Equal(t, state{N: 1}, decode(t, resp.GetState()), "the state before the panic")
+		}
+	}
+	resp, err := s.Handle(context.Background(), &pb.HandleRequest{State: blob(t, state{}),
+		Messages: []*pb.Message{{Body: &pb.Blob{Codec: "json", Data: []byte("{garbage")}}}})
+	require.NoError(t, err)
+	assert.Equal(t, pb.Failure_DECODE, resp.GetFailure().GetKind())
+	resp, err = s.Handle(context.Background(), &pb.HandleRequest{State: &pb.Blob{Codec: "xml"}})
+	require.NoError(t, err)
+	assert.Equal(t, pb.Failure_DECODE, resp.GetFailure().GetKind(), "a state in an unknown codec")
+}
+
+func TestMigrations(t *testing.T) {
+	type old struct{ Count int }
+	s := testServer(t, Module[state, msg]{
+		CodeChange: Migrate(func(o old, _ codec.Raw) (state, error) { return state{N: o.Count * 10}, nil }),
+	})
+	resp, err := s.CodeChange(context.Background(), &pb.CodeChangeRequest{From: "v1", State: blob(t, old{Count: 4})})
+	require.NoError(t, err)
+	assert.Equal(t, state{N: 40}, decode(t, resp.GetState()))
+	resp, err = s.CodeChange(context.Background(), &pb.CodeChangeRequest{From: "v1", State: &pb.Blob{Codec: "json", Data: []byte("[]")}})
+	require.NoError(t, err)
+	assert.Equal(t, pb.Failure_ERROR, resp.GetFailure().GetKind(), "an old state that does not decode")
+
+	// Without CodeChange the old state is decoded as it is; without
+	// Downgrade, downgrades are refused.
+	plain := testServer(t, Module[state, msg]{})
+	resp, err = plain.CodeChange(context.Background(), &pb.CodeChangeRequest{From: "v1", State: blob(t, state{N: 7})})
+	require.NoError(t, err)
+	assert.Equal(t, state{N: 7}, decode(t, resp.GetState()))
+	resp, err = plain.Downgrade(context.Background(), &pb.DowngradeRequest{To: "v1", State: blob(t, state{N: 7})})
+	require.NoError(t, err)
+	assert.Equal(t, pb.Failure_ERROR, resp.GetFailure().GetKind())
+
+	desc, err := plain.Describe(context.Background(), &pb.DescribeRequest{Protocol: pb.Protocol})
+	require.NoError(t, err)
+	assert.Equal(t, &pb.DescribeResponse{Protocol: pb.Protocol, Module: "t", Version: "v2", Codec: "json"}, desc)
+}
+
+func TestInit(t *testing.T) {
+	s := testServer(t, Module[state, msg]{Init: func(args codec.Raw) (state, error) {
+		n, err := codec.Decode[int](args)
+		return state{N: n}, err
+	}})
+	resp, err := s.Init(context.Background(), &pb.InitRequest{Args: blob(t, 5)})
+	require.NoError(t, err)
+	assert.Equal(t, state{N: 5}, decode(t, resp.GetState()))
+	resp, err = s.Init(context.Background(), &pb.InitRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, pb.Failure_ERROR, resp.GetFailure().GetKind(), "no arguments: this Init refuses")
+
+	var m Module[state, msg]
+	assert.Error(t, m.check(), "no name")
+	m.Name, m.Version = "a", "v1"
+	assert.Error(t, m.check(), "no handler")
+}
