@@ -11,6 +11,20 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The W6 plugin is built on first use (see w6Plugin) into a directory
+	// made here and removed at the end, whatever the outcome: on Ctrl-C
+	// below, and through goleak's Cleanup, which runs after the leak check
+	// in place of its own os.Exit.
+	var err error
+	if pluginDir, err = os.MkdirTemp("", "graft-bench-plugins-"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	exit := func(code int) {
+		os.RemoveAll(pluginDir)
+		os.Exit(code)
+	}
+
 	// Every Ergo node catches SIGINT and SIGTERM to stop itself gracefully
 	// (node.SetCTRLC, called by node.Start), and node.Stop does not let go
 	// of them. Without a handler of our own, Ctrl-C would only fail the Ergo
@@ -22,7 +36,7 @@ func TestMain(m *testing.M) {
 	go func() {
 		sig := <-signals
 		fmt.Fprintf(os.Stderr, "bench: %v, exiting\n", sig)
-		os.Exit(128 + int(sig.(syscall.Signal)))
+		exit(128 + int(sig.(syscall.Signal)))
 	}()
 
 	// After the tests or benchmarks, no run may have left a goroutine
@@ -37,5 +51,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreCurrent(), // the signal handler above
 		goleak.IgnoreTopFunction("ergo.services/ergo/node.(*node).SetCTRLC.func1"),
+		goleak.Cleanup(exit),
 	)
 }

@@ -16,7 +16,7 @@ import (
 func ExampleLoader_Load() {
 	ctx := context.Background()
 	sys := actor.NewSystem()
-	defer sys.Shutdown(ctx) // stops every plugin process too
+	defer sys.Shutdown(ctx)     // stops every plugin process too
 	var tree *supervisor.Handle // the running service
 
 	loader := plugin.NewLoader(plugin.WithCallTimeout(2 * time.Second))
