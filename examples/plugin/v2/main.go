@@ -18,8 +18,11 @@ type State struct {
 	OutOfOrder int64
 }
 
-func main() {
-	sdk.Serve(sdk.Module[State, visits.Msg]{
+func main() { sdk.Serve(Module()) }
+
+// Module is the version, as Serve runs it.
+func Module() sdk.Module[State, visits.Msg] {
+	return sdk.Module[State, visits.Msg]{
 		Name: visits.Module, Version: "v2",
 		Init: func(codec.Raw) (State, error) {
 			return State{Pages: map[string]int{}, Next: map[int]uint64{}}, nil
@@ -55,5 +58,5 @@ func main() {
 			}
 			return old, nil
 		},
-	})
+	}
 }

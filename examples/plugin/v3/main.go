@@ -20,13 +20,23 @@ type State struct {
 	Top        string
 }
 
-func main() {
-	sdk.Serve(sdk.Module[State, visits.Msg]{
+func main() { sdk.Serve(Module()) }
+
+// Module is the version, as Serve runs it.
+func Module() sdk.Module[State, visits.Msg] {
+	return sdk.Module[State, visits.Msg]{
 		Name: visits.Module, Version: "v3",
 		Init: func(codec.Raw) (State, error) {
 			return State{Pages: map[string]int{}, Next: map[int]uint64{}}, nil
 		},
 		Handle: func(ctx *sdk.Context, s State, m visits.Msg) (State, error) {
+			// A state decoded as it is from an older version may lack a map.
+			if s.Pages == nil {
+				s.Pages = map[string]int{}
+			}
+			if s.Next == nil {
+				s.Next = map[int]uint64{}
+			}
 			switch m.Op {
 			case "":
 				s.Pages[m.Page]++
@@ -44,5 +54,5 @@ func main() {
 			return s, nil
 		},
 		Downgrade: func(_ string, s State, _ codec.Raw) (any, error) { return s, nil },
-	})
+	}
 }
