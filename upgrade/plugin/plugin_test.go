@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -578,4 +579,20 @@ func TestCodecs(t *testing.T) {
 	require.NoError(t, sys.Load(load(t, sys, l, "tally-v2-gob", "tally", "v2")))
 	s := stats(t, sys, a)
 	assert.Equal(t, Stats{Version: "v2", Handled: 1, Migrations: []string{"v1>v2"}}, s, "migrated through gob")
+}
+
+func TestLargeMessagesUpToTheBound(t *testing.T) {
+	sys := newSys(t)
+	require.NoError(t, sys.Load(load(t, sys, plugin.NewLoader(), "tally-v2", "tally", "v2")))
+	pid, err := sys.Spawn("tally", nil)
+	require.NoError(t, err)
+	before := osPID(t, sys, "v2")
+	require.NoError(t, sys.Send(pid, Msg{Sender: 1, Seq: 1, Path: strings.Repeat("x", 10<<20)}))
+	assert.Equal(t, int64(1), stats(t, sys, pid).Handled, "10 MiB, over gRPC's default bound")
+
+	w := sys.Watch(pid)
+	require.NoError(t, sys.Send(pid, Msg{Sender: 1, Seq: 2, Path: strings.Repeat("x", 65<<20)}))
+	<-w.Done()
+	assert.ErrorIs(t, w.Reason(), plugin.ErrEncode)
+	assert.Equal(t, before, osPID(t, sys, "v2"), "not the plugin's fault: it lives on")
 }

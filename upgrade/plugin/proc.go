@@ -92,6 +92,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 		SkipHostEnv:      true,
 		StartTimeout:     p.o.startTimeout,
 		Logger:           hclogger(p.log),
+		GRPCDialOptions:  pb.DialOptions,
 	})
 	fail := func(kind error, err error) error {
 		client.Kill()

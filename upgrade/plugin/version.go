@@ -208,6 +208,9 @@ func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error
 	case err == nil:
 		b.p.worked()
 		return nil
+	case status.Code(err) == codes.ResourceExhausted:
+		// Too large a request or answer: the plugin is not at fault.
+		return fmt.Errorf("%w: %s: over the %d MiB message bound: %w", ErrEncode, b.p.ref, pb.MaxMessage>>20, err)
 	case status.Code(err) == codes.DeadlineExceeded:
 		err = fmt.Errorf("%w: %s after %v", ErrDeadline, b.p.ref, b.p.o.callTimeout)
 		b.p.failed(c.client, err, true)

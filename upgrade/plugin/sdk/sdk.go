@@ -108,7 +108,7 @@ func Serve[S, M any](m Module[S, M]) {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: pb.Handshake,
 		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{Impl: &server[S, M]{m: m}}},
-		GRPCServer:      goplugin.DefaultGRPCServer,
+		GRPCServer:      pb.NewServer,
 	})
 }
 

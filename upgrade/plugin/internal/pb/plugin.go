@@ -20,6 +20,21 @@ var Handshake = goplugin.HandshakeConfig{
 	MagicCookieValue: "graft-module",
 }
 
+// MaxMessage bounds one gRPC message either way (gRPC's default is 4 MiB):
+// a batch carries a process's state and up to a few hundred messages.
+const MaxMessage = 64 << 20
+
+// NewServer is the plugin side's gRPC server: go-plugin's options (TLS)
+// plus the message bound.
+func NewServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage))...)
+}
+
+// DialOptions are the host side's counterpart of NewServer.
+var DialOptions = []grpc.DialOption{
+	grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)),
+}
+
 // Name is the one plugin an executable serves.
 const Name = "module"
 

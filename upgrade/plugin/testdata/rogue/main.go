@@ -41,6 +41,6 @@ func main() {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: pb.Handshake,
 		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{Impl: server{}}},
-		GRPCServer:      goplugin.DefaultGRPCServer,
+		GRPCServer:      pb.NewServer,
 	})
 }
