@@ -31,6 +31,10 @@ var builds = map[string]struct {
 }
 
 func TestMain(m *testing.M) {
+	if exe := os.Getenv("GRAFT_TEST_HOST_PLUGIN"); exe != "" {
+		actAsHost(exe) // see TestPluginExitsWhenItsHostIsKilled
+		return
+	}
 	dir, err := os.MkdirTemp("", "graft-plugins-")
 	if err != nil {
 		panic(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -595,4 +596,40 @@ func TestLargeMessagesUpToTheBound(t *testing.T) {
 	<-w.Done()
 	assert.ErrorIs(t, w.Reason(), plugin.ErrEncode)
 	assert.Equal(t, before, osPID(t, sys, "v2"), "not the plugin's fault: it lives on")
+}
+
+// actAsHost is the test binary run as a host process: it loads the plugin
+// at exe as tally@v2, prints the plugin's OS PID and waits to be killed.
+func actAsHost(exe string) {
+	sum, err := plugin.Checksum(exe)
+	if err == nil {
+		sys := actor.NewSystem()
+		_, err = plugin.NewLoader().Load(context.Background(), sys,
+			upgrade.Ref{Module: "tally", Version: "v2", Path: exe, Checksum: sum})
+		if err == nil {
+			fmt.Println(plugin.Processes(sys)[0].OSPID)
+			select {}
+		}
+	}
+	fmt.Println("error:", err)
+	os.Exit(1)
+}
+
+func TestPluginExitsWhenItsHostIsKilled(t *testing.T) {
+	host := exec.Command(os.Args[0], "-test.run=^$")
+	host.Env = append(os.Environ(), "GRAFT_TEST_HOST_PLUGIN="+bins["tally-v2"].Path)
+	out, err := host.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, host.Start())
+	var pluginPID int
+	_, err = fmt.Fscan(out, &pluginPID)
+	require.NoError(t, err)
+	require.True(t, plugintest.Running(pluginPID))
+
+	require.NoError(t, host.Process.Kill()) // no Shutdown, no cleanup
+	_ = host.Wait()
+	// The orphan notices within its one-second poll; allow for a slow
+	// machine.
+	require.Eventually(t, func() bool { return !plugintest.Running(pluginPID) }, 10*time.Second, 10*time.Millisecond,
+		"plugin %d outlived its host", pluginPID)
 }
