@@ -633,3 +633,50 @@ func TestPluginExitsWhenItsHostIsKilled(t *testing.T) {
 	require.Eventually(t, func() bool { return !plugintest.Running(pluginPID) }, 10*time.Second, 10*time.Millisecond,
 		"plugin %d outlived its host", pluginPID)
 }
+
+func TestPluginEnvironmentIsOnlyWhatItIsGiven(t *testing.T) {
+	t.Setenv("GRAFT_HOST_SECRET", "s3cret")
+	for name, c := range map[string]struct {
+		opts []plugin.Option
+		want []string
+	}{
+		"default": {nil, nil},
+		"WithEnv": {[]plugin.Option{plugin.WithEnv("REGION=eu")}, []string{"REGION=eu"}},
+		"no mTLS": {[]plugin.Option{plugin.WithoutMTLS()}, nil},
+		"batch 1": {[]plugin.Option{plugin.WithMaxBatch(1)}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sys := newSys(t)
+			require.NoError(t, sys.Load(load(t, sys, plugin.NewLoader(c.opts...), "tally-v2", "tally", "v2")))
+			pid, err := sys.Spawn("tally", nil)
+			require.NoError(t, err)
+			for seq := uint64(1); seq <= 20; seq++ {
+				require.NoError(t, sys.Send(pid, Msg{Sender: 1, Seq: seq}))
+			}
+			assert.Equal(t, Stats{Version: "v2", Handled: 20}, stats(t, sys, pid))
+			r, err := sys.Call(context.Background(), pid, Msg{Op: "env"})
+			require.NoError(t, err)
+			env, err := codec.Decode[[]string](r.(codec.Raw))
+			require.NoError(t, err)
+			for _, kv := range env {
+				assert.NotContains(t, kv, "s3cret", "the host's environment does not leak")
+			}
+			for _, kv := range c.want {
+				assert.Contains(t, env, kv)
+			}
+		})
+	}
+}
+
+func TestStartTimeout(t *testing.T) {
+	sys := newSys(t)
+	before := plugintest.Children()
+	script := filepath.Join(t.TempDir(), "silent")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755))
+	sum, err := plugin.Checksum(script)
+	require.NoError(t, err)
+	l := plugin.NewLoader(plugin.WithStartTimeout(300 * time.Millisecond))
+	_, err = l.Load(context.Background(), sys.System, upgrade.Ref{Module: "x", Version: "v1", Path: script, Checksum: sum})
+	assert.ErrorIs(t, err, plugin.ErrHandshake)
+	assert.Equal(t, before, plugintest.Children(), "the silent process was killed")
+}

@@ -22,7 +22,7 @@ var (
 )
 
 // Msg is every message of the module. Op "" counts; the others:
-// "get" (call) replies Stats; "park" creates the file Path and blocks until
+// "get" (call) replies Stats; "env" (call) replies the environment; "park" creates the file Path and blocks until
 // the process dies; "hang" blocks; "fail" returns an error; "panic"
 // panics; "stop" stops normally.
 type Msg struct {
@@ -89,6 +89,8 @@ func handle(ctx *sdk.Context, s State, m Msg) (State, error) {
 		select {}
 	case "hang":
 		select {}
+	case "env":
+		return s, ctx.Reply(os.Environ())
 	case "fail":
 		return s, errors.New("asked to fail")
 	case "panic":
