@@ -2,6 +2,8 @@
 // module on standard input and prints a markdown table: one row per
 // framework, the median of every metric over the -count runs, then how graft
 // compares with the goroutine-and-channel baseline and with the best peer.
+// Graft-only workloads whose sub-benchmarks are variants, not frameworks
+// (W6: batched, unbatched, paced-25k), get a table of their own after it.
 //
 // Lines that are not benchmark results (headers, warnings, PASS) are skipped,
 // so the raw output of run.sh can be piped in as it is.
@@ -36,10 +38,13 @@ type metric struct {
 	workload, unit string
 }
 
-// results holds every sample read, per framework and metric, and the
-// frameworks in the order they first appeared.
+// results holds every sample read, per row and metric. A row is a
+// framework, or for a graft-only workload whose sub-benchmarks are variants
+// (see variantTables) the workload and variant, as "W6/batched".
+// frameworks and variants list the rows in the order they first appeared.
 type results struct {
 	frameworks []string
+	variants   []string
 	samples    map[string]map[metric][]float64
 	procs      []string // the GOMAXPROCS suffixes seen, e.g. "2"
 }
@@ -50,7 +55,11 @@ type results struct {
 //
 // The "-2" suffix (GOMAXPROCS) is dropped, so runs at one GOMAXPROCS pool
 // together; a benchmark without a "/framework" part is not one of ours and is
-// skipped.
+// skipped. In a workload of variantTables, such as
+//
+//	BenchmarkW6/batched-2   1   5304247 ns/op   58220 msg/s   5335 p50-us   12200 p99-us
+//
+// the part after the slash is a variant, kept apart from the frameworks.
 func parse(r io.Reader) (results, error) {
 	res := results{samples: map[string]map[metric][]float64{}}
 	sc := bufio.NewScanner(r)
@@ -70,9 +79,17 @@ func parse(r io.Reader) (results, error) {
 		if _, err := strconv.Atoi(fields[1]); err != nil {
 			continue // not a result line, e.g. a benchmark's log output
 		}
-		if res.samples[framework] == nil {
-			res.samples[framework] = map[metric][]float64{}
-			res.frameworks = append(res.frameworks, framework)
+		row := framework
+		if isVariantWorkload(workload) {
+			row = workload + "/" + framework
+		}
+		if res.samples[row] == nil {
+			res.samples[row] = map[metric][]float64{}
+			if row == framework {
+				res.frameworks = append(res.frameworks, row)
+			} else {
+				res.variants = append(res.variants, row)
+			}
 		}
 		// After the iteration count come (value, unit) pairs.
 		for i := 2; i+1 < len(fields); i += 2 {
@@ -81,7 +98,7 @@ func parse(r io.Reader) (results, error) {
 				return res, fmt.Errorf("%s: value %q: %w", fields[0], fields[i], err)
 			}
 			m := metric{workload, fields[i+1]}
-			res.samples[framework][m] = append(res.samples[framework][m], v)
+			res.samples[row][m] = append(res.samples[row][m], v)
 		}
 	}
 	return res, sc.Err()
@@ -101,6 +118,7 @@ func splitProcs(name string) (string, string) {
 }
 
 // median of the samples for (framework, m), and whether there were any.
+// framework is any row of res (a variant row too).
 func (res results) median(framework string, m metric) (float64, bool) {
 	s := slices.Clone(res.samples[framework][m])
 	if len(s) == 0 {
@@ -180,7 +198,103 @@ func cells() []cell {
 	}
 }
 
+// variantTable is a graft-only workload whose sub-benchmarks are variants
+// of it rather than frameworks (BenchmarkW6/batched, /unbatched, ...). It
+// gets a table of its own, a row per variant, without ratios: there is
+// nothing to compare graft with.
+type variantTable struct {
+	workload, title string
+	columns         []column
+	cells           []cell
+}
+
+func variantTables() []variantTable {
+	return []variantTable{{
+		workload: "W6",
+		title:    "W6, one plugin-backed actor (graft only)",
+		columns: []column{
+			{title: "msg/s", m: metric{"W6", "msg/s"}, format: thousands},
+			{title: "p50 µs", m: metric{"W6", "p50-us"}, lowerIsBetter: true, format: micros},
+			{title: "p99 µs", m: metric{"W6", "p99-us"}, lowerIsBetter: true, format: micros},
+		},
+		cells: []cell{
+			{"msg/s", []string{"msg/s"}},
+			{"latency p50 / p99 µs", []string{"p50 µs", "p99 µs"}},
+		},
+	}}
+}
+
+func isVariantWorkload(workload string) bool {
+	return slices.ContainsFunc(variantTables(), func(t variantTable) bool { return t.workload == workload })
+}
+
+// render prints the table of frameworks (with its ratios), if any, then a
+// table per variant workload that has results.
 func render(res results) string {
+	var parts []string
+	if len(res.frameworks) > 0 {
+		parts = append(parts, renderFrameworks(res))
+	}
+	for _, t := range variantTables() {
+		if s := renderVariants(res, t); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// renderVariants prints t's table, or "" if no variant of it was read.
+func renderVariants(res results, t variantTable) string {
+	var rows, names []string
+	for _, row := range res.variants {
+		if name, ok := strings.CutPrefix(row, t.workload+"/"); ok {
+			rows, names = append(rows, row), append(names, name)
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	byTitle := make(map[string]column, len(t.columns))
+	for _, c := range t.columns {
+		byTitle[c.title] = c
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, medians over %s, GOMAXPROCS=%s.\n\n", t.title, runsNote(res, rows), strings.Join(res.procs, ","))
+	writeHeader(&b, t.workload, t.cells)
+	for i, row := range rows {
+		writeRow(&b, res, names[i], row, t.cells, byTitle)
+	}
+	return b.String()
+}
+
+// writeHeader writes a table's header: first the row names' column, then
+// one per cell.
+func writeHeader(b *strings.Builder, first string, layout []cell) {
+	b.WriteString("| " + first + " |")
+	for _, c := range layout {
+		b.WriteString(" " + c.title + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(layout)) + "\n")
+}
+
+// writeRow writes the row of res named name in the table: the median of
+// each column, "—" for one without samples.
+func writeRow(b *strings.Builder, res results, name, row string, layout []cell, byTitle map[string]column) {
+	b.WriteString("| " + name + " |")
+	for _, c := range layout {
+		vals := make([]string, len(c.titles))
+		for i, t := range c.titles {
+			vals[i] = "—"
+			if v, ok := res.median(row, byTitle[t].m); ok {
+				vals[i] = byTitle[t].format(v)
+			}
+		}
+		b.WriteString(" " + strings.Join(vals, " / ") + " |")
+	}
+	b.WriteString("\n")
+}
+
+func renderFrameworks(res results) string {
 	var b strings.Builder
 	rows := orderedRows(res.frameworks)
 	cols := columns()
@@ -191,24 +305,9 @@ func render(res results) string {
 	layout := cells()
 
 	fmt.Fprintf(&b, "Medians over %s, GOMAXPROCS=%s.\n\n", runsNote(res, rows), strings.Join(res.procs, ","))
-	b.WriteString("| framework |")
-	for _, c := range layout {
-		b.WriteString(" " + c.title + " |")
-	}
-	b.WriteString("\n|---|" + strings.Repeat("---:|", len(layout)) + "\n")
+	writeHeader(&b, "framework", layout)
 	for _, fw := range rows {
-		b.WriteString("| " + fw + " |")
-		for _, c := range layout {
-			vals := make([]string, len(c.titles))
-			for i, t := range c.titles {
-				vals[i] = "—"
-				if v, ok := res.median(fw, byTitle[t].m); ok {
-					vals[i] = byTitle[t].format(v)
-				}
-			}
-			b.WriteString(" " + strings.Join(vals, " / ") + " |")
-		}
-		b.WriteString("\n")
+		writeRow(&b, res, fw, fw, layout, byTitle)
 	}
 
 	if _, ok := res.samples[subject]; !ok {

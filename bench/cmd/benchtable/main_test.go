@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// Two runs of each workload for three frameworks, with the noise go test
-// prints around them.
+// Two runs of each workload for three frameworks, and of W6's variants,
+// with the noise go test prints around them.
 const sample = `WARNING: proto: file "actor.proto" has a name conflict over actor.PID
 goos: linux
 pkg: github.com/graftrt/graft/bench
@@ -27,6 +27,12 @@ BenchmarkW5/channel-2    	       1	 120000000 ns/op	         0 lost	         2.0
 BenchmarkW5/graft-2      	       1	  40000000 ns/op	         0 lost	       200.0 p50-µs	      1000 p99-µs	     99800 reported	      3000 restarts/s
 BenchmarkW5/ergo-2       	       1	  40000000 ns/op	     98000 lost	       100.0 p50-µs	       500.0 p99-µs	      1500 reported	      1000 restarts/s
 BenchmarkW5/graft-2      	       1	  40000000 ns/op	         0 lost	       100.0 p50-µs	      3000 p99-µs	     99900 reported	      5000 restarts/s
+BenchmarkW6/batched-2         	       1	  54304247 ns/op	    60000 msg/s	      5000 p50-us	     12000 p99-us
+BenchmarkW6/unbatched-2       	       1	 170699809 ns/op	      5000 msg/s	     60000 p50-us	    130000 p99-us
+BenchmarkW6/paced-25k-2       	       1	 237627308 ns/op	     24900 msg/s	       140.0 p50-us	       800.0 p99-us
+BenchmarkW6/batched-2         	       1	  49262928 ns/op	    70000 msg/s	      7000 p50-us	     14000 p99-us
+BenchmarkW6/unbatched-2       	       1	 154194793 ns/op	      6000 msg/s	     50000 p50-us	    110000 p99-us
+BenchmarkW6/paced-25k-2       	       1	 245579247 ns/op	     24902 msg/s	        60.0 p50-us	       700.0 p99-us
 BenchmarkPickup-2        	 1000000	      1043 ns/op
 PASS
 ok  	github.com/graftrt/graft/bench	10.614s
@@ -38,7 +44,13 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := strings.Join(res.frameworks, ","), "channel,graft,hollywood,ergo"; got != want {
-		t.Errorf("frameworks = %s, want %s (BenchmarkPickup has no framework and is skipped)", got, want)
+		t.Errorf("frameworks = %s, want %s (BenchmarkPickup has no framework and is skipped; W6 has variants)", got, want)
+	}
+	if got, want := strings.Join(res.variants, ","), "W6/batched,W6/unbatched,W6/paced-25k"; got != want {
+		t.Errorf("variants = %s, want %s", got, want)
+	}
+	if v, _ := res.median("W6/paced-25k", metric{"W6", "p50-us"}); v != 100 {
+		t.Errorf("median W6 paced-25k p50 = %v, want 100", v)
 	}
 	if got, want := strings.Join(res.procs, ","), "2"; got != want {
 		t.Errorf("procs = %s, want %s", got, want)
@@ -80,6 +92,25 @@ func TestRender(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// W6's variants are not frameworks: they have a table of their own,
+	// after the ratios.
+	for _, want := range []string{
+		"W6, one plugin-backed actor (graft only), medians over 2 runs, GOMAXPROCS=2.",
+		"| W6 | msg/s | latency p50 / p99 µs |",
+		"| batched | 65,000 | 6,000 / 13,000 |",
+		"| unbatched | 5,500 | 55,000 / 120,000 |",
+		"| paced-25k | 24,901 | 100 / 750 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "| batched | —") {
+		t.Errorf("a W6 variant appears as a framework:\n%s", out)
+	}
+	if strings.Index(out, "| W6 |") < strings.Index(out, "| best peer |") {
+		t.Errorf("the W6 table comes before the ratios:\n%s", out)
+	}
 	// Rows come in the fixed order, whatever the input order.
 	if strings.Index(out, "| graft |") > strings.Index(out, "| hollywood |") {
 		t.Errorf("graft row after hollywood:\n%s", out)
@@ -104,5 +135,27 @@ func TestThousands(t *testing.T) {
 		if got := thousands(in); got != want {
 			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestRenderVariantsOnly: `go test -bench W6` alone gives the W6 table and
+// no empty table of frameworks.
+func TestRenderVariantsOnly(t *testing.T) {
+	res, err := parse(strings.NewReader(`BenchmarkW6/batched-2   1   54304247 ns/op   60000 msg/s   5000 p50-us   12000 p99-us
+BenchmarkW6/paced-25k-2   1   237627308 ns/op   24900 msg/s   140.0 p50-us   800.0 p99-us
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := render(res)
+	want := `W6, one plugin-backed actor (graft only), medians over 1 run, GOMAXPROCS=2.
+
+| W6 | msg/s | latency p50 / p99 µs |
+|---|---:|---:|
+| batched | 60,000 | 5,000 / 12,000 |
+| paced-25k | 24,900 | 140 / 800 |
+`
+	if out != want {
+		t.Errorf("render =\n%s\nwant\n%s", out, want)
 	}
 }
