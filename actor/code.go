@@ -93,14 +93,7 @@ func (s *System) maybeRetire(c *code) {
 	s.log.Info("version retired", zap.String("module", mod.name), zap.String("version", c.v.name))
 	s.Emit(VersionRetired{Module: mod.name, Version: c.v.name})
 	if hook != nil {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("release hook panicked", zap.String("module", mod.name), zap.String("version", c.v.name), zap.Any("panic", r))
-				}
-			}()
-			hook()
-		}()
+		s.runHook("release hook", hook, zap.String("module", mod.name), zap.String("version", c.v.name))
 	}
 }
 

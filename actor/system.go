@@ -555,7 +555,7 @@ func (s *System) OnShutdown(f func()) {
 		return
 	}
 	s.hooksMu.Unlock()
-	s.runHook(f)
+	s.runHook("shutdown hook", f)
 }
 
 func (s *System) runHooks() {
@@ -564,14 +564,16 @@ func (s *System) runHooks() {
 	s.hooks, s.hooksDone = nil, true
 	s.hooksMu.Unlock()
 	for i := len(hooks) - 1; i >= 0; i-- {
-		s.runHook(hooks[i])
+		s.runHook("shutdown hook", hooks[i])
 	}
 }
 
-func (s *System) runHook(f func()) {
+// runHook runs a hook of user code; a panic is logged as "<what>
+// panicked", not raised.
+func (s *System) runHook(what string, f func(), fields ...zap.Field) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("shutdown hook panicked", zap.Any("panic", r))
+			s.log.Error(what+" panicked", append(fields, zap.Any("panic", r))...)
 		}
 	}()
 	f()
