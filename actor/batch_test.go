@@ -91,10 +91,17 @@ func TestBatchGathersQueuedMessagesUpToTheBound(t *testing.T) {
 	for _, m := range []string{"a", "b", "c", "d", "e", "f"} {
 		require.NoError(t, sys.Send(pid, m))
 	}
+	type result struct {
+		n   any
+		err error
+	}
+	got := make(chan result, 1)
+	go func() { n, err := call(t, sys, pid, "g"); got <- result{n, err} }()
+	waitPushed(t, sys, pid, 8) // the block, six casts and the call
 	release()
-	n, err := call(t, sys, pid, "g")
-	require.NoError(t, err)
-	assert.Equal(t, 7, n)
+	r := <-got
+	require.NoError(t, r.err)
+	assert.Equal(t, 7, r.n)
 	assert.Equal(t, []int{1, 4, 3}, b.batchSizes(), "the block alone, then batches of at most 4; the call rides in the last")
 }
 
