@@ -382,7 +382,7 @@ func TestSIGKILLMidBatchLosesOnlyTheBatch(t *testing.T) {
 
 func TestHungPluginMeetsTheDeadline(t *testing.T) {
 	sys := newSys(t)
-	l := plugin.NewLoader(plugin.WithCallTimeout(300 * time.Millisecond))
+	l := plugin.NewLoader(plugin.WithCallTimeout(time.Second))
 	require.NoError(t, sys.Load(load(t, sys, l, "tally-v2", "tally", "v2")))
 	pid, err := sys.Spawn("tally", nil)
 	require.NoError(t, err)
