@@ -99,10 +99,14 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 	if err == nil {
 		done = b.Len()
 	}
+	h := p.sys.onHandled.Load()
 	for i := range done {
 		if _, ok := b.raw[i].(*callEnv); ok {
 			p.answered = true
 			b.ReplyError(i, ErrNoReply) // a no-op for an answered call
+		}
+		if h != nil {
+			(*h)(p.pid, b.msgs[i])
 		}
 	}
 	if err == nil {

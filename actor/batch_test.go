@@ -216,3 +216,47 @@ func waitPushed(t *testing.T, sys *actortest.System, pid actor.PID, n uint64) {
 	require.Eventually(t, func() bool { return actor.Pushed(sys.System, pid) >= n },
 		actortest.DefaultWait, time.Millisecond)
 }
+
+func TestOnHandledSeesEveryConsumedMessage(t *testing.T) {
+	sys := newSys(t)
+	var mu sync.Mutex
+	var seen []any
+	cancel, err := sys.OnHandled(func(_ actor.PID, msg any) {
+		mu.Lock()
+		seen = append(seen, msg)
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	_, err = sys.OnHandled(func(actor.PID, any) {})
+	assert.ErrorIs(t, err, actor.ErrObserved)
+
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Send(pid, "a"))
+	_, err = call(t, sys, pid, echo{V: 1})
+	require.NoError(t, err)
+	w := sys.Watch(pid)
+	require.NoError(t, sys.Send(pid, boom{V: "x"}))
+	<-w.Done()
+	mu.Lock()
+	assert.Equal(t, []any{"a", echo{V: 1}, boom{V: "x"}}, seen, "casts, call requests, and a message whose handler panicked")
+	mu.Unlock()
+
+	// Batches report the messages they consumed, not the rest.
+	bsys, _, bpid := spawnBatcher(t, 64)
+	var bseen []any
+	_, err = bsys.OnHandled(func(_ actor.PID, msg any) { bseen = append(bseen, msg) })
+	require.NoError(t, err)
+	release := holdBatcher(t, bsys, bpid)
+	bw := bsys.Watch(bpid)
+	for _, m := range []string{"a", "fail", "lost"} {
+		require.NoError(t, bsys.Send(bpid, m))
+	}
+	release()
+	<-bw.Done()
+	assert.Equal(t, []any{"a", "fail"}, bseen[1:], "after the block: a, and fail, which stopped it")
+
+	cancel()
+	_, err = sys.OnHandled(func(actor.PID, any) {})
+	assert.NoError(t, err, "free again once cancelled")
+}

@@ -46,6 +46,7 @@ var (
 	ErrCallSelf        = errors.New("actor: a process cannot call itself")
 	ErrStopping        = errors.New("actor: system is shutting down")
 	ErrNotInProcess    = errors.New("actor: not allowed outside the process's own handler")
+	ErrObserved        = errors.New("actor: another observer is set")
 )
 
 // ShutdownReason is OTP's {shutdown, Term}: a deliberate stop that carries

@@ -127,3 +127,20 @@ func (s *System) emit(ev Event) {
 		sub.f(ev)
 	}
 }
+
+// OnHandled calls f after every user message a process has consumed:
+// handled by its version (whatever the outcome: a handler that returned an
+// error or panicked consumed its message too), with the message as sent (a
+// call's request for a call). f runs on the process's goroutine, so it must
+// be quick. It is for harnesses that account for every message (package
+// chaos): together with DeadLetter events and refused sends, it shows where
+// each message went. One observer at a time: a second OnHandled fails with
+// ErrObserved until the first is cancelled. Unobserved, the runtime pays
+// one atomic load per message.
+func (s *System) OnHandled(f func(pid PID, msg any)) (cancel func(), err error) {
+	h := &f
+	if !s.onHandled.CompareAndSwap(nil, h) {
+		return nil, ErrObserved
+	}
+	return func() { s.onHandled.CompareAndSwap(h, nil) }, nil
+}

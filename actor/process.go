@@ -150,18 +150,23 @@ func (p *process) receive(msg any) {
 		return
 	}
 	if m, ok := msg.(*callEnv); ok {
+		req := m.req // the envelope may be reused once answered
 		p.answered = true
 		p.ctx.call = m
-		p.handle(m.req)
+		p.handle(req)
 		if p.ctx.call != nil && p.reason == nil {
 			// Neither answered nor deferred. (If the process is exiting,
 			// exit answers with the reason instead.)
 			p.ctx.call = nil
 			m.finish(nil, ErrNoReply)
 		}
-		return
+		msg = req
+	} else {
+		p.handle(msg)
 	}
-	p.handle(msg)
+	if h := p.sys.onHandled.Load(); h != nil {
+		(*h)(p.pid, msg)
+	}
 }
 
 // stale reports a Down of a monitor removed meanwhile: it is flushed, as by

@@ -45,6 +45,7 @@ type System struct {
 	calls sync.Pool // *callEnv
 
 	deadLetters atomic.Uint64
+	onHandled   atomic.Pointer[func(PID, any)] // see OnHandled
 
 	extMu sync.Mutex
 	ext   map[any]any // guarded by extMu; see Extension
