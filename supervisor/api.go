@@ -90,7 +90,18 @@ type (
 	deleteChildReq   struct{ id string }
 	whichChildrenReq struct{}
 	countChildrenReq struct{}
+	flagsReq         struct{}
 )
+
+// Flags returns the supervisor's flags, with OTP's defaults filled in
+// (what a harness checks restart intensity against).
+func (h *Handle) Flags(ctx context.Context) (Flags, error) {
+	r, err := h.sys.Call(ctx, h.pid, flagsReq{})
+	if err != nil {
+		return Flags{}, err
+	}
+	return r.(Flags), nil
+}
 
 // StartChild adds a child spec and starts it (not for simple_one_for_one).
 func (h *Handle) StartChild(ctx context.Context, spec ChildSpec) (actor.PID, error) {
@@ -241,6 +252,8 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		reply(nil, err)
 	case upgradeSpecsReq:
 		reply(s.upgradeSpecs(ctx, m.specs))
+	case flagsReq:
+		reply(s.flags, nil)
 	case whichChildrenReq:
 		out := make([]ChildInfo, 0, len(s.children))
 		for _, c := range s.children {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,6 +44,10 @@ func TestRuntimeAPI(t *testing.T) {
 	n, err := h.CountChildren(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, supervisor.Counts{Specs: 2, Active: 1, Workers: 2}, n)
+	flags, err := h.Flags(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, flags.Intensity, "OTP's default intensity filled in")
+	assert.Equal(t, 5*time.Second, flags.Period)
 
 	assert.ErrorIs(t, h.DeleteChild(ctx, "a"), supervisor.ErrRunning)
 	b2, err := h.RestartChild(ctx, "b")
