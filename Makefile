@@ -2,7 +2,10 @@
 # come through the module proxy.
 #
 #   make run [ARGS='--duration 3s']   run a node with the demo service
-#   make test                         vet + race tests, root module and bench/
+#   make test                         vet + race tests (with the CI-sized chaos run),
+#                                     short fuzz runs, root module and bench/
+#   make chaos [CHAOS='-chaos.duration=10m']
+#                                     the long chaos run (docs/reliability.md)
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
 #   make lint                         gofmt check + vet, both modules
 #   make build                        bin/graft
@@ -15,16 +18,35 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test bench lint build plugins generate
+.PHONY: run test fuzz chaos bench lint build plugins generate
 
 run:
 	$(GO) run ./cmd/graft run $(ARGS)
 
 test:
 	$(GO) vet ./...
-	$(GO) test -race ./...
+	$(GO) test -race -timeout 20m ./...
+	$(MAKE) fuzz
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time);
+# the seed corpus is in each package's testdata/fuzz.
+FUZZTIME ?= 5s
+FUZZ := ./upgrade:FuzzParsePlan ./upgrade/plugin/codec:FuzzDecode \
+	./upgrade/plugin/sdk:FuzzHandle ./supervisor:FuzzValidate
+
+fuzz:
+	@for f in $(FUZZ); do \
+		pkg=$${f%%:*}; name=$${f#*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# The long chaos run: faults until the duration passes, then the summary.
+CHAOS ?= -chaos.duration=10m
+chaos:
+	$(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/ -args -chaos.faults=0 $(CHAOS)
 
 bench:
 	bash bench/run.sh $(or $(COUNT),5)

@@ -145,3 +145,27 @@ func TestInit(t *testing.T) {
 	m.Name, m.Version = "a", "v1"
 	assert.Error(t, m.check(), "no handler")
 }
+
+// A host (or anything that got hold of the socket) may send any bytes: the
+// SDK answers with a failure, never panics, and never claims more messages
+// handled than it was sent.
+func FuzzHandle(f *testing.F) {
+	f.Add("json", []byte(`{"N": 1}`), "json", []byte(`{"Op": "inc"}`), true)
+	f.Add("gob", []byte{0x03, 0x04}, "json", []byte(`{"Op": "panic"}`), false)
+	f.Add("xml", []byte(`<a/>`), "protobuf", []byte{0x08, 0x01}, true)
+	f.Fuzz(func(t *testing.T, stateCodec string, stateBytes []byte, msgCodec string, msgBytes []byte, call bool) {
+		s := testServer(t, Module[state, msg]{})
+		body := &pb.Blob{Codec: msgCodec, Data: msgBytes}
+		req := &pb.HandleRequest{State: &pb.Blob{Codec: stateCodec, Data: stateBytes},
+			Messages: []*pb.Message{{Body: body, Call: call}, {Body: body}}}
+		resp, err := s.Handle(context.Background(), req)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, int(resp.GetDone()), 2)
+		assert.LessOrEqual(t, len(resp.GetReplies()), int(resp.GetDone()))
+		if resp.GetFailure() == nil {
+			assert.Equal(t, uint32(2), resp.GetDone())
+		}
+		_, _ = s.CodeChange(context.Background(), &pb.CodeChangeRequest{From: "v1", State: req.State, Extra: req.Messages[0].Body})
+		_, _ = s.Downgrade(context.Background(), &pb.DowngradeRequest{To: "v1", State: req.State})
+	})
+}

@@ -1,0 +1,99 @@
+// Package fault is the part of the chaos toolkit that runs inside the code
+// under test: the tagged message the load generator sends, and what a
+// handler or a migration does when a message or an upgrade asks it to
+// misbehave. It depends on the standard library only, so plugin versions
+// built with the SDK can use it too.
+package fault
+
+import (
+	"errors"
+	"time"
+)
+
+// Msg is every message the chaos load generator and fault injector send
+// to the processes under test. Sender, Seq and Target tag it: Seq counts,
+// from 1, the messages Sender sent to Target, so that the harness can check
+// that each was handled exactly once (or reported) and in order. A Msg
+// whose Untracked is set (a probe call) is not accounted for.
+//
+// A module under chaos accepts Msg and calls Act on it first; the rest of
+// its handling is the module's own.
+type Msg struct {
+	Sender    int
+	Seq       uint64
+	Target    int
+	Untracked bool          `json:",omitempty"`
+	Fault     string        `json:",omitempty"` // "", Panic, Slow, Hang
+	Delay     time.Duration `json:",omitempty"` // for Slow
+}
+
+// What a Msg may ask of its handler.
+const (
+	Panic = "panic" // panic
+	Slow  = "slow"  // take Delay
+	// Hang takes Delay too, which the injector makes longer than a plugin
+	// version's call deadline: a plugin is then killed as hung, while a
+	// compiled-in version (the message may reach one after an upgrade) is
+	// only slow.
+	Hang = "hang"
+)
+
+// Act does what m asks of the handler handling it: nothing for a plain
+// message. It panics for Panic (in a handler, a panic is an exit reason)
+// and sleeps for Slow and Hang.
+func Act(m Msg) {
+	switch m.Fault {
+	case Panic:
+		panic("chaos: asked to panic")
+	case Slow, Hang:
+		// Stands for handler code that takes long: sleeping is the fault.
+		time.Sleep(m.Delay)
+	}
+}
+
+// Migration is the Extra of the upgrades the injector makes: what the
+// migration (CodeChange, Downgrade) should do. A zero Migration asks for
+// nothing.
+type Migration struct {
+	Fault string        `json:",omitempty"` // "", Fail, Panic, Slow
+	Delay time.Duration `json:",omitempty"` // for Slow: longer than the plan's timeout
+}
+
+// Fail is a Migration fault: return ErrInjected.
+const Fail = "fail"
+
+// ErrInjected is the error of a migration asked to fail.
+var ErrInjected = errors.New("chaos: injected migration failure")
+
+// encoded is an Extra that crossed to a plugin version as bytes
+// (codec.Raw; actor.Encoded).
+type encoded interface{ Decode(into any) error }
+
+// ActMigration does what extra asks of a migration: call it first in
+// CodeChange and Downgrade, with their extra argument. It returns
+// ErrInjected for Fail, panics for Panic, sleeps for Slow, and does
+// nothing for any other extra.
+func ActMigration(extra any) error {
+	var m Migration
+	switch e := extra.(type) {
+	case Migration:
+		m = e
+	case *Migration:
+		if e != nil {
+			m = *e
+		}
+	case encoded:
+		if e.Decode(&m) != nil {
+			return nil
+		}
+	}
+	switch m.Fault {
+	case Fail:
+		return ErrInjected
+	case Panic:
+		panic("chaos: asked to panic in a migration")
+	case Slow:
+		time.Sleep(m.Delay)
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+package fault_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
+
+	"github.com/graftrt/graft/chaos/fault"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// jsonExtra is an extra as a plugin version receives it: encoded.
+type jsonExtra []byte
+
+func (j jsonExtra) Decode(into any) error { return json.Unmarshal(j, into) }
+
+func TestActMigration(t *testing.T) {
+	assert.NoError(t, fault.ActMigration(nil))
+	assert.NoError(t, fault.ActMigration("someone else's extra"))
+	assert.ErrorIs(t, fault.ActMigration(fault.Migration{Fault: fault.Fail}), fault.ErrInjected)
+	assert.ErrorIs(t, fault.ActMigration(&fault.Migration{Fault: fault.Fail}), fault.ErrInjected)
+	assert.ErrorIs(t, fault.ActMigration(jsonExtra(`{"Fault": "fail"}`)), fault.ErrInjected, "through a plugin's codec")
+	assert.NoError(t, fault.ActMigration(jsonExtra(`garbage`)))
+	assert.Panics(t, func() { _ = fault.ActMigration(fault.Migration{Fault: fault.Panic}) })
+	assert.NoError(t, fault.ActMigration(fault.Migration{Fault: fault.Slow, Delay: 1}))
+}
+
+func TestAct(t *testing.T) {
+	assert.NotPanics(t, func() { fault.Act(fault.Msg{Sender: 1, Seq: 1}) })
+	assert.NotPanics(t, func() { fault.Act(fault.Msg{Fault: fault.Slow, Delay: 1}) })
+	assert.Panics(t, func() { fault.Act(fault.Msg{Fault: fault.Panic}) })
+}

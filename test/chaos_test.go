@@ -1,0 +1,119 @@
+package test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/chaos"
+	"github.com/graftrt/graft/chaos/fault"
+	"github.com/graftrt/graft/mailbox"
+	"github.com/graftrt/graft/supervisor"
+	"github.com/graftrt/graft/upgrade/plugin"
+	"github.com/graftrt/graft/upgrade/plugin/plugintest"
+)
+
+// The chaos suite: Graft's guarantees shown by the public toolkit
+// (package chaos) against a service built like a user's. make test runs
+// the CI-sized run; make chaos runs it for -chaos.duration with
+// -chaos.faults=0.
+var (
+	chaosSeed     = flag.Uint64("chaos.seed", 0, "seed of the fault schedule (0: from the time)")
+	chaosFaults   = flag.Int("chaos.faults", 10_000, "faults to inject (0: until -chaos.duration)")
+	chaosDuration = flag.Duration("chaos.duration", 0, "how long to run (0: until -chaos.faults)")
+)
+
+// chaosState is the state of every version of module "chaosmod".
+type chaosState struct{ N int }
+
+// chaosVersion is a compiled-in version of "chaosmod": it counts messages
+// and does what fault messages and migration extras ask.
+func chaosVersion(name string) *actor.Version {
+	return actor.Define("chaosmod", name, actor.Funcs[chaosState]{
+		Handle: func(ctx *actor.Context, s chaosState, msg any) (chaosState, error) {
+			if m, ok := msg.(fault.Msg); ok {
+				fault.Act(m)
+			}
+			s.N++
+			ctx.Reply(s.N)
+			return s, nil
+		},
+		CodeChange: func(from string, old, extra any) (chaosState, error) {
+			if err := fault.ActMigration(extra); err != nil {
+				return chaosState{}, err
+			}
+			s, _ := old.(chaosState)
+			if e, ok := old.(actor.Encoded); ok { // from the plugin version
+				err := e.Decode(&s)
+				return s, err
+			}
+			return s, nil
+		},
+		Downgrade: func(to string, s chaosState, extra any) (any, error) {
+			return s, fault.ActMigration(extra)
+		},
+	})
+}
+
+// chaosTree is the service: a root one_for_one over three supervisors of
+// different strategies and a few workers with bounded mailboxes.
+func chaosTree(t testing.TB, sys *actor.System) *supervisor.Handle {
+	workers := func(prefix string, n int, handoff bool, opts ...actor.SpawnOption) []supervisor.ChildSpec {
+		specs := make([]supervisor.ChildSpec, n)
+		for i := range specs {
+			specs[i] = supervisor.ChildSpec{ID: fmt.Sprint(prefix, i), Handoff: handoff,
+				Start: supervisor.StartSpec{Module: "chaosmod", Options: opts}}
+		}
+		return specs
+	}
+	lots := supervisor.Flags{Intensity: 100_000, Period: time.Second}
+	oneForAll, restForOne := lots, lots
+	oneForAll.Strategy, restForOne.Strategy = supervisor.OneForAll, supervisor.RestForOne
+	specs := []supervisor.ChildSpec{
+		supervisor.Spec("a", lots, workers("a", 24, true)),
+		supervisor.Spec("b", restForOne, workers("b", 8, false)),
+		supervisor.Spec("c", oneForAll, workers("c", 4, true)),
+	}
+	specs = append(specs, workers("bounded", 4, false,
+		actor.WithMailbox(16, mailbox.DropOldest))...)
+	root, err := supervisor.Start(sys, lots, specs)
+	require.NoError(t, err)
+	return root
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos run takes a while")
+	}
+	dir := t.TempDir()
+	exe, err := plugintest.Build(dir, "chaosmod-v3", "./testdata/chaosmod", nil)
+	require.NoError(t, err)
+
+	sys := actor.NewSystem(actor.WithLogger(zap.NewNop()))
+	v1, v2 := chaosVersion("v1"), chaosVersion("v2")
+	require.NoError(t, sys.Load(v1))
+	require.NoError(t, sys.Stage(v2))
+	v3, err := plugin.NewLoader(plugin.WithCallTimeout(250*time.Millisecond)).
+		Load(context.Background(), sys, exe.Ref("chaosmod", "v3"))
+	require.NoError(t, err)
+	root := chaosTree(t, sys)
+
+	res, err := chaos.Run(context.Background(), sys, root, chaos.Config{
+		Seed: *chaosSeed, Faults: *chaosFaults, Duration: *chaosDuration,
+		Module: "chaosmod", Versions: []*actor.Version{v1, v2, v3},
+		Burst: 64, UpgradeTimeout: 200 * time.Millisecond, HangFor: 400 * time.Millisecond,
+		Shutdown: true, Out: os.Stdout,
+	})
+	require.NoError(t, err)
+	require.NoError(t, res.Err())
+	if *chaosDuration == 0 {
+		require.GreaterOrEqual(t, res.TotalFaults(), *chaosFaults)
+	}
+}
