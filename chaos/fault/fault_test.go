@@ -32,4 +32,7 @@ func TestAct(t *testing.T) {
 	assert.NotPanics(t, func() { fault.Act(fault.Msg{Sender: 1, Seq: 1}) })
 	assert.NotPanics(t, func() { fault.Act(fault.Msg{Fault: fault.Slow, Delay: 1}) })
 	assert.Panics(t, func() { fault.Act(fault.Msg{Fault: fault.Panic}) })
+	// A hang is bounded: the message may reach a compiled-in version
+	// (after a downgrade), which must not block forever.
+	assert.NotPanics(t, func() { fault.Act(fault.Msg{Fault: fault.Hang, Delay: 1}) })
 }
