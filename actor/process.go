@@ -514,6 +514,10 @@ func (p *process) exit(reason error, terminate bool) {
 func (p *process) refuseSignal(m any, reason error) {
 	s := p.sys
 	switch r := m.(type) {
+	case exitSig:
+		// A handoff child's queue that reached us too late: nobody will
+		// pass it on.
+		s.undeliverableAll(r.from, r.queued, r.reason)
 	case linkSig:
 		if t := s.lookup(r.from); t != nil {
 			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})

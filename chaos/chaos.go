@@ -215,9 +215,9 @@ func (r *run) targets() []actor.PID { return r.cur.Load().workers }
 
 // observe accounts for every consumed message, dead letter and restart.
 func (r *run) observe() (cancel func(), err error) {
-	stopHandled, err := r.sys.OnHandled(func(_ actor.PID, msg any) {
+	stopHandled, err := r.sys.OnHandled(func(pid actor.PID, msg any) {
 		if m, ok := msg.(fault.Msg); ok {
-			r.led.mark(m, handled)
+			r.led.mark(m, handled, pid)
 		}
 	})
 	if err != nil {
@@ -228,7 +228,7 @@ func (r *run) observe() (cancel func(), err error) {
 		switch e := e.(type) {
 		case actor.DeadLetter:
 			if m, ok := e.Message.(fault.Msg); ok {
-				r.led.mark(m, dead)
+				r.led.mark(m, dead, actor.PID{})
 			}
 		case supervisor.ChildStarted:
 			if e.Restart {
@@ -363,10 +363,10 @@ func (r *run) startLoad() (stop func()) {
 // send sends a tagged message and records whether it was taken.
 func (r *run) send(pid actor.PID, m fault.Msg) {
 	if err := r.sys.Send(pid, m); err != nil {
-		r.led.mark(m, refused)
+		r.led.mark(m, refused, actor.PID{})
 		return
 	}
-	r.led.mark(m, sent)
+	r.led.mark(m, sent, actor.PID{})
 }
 
 // injectorSender is the Sender of the messages the injector sends itself.
@@ -380,7 +380,7 @@ func (r *run) injSend(i int, m fault.Msg) {
 	m.Sender, m.Seq, m.Target = injectorSender, r.injSeq[i], i
 	r.tmu.Unlock()
 	if pid.IsZero() {
-		r.led.mark(m, refused)
+		r.led.mark(m, refused, actor.PID{})
 		return
 	}
 	r.send(pid, m)
@@ -471,8 +471,8 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 	case MigrationFail, MigrationPanic, MigrationSlow:
 		m := map[Kind]fault.Migration{MigrationFail: {Fault: fault.Fail}, MigrationPanic: {Fault: fault.Panic},
 			MigrationSlow: {Fault: fault.Slow, Delay: 2 * r.cfg.UpgradeTimeout}}[k]
-		if out := r.upgrade(ctx, upgrade.Atomic, m); out == upgrade.Committed {
-			r.res.violate("migration faults roll back", "an upgrade whose migrations were told to %s committed", m.Fault)
+		if migrated := r.upgradeMigrating(ctx, m); migrated != "" {
+			r.res.violate(checkRollback, "an upgrade whose migrations were told to %s committed a migration: %s", m.Fault, migrated)
 		}
 	case Overlap:
 		// The versions are drawn here, not in the goroutines: the schedule
@@ -504,8 +504,25 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 
 // upgrade moves the module to the next version in mode; the schedule
 // decides the version (nextVersion draws from rng).
-func (r *run) upgrade(ctx context.Context, mode upgrade.Mode, m fault.Migration) upgrade.Outcome {
+func (r *run) upgrade(ctx context.Context, mode upgrade.Mode, m fault.Migration) *upgrade.Report {
 	return r.upgradeTo(ctx, r.nextVersion(), mode, m)
+}
+
+// upgradeMigrating makes an atomic upgrade whose migrations are told to
+// misbehave, and returns a process that migrated anyway, if any. (The
+// upgrade may commit with no migration at all: when every process already
+// runs the target version, after a lazy upgrade that did not converge.)
+func (r *run) upgradeMigrating(ctx context.Context, m fault.Migration) string {
+	rep := r.upgrade(ctx, upgrade.Atomic, m)
+	if rep == nil || rep.Outcome != upgrade.Committed {
+		return ""
+	}
+	for _, p := range rep.Processes {
+		if p.Err == nil && p.From != "" && p.From != p.To {
+			return fmt.Sprintf("%v from %s to %s", p.PID, p.From, p.To)
+		}
+	}
+	return ""
 }
 
 func (r *run) nextVersion() *actor.Version {
@@ -514,7 +531,7 @@ func (r *run) nextVersion() *actor.Version {
 	return others[r.rng.IntN(len(others))]
 }
 
-func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mode, m fault.Migration) upgrade.Outcome {
+func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mode, m fault.Migration) *upgrade.Report {
 	plan := upgrade.Plan{Mode: mode, Timeout: r.cfg.UpgradeTimeout,
 		Changes: []upgrade.Change{{Module: r.cfg.Module, To: to, Extra: m}}}
 	if mode == upgrade.Rolling {
@@ -539,10 +556,7 @@ func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mod
 		r.res.UpgradeErrors = append(r.res.UpgradeErrors, err.Error())
 	}
 	r.emu.Unlock()
-	if rep == nil {
-		return upgrade.RolledBack
-	}
-	return rep.Outcome
+	return rep
 }
 
 // runningPlugins returns the OS PIDs of the plugin processes running now,

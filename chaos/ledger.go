@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/chaos/fault"
 )
 
@@ -19,10 +20,35 @@ type ledger struct {
 type streamKey struct{ target, sender int }
 
 type stream struct {
-	mu          sync.Mutex
-	st          []uint8 // per message, index Seq-1: the flags below
-	lastHandled uint64
-	disorder    int // handled after a later message of the stream
+	mu sync.Mutex
+	st []uint8 // per message, index Seq-1: the flags below
+	// last is, for the latest two processes (incarnations) of the target,
+	// the highest Seq each handled: order is a promise per process (a
+	// restarted process's predecessor may still finish a message), and an
+	// older incarnation than the previous one has long gone.
+	last     [2]handler
+	disorder int // handled after a later message of the stream, by the same process
+}
+
+type handler struct {
+	pid actor.PID
+	seq uint64
+}
+
+// inOrder records that pid handled seq and reports whether it had already
+// handled a later one.
+func (s *stream) inOrder(pid actor.PID, seq uint64) bool {
+	h := &s.last[0]
+	switch {
+	case s.last[0].pid == pid:
+	case s.last[1].pid == pid:
+		h = &s.last[1]
+	default:
+		s.last[1], s.last[0] = s.last[0], handler{pid: pid}
+	}
+	ok := seq >= h.seq // a repeat is a duplicate, counted as such
+	h.seq = max(h.seq, seq)
+	return ok
 }
 
 const (
@@ -48,9 +74,9 @@ func (l *ledger) stream(target, sender int) *stream {
 	return s
 }
 
-// mark sets flag f on message m; a second handled or dead sets the
-// duplicate flag instead.
-func (l *ledger) mark(m fault.Msg, f uint8) {
+// mark sets flag f on message m (pid is the process that handled it, for
+// handled); a second handled or dead sets the duplicate flag instead.
+func (l *ledger) mark(m fault.Msg, f uint8, pid actor.PID) {
 	if m.Untracked || m.Seq == 0 {
 		return
 	}
@@ -68,11 +94,8 @@ func (l *ledger) mark(m fault.Msg, f uint8) {
 		f = dead2
 	}
 	s.st[i] |= f
-	if f == handled || f == handled2 {
-		if m.Seq < s.lastHandled {
-			s.disorder++ // handled after a later message of its stream
-		}
-		s.lastHandled = max(s.lastHandled, m.Seq)
+	if (f == handled || f == handled2) && !s.inOrder(pid, m.Seq) {
+		s.disorder++
 	}
 }
 

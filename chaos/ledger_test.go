@@ -5,34 +5,44 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/graftrt/graft/actor/actortest"
 	"github.com/graftrt/graft/chaos/fault"
 )
 
 // The ledger is what catches a lost, duplicated or reordered message; it
 // must see each of them.
 func TestLedgerCatchesEveryKindOfProblem(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	pid, other := actortest.NewProbe(t, sys.System).PID(), actortest.NewProbe(t, sys.System).PID()
 	l := newLedger()
 	msg := func(seq uint64) fault.Msg { return fault.Msg{Target: 1, Sender: 2, Seq: seq} }
-	l.mark(msg(1), handled) // before Send returned: the order of marks does not matter
-	l.mark(msg(1), sent)
-	l.mark(msg(2), sent)
-	l.mark(msg(2), dead)
-	l.mark(msg(3), refused)
-	l.mark(msg(3), dead) // a refused send may also be a dead letter
-	l.mark(fault.Msg{Untracked: true, Seq: 9}, sent)
+	l.mark(msg(1), handled, pid) // before Send returned: the order of marks does not matter
+	l.mark(msg(1), sent, pid)
+	l.mark(msg(2), sent, pid)
+	l.mark(msg(2), dead, pid)
+	l.mark(msg(3), refused, pid)
+	l.mark(msg(3), dead, pid) // a refused send may also be a dead letter
+	l.mark(fault.Msg{Untracked: true, Seq: 9}, sent, pid)
 	tl := l.tally()
 	assert.Equal(t, tally{sent: 2, refused: 1, handled: 1, dead: 1}, tl, "all accounted")
 
-	l.mark(msg(4), sent) // never handled: lost
-	l.mark(msg(5), sent)
-	l.mark(msg(5), handled)
-	l.mark(msg(5), handled) // twice
-	l.mark(msg(6), sent)
-	l.mark(msg(6), handled)
-	l.mark(msg(6), dead) // both
-	l.mark(msg(7), sent)
-	l.mark(msg(7), handled)
-	l.mark(msg(1), handled) // a duplicate, and out of order
+	l.mark(msg(4), sent, pid) // never handled: lost
+	l.mark(msg(5), sent, pid)
+	l.mark(msg(5), handled, pid)
+	l.mark(msg(5), handled, pid) // twice
+	l.mark(msg(6), sent, pid)
+	l.mark(msg(6), handled, pid)
+	l.mark(msg(6), dead, pid) // both
+	l.mark(msg(7), sent, pid)
+	l.mark(msg(7), handled, pid)
+	l.mark(msg(1), handled, pid) // a duplicate, and out of order
+	// A previous incarnation finishing an older message after its
+	// replacement handled a newer one is not a break of order: order is
+	// per process.
+	l.mark(msg(8), sent, pid)
+	l.mark(msg(9), sent, pid)
+	l.mark(msg(9), handled, other)
+	l.mark(msg(8), handled, pid)
 	tl = l.tally()
 	assert.Equal(t, int64(1), tl.pending, "lost")
 	assert.Equal(t, []msgID{{1, 2, 4}}, tl.lostSample)
