@@ -619,7 +619,7 @@ func (r *run) settle(ctx context.Context) {
 // Keys of the invariants, in the order they are reported.
 const (
 	checkAccounted = "every message handled once or reported (none lost, none duplicated)"
-	checkOrder     = "per-sender order kept for each receiver"
+	checkOrder     = "per-sender order kept by each receiving process"
 	checkConverged = "one version per module at the end"
 	checkIntensity = "restart intensity respected"
 	checkRollback  = "migration faults roll back"
