@@ -1,7 +1,16 @@
-// Package test holds Graft's deterministic scenario tests: scripts in
-// testdata/*.txt drive supervisors on a fake clock and compare the trace of
-// supervisor events with a golden transcript (etcd raft's
-// interaction_test.go with datadriven). Run
+// Package test holds Graft's own suites:
+//
+//   - Deterministic scenario tests: scripts in testdata/*.txt drive
+//     supervisors on a fake clock and compare the trace of supervisor
+//     events with a golden transcript (etcd raft's interaction_test.go with
+//     datadriven); scripts in testdata/signals/*.txt pin down races between
+//     exit signals, handoffs and exits by parking processes in handlers.
+//   - The chaos suite (chaos_test.go): package chaos against a service
+//     built like a user's, with a plugin version built by the test. make
+//     test runs 10,000 faults; make chaos runs it for ten minutes
+//     (-chaos.seed, -chaos.faults, -chaos.duration).
+//
+// Run
 //
 //	go test ./test/ -rewrite
 //
