@@ -29,6 +29,9 @@ test:
 	$(MAKE) fuzz
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
+	# Ergo's workloads are skipped under -race (Ergo races with itself):
+	# checked here without it.
+	cd bench && $(BENCH_ENV) $(GO) test -short -count=1 -run 'TestWorkloads/ergo' .
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time);
 # the seed corpus is in each package's testdata/fuzz.

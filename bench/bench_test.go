@@ -133,6 +133,13 @@ func micros(d time.Duration) float64 {
 func TestWorkloads(t *testing.T) {
 	for _, f := range Frameworks() {
 		t.Run(f.Name, func(t *testing.T) {
+			if f.Name == "ergo" && raceDetector {
+				// Ergo v1.999.320 races with itself (spawn against the
+				// cleanup of an exiting process, and its cron): the race
+				// detector fails the run now and then on code that is not
+				// ours. Its workloads run without -race (make bench).
+				t.Skip("ergo has data races of its own under -race")
+			}
 			t.Run("W1", func(t *testing.T) {
 				var r Run
 				if err := f.FanIn(&r, 10_000); err != nil {
