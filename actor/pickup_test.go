@@ -381,3 +381,38 @@ func TestRetirementWhenLastActivationEnds(t *testing.T) {
 	}
 	assert.Equal(t, []string{"v1", "v3"}, names, "v3 had no activation; v2 is still held by a")
 }
+
+// tempErr is a migration failure that says it may pass (a plugin
+// restarting).
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "try again" }
+func (tempErr) Temporary() bool { return true }
+
+func TestTemporaryMigrationFailureIsRetriedAtTheNextMessage(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var attempts atomic.Int32
+	v1 := actor.Define("tmp", "v1", actor.Funcs[int]{
+		Handle: func(ctx *actor.Context, n int, _ any) (int, error) { ctx.Reply(ctx.Version()); return n, nil },
+	})
+	v2 := actor.Define("tmp", "v2", actor.Funcs[int]{
+		Handle: func(ctx *actor.Context, n int, _ any) (int, error) { ctx.Reply(ctx.Version()); return n, nil },
+		CodeChange: func(string, any, any) (int, error) {
+			if attempts.Add(1) == 1 {
+				return 0, fmt.Errorf("wrapped: %w", tempErr{})
+			}
+			return 0, nil
+		},
+	})
+	require.NoError(t, sys.Load(v1))
+	pid, err := sys.Spawn("tmp", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Load(v2))
+	got, err := sys.Call(context.Background(), pid, "which")
+	require.NoError(t, err)
+	assert.Equal(t, "v1", got, "the first attempt failed: still v1")
+	got, err = sys.Call(context.Background(), pid, "which")
+	require.NoError(t, err)
+	assert.Equal(t, "v2", got, "a temporary failure is retried, not skipped")
+	assert.Equal(t, int32(2), attempts.Load())
+}

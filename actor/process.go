@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"errors"
 	"runtime"
 	"sync/atomic"
 
@@ -183,6 +184,15 @@ func (p *process) stale(msg any) bool {
 	return false
 }
 
+// temporary reports an error that says it may not happen again
+// (Temporary() true, as a plugin that is restarting reports): the
+// migration is tried again at the next message instead of being skipped
+// until another version is made current.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
 // pinned applies the pin to the module's current release.
 func (p *process) pinned(cur *release) *release {
 	if cur == p.pinBase {
@@ -211,7 +221,9 @@ func (p *process) pickup(rel *release) {
 	from := p.code
 	state, err := migrate(from, rel.code, p.state, rel.extra)
 	if err != nil {
-		p.skip = rel.code
+		if !temporary(err) {
+			p.skip = rel.code
+		}
 		p.sys.log.Error("code_change failed; process stays on its version",
 			zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name), zap.Error(err))

@@ -587,23 +587,38 @@ func (r *run) currentIsPlugin() bool {
 	return false
 }
 
-// settle sends every worker one last message, so that a lazy upgrade's
-// stragglers migrate, then waits until every message sent was handled or
-// reported, or cfg.Settle passes.
+// settle waits for the system to come to rest: every worker gets a
+// message (so that a lazy upgrade's stragglers migrate, and a migration
+// that failed for a passing reason, a plugin restarting, is tried again),
+// then Run waits until every message sent was handled or reported; rounds
+// repeat until every worker runs the current version, or cfg.Settle
+// passes.
 func (r *run) settle(ctx context.Context) {
-	_ = r.refresh(ctx)
-	for i, pid := range r.targets() {
-		if !pid.IsZero() {
-			r.injSend(i, fault.Msg{})
-		}
-	}
-	// No event says "that was the last one": look at the ledger now and
-	// then until nothing is pending.
 	deadline := time.NewTimer(r.cfg.Settle)
 	defer deadline.Stop()
 	look := time.NewTicker(5 * time.Millisecond)
 	defer look.Stop()
-	for r.led.tally().pending > 0 {
+	for {
+		_ = r.refresh(ctx)
+		for i, pid := range r.targets() {
+			if !pid.IsZero() {
+				r.injSend(i, fault.Msg{})
+			}
+		}
+		// No event says "that was the last one": look at the ledger now
+		// and then until nothing is pending.
+		for r.led.tally().pending > 0 {
+			select {
+			case <-look.C:
+			case <-deadline.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ok, _ := r.converged(ctx); ok {
+			break
+		}
 		select {
 		case <-look.C:
 		case <-deadline.C:

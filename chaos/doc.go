@@ -31,9 +31,10 @@
 // their extra (package fault has no dependencies, so plugin versions can
 // too).
 //
-// At the end the load stops, every worker gets one last message, Run waits
-// (up to Config.Settle) until each message sent was handled or reported,
-// and checks:
+// At the end the load stops, and Run lets the system come to rest (up to
+// Config.Settle): every worker gets a message (so lazy stragglers migrate)
+// and Run waits until each message sent was handled or reported, in
+// rounds until every worker runs the current version. Then it checks:
 //
 //   - every message was handled exactly once or reported as a dead letter
 //     with a reason (a send the runtime refused counts as reported to its

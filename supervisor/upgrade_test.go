@@ -68,6 +68,11 @@ var acctV1Version = actor.Define("acct", "v1", actor.Funcs[acctV1]{
 // migration of a given id (nil: succeed).
 func acctV2Version(fail func(id int) error) *actor.Version {
 	return actor.Define("acct", "v2", actor.Funcs[acctV2]{
+		// A process restarted while v2 is current starts here.
+		Init: func(_ *actor.Context, args any) (acctV2, error) {
+			id, _ := args.(int)
+			return acctV2{ID: id, Last: make([]int, acctSenders)}, nil
+		},
 		Handle: func(ctx *actor.Context, s acctV2, msg any) (acctV2, error) {
 			switch m := msg.(type) {
 			case acctMsg:

@@ -199,7 +199,7 @@ func (d downgrader) Downgrade(to string, state, extra any) (any, error) {
 func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error {
 	c, err := b.p.get(context.Background())
 	if err != nil {
-		return err
+		return transient{err}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.p.o.callTimeout)
 	defer cancel()
@@ -218,8 +218,18 @@ func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error
 		err = fmt.Errorf("%w: %s: %w", ErrCrashed, b.p.ref, err)
 		b.p.failed(c.client, err, false)
 	}
-	return err
+	return transient{err}
 }
+
+// transient marks a failure of the plugin process rather than of the
+// code it runs: the next call may well succeed on a new process. The
+// runtime retries a migration that failed this way at the process's next
+// message (actor's Temporary convention) instead of giving up on the
+// version.
+type transient struct{ error }
+
+func (t transient) Temporary() bool { return true }
+func (t transient) Unwrap() error   { return t.error }
 
 // state turns a plugin's answer into the next state, or the error it
 // reports.
