@@ -152,7 +152,24 @@ func (b *behaviour) handle(state any, msgs []*pb.Message) (*pb.HandleResponse, e
 // value, encoded here with this version's codec) or another plugin (already
 // encoded, in its own codec).
 func (b *behaviour) CodeChange(from string, old, extra any) (any, error) {
-	st, err := b.encode(old, "state")
+	return b.migrate(old, extra, func(ctx context.Context, c pb.ModuleClient, st, ex *pb.Blob) (*pb.StateResponse, error) {
+		return c.CodeChange(ctx, &pb.CodeChangeRequest{From: from, State: st, Extra: ex})
+	})
+}
+
+// Downgrade hands the state back to an older version: a compiled-in one
+// decodes the codec.Raw into its own type (actor.Encoded).
+func (d downgrader) Downgrade(to string, state, extra any) (any, error) {
+	return d.migrate(state, extra, func(ctx context.Context, c pb.ModuleClient, st, ex *pb.Blob) (*pb.StateResponse, error) {
+		return c.Downgrade(ctx, &pb.DowngradeRequest{To: to, State: st, Extra: ex})
+	})
+}
+
+// migrate encodes a state and an extra, runs rpc (CodeChange or
+// Downgrade) and returns the state the plugin answered.
+func (b *behaviour) migrate(state, extra any,
+	rpc func(context.Context, pb.ModuleClient, *pb.Blob, *pb.Blob) (*pb.StateResponse, error)) (any, error) {
+	st, err := b.encode(state, "state")
 	if err != nil {
 		return nil, err
 	}
@@ -162,35 +179,13 @@ func (b *behaviour) CodeChange(from string, old, extra any) (any, error) {
 	}
 	var resp *pb.StateResponse
 	err = b.call(func(ctx context.Context, c pb.ModuleClient) (err error) {
-		resp, err = c.CodeChange(ctx, &pb.CodeChangeRequest{From: from, State: st, Extra: ex})
+		resp, err = rpc(ctx, c, st, ex)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return b.state(resp.GetState(), resp.GetFailure())
-}
-
-// Downgrade hands the state back to an older version: a compiled-in one
-// decodes the codec.Raw into its own type (actor.Encoded).
-func (d downgrader) Downgrade(to string, state, extra any) (any, error) {
-	st, err := d.encode(state, "state")
-	if err != nil {
-		return nil, err
-	}
-	ex, err := d.encode(extra, "extra")
-	if err != nil {
-		return nil, err
-	}
-	var resp *pb.StateResponse
-	err = d.call(func(ctx context.Context, c pb.ModuleClient) (err error) {
-		resp, err = c.Downgrade(ctx, &pb.DowngradeRequest{To: to, State: st, Extra: ex})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return d.state(resp.GetState(), resp.GetFailure())
 }
 
 // call runs one RPC on the plugin process under the call timeout. A

@@ -56,19 +56,27 @@ func Build(dir, name, pkg string, vars map[string]string) (Executable, error) {
 // Running reports whether the OS process pid exists (and is not a zombie
 // waiting to be reaped: go-plugin reaps the processes it starts).
 func Running(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
 	// A zombie still answers signal 0; its /proc status says Z.
+	state, _, ok := stat(pid)
+	return !ok || state != "Z"
+}
+
+// stat reads a process's state letter and parent PID from /proc.
+func stat(pid int) (state string, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return true
+		return "", 0, false
 	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
 	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(fields) == 0 || fields[0] != "Z"
+	if len(fields) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return fields[0], ppid, err == nil
 }
 
 // Children returns the PIDs of the live OS processes whose parent is this
@@ -83,13 +91,7 @@ func Children() []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(me) && fields[0] != "Z" {
+		if state, ppid, ok := stat(pid); ok && ppid == me && state != "Z" {
 			out = append(out, pid)
 		}
 	}
