@@ -147,12 +147,41 @@ type Encoded interface {
 	Decode(into any) error
 }
 
-// decodeState decodes an Encoded state into S.
-func decodeState[S any](state any) (S, bool) {
+// StrictDecoder is an Encoded value that can refuse to decode into a type
+// that does not describe it exactly: a field of the value that the type
+// lacks, or a field of the type the value lacks, is an error. Typed
+// versions decode strictly unless they are Lenient, so that a state of a
+// shape they do not know (a newer version's, reached by a wrong route) is
+// refused instead of read with its data silently dropped.
+type StrictDecoder interface {
+	Encoded
+	DecodeStrict(into any) error
+}
+
+// lenient hides an Encoded value's DecodeStrict.
+type lenient struct{ e Encoded }
+
+func (l lenient) Decode(into any) error { return l.e.Decode(into) }
+
+// decodable is what the version's migrations and adapters are given of a
+// plain state: for a Lenient version, an Encoded state that decodes
+// leniently.
+func (v *Version) decodable(plain any) any {
+	if e, ok := plain.(Encoded); ok && v.lenient {
+		return lenient{e}
+	}
+	return plain
+}
+
+// decodeState decodes an Encoded state into S, strictly when it can.
+func decodeState[S any](state any) (S, error) {
 	var s S
 	e, ok := state.(Encoded)
 	if !ok || reflect.TypeFor[S]().Kind() == reflect.Interface {
-		return s, false
+		return s, errNotState
 	}
-	return s, e.Decode(&s) == nil
+	if sd, ok := e.(StrictDecoder); ok {
+		return s, sd.DecodeStrict(&s)
+	}
+	return s, e.Decode(&s)
 }

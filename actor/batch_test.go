@@ -171,6 +171,7 @@ func TestTypedVersionDecodesAnEncodedState(t *testing.T) {
 	pid, err := sys.Spawn("c", nil)
 	require.NoError(t, err)
 	typed := actor.Define("c", "v2", actor.Funcs[counter]{
+		Follows: "v1",
 		Handle: func(ctx *actor.Context, s counter, msg any) (counter, error) {
 			s.N++
 			ctx.Reply(s.N)

@@ -4,216 +4,401 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// Errors of the code change primitives.
+// Errors of the code change requests.
 var (
-	ErrNotStaged    = errors.New("actor: version is not loaded or staged in this system")
-	ErrWrongModule  = errors.New("actor: process runs another module")
-	ErrNoPending    = errors.New("actor: no prepared code change to commit")
-	ErrNotSuspended = errors.New("actor: process is not suspended")
+	ErrNotStaged   = errors.New("actor: version is not loaded or staged in this system")
+	ErrWrongModule = errors.New("actor: process runs another module")
+	ErrNoPending   = errors.New("actor: no prepared code change to commit")
+	ErrPending     = errors.New("actor: a code change is already prepared")
+	// ErrAlreadySuspended is returned by TrySuspend for a process that is
+	// suspended already.
+	ErrAlreadySuspended = errors.New("actor: process is suspended already")
 )
 
-// Op is a request on one process's system lane, in flight. The upgrade
-// engine fires one per process and then waits for them all, so thousands of
-// processes are suspended, migrated or resumed in parallel.
-type Op struct {
-	PID  PID
-	done chan struct{}
-	err  error
-	from string
-	at   time.Time
+// Change says where a code change request moves a process: a version of
+// its module, the Extra its migrations get, and the routes to it from the
+// versions a process may run, by version name (see Route). A process on a
+// version Routes lacks gets a route computed among the versions its system
+// knows.
+type Change struct {
+	To     *Version
+	Extra  any
+	Routes map[string][]Step
 }
 
-// At is when the process served the request (system clock): for
-// ChangeCode the moment it suspended, for a Commit or Abort with resume
-// the moment it resumed. Zero before Done is closed or if the process was
-// gone.
-func (o *Op) At() time.Time {
-	select {
-	case <-o.done:
-		return o.at
-	default:
-		return time.Time{}
-	}
+// Request is one process's part in a round.
+type Request struct {
+	PID PID
+	// Change is where Prepare and Simulate move the process.
+	Change *Change
+	// Kill makes Prepare only suspend the process and count it as leaving
+	// its version: the commit kills it instead of switching it.
+	Kill bool
 }
 
-// From is the version that built the process's state when the request was
-// served (ChangeCode, DryRun); "" before Done is closed and for other
-// requests.
-func (o *Op) From() string {
-	select {
-	case <-o.done:
-		return o.from
-	default:
-		return ""
-	}
-}
-
-// Done is closed when the process has served the request.
-func (o *Op) Done() <-chan struct{} { return o.done }
-
-// Err is the outcome; valid once Done is closed. A process that is gone
-// gives an *ExitError (NoProc or its exit reason).
-func (o *Op) Err() error { return o.err }
-
-// Wait waits for the outcome or ctx's end.
-func (o *Op) Wait(ctx context.Context) error {
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		return fmt.Errorf("actor: %v did not answer: %w", o.PID, ctx.Err())
-	}
-}
-
-func (o *Op) finish(err error) {
-	o.err = err
-	close(o.done)
-}
-
-// codeOp is the system message behind the code change primitives.
-type codeOp struct {
-	op     *Op
-	kind   codeOpKind
-	to     *code
-	extra  any
-	resume bool // after a commit or abort
-}
-
-type codeOpKind uint8
+// Status says how far a process got with a request of a round.
+type Status uint8
 
 const (
-	opChangeCode   codeOpKind = iota // suspend, migrate, keep the result pending
-	opDryRun                         // migrate, keep nothing
-	opCommit                         // switch to the pending result
-	opCommitPinned                   // switch, and pin the process to that version
-	opAbort                          // drop the pending result
+	// Queued: not served yet.
+	Queued Status = iota
+	// Answered: served; the Answer's From, At and Err are valid.
+	Answered
+	// Cancelled: the batch's deadline passed before the process took the
+	// request; it never will.
+	Cancelled
+	// Late: the process was serving the request when the deadline passed;
+	// its outcome is not known.
+	Late
 )
 
-// Stage loads v into its module without making it current, so that
-// ChangeCode can prepare processes for it before the commit (System.Load)
-// makes it current. Staging the current version, or one staged already,
-// is a no-op.
-func (s *System) Stage(v *Version, opts ...LoadOption) error {
-	mod, _, _, err := s.stage(v, opts)
-	if err == nil {
-		mod.mu.Unlock()
+var statusNames = [...]string{"queued", "answered", "cancelled", "late"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
 	}
-	return err
+	return "status(?)"
 }
 
-// ChangeCode suspends pid (sys:suspend) and migrates its state to version v
-// of its module (sys:change_code), keeping the result pending: the process
-// goes on running the old version's state until Commit, and Abort drops the
-// result, so a failed upgrade leaves it exactly as it was. v must be loaded
-// or staged. A migration that fails, panics or produces a state v does not
-// accept is the Op's error; the process stays suspended either way.
-func (s *System) ChangeCode(pid PID, v *Version, extra any) *Op {
-	return s.codeOp(pid, opChangeCode, v, extra, false)
+// Answer is one process's answer to a request of a round.
+type Answer struct {
+	PID    PID
+	Status Status
+	// From is the version that built the process's state when it served
+	// the request.
+	From string
+	// At is when it served the request (system clock): for Prepare the
+	// moment it suspended, for Commit and Abort the moment it resumed.
+	At time.Time
+	// Err is the outcome; a process that is gone gives an *ExitError
+	// (NoProc, or its exit reason).
+	Err error
 }
 
-// DryRun runs the migration of pid's state to v without suspending it and
-// without keeping the result: it reports whether the migration would
-// succeed. Migrations must not modify the state they are given.
-func (s *System) DryRun(pid PID, v *Version, extra any) *Op {
-	return s.codeOp(pid, opDryRun, v, extra, false)
+type batchKind uint8
+
+const (
+	kindPrepare batchKind = iota
+	kindSimulate
+	kindCommit
+	kindCommitPinned
+	kindAbort
+)
+
+// Round is one request sent to many processes at once, each served on the
+// process's system lane (so a suspended process serves it too); the upgrade
+// runner sends one per step and waits for every answer, so thousands of
+// processes are prepared, committed or resumed in parallel.
+type Round struct {
+	kind  batchKind
+	items []batchItem
+	codes map[*Change]*code // read-only after the batch is sent
+	left  atomic.Int64
+	done  chan struct{}
 }
 
-// Commit switches pid to the state ChangeCode prepared, and resumes it if
-// resume is set (in the same step). The caller makes the version current
-// (Load) first: that is the point of no return.
-func (s *System) Commit(pid PID, resume bool) *Op {
-	return s.codeOp(pid, opCommit, nil, nil, resume)
+type batchItem struct {
+	b     *Round
+	req   Request
+	state atomic.Uint32 // itemQueued ... itemAbandoned
+	// Written by the serving process before state becomes Answered; read
+	// only after.
+	from string
+	at   time.Time
+	err  error
 }
 
-// CommitPinned is Commit for a rolling upgrade: the process switches to
-// the prepared version and keeps running it while the module's current
-// version stays what it is now (it does not pick the current one up); the
-// pin lapses as soon as another version is made current. Resume as for
-// Commit.
-func (s *System) CommitPinned(pid PID, resume bool) *Op {
-	return s.codeOp(pid, opCommitPinned, nil, nil, resume)
+// Prepare suspends each process (sys:suspend) and migrates its state to its
+// Change along the route (sys:change_code), keeping the result pending: the
+// process goes on holding its old state and version until Commit, and
+// Abort drops the result, so a failed upgrade leaves it exactly as it was.
+// The Change's version must be staged. A migration that fails, panics or
+// produces a state the version does not accept is the Answer's Err; the
+// process stays suspended either way, until Commit or Abort.
+func (s *System) Prepare(reqs []Request) *Round { return s.send(kindPrepare, reqs) }
+
+// Simulate runs each process's migration without suspending it and without
+// keeping the result: it answers whether the migration would succeed.
+// Migrations must not modify the state they are given.
+func (s *System) Simulate(reqs []Request) *Round { return s.send(kindSimulate, reqs) }
+
+// Commit switches each process to what Prepare prepared (or kills it, for
+// a Kill request) and resumes it, unless it was suspended before Prepare.
+// Make the versions current (LoadAll) first: that is the point of no
+// return.
+func (s *System) Commit(pids []PID) *Round { return s.send(kindCommit, pidRequests(pids)) }
+
+// CommitPinned is Commit for a rolling upgrade: each process switches to
+// its prepared version and keeps running it while the module's current
+// version stays what it is now; the pin lapses as soon as another version
+// is made current.
+func (s *System) CommitPinned(pids []PID) *Round {
+	return s.send(kindCommitPinned, pidRequests(pids))
 }
 
-// Abort drops what ChangeCode prepared, and resumes pid if resume is set:
-// the process keeps its original state and version.
-func (s *System) Abort(pid PID, resume bool) *Op {
-	return s.codeOp(pid, opAbort, nil, nil, resume)
+// Abort drops what Prepare prepared and resumes each process (unless it was
+// suspended before Prepare): it keeps its original state and version.
+func (s *System) Abort(pids []PID) *Round { return s.send(kindAbort, pidRequests(pids)) }
+
+func pidRequests(pids []PID) []Request {
+	reqs := make([]Request, len(pids))
+	for i, pid := range pids {
+		reqs[i].PID = pid
+	}
+	return reqs
 }
 
-func (s *System) codeOp(pid PID, kind codeOpKind, v *Version, extra any, resume bool) *Op {
-	op := &Op{PID: pid, done: make(chan struct{})}
-	m := codeOp{op: op, kind: kind, extra: extra, resume: resume}
-	if v != nil {
-		mod := s.moduleFor(v.module, false)
-		if mod != nil {
-			mod.mu.Lock()
-			m.to = mod.loaded[v]
-			mod.mu.Unlock()
+func (s *System) send(kind batchKind, reqs []Request) *Round {
+	b := &Round{kind: kind, items: make([]batchItem, len(reqs)), done: make(chan struct{})}
+	b.left.Store(int64(len(reqs)))
+	if len(reqs) == 0 {
+		close(b.done)
+		return b
+	}
+	for i, r := range reqs {
+		it := &b.items[i]
+		it.b, it.req = b, r
+		if r.Change == nil || b.codes[r.Change] != nil {
+			continue
 		}
-		if m.to == nil {
-			op.finish(fmt.Errorf("%w: %v", ErrNotStaged, v))
-			return op
+		if b.codes == nil {
+			b.codes = make(map[*Change]*code)
+		}
+		b.codes[r.Change] = s.codeOf(r.Change.To)
+	}
+	for i := range b.items {
+		it := &b.items[i]
+		if kind <= kindSimulate && it.req.Change == nil && !it.req.Kill {
+			it.answer(fmt.Errorf("actor: request for %v names no change", it.req.PID))
+			continue
+		}
+		if p := s.lookup(it.req.PID); p == nil || !p.signal(it) {
+			it.answer(&ExitError{PID: it.req.PID, Reason: NoProc})
 		}
 	}
-	if p := s.lookup(pid); p == nil || !p.signal(m) {
-		op.finish(&ExitError{PID: pid, Reason: NoProc})
-	}
-	return op
+	return b
 }
 
-// onCodeOp serves a code change request on the owner's goroutine.
-func (p *process) onCodeOp(m codeOp) {
-	m.op.at = p.sys.clock.Now()
+// codeOf returns the code of a staged version, or nil.
+func (s *System) codeOf(v *Version) *code {
+	if v == nil {
+		return nil
+	}
+	mod := s.moduleFor(v.module, false)
+	if mod == nil {
+		return nil
+	}
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	return mod.loaded[v]
+}
+
+// An item's life: queued until a process takes it (serving) and answers
+// it (answered), or until the batch gives up on it: cancelled if it was
+// still queued (it is never served), abandoned if it was being served (its
+// answer, when it comes, is not looked at).
+const (
+	itemQueued uint32 = iota
+	itemServing
+	itemAnswered
+	itemCancelled
+	itemAbandoned
+)
+
+// answer takes the item and answers it at once (no process serves it).
+func (it *batchItem) answer(err error) {
+	if it.take() {
+		it.err = err
+		it.finish()
+	}
+}
+
+// take claims a queued item for serving; false if the batch gave up on it.
+func (it *batchItem) take() bool { return it.state.CompareAndSwap(itemQueued, itemServing) }
+
+// finish publishes the answer, unless the batch gave up meanwhile.
+func (it *batchItem) finish() {
+	if it.state.CompareAndSwap(itemServing, itemAnswered) && it.b.left.Add(-1) == 0 {
+		close(it.b.done)
+	}
+}
+
+// Len returns the number of requests.
+func (b *Round) Len() int { return len(b.items) }
+
+// Done is closed when every process has answered.
+func (b *Round) Done() <-chan struct{} { return b.done }
+
+// Wait waits until every process has answered, the deadline fires or ctx
+// ends. Then it gives up on the rest: a request not taken yet is cancelled
+// and will never be served; one being served is Late. It returns nil when
+// every process answered.
+func (b *Round) Wait(ctx context.Context, deadline <-chan time.Time) error {
 	var err error
-	switch m.kind {
-	case opChangeCode, opDryRun:
-		m.op.from = p.code.v.name
-		err = p.changeCode(m)
-	case opCommit, opCommitPinned:
-		err = p.commit(m.kind == opCommitPinned)
-	case opAbort:
-		p.pending, p.pendingState = nil, nil
+	select {
+	case <-b.done:
+		return nil
+	case <-deadline:
+		err = errDeadline
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	if m.resume {
-		p.mb.Resume() // after the commit or abort, whatever its outcome
-	}
-	m.op.finish(err)
-}
-
-// changeCode suspends the process (unless a dry run) and migrates its
-// state to m.to, keeping the result pending.
-func (p *process) changeCode(m codeOp) error {
-	if m.to.mod != p.mod {
-		return fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, m.to.mod.name)
-	}
-	if m.kind == opChangeCode {
-		p.mb.Suspend()
-	}
-	state, err := p.state, error(nil)
-	if m.to != p.code {
-		state, err = migrate(p.code, m.to, p.state, m.extra)
-	}
-	if err == nil && m.kind == opChangeCode {
-		p.pending, p.pendingState = m.to, state
+	for i := range b.items {
+		it := &b.items[i]
+		if !it.state.CompareAndSwap(itemQueued, itemCancelled) {
+			it.state.CompareAndSwap(itemServing, itemAbandoned)
+		}
 	}
 	return err
 }
 
-// commit switches to the pending state and version; pinned keeps the
-// process on that version while the module's current one stays as it is.
+var errDeadline = errors.New("actor: deadline passed")
+
+// Answer returns process i's answer. Call it after Wait (or Done).
+func (b *Round) Answer(i int) Answer {
+	it := &b.items[i]
+	a := Answer{PID: it.req.PID}
+	switch it.state.Load() {
+	case itemAnswered:
+		a.Status, a.From, a.At, a.Err = Answered, it.from, it.at, it.err
+	case itemCancelled:
+		a.Status = Cancelled
+	case itemQueued:
+		a.Status = Queued
+	default:
+		a.Status = Late
+	}
+	return a
+}
+
+// pending is a code change a process prepared (Prepare), to be committed
+// or aborted.
+type pending struct {
+	to     *code // nil if the migration failed: nothing to commit
+	state  any
+	kill   bool // commit kills the process
+	resume bool // the process was not suspended before: resume it after
+}
+
+// leaves reports whether the process counts as leaving its version.
+func (pd *pending) leaves() bool { return pd.to != nil || pd.kill }
+
+// serveBatch serves a request of a round on the owner's goroutine.
+func (p *process) serveBatch(it *batchItem) {
+	if !it.take() {
+		return // the batch gave up on it: a late answer never runs
+	}
+	it.at = p.sys.clock.Now()
+	it.from = p.code.v.name
+	switch it.b.kind {
+	case kindPrepare:
+		it.err = p.prepare(it.req, it.b.codes[it.req.Change])
+	case kindSimulate:
+		it.err = p.simulate(it.req, it.b.codes[it.req.Change])
+	case kindCommit, kindCommitPinned:
+		it.err = p.commit(it.b.kind == kindCommitPinned)
+	case kindAbort:
+		p.abort()
+	}
+	it.finish()
+}
+
+// refuseBatch answers a request that reached a process that has exited.
+func refuseBatch(it *batchItem, pid PID, reason error) {
+	if it.take() {
+		it.err = &ExitError{PID: pid, Reason: reason}
+		it.finish()
+	}
+}
+
+// target checks a Change against the process and finds the route to it.
+func (p *process) target(req Request, to *code) ([]Step, error) {
+	switch {
+	case to == nil:
+		return nil, fmt.Errorf("%w: %v", ErrNotStaged, req.Change.To)
+	case to.mod != p.mod:
+		return nil, fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, to.mod.name)
+	case to == p.code:
+		return nil, nil
+	}
+	if steps, ok := req.Change.Routes[p.code.v.name]; ok && len(steps) > 0 && steps[0].From == p.code.v {
+		return steps, nil
+	}
+	p.mod.mu.Lock()
+	known := p.mod.versionsLocked()
+	p.mod.mu.Unlock()
+	return Route(p.code.v, to.v, known)
+}
+
+// prepare suspends the process and migrates its state, keeping the
+// result pending.
+func (p *process) prepare(req Request, to *code) error {
+	if p.pending != nil {
+		return ErrPending
+	}
+	pd := &pending{resume: !p.mb.Suspended()}
+	p.pending = pd
+	p.mb.Suspend()
+	if req.Kill {
+		pd.kill = true
+		p.code.leaving.Add(1)
+		return nil
+	}
+	steps, err := p.target(req, to)
+	state := p.state
+	if err == nil && to != p.code {
+		state, err = migrate(p.code.v, to.v, steps, p.state, req.Change.Extra)
+	}
+	if err != nil {
+		return err
+	}
+	pd.to, pd.state = to, state
+	p.code.leaving.Add(1)
+	return nil
+}
+
+// simulate runs the migration and keeps nothing.
+func (p *process) simulate(req Request, to *code) error {
+	steps, err := p.target(req, to)
+	if err == nil && to != p.code {
+		_, err = migrate(p.code.v, to.v, steps, p.state, req.Change.Extra)
+	}
+	return err
+}
+
+// commit switches to the pending state and version (or exits, for a
+// kill); pinned keeps the process on that version while the module's
+// current one stays as it is.
 func (p *process) commit(pinned bool) error {
-	if p.pending == nil {
+	pd := p.pending
+	if pd == nil {
 		return ErrNoPending
 	}
-	to, state := p.pending, p.pendingState
-	p.pending, p.pendingState, p.pin, p.pinBase = nil, nil, nil, nil
+	p.pending = nil
+	if pd.leaves() {
+		p.code.leaving.Add(-1)
+	}
+	if pd.resume {
+		defer p.mb.Resume()
+	}
+	switch {
+	case pd.kill:
+		p.stop(Killed, false)
+		return nil
+	case pd.to == nil:
+		return ErrNoPending // its migration failed
+	}
+	to := pd.to
+	p.setPin(nil, nil)
 	if cur := p.mod.current.Load(); pinned && cur.code != to {
-		p.pin, p.pinBase = &release{code: to}, cur
+		p.setPin(&release{code: to}, cur)
 	}
 	if to == p.code {
 		return nil
@@ -222,7 +407,7 @@ func (p *process) commit(pinned bool) error {
 		return fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v)
 	}
 	from := p.code
-	p.code, p.state, p.skip = to, state, nil
+	p.setCode(to, pd.state)
 	from.drop(p.sys)
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
@@ -232,4 +417,60 @@ func (p *process) commit(pinned bool) error {
 		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: to.v.name})
 	}
 	return nil
+}
+
+// abort drops the pending change and resumes.
+func (p *process) abort() {
+	pd := p.pending
+	if pd == nil {
+		return
+	}
+	p.pending = nil
+	if pd.leaves() {
+		p.code.leaving.Add(-1)
+	}
+	if pd.resume {
+		p.mb.Resume()
+	}
+}
+
+// ProcessVersion is what a process runs, read without asking it.
+type ProcessVersion struct {
+	PID     PID
+	Module  string
+	Version string
+	// Pinned: a rolling upgrade switched the process to Version ahead of
+	// the module's current version.
+	Pinned bool
+}
+
+// VersionOf reports the module and version pid runs (the version that
+// built its state), without a round trip to the process: it is read from
+// what the process published at its last change of version.
+func (s *System) VersionOf(pid PID) (ProcessVersion, bool) {
+	p := s.lookup(pid)
+	if p == nil {
+		return ProcessVersion{}, false
+	}
+	c := p.ver.Load()
+	if c == nil {
+		return ProcessVersion{}, false // still in Init
+	}
+	base := p.pinPub.Load()
+	return ProcessVersion{PID: pid, Module: p.mod.name, Version: c.v.name,
+		Pinned: base != nil && base == p.mod.current.Load()}, true
+}
+
+// setCode switches the process's version and state and publishes the
+// version (VersionOf).
+func (p *process) setCode(c *code, state any) {
+	p.code, p.state, p.skip = c, state, nil
+	p.ver.Store(c)
+}
+
+// setPin pins the process to pin while base is the module's current
+// release.
+func (p *process) setPin(pin, base *release) {
+	p.pin, p.pinBase = pin, base
+	p.pinPub.Store(base)
 }

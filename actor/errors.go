@@ -120,10 +120,16 @@ func (e *ExitError) Unwrap() error { return e.Reason }
 type MigrationError struct {
 	Module   string
 	From, To string
-	Err      error
+	// Step is the declared step that failed ("v1 up to v2"), when the
+	// route had one.
+	Step string
+	Err  error
 }
 
 func (e *MigrationError) Error() string {
+	if e.Step != "" && e.Step != e.From+" up to "+e.To {
+		return fmt.Sprintf("actor: code_change of %s from %s to %s, step %s: %v", e.Module, e.From, e.To, e.Step, e.Err)
+	}
 	return fmt.Sprintf("actor: code_change of %s from %s to %s: %v", e.Module, e.From, e.To, e.Err)
 }
 func (e *MigrationError) Unwrap() error { return e.Err }

@@ -28,6 +28,7 @@ func Example() {
 	})
 	type total struct{ Count, Upgrades int }
 	v2 := actor.Define("counter", "v2", actor.Funcs[total]{
+		Follows: "v1",
 		Handle: func(ctx *actor.Context, t total, msg any) (total, error) {
 			switch msg.(type) {
 			case incr:

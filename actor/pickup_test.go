@@ -87,6 +87,7 @@ func (r *pickupRig) versions(senders int) (v1, v2 *actor.Version) {
 		},
 	})
 	v2 = actor.Define("acct", "v2", actor.Funcs[acctV2]{
+		Follows: "v1",
 		Handle: func(ctx *actor.Context, s acctV2, msg any) (acctV2, error) {
 			switch m := msg.(type) {
 			case tagged:
@@ -214,15 +215,29 @@ func TestPerMessageVersionPickup(t *testing.T) {
 
 // counterVersion is a module "ctr" version with int state; change, when
 // set, is its CodeChange.
+// counterVersion makes version name of "ctr"; "vN" follows "vN-1".
 func counterVersion(name string, change func(from string, old, extra any) (int, error)) *actor.Version {
 	return actor.Define("ctr", name, actor.Funcs[int]{
-		Handle: func(ctx *actor.Context, n int, msg any) (int, error) {
-			n++
-			ctx.Reply(fmt.Sprintf("%s:%d", ctx.Version(), n))
-			return n, nil
-		},
+		Follows:    previous(name),
+		Handle:     counterHandle,
 		CodeChange: change,
 	})
+}
+
+func counterHandle(ctx *actor.Context, n int, msg any) (int, error) {
+	n++
+	ctx.Reply(fmt.Sprintf("%s:%d", ctx.Version(), n))
+	return n, nil
+}
+
+// previous returns the name of the version before "vN": "vN-1" ("" for
+// v1 and names of another form).
+func previous(name string) string {
+	var n int
+	if _, err := fmt.Sscanf(name, "v%d", &n); err != nil || n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("v%d", n-1)
 }
 
 func TestFailedMigrationKeepsVersionAndState(t *testing.T) {
@@ -230,7 +245,8 @@ func TestFailedMigrationKeepsVersionAndState(t *testing.T) {
 		"error": counterVersion("v2", func(string, any, any) (int, error) { return 0, errors.New("no way") }),
 		"panic": counterVersion("v2", func(string, any, any) (int, error) { panic("migration exploded") }),
 		"wrong state type": actor.Define("ctr", "v2", actor.Funcs[string]{
-			Handle: func(*actor.Context, string, any) (string, error) { return "", nil },
+			Follows: "v1",
+			Handle:  func(*actor.Context, string, any) (string, error) { return "", nil },
 			// no CodeChange: the int state is kept and does not fit
 		}),
 	}
@@ -272,16 +288,21 @@ func TestFailedMigrationKeepsVersionAndState(t *testing.T) {
 			assert.EqualValues(t, 1, sys.Activations("ctr", "v1"))
 			assert.EqualValues(t, 0, sys.Activations("ctr", "v2"))
 
-			// A later good version is picked up, from v1.
-			v3 := counterVersion("v3", func(from string, old, _ any) (int, error) {
-				require.Equal(t, "v1", from)
-				return old.(int) * 100, nil
-			})
+			// A later good version that migrates from v1 directly (around
+			// the broken v2) is picked up, from v1.
+			var from atomic.Value
+			v3 := actor.Define("ctr", "v3", actor.Funcs[int]{Follows: "v2", UpgradesFrom: []string{"v1"},
+				Handle: counterHandle,
+				CodeChange: func(f string, old, _ any) (int, error) {
+					from.Store(f)
+					return old.(int) * 100, nil
+				}})
 			require.NoError(t, sys.Load(v3))
 			r, err = call(t, ts, pid, "x")
 			require.NoError(t, err)
 			assert.Equal(t, "v3:501", r)
-			assert.EqualValues(t, 0, sys.Activations("ctr", "v1"))
+			assert.Equal(t, "v1", from.Load())
+			assert.EqualValues(t, -1, sys.Activations("ctr", "v1"), "retired and no longer previous: it left the table")
 			assert.EqualValues(t, 1, sys.Activations("ctr", "v3"))
 		})
 	}
@@ -310,29 +331,56 @@ func TestActivationsFollowProcesses(t *testing.T) {
 
 	mods := sys.Modules()
 	require.Len(t, mods, 1)
-	assert.Equal(t, actor.ModuleInfo{Name: "ctr", Current: "v2", Previous: "v1",
-		Activations: map[string]int64{"v1": 1, "v2": 1}}, mods[0])
+	assert.Equal(t, "ctr", mods[0].Name)
+	assert.Equal(t, "v2", mods[0].Current)
+	assert.Equal(t, "v1", mods[0].Previous)
+	assert.Equal(t, map[string]int64{"v1": 1, "v2": 1}, mods[0].Activations)
+	require.Len(t, mods[0].Versions, 2)
+	assert.Equal(t, "v1", mods[0].Versions[1].Lineage().Follows, "versions by name, with their lineage")
 	info, err := sys.Info(context.Background(), pids[2])
 	require.NoError(t, err)
 	assert.Equal(t, "v1", info.Version, "info shows the version that built the state")
 }
 
-func TestDowngradeWithoutMigrationKeepsCompatibleState(t *testing.T) {
+// Moving between versions follows the declared lineage, never load order:
+// a version without a Downgrade cannot be left downwards, and one loaded
+// after a newer one still takes its declared place.
+func TestLineageDecidesTheDirection(t *testing.T) {
 	sys := actortest.NewSystem(t)
-	ts := sys
 	v1 := counterVersion("v1", nil)
 	v2 := counterVersion("v2", func(_ string, old, _ any) (int, error) { return old.(int) + 10, nil })
 	require.NoError(t, sys.Load(v1))
 	pid, err := sys.Spawn("ctr", nil)
 	require.NoError(t, err)
 	require.NoError(t, sys.Load(v2))
-	r, err := call(t, ts, pid, "x")
+	r, err := call(t, sys, pid, "x")
 	require.NoError(t, err)
 	assert.Equal(t, "v2:11", r, "upgrade ran v2's CodeChange")
-	require.NoError(t, sys.Load(v1))
-	r, err = call(t, ts, pid, "x")
+	assert.ErrorIs(t, sys.Load(v1), actor.ErrNoRoute, "v2 has no Downgrade: v1 is refused while v2 is in use")
+	cur, _ := sys.Current("ctr")
+	assert.Same(t, v2, cur)
+
+	// v4 is loaded before v3, which it follows: v3 is still below v4.
+	sys2 := actortest.NewSystem(t)
+	v3 := actor.Define("ctr", "v3", actor.Funcs[int]{Follows: "v2", Handle: counterHandle,
+		CodeChange: func(_ string, old, _ any) (int, error) { return old.(int) + 100, nil }})
+	v4 := actor.Define("ctr", "v4", actor.Funcs[int]{Follows: "v3", Handle: counterHandle,
+		CodeChange: func(_ string, old, _ any) (int, error) { return old.(int) + 1000, nil },
+		Downgrade:  func(_ string, n int, _ any) (any, error) { return n - 1000, nil }})
+	require.NoError(t, sys2.Load(v1))
+	p, err := sys2.Spawn("ctr", nil)
 	require.NoError(t, err)
-	assert.Equal(t, "v1:12", r, "v2 has no Downgrade and the int state fits v1: kept as is")
+	require.NoError(t, sys2.Stage(v2))
+	require.NoError(t, sys2.Stage(v3))
+	require.NoError(t, sys2.Load(v4))
+	r, err = call(t, sys2, p, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v4:1111", r, "v1 up to v2 up to v3 up to v4")
+	assert.Equal(t, actor.Downward, actor.DirectionOf(v4, v3, nil))
+	require.NoError(t, sys2.Load(v3), "v3 was loaded after v4 and is still a downgrade")
+	r, err = call(t, sys2, p, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v3:112", r, "v4's Downgrade ran, not v3's CodeChange")
 }
 
 // A version retires exactly when it is no longer current and its last
@@ -396,7 +444,8 @@ func TestTemporaryMigrationFailureIsRetriedAtTheNextMessage(t *testing.T) {
 		Handle: func(ctx *actor.Context, n int, _ any) (int, error) { ctx.Reply(ctx.Version()); return n, nil },
 	})
 	v2 := actor.Define("tmp", "v2", actor.Funcs[int]{
-		Handle: func(ctx *actor.Context, n int, _ any) (int, error) { ctx.Reply(ctx.Version()); return n, nil },
+		Follows: "v1",
+		Handle:  func(ctx *actor.Context, n int, _ any) (int, error) { ctx.Reply(ctx.Version()); return n, nil },
 		CodeChange: func(string, any, any) (int, error) {
 			if attempts.Add(1) == 1 {
 				return 0, fmt.Errorf("wrapped: %w", tempErr{})

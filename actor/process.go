@@ -2,6 +2,7 @@ package actor
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 
@@ -25,15 +26,18 @@ type process struct {
 	// retried while it stays current.
 	skip   *code
 	active bool // the process holds an activation of code
-	// pending is a code change prepared while suspended (ChangeCode), to
-	// be committed or aborted by the upgrade engine.
-	pending      *code
-	pendingState any
+	// pending is a code change prepared while suspended (Prepare), to be
+	// committed or aborted by the upgrade runner.
+	pending *pending
 	// pin is the release this process runs instead of the module's
 	// current one, while the current one is still pinBase: a rolling
 	// upgrade's finished waves run the new version before it is current.
 	// The pin lapses by itself once the module's current release changes.
 	pin, pinBase *release
+	// ver and pinPub publish code and pinBase for VersionOf; written by
+	// the owner at each change, read by anyone.
+	ver    atomic.Pointer[code]
+	pinPub atomic.Pointer[release]
 
 	ctx      Context
 	parent   PID
@@ -198,7 +202,7 @@ func (p *process) pinned(cur *release) *release {
 	if cur == p.pinBase {
 		return p.pin
 	}
-	p.pin, p.pinBase = nil, nil
+	p.setPin(nil, nil)
 	return cur
 }
 
@@ -219,7 +223,11 @@ func (p *process) handle(msg any) {
 
 func (p *process) pickup(rel *release) {
 	from := p.code
-	state, err := migrate(from, rel.code, p.state, rel.extra)
+	steps, err := rel.routeFrom(from)
+	state := p.state
+	if err == nil {
+		state, err = migrate(from.v, rel.code.v, steps, p.state, rel.extra)
+	}
 	if err != nil {
 		if !temporary(err) {
 			p.skip = rel.code
@@ -235,7 +243,7 @@ func (p *process) pickup(rel *release) {
 	if !rel.code.acquire(p.sys) {
 		return // rel is retired already: the next message picks up its successor
 	}
-	p.code, p.state, p.skip = rel.code, state, nil
+	p.setCode(rel.code, state)
 	from.drop(p.sys)
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
@@ -302,9 +310,17 @@ type stopReq struct {
 }
 
 type suspendReq struct {
-	suspend bool
-	done    chan struct{}
-	err     error
+	suspend   bool
+	exclusive bool // fail with ErrAlreadySuspended if suspended already
+	done      chan struct{}
+	err       error
+}
+
+// inspectReq runs f on the owner's goroutine with the plain state.
+type inspectReq struct {
+	f    func(state any)
+	done chan struct{}
+	err  error
 }
 
 type watchReq struct{ w *Exited }
@@ -321,6 +337,8 @@ func (r *suspendReq) doneCh() <-chan struct{} { return r.done }
 func (r *suspendReq) result() error           { return r.err }
 func (r *infoReq) doneCh() <-chan struct{}    { return r.done }
 func (r *infoReq) result() error              { return r.err }
+func (r *inspectReq) doneCh() <-chan struct{} { return r.done }
+func (r *inspectReq) result() error           { return r.err }
 
 func (p *process) handleSignal(msg any) {
 	switch s := msg.(type) {
@@ -346,22 +364,39 @@ func (p *process) handleSignal(msg any) {
 		}
 		p.stop(s.reason, true)
 	case *suspendReq:
-		if s.suspend {
+		switch {
+		case s.exclusive && p.mb.Suspended():
+			s.err = fmt.Errorf("%w: %v", ErrAlreadySuspended, p.pid)
+		case s.suspend:
 			p.mb.Suspend()
-		} else {
+		default:
 			p.mb.Resume()
 		}
 		close(s.done)
 	case *infoReq:
 		s.info = p.info()
 		close(s.done)
+	case *inspectReq:
+		s.err = p.inspect(s.f)
+		close(s.done)
 	case *watchReq:
 		p.x().watches = append(p.x().watches, s.w)
-	case codeOp:
-		p.onCodeOp(s)
+	case *batchItem:
+		p.serveBatch(s)
 	case holdsReq:
 		p.onHolds(s)
 	}
+}
+
+// inspect runs f with the plain state, recovering a panic as an error.
+func (p *process) inspect(f func(state any)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	f(p.code.v.plain(p.state))
+	return nil
 }
 
 // onExitSignal applies OTP's rules for an incoming exit signal.
@@ -458,6 +493,9 @@ func (p *process) exit(reason error, terminate bool) {
 	if p.named.Load() {
 		s.unregisterPID(p.pid)
 	}
+	if p.pending != nil && p.pending.leaves() {
+		p.code.leaving.Add(-1)
+	}
 	if p.active {
 		p.code.drop(s)
 	}
@@ -548,11 +586,14 @@ func (p *process) refuseSignal(m any, reason error) {
 	case *infoReq:
 		r.err = &ExitError{PID: p.pid, Reason: NoProc}
 		close(r.done)
+	case *inspectReq:
+		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		close(r.done)
 	case *watchReq:
 		r.w.reason = reason // it was alive when the watch was asked for
 		close(r.w.done)
-	case codeOp:
-		r.op.finish(&ExitError{PID: p.pid, Reason: reason})
+	case *batchItem:
+		refuseBatch(r, p.pid, reason)
 	case holdsReq:
 		r.done <- struct{}{} // gone: it holds nothing now
 	}

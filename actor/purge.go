@@ -11,8 +11,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// PurgePolicy says what Load does when it would leave more than two
+// PurgePolicy says what LoadAll does when it would leave more than two
 // versions of a module in use (OTP keeps at most two: current and old).
+// Processes prepared to leave their version at the commit (see Prepare)
+// do not count.
 type PurgePolicy uint8
 
 const (
@@ -34,33 +36,6 @@ var ErrNotPurged = errors.New("actor: an older version is still in use (not purg
 // WithPurge sets the purge policy of a Load.
 func WithPurge(p PurgePolicy) LoadOption {
 	return loadOptionFunc(func(o *loadOptions) { o.purge = p })
-}
-
-// tooOldLocked lists the versions that loading to would leave as a third
-// one in use. At most two versions hold activations at once: to and one
-// older one, the outgoing current version if it has activations, else the
-// newest that has. Every other version with activations is too old.
-// mod.mu is held.
-func (mod *module) tooOldLocked(to *code) []*code {
-	var held []*code
-	for _, c := range mod.loaded {
-		if c != to && c.active.Load() > 0 {
-			held = append(held, c)
-		}
-	}
-	if len(held) <= 1 {
-		return nil
-	}
-	keep := held[0]
-	for _, c := range held {
-		if c.seq > keep.seq {
-			keep = c
-		}
-	}
-	if cur := mod.current.Load(); cur != nil && cur.code != to && cur.code.active.Load() > 0 {
-		keep = cur.code
-	}
-	return slices.DeleteFunc(held, func(c *code) bool { return c == keep })
 }
 
 // holdsReq asks a process whether it holds an activation of code, and,

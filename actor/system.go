@@ -228,6 +228,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
 	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, active: true}
+	p.ver.Store(rel.code)
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling
@@ -415,6 +416,21 @@ func (s *System) Stop(ctx context.Context, pid PID) error {
 // still served. It waits until the process has acknowledged.
 func (s *System) Suspend(ctx context.Context, pid PID) error {
 	return s.request(ctx, pid, &suspendReq{suspend: true, done: make(chan struct{})})
+}
+
+// TrySuspend is Suspend for a process that must not be suspended already:
+// it fails with ErrAlreadySuspended if it is (suspended by someone else,
+// whom a Resume of ours would override).
+func (s *System) TrySuspend(ctx context.Context, pid PID) error {
+	return s.request(ctx, pid, &suspendReq{suspend: true, exclusive: true, done: make(chan struct{})})
+}
+
+// Inspect runs f on pid's goroutine with its state as migrations see it
+// (for a typed version, its S), between two messages; a suspended process
+// serves it too (OTP's sys:get_state). f must not keep the state or block;
+// a panic in it is returned as a *PanicError.
+func (s *System) Inspect(ctx context.Context, pid PID, f func(state any)) error {
+	return s.request(ctx, pid, &inspectReq{f: f, done: make(chan struct{})})
 }
 
 // Resume undoes Suspend (sys:resume/1).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 // Behaviour is what every version of a module implements: Init builds the
@@ -30,7 +31,9 @@ type Terminator interface {
 
 // Upgrader is implemented by versions that migrate the state built by an
 // older version: OTP's code_change(OldVsn, State, Extra). It runs in the new
-// version. A version without it keeps the old state unchanged.
+// version, for the up steps its Lineage declares (from the version it
+// follows, and from its UpgradesFrom). A version without it keeps the old
+// state unchanged on those steps.
 type Upgrader interface {
 	CodeChange(from string, oldState, extra any) (newState any, err error)
 }
@@ -38,7 +41,9 @@ type Upgrader interface {
 // Downgrader is implemented by versions that can hand their state back to an
 // older version: OTP's code_change({down, Vsn}, State, Extra). As in OTP it
 // runs in the version being left (the newer code), before the older one
-// takes over.
+// takes over. It serves the down steps the version's Lineage declares (to
+// the version it follows, and to its DowngradesTo); a version without it
+// cannot be left downwards.
 type Downgrader interface {
 	Downgrade(to string, state, extra any) (oldState any, err error)
 }
@@ -48,6 +53,13 @@ type Downgrader interface {
 // per-system state: the same Version may be loaded into several Systems.
 type Version struct {
 	module, name string
+	// Lineage (see Lineage): what this version follows, and the versions
+	// its CodeChange migrates from and its Downgrade returns to besides.
+	follows        string
+	upFrom, downTo []string
+	// lenient: Encoded states decode into this version's types even with
+	// unknown or missing fields.
+	lenient bool
 	// The callbacks see the state in the version's own representation
 	// (see wrap).
 	init      func(ctx *Context, args any) (any, error)
@@ -62,7 +74,7 @@ type Version struct {
 	// the plain state. Typed versions keep their state in a cell that
 	// Handle updates in place, so a state that is not a pointer is not
 	// boxed into an interface again on every message.
-	wrap      func(plain any) (any, bool)
+	wrap      func(plain any) (any, error)
 	unwrap    func(state any) any
 	stateType string
 }
@@ -82,9 +94,9 @@ func (v *Version) own(plain any) (any, error) {
 	if v.wrap == nil {
 		return plain, nil
 	}
-	st, ok := v.wrap(plain)
-	if !ok {
-		return nil, v.stateTypeError(plain)
+	st, err := v.wrap(v.decodable(plain))
+	if err != nil {
+		return nil, v.stateTypeError(plain, err)
 	}
 	return st, nil
 }
@@ -105,14 +117,17 @@ func (v *Version) CanUpgrade() bool { return v.up != nil }
 func (v *Version) CanDowngrade() bool { return v.down != nil }
 
 // NewVersion makes a version of module from an untyped Behaviour, probing
-// it for Terminator, Upgrader and Downgrader. Invalid input (empty names, a
-// nil behaviour) is reported by System.Load.
+// it for Terminator, Upgrader, Downgrader, BatchHandler and HasLineage.
+// Invalid input (empty names, a nil behaviour) is reported by System.Load.
 func NewVersion(module, version string, b Behaviour) *Version {
 	v := &Version{module: module, name: version}
 	if b == nil {
 		return v
 	}
 	v.init, v.handle = b.Init, b.Handle
+	if l, ok := b.(HasLineage); ok {
+		v.setLineage(l.Lineage())
+	}
 	if t, ok := b.(Terminator); ok {
 		v.terminate = t.Terminate
 	}
@@ -131,6 +146,17 @@ func NewVersion(module, version string, b Behaviour) *Version {
 // Funcs is a typed version: state of type S. Handle is required; the other
 // fields are optional. Init defaults to the zero S.
 type Funcs[S any] struct {
+	// Follows names the version this one comes after in the module's
+	// lineage ("" for the first); UpgradesFrom and DowngradesTo add steps
+	// (see Lineage).
+	Follows                    string
+	UpgradesFrom, DowngradesTo []string
+	// Lenient lets an Encoded state (a plugin version's) decode into S even
+	// with unknown or missing fields; by default such a state must match S
+	// exactly, so that a shape this version does not know is refused
+	// instead of silently losing data.
+	Lenient bool
+
 	Init      func(ctx *Context, args any) (S, error)
 	Handle    func(ctx *Context, state S, msg any) (S, error)
 	Terminate func(ctx *Context, state S, reason error)
@@ -146,11 +172,12 @@ type Funcs[S any] struct {
 // instead of reaching Handle.
 func Define[S any](module, version string, f Funcs[S]) *Version {
 	type cell struct{ s S }
-	v := &Version{module: module, name: version}
+	v := &Version{module: module, name: version, lenient: f.Lenient}
+	v.setLineage(Lineage{Follows: f.Follows, UpgradesFrom: f.UpgradesFrom, DowngradesTo: f.DowngradesTo})
 	v.stateType = reflect.TypeFor[S]().String()
-	v.wrap = func(plain any) (any, bool) {
-		s, ok := asState[S](plain)
-		return &cell{s}, ok
+	v.wrap = func(plain any) (any, error) {
+		s, err := asState[S](plain)
+		return &cell{s}, err
 	}
 	v.unwrap = func(state any) any { return state.(*cell).s }
 	v.init = func(ctx *Context, args any) (any, error) {
@@ -178,9 +205,9 @@ func Define[S any](module, version string, f Funcs[S]) *Version {
 	}
 	if f.Downgrade != nil {
 		v.down = func(to string, state, extra any) (any, error) {
-			s, ok := asState[S](state)
-			if !ok {
-				return state, v.stateTypeError(state)
+			s, err := asState[S](state)
+			if err != nil {
+				return state, v.stateTypeError(state, err)
 			}
 			return f.Downgrade(to, s, extra)
 		}
@@ -189,14 +216,16 @@ func Define[S any](module, version string, f Funcs[S]) *Version {
 }
 
 // Migrate adapts a typed migration from state A to state B into the shape
-// of Funcs.CodeChange. The old state is asserted to A with a clear error.
+// of Funcs.CodeChange. The old state is asserted to A with a clear error;
+// an Encoded old state is decoded into A, strictly unless the migrating
+// version is Lenient.
 func Migrate[A, B any](f func(old A, extra any) (B, error)) func(from string, old, extra any) (B, error) {
 	return func(from string, old, extra any) (B, error) {
-		a, ok := asState[A](old)
-		if !ok {
+		a, err := asState[A](old)
+		if err != nil {
 			var zero B
-			return zero, fmt.Errorf("%w: state from %s is %T, migration expects %s",
-				ErrStateType, from, old, reflect.TypeFor[A]())
+			return zero, fmt.Errorf("%w: state from %s is %T, migration expects %s%s",
+				ErrStateType, from, old, reflect.TypeFor[A](), because(err))
 		}
 		return f(a, extra)
 	}
@@ -205,19 +234,30 @@ func Migrate[A, B any](f func(old A, extra any) (B, error)) func(from string, ol
 // ErrStateType reports a state whose type does not fit a version.
 var ErrStateType = errors.New("actor: state has the wrong type")
 
-func (v *Version) stateTypeError(state any) error {
-	return fmt.Errorf("%w: %s holds %T, version wants %s", ErrStateType, v, state, v.stateType)
+func (v *Version) stateTypeError(state any, err error) error {
+	return fmt.Errorf("%w: %s holds %T, version wants %s%s", ErrStateType, v, state, v.stateType, because(err))
 }
 
+// because renders a decoding failure behind a type mismatch.
+func because(err error) string {
+	if err == nil || err == errNotState {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
+
+// errNotState: the value is neither an S nor an Encoded one.
+var errNotState = errors.New("not the state type")
+
 // asState asserts state to S; a nil state is the zero S, and an Encoded
-// one is decoded into an S.
-func asState[S any](state any) (S, bool) {
+// one is decoded into an S (strictly: see StrictDecoder).
+func asState[S any](state any) (S, error) {
 	if state == nil {
 		var zero S
-		return zero, true
+		return zero, nil
 	}
 	if s, ok := state.(S); ok {
-		return s, true
+		return s, nil
 	}
 	return decodeState[S](state)
 }
@@ -234,4 +274,10 @@ func (v *Version) validate() error {
 		return fmt.Errorf("%w: %s has no Handle (nil behaviour?)", ErrInvalidVersion, v)
 	}
 	return nil
+}
+
+func (v *Version) setLineage(l Lineage) {
+	v.follows = l.Follows
+	v.upFrom = slices.Clone(l.UpgradesFrom)
+	v.downTo = slices.Clone(l.DowngradesTo)
 }

@@ -142,6 +142,7 @@ func meterVersions(handled *atomic.Int64, fail int) (v1, v2 *actor.Version) {
 		},
 	})
 	v2 = actor.Define("meter", "v2", actor.Funcs[meterV2]{
+		Follows: "v1",
 		Handle: func(ctx *actor.Context, s meterV2, msg any) (meterV2, error) {
 			switch m := msg.(type) {
 			case meterInc:

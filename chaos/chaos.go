@@ -466,8 +466,10 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 		}
 		return r.sys.Kill(sups[r.rng.IntN(len(sups))]) == nil
 	case Upgrade:
-		modes := []upgrade.Mode{upgrade.Atomic, upgrade.Lazy, upgrade.Rolling, upgrade.DryRun}
-		r.upgrade(ctx, modes[r.rng.IntN(len(modes))], fault.Migration{})
+		// Four kinds of plan: atomic, lazy, rolling, and a dry run of an
+		// atomic one.
+		mode := upgrade.Mode(r.rng.IntN(4))
+		r.upgradeTo(ctx, r.nextVersion(), mode%3, fault.Migration{}, mode == 3)
 	case MigrationFail, MigrationPanic, MigrationSlow:
 		m := map[Kind]fault.Migration{MigrationFail: {Fault: fault.Fail}, MigrationPanic: {Fault: fault.Panic},
 			MigrationSlow: {Fault: fault.Slow, Delay: 2 * r.cfg.UpgradeTimeout}}[k]
@@ -480,7 +482,7 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 		a, b := r.nextVersion(), r.nextVersion()
 		var wg sync.WaitGroup
 		for _, to := range []*actor.Version{a, b} {
-			wg.Go(func() { r.upgradeTo(ctx, to, upgrade.Atomic, fault.Migration{}) })
+			wg.Go(func() { r.upgradeTo(ctx, to, upgrade.Atomic, fault.Migration{}, false) })
 		}
 		wg.Wait()
 	case PluginKill:
@@ -505,7 +507,7 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 // upgrade moves the module to the next version in mode; the schedule
 // decides the version (nextVersion draws from rng).
 func (r *run) upgrade(ctx context.Context, mode upgrade.Mode, m fault.Migration) *upgrade.Report {
-	return r.upgradeTo(ctx, r.nextVersion(), mode, m)
+	return r.upgradeTo(ctx, r.nextVersion(), mode, m, false)
 }
 
 // upgradeMigrating makes an atomic upgrade whose migrations are told to
@@ -518,7 +520,7 @@ func (r *run) upgradeMigrating(ctx context.Context, m fault.Migration) string {
 		return ""
 	}
 	for _, p := range rep.Processes {
-		if p.Err == nil && p.From != "" && p.From != p.To {
+		if p.Result == upgrade.Migrated {
 			return fmt.Sprintf("%v from %s to %s", p.PID, p.From, p.To)
 		}
 	}
@@ -531,8 +533,8 @@ func (r *run) nextVersion() *actor.Version {
 	return others[r.rng.IntN(len(others))]
 }
 
-func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mode, m fault.Migration) *upgrade.Report {
-	plan := upgrade.Plan{Mode: mode, Timeout: r.cfg.UpgradeTimeout,
+func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mode, m fault.Migration, dryRun bool) *upgrade.Report {
+	plan := upgrade.Plan{Mode: mode, DryRun: dryRun, Timeout: r.cfg.UpgradeTimeout,
 		Changes: []upgrade.Change{{Module: r.cfg.Module, To: to, Extra: m}}}
 	if mode == upgrade.Rolling {
 		plan.Waves = []float64{0.5, 1}
@@ -540,6 +542,9 @@ func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mod
 	}
 	rep, err := r.root.Upgrade(ctx, plan)
 	key := mode.String() + " "
+	if dryRun {
+		key = "dry_run "
+	}
 	switch {
 	case errors.Is(err, upgrade.ErrInProgress):
 		key += "refused_in_progress"

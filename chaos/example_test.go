@@ -14,8 +14,9 @@ import (
 // Its handler lets fault messages act (fault.Act), and its migration lets
 // the injected migration faults act (fault.ActMigration); the rest is the
 // service's own code.
-func ordersVersion(name string) *actor.Version {
+func ordersVersion(name, follows string) *actor.Version {
 	return actor.Define("orders", name, actor.Funcs[int]{
+		Follows: follows,
 		Handle: func(ctx *actor.Context, n int, msg any) (int, error) {
 			if m, ok := msg.(fault.Msg); ok {
 				fault.Act(m)
@@ -32,7 +33,7 @@ func ordersVersion(name string) *actor.Version {
 
 func ExampleRun() {
 	sys := actor.NewSystem()
-	v1, v2 := ordersVersion("v1"), ordersVersion("v2")
+	v1, v2 := ordersVersion("v1", ""), ordersVersion("v2", "v1")
 	_ = sys.Load(v1)
 	specs := make([]supervisor.ChildSpec, 8)
 	for i := range specs {

@@ -18,6 +18,7 @@ import (
 // multiple of 7: a bad release.
 func acctV2Crashy() *actor.Version {
 	return actor.Define("acct", "v2", actor.Funcs[acctV2]{
+		Follows: "v1",
 		Handle: func(ctx *actor.Context, s acctV2, msg any) (acctV2, error) {
 			switch m := msg.(type) {
 			case acctMsg:
@@ -39,8 +40,8 @@ func acctV2Crashy() *actor.Version {
 }
 
 // runRolling runs a rolling upgrade, driving the fake clock past each
-// gate; before each advance, beforeGate (if set) must return.
-func runRolling(t *testing.T, f *fleet, plan upgrade.Plan, beforeGate func()) (*upgrade.Report, error) {
+// gate unless hold is set (then only crashes end a gate).
+func runRolling(t *testing.T, f *fleet, plan upgrade.Plan, hold bool) (*upgrade.Report, error) {
 	t.Helper()
 	waves := make(chan upgrade.WaveCommitted, 16)
 	defer f.sys.Subscribe(func(e actor.Event) {
@@ -64,11 +65,8 @@ func runRolling(t *testing.T, f *fleet, plan upgrade.Plan, beforeGate func()) (*
 		case r := <-done:
 			return r.rep, r.err
 		case w := <-waves:
-			if w.Index == len(plan.Waves)-1 {
+			if w.Index == len(plan.Waves)-1 || hold {
 				continue // the last wave has no gate
-			}
-			if beforeGate != nil {
-				beforeGate()
 			}
 			// The gate's timer is the only one pending after a wave.
 			require.NoError(t, f.sys.Clock.WaitForTimers(ctx, 1), "no gate timer")
@@ -84,32 +82,46 @@ func TestCanaryStopsABadVersionAtTheFirstWave(t *testing.T) {
 	stop := make(chan struct{})
 	wg := f.loadWith(t, stop, false)
 	defer func() { close(stop); wg.Wait() }()
-	crashed := make(chan struct{}, 1)
-	defer f.sys.Subscribe(func(e actor.Event) {
-		if x, ok := e.(actor.ProcessExited); ok && x.Version == "v2" && x.Reason != actor.Shutdown {
-			select {
-			case crashed <- struct{}{}:
-			default:
-			}
-		}
-	})()
+	// The gate's observation never ends on the clock: the first crash of a
+	// canary on v2 fails it.
 	rep, err := runRolling(t, f, upgrade.Plan{
 		Mode: upgrade.Rolling, Waves: []float64{0.05, 0.5, 1},
 		Changes: []upgrade.Change{{Module: "acct", To: acctV2Crashy()}},
-	}, func() { <-crashed }) // let the canaries meet a bad message first
+	}, true)
 	require.Error(t, err)
 	assert.Equal(t, upgrade.RolledBack, rep.Outcome)
-	var gateFailed, waves int
+	var gateFailed, rolledBack, waves int
 	for _, e := range rep.Events {
 		switch e.(type) {
 		case upgrade.GateFailed:
 			gateFailed++
+		case upgrade.UpgradeRolledBack:
+			rolledBack++
 		case upgrade.WaveCommitted:
 			waves++
 		}
 	}
 	assert.Equal(t, 1, gateFailed)
+	assert.Equal(t, 1, rolledBack, "a failed gate is a rollback")
 	assert.Equal(t, 1, waves, "stopped at the first wave")
+	// The canaries that crashed are reported as exited on v2, the others
+	// restored to v1; the rest were never reached.
+	counts := map[upgrade.Result]int{}
+	for _, p := range rep.Processes {
+		counts[p.Result]++
+		assert.Equal(t, "v1", p.From)
+		switch p.Result {
+		case upgrade.Exited:
+			assert.Equal(t, "v2", p.To)
+			assert.Error(t, p.Err)
+		case upgrade.Restored, upgrade.NotReached:
+			assert.Equal(t, "v1", p.To)
+		default:
+			t.Errorf("%v: %v %v", p.PID, p.Result, p.Err)
+		}
+	}
+	assert.Equal(t, 5, counts[upgrade.Exited]+counts[upgrade.Restored], "the canary wave: 5%% of 100")
+	assert.Positive(t, counts[upgrade.Exited])
 	cur, _ := f.sys.Current("acct")
 	assert.Equal(t, "v1", cur.Name())
 	// Every process runs v1: rolled back, or restarted on v1 after its crash.
@@ -135,7 +147,7 @@ func TestRollingUpgradeOfAGoodVersionProceeds(t *testing.T) {
 			}
 			return nil
 		}},
-	}, nil)
+	}, false)
 	close(stop)
 	wg.Wait()
 	require.NoError(t, err)

@@ -75,20 +75,17 @@ func TestUpgradesUnderKills(t *testing.T) {
 	})
 	versions := []*actor.Version{v2, acctV1Version}
 	for round := range rounds {
-		mode := upgrade.Atomic
-		if rng.IntN(3) == 0 {
-			mode = upgrade.DryRun
-		}
+		dry := rng.IntN(3) == 0
 		ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 		to := versions[round%2]
 		if cur, _ := sys.Current("acct"); cur == to {
 			cancel()
 			continue
 		}
-		rep, err := sup.Upgrade(ctx, upgrade.Plan{Mode: mode, Changes: []upgrade.Change{{Module: "acct", To: to}}, Timeout: time.Hour})
+		rep, err := sup.Upgrade(ctx, upgrade.Plan{DryRun: dry, Changes: []upgrade.Change{{Module: "acct", To: to}}, Timeout: time.Hour})
 		cancel()
 		require.NoError(t, err, "round %d", round)
-		if mode == upgrade.Atomic {
+		if !dry {
 			assert.Equal(t, upgrade.Committed, rep.Outcome, "round %d", round)
 		}
 	}

@@ -68,6 +68,7 @@ var acctV1Version = actor.Define("acct", "v1", actor.Funcs[acctV1]{
 // migration of a given id (nil: succeed).
 func acctV2Version(fail func(id int) error) *actor.Version {
 	return actor.Define("acct", "v2", actor.Funcs[acctV2]{
+		Follows: "v1",
 		// A process restarted while v2 is current starts here.
 		Init: func(_ *actor.Context, args any) (acctV2, error) {
 			id, _ := args.(int)
@@ -320,7 +321,7 @@ func TestLazyUpgradeConvergesAndDowngradeRoundTrip(t *testing.T) {
 	v2 := acctV2Version(nil)
 
 	// Dry run: nothing changes.
-	rep, err := f.sup.Upgrade(ctx, upgrade.Plan{Mode: upgrade.DryRun, Changes: []upgrade.Change{{Module: "acct", To: v2}}})
+	rep, err := f.sup.Upgrade(ctx, upgrade.Plan{DryRun: true, Changes: []upgrade.Change{{Module: "acct", To: v2}}})
 	require.NoError(t, err)
 	assert.Equal(t, upgrade.Simulated, rep.Outcome)
 	assert.Empty(t, rep.Failed())
@@ -343,12 +344,15 @@ func TestLazyUpgradeConvergesAndDowngradeRoundTrip(t *testing.T) {
 	assert.Equal(t, upgrade.Committed, rep.Outcome)
 	f.check(t, "v1", 0)
 
-	// A plan without a downgrade migration fails at prepare.
-	noDown := actor.Define("acct", "v3", actor.Funcs[acctV1]{Handle: acctHandleNop})
+	// A version without a Downgrade declares no step down: the plan back
+	// is refused before anything is touched.
+	noDown := actor.Define("acct", "v3", actor.Funcs[acctV1]{Follows: "v1", Handle: acctHandleNop})
 	_, err = f.sup.Upgrade(ctx, upgrade.Plan{Changes: []upgrade.Change{{Module: "acct", To: noDown}}})
 	require.NoError(t, err)
-	_, err = f.sup.Upgrade(ctx, upgrade.Plan{Changes: []upgrade.Change{{Module: "acct", To: acctV1Version}}})
-	assert.ErrorIs(t, err, upgrade.ErrInvalidPlan)
+	rep, err = f.sup.Upgrade(ctx, upgrade.Plan{Changes: []upgrade.Change{{Module: "acct", To: acctV1Version}}})
+	assert.ErrorIs(t, err, upgrade.ErrRefused)
+	assert.ErrorIs(t, err, actor.ErrNoRoute)
+	assert.Equal(t, upgrade.Refused, rep.Outcome)
 }
 
 func acctHandleNop(_ *actor.Context, s acctV1, _ any) (acctV1, error) { return s, nil }

@@ -35,8 +35,9 @@ type chaosState struct{ N int }
 
 // chaosVersion is a compiled-in version of "chaosmod": it counts messages
 // and does what fault messages and migration extras ask.
-func chaosVersion(name string) *actor.Version {
+func chaosVersion(name, follows string) *actor.Version {
 	return actor.Define("chaosmod", name, actor.Funcs[chaosState]{
+		Follows: follows,
 		Handle: func(ctx *actor.Context, s chaosState, msg any) (chaosState, error) {
 			if m, ok := msg.(fault.Msg); ok {
 				fault.Act(m)
@@ -50,8 +51,8 @@ func chaosVersion(name string) *actor.Version {
 				return chaosState{}, err
 			}
 			s, _ := old.(chaosState)
-			if e, ok := old.(actor.Encoded); ok { // from the plugin version
-				err := e.Decode(&s)
+			if e, ok := old.(actor.StrictDecoder); ok { // from the plugin version
+				err := e.DecodeStrict(&s)
 				return s, err
 			}
 			return s, nil
@@ -97,7 +98,7 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, err)
 
 	sys := actor.NewSystem(actor.WithLogger(zap.NewNop()))
-	v1, v2 := chaosVersion("v1"), chaosVersion("v2")
+	v1, v2 := chaosVersion("v1", ""), chaosVersion("v2", "v1")
 	require.NoError(t, sys.Load(v1))
 	require.NoError(t, sys.Stage(v2))
 	v3, err := plugin.NewLoader(plugin.WithCallTimeout(250*time.Millisecond)).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/internal/script"
 	"github.com/graftrt/graft/supervisor"
 	"github.com/graftrt/graft/upgrade"
 )
@@ -45,7 +46,7 @@ func TestScenarios(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
 			r := newRunner(t)
-			runScript(t, f, r.run)
+			script.Run(t, f, r.run)
 		})
 	}
 }
@@ -197,7 +198,8 @@ func newRunner(t *testing.T) *runner {
 	}
 	t.Cleanup(sys.Subscribe(r.observe))
 	r.v2 = actor.Define("w", "v2", actor.Funcs[wargs]{
-		Init: workerInit, Handle: workerHandle, Terminate: workerTerminate,
+		Follows: "v1",
+		Init:    workerInit, Handle: workerHandle, Terminate: workerTerminate,
 		CodeChange: actor.Migrate(func(a wargs, _ any) (wargs, error) {
 			switch a.id {
 			case r.failID:
@@ -345,11 +347,7 @@ func (r *runner) upgrade(name string, kv map[string]string) []string {
 	if kv["to"] == "v2" {
 		to = r.v2
 	}
-	mode := upgrade.Atomic
-	if kv["mode"] == "dry_run" {
-		mode = upgrade.DryRun
-	}
-	plan := upgrade.Plan{Mode: mode, Changes: []upgrade.Change{{Module: "w", To: to}}, Timeout: time.Hour}
+	plan := upgrade.Plan{DryRun: kv["mode"] == "dry_run", Changes: []upgrade.Change{{Module: "w", To: to}}, Timeout: time.Hour}
 	h := r.supervisor(name)
 	if r.upgrading != nil {
 		// A second plan while one is in flight: it must fail at once (and
@@ -377,21 +375,21 @@ func (r *runner) upgrade(name string, kv map[string]string) []string {
 	return r.report(upgradeResult{rep, err})
 }
 
-// report prints an upgrade's outcome and each process's part, by label.
+// report prints an upgrade's outcome and each process's part, by label:
+// where it started and ended, and its result.
 func (r *runner) report(res upgradeResult) []string {
-	if res.rep == nil {
+	if res.rep == nil || res.rep.Outcome == upgrade.Refused {
 		return result(res.err)
 	}
 	out := []string{"upgrade: " + res.rep.Outcome.String()}
 	var lines []string
 	for _, p := range res.rep.Processes {
-		line := fmt.Sprintf("  %s %s->%s", r.label(p.PID), p.From, p.To)
+		line := fmt.Sprintf("  %s %s->%s %v", r.label(p.PID), p.From, p.To, p.Result)
 		var ee *actor.ExitError
 		switch {
 		case errors.As(p.Err, &ee):
-			line += " exited"
 		case p.Err != nil:
-			line += " failed: " + p.Err.Error()
+			line += ": " + p.Err.Error()
 		}
 		lines = append(lines, line)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/internal/script"
 )
 
 // TestSignalScenarios runs the scripts in testdata/signals: races between
@@ -36,7 +37,7 @@ func TestSignalScenarios(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
 			r := newSignalRunner(t)
-			runScript(t, f, r.run)
+			script.Run(t, f, r.run)
 		})
 	}
 }

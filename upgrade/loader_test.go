@@ -15,7 +15,8 @@ import (
 
 func TestNativeLoader(t *testing.T) {
 	sys := actortest.NewSystem(t)
-	v1, v2 := version("n", "v1", false), version("n", "v2", false)
+	n := chain("n", 2)
+	v1, v2 := n[0], n[1]
 	require.NoError(t, sys.Load(v1))
 	native := upgrade.NewNative(v1, v2)
 
@@ -34,7 +35,7 @@ func TestNativeLoader(t *testing.T) {
 	assert.ErrorIs(t, err, upgrade.ErrUnknownVersion, "the zero Native is an empty catalogue")
 
 	// Another Version object under a name already loaded is a conflict.
-	_, err = upgrade.NewNative(version("n", "v2", false)).Load(context.Background(), sys.System, upgrade.Ref{Module: "n", Version: "v2"})
+	_, err = upgrade.NewNative(ver("n", "v2", vs{follows: "v1"})).Load(context.Background(), sys.System, upgrade.Ref{Module: "n", Version: "v2"})
 	assert.ErrorIs(t, err, actor.ErrVersionConflict)
 }
 
@@ -43,26 +44,27 @@ func TestNativeLoader(t *testing.T) {
 func ExampleNative() {
 	sys := actor.NewSystem()
 	defer sys.Shutdown(context.Background())
-	greet := func(v string) *actor.Version {
+	greet := func(v, follows string) *actor.Version {
 		return actor.Define("greeter", v, actor.Funcs[struct{}]{
+			Follows: follows,
 			Handle: func(ctx *actor.Context, s struct{}, msg any) (struct{}, error) {
 				ctx.Reply(fmt.Sprintf("%s says hello to %v", ctx.Version(), msg))
 				return s, nil
 			},
 		})
 	}
-	v1 := greet("v1")
+	v1 := greet("v1", "")
 	_ = sys.Load(v1)
 	pid, _ := sys.Spawn("greeter", nil)
 
-	var loader upgrade.Loader = upgrade.NewNative(v1, greet("v2"))
+	var loader upgrade.Loader = upgrade.NewNative(v1, greet("v2", "v1"))
 	v2, err := loader.Load(context.Background(), sys, upgrade.Ref{Module: "greeter", Version: "v2"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	plan := upgrade.Plan{Changes: []upgrade.Change{{Module: "greeter", To: v2}}}
-	rep, _ := upgrade.Execute(context.Background(), sys, plan, []upgrade.Target{{PID: pid, Module: "greeter", Level: 1}}, nil)
+	rep, _ := upgrade.Execute(context.Background(), sys, plan, upgrade.Processes(sys, pid))
 	fmt.Println(rep.Outcome)
 	reply, _ := sys.Call(context.Background(), pid, "Ada")
 	fmt.Println(reply)

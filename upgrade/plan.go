@@ -17,22 +17,21 @@ const (
 	// Atomic suspends every affected process, migrates each, and commits
 	// all or rolls all back.
 	Atomic Mode = iota
-	// Lazy makes the new versions current at once; each process migrates
-	// on its next message (per-message pickup). The report follows
+	// Lazy makes the new versions current at once; each process on the
+	// outgoing current version migrates on its next message (per-message
+	// pickup), and processes still on an older version (stragglers) are
+	// migrated eagerly in the same transaction. The report follows
 	// convergence.
 	Lazy
-	// DryRun runs every migration on the live states without keeping the
-	// results and reports what would happen; nothing changes.
-	DryRun
 	// Rolling upgrades in waves (Plan.Waves) with a health gate between
 	// them (Plan.Gate): finished waves run the new version while the rest
-	// stay on the old one; the new version becomes current with the last
-	// wave. A failed gate or migration rolls every wave done so far back.
-	// A canary is a rolling upgrade whose first wave is small.
+	// stay on the old one; the new versions become current with the last
+	// wave. A failure at any wave, or a failed gate, rolls every finished
+	// wave back. A canary is a rolling upgrade whose first wave is small.
 	Rolling
 )
 
-var modeNames = [...]string{"atomic", "lazy", "dry_run", "rolling"}
+var modeNames = [...]string{"atomic", "lazy", "rolling"}
 
 func (m Mode) String() string {
 	if int(m) < len(modeNames) {
@@ -41,44 +40,111 @@ func (m Mode) String() string {
 	return "mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Change moves one module to a version: up (CodeChange of To) or down
-// (Downgrade of the version being left), decided by load order.
+// StragglerPolicy says what a plan does with processes that run an older
+// version of a changed module than its current one (a lazy upgrade left
+// them behind, say).
+type StragglerPolicy uint8
+
+const (
+	// MigrateStragglers (the default) makes them part of the transaction:
+	// suspended and migrated along the lineage with the others.
+	MigrateStragglers StragglerPolicy = iota
+	// RefuseStragglers refuses the plan, before anything is touched, while
+	// any exists.
+	RefuseStragglers
+	// KillStragglers suspends them with the others and kills them at the
+	// commit; their supervisors restart them on the new version.
+	KillStragglers
+)
+
+var stragglerNames = [...]string{"migrate", "refuse", "kill"}
+
+func (s StragglerPolicy) String() string {
+	if int(s) < len(stragglerNames) {
+		return stragglerNames[s]
+	}
+	return "stragglers(?)"
+}
+
+// TimeoutPolicy says what a plan does with a process that does not answer
+// the suspend in time. Either way that process never runs the migration
+// later.
+type TimeoutPolicy uint8
+
+const (
+	// RollBackOnTimeout (the default) rolls the whole plan back.
+	RollBackOnTimeout TimeoutPolicy = iota
+	// SkipOnTimeout leaves that process out, as OTP's release handler
+	// does; it migrates on its next message after the commit. The report
+	// marks it Skipped.
+	SkipOnTimeout
+)
+
+// RollbackFailurePolicy says what a rolling upgrade does with a process of
+// a finished wave whose migration back to the old version fails.
+type RollbackFailurePolicy uint8
+
+const (
+	// KillOnRollbackFailure (the default) kills it, so that its supervisor
+	// restarts it on the old version.
+	KillOnRollbackFailure RollbackFailurePolicy = iota
+	// KeepOnRollbackFailure leaves it running the new version (pinned
+	// while the old one stays current); the report says so.
+	KeepOnRollbackFailure
+)
+
+// Change moves one module to a version. Whether that is an upgrade or a
+// downgrade, and through which versions, follows from the lineage the
+// versions declare (see actor.Lineage).
 type Change struct {
 	Module string
 	To     *actor.Version
-	// Extra is passed to the migrations (OTP's Extra).
+	// Extra is passed to the migrations (OTP's Extra), to every step of
+	// the route.
 	Extra any
 }
 
-// Plan is an upgrade: module version changes, a mode and timeouts. Plans
-// are plain data; Validate checks one against a system without changing
-// anything.
+// Plan is an upgrade: module version changes, a mode, timeouts and
+// policies. Plans are plain data; Check checks one without a system and
+// Validate against a system, without changing anything.
 type Plan struct {
 	Changes []Change
 	Mode    Mode
-	// Timeout bounds each phase (suspend and migrate; commit and resume)
-	// of an atomic upgrade, and the wait for convergence of a lazy one.
-	// Zero means DefaultTimeout.
+	// DryRun computes the schedule the plan would run and runs every
+	// migration on the live states without keeping the results (no
+	// process is suspended); it predicts every refusal the real run would
+	// hit and changes nothing.
+	DryRun bool
+	// Timeout bounds each round of requests to the processes (suspend
+	// and migrate; commit and resume), and the wait for convergence of a
+	// lazy plan. Zero means DefaultTimeout.
 	Timeout time.Duration
 
 	// Waves (rolling mode) are cumulative fractions of the affected
-	// processes, increasing, the last one 1: {0.01, 0.1, 1} upgrades 1%,
-	// then up to 10%, then the rest. Default {0.1, 1}.
+	// processes, strictly increasing within (0, 1], the last one 1:
+	// {0.01, 0.1, 1} upgrades 1%, then up to 10%, then the rest. Default
+	// {0.1, 1}.
 	Waves []float64
 	// Gate (rolling mode) is checked after every wave but the last.
 	Gate Gate
+
+	Stragglers        StragglerPolicy
+	OnTimeout         TimeoutPolicy
+	OnRollbackFailure RollbackFailurePolicy
 }
 
 // Gate is the health check between the waves of a rolling upgrade.
 type Gate struct {
 	// Observe is how long to watch the wave's processes (system clock);
-	// default 1 s.
+	// default 1 s. The tree is not held meanwhile: its supervisors restart
+	// children as usual.
 	Observe time.Duration
 	// MaxCrashes is how many abnormal exits of processes running the new
 	// version are tolerated, counted from the start of the upgrade
 	// (default 0).
 	MaxCrashes int
-	// Check, if set, is asked after observing; an error fails the gate.
+	// Check, if set, is asked after observing, with the plan's timeout;
+	// an error, a panic or no answer in time fails the gate.
 	Check func(ctx context.Context, w Wave) error
 }
 
@@ -89,70 +155,92 @@ type Wave struct {
 	Crashes   int         // abnormal exits on the new version so far
 }
 
-// DefaultTimeout is the phase timeout of a plan that sets none.
+// DefaultTimeout is the round timeout of a plan that sets none.
 const DefaultTimeout = 5 * time.Second
 
 // Errors of planning. Use errors.Is.
 var (
+	// ErrInvalidPlan: the plan is malformed or does not fit the system.
 	ErrInvalidPlan = errors.New("upgrade: invalid plan")
-	ErrInProgress  = errors.New("upgrade: another upgrade of an overlapping subtree is in progress")
+	// ErrInProgress: another upgrade holds a module or supervisor of this
+	// one.
+	ErrInProgress = errors.New("upgrade: another upgrade of an overlapping subtree is in progress")
+	// ErrRefused: the plan is well formed but the system's state refuses
+	// it (stragglers by policy, a missing lineage step for a version in
+	// use, a version left in use too many, a suspended supervisor).
+	ErrRefused = errors.New("upgrade: plan refused")
 )
 
-// Validate checks the plan against sys (OTP's release handler check):
-// every change names a loaded module and a version of it that is not
-// already current, each module once, and a downgrade only from a version
-// that has a Downgrade migration. It changes nothing.
-func (p Plan) Validate(sys *actor.System) error {
+// Check checks everything about the plan that can be checked without a
+// system: at least one change, each naming a module and a version of it,
+// each module once; a known mode and policies; no negative duration; waves
+// strictly increasing within (0, 1] and ending at 1. It changes nothing.
+func (p Plan) Check() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidPlan, fmt.Sprintf(format, args...))
 	}
-	if len(p.Changes) == 0 {
+	switch {
+	case len(p.Changes) == 0:
 		return bad("no changes")
-	}
-	if p.Mode > Rolling {
+	case p.Mode > Rolling:
 		return bad("unknown mode %v", p.Mode)
-	}
-	if p.Timeout < 0 {
+	case p.Timeout < 0:
 		return bad("negative timeout %v", p.Timeout)
+	case p.Stragglers > KillStragglers:
+		return bad("unknown straggler policy %d", p.Stragglers)
+	case p.OnTimeout > SkipOnTimeout:
+		return bad("unknown timeout policy %d", p.OnTimeout)
+	case p.OnRollbackFailure > KeepOnRollbackFailure:
+		return bad("unknown rollback failure policy %d", p.OnRollbackFailure)
+	case p.Gate.Observe < 0 || p.Gate.MaxCrashes < 0:
+		return bad("negative gate settings")
 	}
-	if p.Mode == Rolling {
-		prev := 0.0
-		for i, w := range p.Waves {
-			if w <= prev || w > 1 || (i == len(p.Waves)-1 && w != 1) {
-				return bad("waves must increase within (0, 1] and end at 1: %v", p.Waves)
-			}
-			prev = w
-		}
-		if p.Gate.Observe < 0 || p.Gate.MaxCrashes < 0 {
-			return bad("negative gate settings")
-		}
+	if err := checkWaves(p.Waves); err != nil {
+		return bad("%v", err)
+	}
+	if len(p.Waves) > 0 && p.Mode != Rolling {
+		return bad("waves are for rolling plans, not %v", p.Mode)
 	}
 	seen := map[string]bool{}
 	for i, c := range p.Changes {
 		switch {
-		case c.To == nil:
-			return bad("change %d (%s): no version", i, c.Module)
 		case c.Module == "":
 			return bad("change %d: no module", i)
+		case c.To == nil:
+			return bad("change %d (%s): no version", i, c.Module)
 		case c.To.Module() != c.Module:
 			return bad("change %d: version %v is not of module %s", i, c.To, c.Module)
 		case seen[c.Module]:
 			return bad("module %s changed twice", c.Module)
 		}
 		seen[c.Module] = true
-		cur, ok := sys.Current(c.Module)
-		switch {
-		case !ok:
-			return bad("unknown module %s", c.Module)
-		case cur == c.To:
-			return bad("%v is already current", c.To)
-		case sys.IsDowngrade(c.To) && !cur.CanDowngrade():
-			return bad("downgrade of %s from %s to %s: %s has no Downgrade", c.Module, cur.Name(), c.To.Name(), cur.Name())
-		case p.Mode == Rolling && !sys.IsDowngrade(c.To) && !c.To.CanDowngrade():
-			return bad("rolling upgrade of %s to %s: %s has no Downgrade to roll finished waves back with", c.Module, c.To.Name(), c.To.Name())
-		}
 	}
 	return nil
+}
+
+func checkWaves(waves []float64) error {
+	prev := 0.0
+	for i, w := range waves {
+		if !(w > prev) || w > 1 || (i == len(waves)-1 && w != 1) {
+			return fmt.Errorf("waves must increase strictly within (0, 1] and end at 1: %v", waves)
+		}
+		prev = w
+	}
+	return nil
+}
+
+// Validate checks the plan against sys (OTP's release handler check),
+// without processes: Check, then every module is loaded, its version is
+// not current already, and every version of it in use can reach the new
+// one through declared steps (and back, for a rolling plan). It changes
+// nothing. Execute checks the same and more (stragglers, purge) against
+// the processes it upgrades.
+func (p Plan) Validate(sys *actor.System) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
+	_, err := NewSchedule(p, ModulesOf(sys, p))
+	return err
 }
 
 func (p Plan) waves() []float64 {

@@ -20,11 +20,18 @@ import (
 //	 "changes": [{"module": "visits", "version": "v3",
 //	              "path": "/srv/plugins/visits-v3", "checksum": "f2f1…"}]}
 type PlanSpec struct {
-	Mode    string       `json:"mode,omitempty"`    // atomic (default), lazy, dry_run, rolling
+	Mode    string       `json:"mode,omitempty"`    // atomic (default), lazy, rolling
+	DryRun  bool         `json:"dry_run,omitempty"` // compute and simulate, change nothing
 	Timeout string       `json:"timeout,omitempty"` // default DefaultTimeout
 	Changes []ChangeSpec `json:"changes"`
 	Waves   []float64    `json:"waves,omitempty"`
 	Gate    *GateSpec    `json:"gate,omitempty"`
+	// Policies (see Plan): stragglers "migrate" (default), "refuse" or
+	// "kill"; on_timeout "rollback" (default) or "skip";
+	// on_rollback_failure "kill" (default) or "keep".
+	Stragglers        string `json:"stragglers,omitempty"`
+	OnTimeout         string `json:"on_timeout,omitempty"`
+	OnRollbackFailure string `json:"on_rollback_failure,omitempty"`
 }
 
 // ChangeSpec is one change: the version to move a module to, by
@@ -44,9 +51,10 @@ type GateSpec struct {
 
 // ParsePlan decodes a PlanSpec from JSON and checks everything that can be
 // checked without a system: known fields only, one JSON value, a known
-// mode, durations that parse and are not negative, at least one change,
-// each naming a module and a version. Errors wrap ErrInvalidPlan. It
-// changes nothing.
+// mode and policies, durations that parse and are not negative, waves
+// strictly increasing within (0, 1] and ending at 1 (rolling plans only),
+// at least one change, each naming a module and a version, each module
+// once. Errors wrap ErrInvalidPlan. It changes nothing.
 func ParsePlan(data []byte) (PlanSpec, error) {
 	var s PlanSpec
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -68,18 +76,19 @@ func (s PlanSpec) shape() (Plan, error) {
 	bad := func(format string, args ...any) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w: %s", ErrInvalidPlan, fmt.Sprintf(format, args...))
 	}
-	var p Plan
-	switch s.Mode {
-	case "", "atomic":
-		p.Mode = Atomic
-	case "lazy":
-		p.Mode = Lazy
-	case "dry_run":
-		p.Mode = DryRun
-	case "rolling":
-		p.Mode = Rolling
-	default:
-		return bad("unknown mode %q (atomic, lazy, dry_run, rolling)", s.Mode)
+	p := Plan{DryRun: s.DryRun}
+	var ok bool
+	if p.Mode, ok = pick(s.Mode, modeNames[:], Atomic); !ok {
+		return bad("unknown mode %q (atomic, lazy, rolling)", s.Mode)
+	}
+	if p.Stragglers, ok = pick(s.Stragglers, stragglerNames[:], MigrateStragglers); !ok {
+		return bad("unknown straggler policy %q (migrate, refuse, kill)", s.Stragglers)
+	}
+	if p.OnTimeout, ok = pick(s.OnTimeout, []string{"rollback", "skip"}, RollBackOnTimeout); !ok {
+		return bad("unknown on_timeout %q (rollback, skip)", s.OnTimeout)
+	}
+	if p.OnRollbackFailure, ok = pick(s.OnRollbackFailure, []string{"kill", "keep"}, KillOnRollbackFailure); !ok {
+		return bad("unknown on_rollback_failure %q (kill, keep)", s.OnRollbackFailure)
 	}
 	var err error
 	if p.Timeout, err = duration(s.Timeout); err != nil {
@@ -94,16 +103,40 @@ func (s PlanSpec) shape() (Plan, error) {
 		}
 		p.Gate.MaxCrashes = s.Gate.MaxCrashes
 	}
+	if err := checkWaves(s.Waves); err != nil {
+		return bad("%v", err)
+	}
+	if len(s.Waves) > 0 && p.Mode != Rolling {
+		return bad("waves are for rolling plans, not %v", p.Mode)
+	}
 	p.Waves = s.Waves
 	if len(s.Changes) == 0 {
 		return bad("no changes")
 	}
+	seen := map[string]bool{}
 	for i, c := range s.Changes {
 		if err := c.ref().Validate(); err != nil {
 			return bad("change %d: %v", i, err)
 		}
+		if seen[c.Module] {
+			return bad("module %s changed twice", c.Module)
+		}
+		seen[c.Module] = true
 	}
 	return p, nil
+}
+
+// pick finds name among names (its index is the value); "" is def.
+func pick[T ~uint8](name string, names []string, def T) (T, bool) {
+	if name == "" {
+		return def, true
+	}
+	for i, n := range names {
+		if n == name {
+			return T(i), true
+		}
+	}
+	return def, false
 }
 
 func duration(s string) (time.Duration, error) {
@@ -122,21 +155,33 @@ func (c ChangeSpec) ref() Ref {
 }
 
 // Resolve loads the versions the spec names through loader (staging them
-// in sys) and returns the plan, validated against sys.
+// in sys) and returns the plan, validated against sys. If anything fails,
+// the versions it staged leave sys again: a refused spec stages nothing.
 func (s PlanSpec) Resolve(ctx context.Context, sys *actor.System, loader Loader) (Plan, error) {
 	p, err := s.shape()
 	if err != nil {
 		return Plan{}, err
 	}
+	var staged []*actor.Version
+	fail := func(err error) (Plan, error) {
+		for _, v := range staged {
+			sys.Unstage(v)
+		}
+		return Plan{}, err
+	}
 	for _, c := range s.Changes {
+		known := sys.Activations(c.Module, c.Version) >= 0
 		v, err := loader.Load(ctx, sys, c.ref())
 		if err != nil {
-			return Plan{}, err
+			return fail(err)
+		}
+		if !known {
+			staged = append(staged, v)
 		}
 		p.Changes = append(p.Changes, Change{Module: c.Module, To: v})
 	}
 	if err := p.Validate(sys); err != nil {
-		return Plan{}, err
+		return fail(err)
 	}
 	return p, nil
 }

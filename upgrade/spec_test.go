@@ -19,7 +19,8 @@ func TestParseAndResolvePlan(t *testing.T) {
 		"gate": {"observe": "10ms", "max_crashes": 2}, "changes": [{"module": "n", "version": "v2"}]}`))
 	require.NoError(t, err)
 	sys := actortest.NewSystem(t)
-	v1, v2 := version("n", "v1", true), version("n", "v2", true)
+	n := chain("n", 2)
+	v1, v2 := n[0], n[1]
 	require.NoError(t, sys.Load(v1))
 	plan, err := spec.Resolve(context.Background(), sys.System, upgrade.NewNative(v1, v2))
 	require.NoError(t, err)
@@ -37,6 +38,13 @@ func TestParseAndResolvePlan(t *testing.T) {
 func TestParsePlanRefusesGarbage(t *testing.T) {
 	for name, doc := range map[string]string{
 		"not json":       `{`,
+		"dry_run mode":   `{"mode": "dry_run", "changes": [{"module": "n", "version": "v2"}]}`,
+		"waves falling":  `{"mode": "rolling", "waves": [0.5, 0.2, 1], "changes": [{"module": "n", "version": "v2"}]}`,
+		"waves past one": `{"mode": "rolling", "waves": [5, 1], "changes": [{"module": "n", "version": "v2"}]}`,
+		"negative wave":  `{"mode": "rolling", "waves": [-1, 1], "changes": [{"module": "n", "version": "v2"}]}`,
+		"same module":    `{"changes": [{"module": "n", "version": "v2"}, {"module": "n", "version": "v3"}]}`,
+		"waves atomic":   `{"waves": [1], "changes": [{"module": "n", "version": "v2"}]}`,
+		"bad policy":     `{"stragglers": "ignore", "changes": [{"module": "n", "version": "v2"}]}`,
 		"unknown field":  `{"changes": [{"module": "n", "version": "v2"}], "force": true}`,
 		"two values":     `{"changes": [{"module": "n", "version": "v2"}]} {}`,
 		"unknown mode":   `{"mode": "yolo", "changes": [{"module": "n", "version": "v2"}]}`,

@@ -89,6 +89,7 @@ var V1 = actor.Define(Module, "v1", actor.Funcs[StateV1]{
 // V2 is the second version of module "counter". It migrates V1's state on
 // upgrade and hands it back on downgrade.
 var V2 = actor.Define(Module, "v2", actor.Funcs[StateV2]{
+	Follows: "v1",
 	Init: func(*actor.Context, any) (StateV2, error) {
 		return StateV2{Next: make(map[int]uint64)}, nil
 	},

@@ -158,54 +158,87 @@ func (l *Loader) Load(ctx context.Context, sys *actor.System, ref upgrade.Ref) (
 	if reg.closed {
 		return nil, fmt.Errorf("%w: %v: the system has stopped", ErrUnavailable, ref)
 	}
-	if e, ok := reg.versions[ref.String()]; ok {
-		if e.proc.ref != ref {
-			return nil, fmt.Errorf("%w: %v is loaded from %s already", actor.ErrVersionConflict, ref, e.proc.ref.Path)
+	for p, v := range reg.procs {
+		if p.ref.String() != ref.String() {
+			continue
 		}
-		return e.v, nil
+		if p.ref != ref {
+			return nil, fmt.Errorf("%w: %v is loaded from %s already", actor.ErrVersionConflict, ref, p.ref.Path)
+		}
+		return v, nil
 	}
-	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now}
+	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now, reg: reg}
+	p.listed.Store(true) // listed below, before anyone else can reach it
 	if _, err := p.get(ctx); err != nil {
 		return nil, err
 	}
 	v := newVersion(p)
-	if err := sys.Stage(v, actor.OnRetire(func() { p.stop("version retired", false) })); err != nil {
+	// Retired (no longer current, no activation): the process stops. Left
+	// the module table: the version leaves the registry too. Either way a
+	// later use of the version starts a process again (and lists it).
+	retire := actor.OnRetire(func() { p.stop("version retired", false) })
+	release := actor.OnRelease(func() { reg.unlist(p) })
+	if err := sys.Stage(v, retire, release); err != nil {
 		p.stop("load failed", true)
 		return nil, err
 	}
-	reg.versions[ref.String()] = entry{v: v, proc: p}
+	p.v = v
+	reg.procs[p] = v
 	return v, nil
 }
 
-// registry is a system's plugin versions.
+// registry is a system's plugin versions that may have a process running:
+// those Shutdown stops.
 type registry struct {
-	mu       sync.Mutex
-	versions map[string]entry // guarded by mu; by "module@version"
-	closed   bool             // guarded by mu: the system has stopped
-}
-
-type entry struct {
-	v    *actor.Version
-	proc *proc
+	mu     sync.Mutex
+	procs  map[*proc]*actor.Version // guarded by mu
+	closed bool                     // guarded by mu: the system has stopped
 }
 
 type registryKey struct{}
 
 func registryOf(sys *actor.System) *registry {
 	return sys.Extension(registryKey{}, func() any {
-		reg := &registry{versions: make(map[string]entry)}
+		reg := &registry{procs: make(map[*proc]*actor.Version)}
 		sys.OnShutdown(reg.close)
 		return reg
 	}).(*registry)
 }
 
+// list adds p back before it starts a process, unless the system has
+// stopped. p.mu may be held: the registry never takes a proc's lock while
+// it holds its own.
+func (r *registry) list(p *proc) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.procs[p] = p.v
+	p.listed.Store(true)
+	return true
+}
+
+// unlist forgets a released version and stops its process.
+func (r *registry) unlist(p *proc) {
+	r.mu.Lock()
+	delete(r.procs, p)
+	p.listed.Store(false)
+	r.mu.Unlock()
+	p.stop("version released", false)
+}
+
 // close stops every plugin process for good: the system has stopped.
 func (r *registry) close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.closed = true
-	for _, e := range r.versions {
-		e.proc.stop("system stopped", true)
+	procs := make([]*proc, 0, len(r.procs))
+	for p := range r.procs {
+		procs = append(procs, p)
+	}
+	r.mu.Unlock()
+	for _, p := range procs {
+		p.stop("system stopped", true)
 	}
 }
 
@@ -222,12 +255,15 @@ type Process struct {
 func Processes(sys *actor.System) []Process {
 	reg := registryOf(sys)
 	reg.mu.Lock()
-	out := make([]Process, 0, len(reg.versions))
-	for _, e := range reg.versions {
-		out = append(out, Process{Module: e.proc.ref.Module, Version: e.proc.ref.Version,
-			Path: e.proc.ref.Path, OSPID: e.proc.osPID()})
+	procs := make([]*proc, 0, len(reg.procs))
+	for p := range reg.procs {
+		procs = append(procs, p)
 	}
 	reg.mu.Unlock()
+	out := make([]Process, 0, len(procs))
+	for _, p := range procs {
+		out = append(out, Process{Module: p.ref.Module, Version: p.ref.Version, Path: p.ref.Path, OSPID: p.osPID()})
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Module != out[j].Module {
 			return out[i].Module < out[j].Module

@@ -215,7 +215,9 @@ func TestEveryModeAndDowngradeThroughPlugins(t *testing.T) {
 	v2 := load(t, sys, l, "tally-v2", "tally", "v2")
 	v3 := load(t, sys, l, "tally-v3", "tally", "v3")
 
-	rep := upgradeTo(t, h, v2, upgrade.DryRun)
+	rep, err := h.Upgrade(context.Background(), upgrade.Plan{DryRun: true, Timeout: 20 * time.Second,
+		Changes: []upgrade.Change{{Module: "tally", To: v2}}})
+	require.NoError(t, err)
 	assert.Equal(t, upgrade.Simulated, rep.Outcome)
 	assert.Equal(t, "v1", stats(t, sys, pids[0]).Version, "a dry run changes nothing")
 
@@ -271,8 +273,11 @@ func TestEveryModeAndDowngradeThroughPlugins(t *testing.T) {
 		require.NoError(t, sys.Send(pid, Msg{Sender: 1, Seq: 4}))
 		assert.Equal(t, Stats{Version: "v1", Handled: 4}, stats(t, sys, pid), "state survived the round trip, order included")
 	}
-	assert.Zero(t, osPID(t, sys, "v2"), "no process left on v2: its plugin process stopped")
-	assert.Zero(t, osPID(t, sys, "v3"))
+	assert.Zero(t, osPID(t, sys, "v2"), "no process left on v2 (the previous version): its plugin process stopped")
+	for _, p := range plugin.Processes(sys.System) {
+		assert.NotEqual(t, "v3", p.Version, "v3 is neither current nor previous: it left the module table and the registry")
+	}
+	assert.EqualValues(t, -1, sys.Activations("tally", "v3"))
 }
 
 func TestChecksumMismatchIsRefused(t *testing.T) {

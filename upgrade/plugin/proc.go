@@ -9,21 +9,24 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/upgrade"
 	"github.com/graftrt/graft/upgrade/plugin/internal/pb"
 )
 
 // proc is the OS process behind one plugin version in one system. It is
 // started by Load, restarted on demand after a crash (with backoff after
-// repeated failures), and stopped when the version retires or the system
-// shuts down; a version made current again after its retirement starts a
-// new one on first use.
+// repeated failures), and stopped when the version retires, leaves the
+// system's module table, or the system shuts down; a version used again
+// after that starts a new one on first use.
 type proc struct {
 	ref  upgrade.Ref
 	sum  []byte
@@ -31,6 +34,11 @@ type proc struct {
 	log  *zap.Logger
 	now  func() time.Time
 	desc *pb.DescribeResponse // from the first handshake; later ones must agree
+	reg  *registry
+	v    *actor.Version // the version it serves, once loaded
+	// listed: the registry has it (see registry.list); set before a
+	// process starts, so that Shutdown always finds a running one.
+	listed atomic.Bool
 
 	mu      sync.Mutex
 	client  *goplugin.Client // guarded by mu; nil when not running
@@ -39,7 +47,7 @@ type proc struct {
 	fails   int              // guarded by mu: failures since the last call that worked
 	retryAt time.Time        // guarded by mu: no start before this
 	lastErr error            // guarded by mu
-	closed  bool             // guarded by mu: the system stopped; never start again
+	closed  string           // guarded by mu: why it must never start again ("" while it may)
 }
 
 // conn is a running plugin process as a call sees it.
@@ -59,7 +67,10 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 	if p.client != nil { // it exited by itself: a crash noticed late
 		p.failLocked(p.client, fmt.Errorf("%w: process %d exited", ErrCrashed, p.pid))
 	}
-	if p.closed {
+	if p.closed != "" {
+		return conn{}, fmt.Errorf("%w: %v: %s", ErrUnavailable, p.ref, p.closed)
+	}
+	if !p.listed.Load() && !p.reg.list(p) {
 		return conn{}, fmt.Errorf("%w: %v: the system has stopped", ErrUnavailable, p.ref)
 	}
 	if now := p.now(); now.Before(p.retryAt) {
@@ -140,8 +151,7 @@ func (p *proc) checkDescription(d *pb.DescribeResponse) error {
 		return fmt.Errorf("plugin speaks protocol %d, host %d", d.GetProtocol(), pb.Protocol)
 	case d.GetModule() != p.ref.Module || d.GetVersion() != p.ref.Version:
 		return fmt.Errorf("executable serves %s@%s, not %v", d.GetModule(), d.GetVersion(), p.ref)
-	case p.desc != nil && (d.GetCodec() != p.desc.GetCodec() ||
-		d.GetCodeChange() != p.desc.GetCodeChange() || d.GetDowngrade() != p.desc.GetDowngrade()):
+	case p.desc != nil && !proto.Equal(d, p.desc):
 		return fmt.Errorf("restarted process describes itself differently (%v, was %v)", d, p.desc)
 	}
 	if _, err := codecOf(d.GetCodec()); err != nil {
@@ -186,11 +196,14 @@ func (p *proc) worked() {
 }
 
 // stop ends the process, if running; why is logged. close forbids starting
-// another (the system has stopped).
+// another (the system has stopped, or the version was released): later
+// calls fail with ErrUnavailable and why.
 func (p *proc) stop(why string, close bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closed = p.closed || close
+	if close && p.closed == "" {
+		p.closed = why
+	}
 	if p.client == nil {
 		return
 	}

@@ -50,6 +50,12 @@ func newVersion(p *proc) *actor.Version {
 	return actor.NewVersion(p.ref.Module, p.ref.Version, b)
 }
 
+// Lineage is what the plugin declared in its handshake.
+func (b *behaviour) Lineage() actor.Lineage {
+	return actor.Lineage{Follows: b.p.desc.GetFollows(), UpgradesFrom: b.p.desc.GetUpgradesFrom(),
+		DowngradesTo: b.p.desc.GetDowngradesTo()}
+}
+
 func (b *behaviour) MaxBatch() int { return b.p.o.maxBatch }
 
 func (b *behaviour) Init(_ *actor.Context, args any) (any, error) {

@@ -23,7 +23,7 @@ func main() { sdk.Serve(Module()) }
 // Module is the version, as Serve runs it.
 func Module() sdk.Module[State, visits.Msg] {
 	return sdk.Module[State, visits.Msg]{
-		Name: visits.Module, Version: "v2",
+		Name: visits.Module, Version: "v2", Follows: "v1",
 		Init: func(codec.Raw) (State, error) {
 			return State{Pages: map[string]int{}, Next: map[int]uint64{}}, nil
 		},

@@ -1,8 +1,9 @@
 // Command v3 is version v3 of module visits: v2's state plus the most
 // visited page, kept up to date. The example service builds it after it
 // started and loads it live. Its state is a superset of v2's, so it needs
-// no CodeChange of its own (the SDK decodes v2's state into it, and Top is
-// filled in by the first visit); going back to v2 drops Top.
+// no CodeChange of its own: it is Lenient, so the SDK decodes v2's state
+// into it although Top is missing (the first visit fills it in); going
+// back to v2 hands over v2's shape, without Top.
 package main
 
 import (
@@ -20,12 +21,21 @@ type State struct {
 	Top        string
 }
 
+// V2State is v2's state, as the Downgrade hands it back (v2 decodes its
+// state strictly: a Top it does not know would be refused).
+type V2State struct {
+	Pages      map[string]int
+	Total      int64
+	Next       map[int]uint64
+	OutOfOrder int64
+}
+
 func main() { sdk.Serve(Module()) }
 
 // Module is the version, as Serve runs it.
 func Module() sdk.Module[State, visits.Msg] {
 	return sdk.Module[State, visits.Msg]{
-		Name: visits.Module, Version: "v3",
+		Name: visits.Module, Version: "v3", Follows: "v2", Lenient: true,
 		Init: func(codec.Raw) (State, error) {
 			return State{Pages: map[string]int{}, Next: map[int]uint64{}}, nil
 		},
@@ -53,6 +63,8 @@ func Module() sdk.Module[State, visits.Msg] {
 			}
 			return s, nil
 		},
-		Downgrade: func(_ string, s State, _ codec.Raw) (any, error) { return s, nil },
+		Downgrade: func(_ string, s State, _ codec.Raw) (any, error) {
+			return V2State{Pages: s.Pages, Total: s.Total, Next: s.Next, OutOfOrder: s.OutOfOrder}, nil
+		},
 	}
 }

@@ -14,7 +14,9 @@ type State struct{ N int }
 
 func main() {
 	sdk.Serve(sdk.Module[State, fault.Msg]{
-		Name: "chaosmod", Version: "v3",
+		// v3 follows v2, and migrates from and returns to v1 directly.
+		Name: "chaosmod", Version: "v3", Follows: "v2",
+		UpgradesFrom: []string{"v1"}, DowngradesTo: []string{"v1"},
 		Handle: func(ctx *sdk.Context, s State, m fault.Msg) (State, error) {
 			fault.Act(m)
 			s.N++
@@ -24,7 +26,7 @@ func main() {
 			if err := fault.ActMigration(extra); err != nil {
 				return State{}, err
 			}
-			return codec.Decode[State](old)
+			return codec.DecodeStrict[State](old)
 		},
 		Downgrade: func(to string, s State, extra codec.Raw) (any, error) {
 			return s, fault.ActMigration(extra)

@@ -53,10 +53,40 @@ type Raw struct {
 }
 
 // Decode decodes the value into v, a pointer, with the codec that wrote it.
+// Fields of the value that v lacks are dropped, and fields of v the value
+// lacks keep their zero value: use DecodeStrict unless the shapes are
+// known to differ on purpose.
 func (r Raw) Decode(v any) error {
 	c, err := ByName(r.Codec)
 	if err != nil {
 		return err
+	}
+	return c.Unmarshal(r.Data, v)
+}
+
+// ErrShape reports a value whose fields are not the fields of the type it
+// is decoded into (DecodeStrict).
+var ErrShape = errors.New("codec: the value does not have the shape of the type")
+
+// DecodeStrict is Decode that refuses a value of another shape: JSON
+// with a field v lacks, or lacking a field of v (one without omitempty);
+// protobuf with fields v's message does not declare. (Gob decodes by
+// field name and cannot tell a missing field from a zero one: only
+// Decode's checks apply.) It makes Raw an actor.StrictDecoder, so a typed
+// version refuses a state it does not know instead of losing its data.
+func (r Raw) DecodeStrict(v any) error {
+	c, err := ByName(r.Codec)
+	if err != nil {
+		return err
+	}
+	switch c {
+	case JSON:
+		return strictJSON(r.Data, v)
+	case Protobuf:
+		if err := c.Unmarshal(r.Data, v); err != nil {
+			return err
+		}
+		return strictProto(v)
 	}
 	return c.Unmarshal(r.Data, v)
 }
@@ -74,6 +104,13 @@ func Encode(c Codec, v any) (Raw, error) {
 func Decode[T any](r Raw) (T, error) {
 	var v T
 	err := r.Decode(&v)
+	return v, err
+}
+
+// DecodeStrict decodes r into a new T with Raw.DecodeStrict.
+func DecodeStrict[T any](r Raw) (T, error) {
+	var v T
+	err := r.DecodeStrict(&v)
 	return v, err
 }
 

@@ -20,6 +20,18 @@ type Module[S, M any] struct {
 	// Name and Version identify the version; the host refuses the
 	// executable unless they are what it was asked to load.
 	Name, Version string
+	// Follows names the version this one comes after in the module's
+	// lineage ("" for the first); UpgradesFrom and DowngradesTo add steps
+	// (see actor.Lineage). The host moves processes between versions
+	// only along declared steps.
+	Follows                    string
+	UpgradesFrom, DowngradesTo []string
+	// Lenient lets the default CodeChange (none given) decode an older
+	// state with unknown or missing fields, for a shape that only gained
+	// or lost fields on purpose. By default states decode strictly
+	// (codec.DecodeStrict): a shape this version does not describe is an
+	// error, never data silently dropped.
+	Lenient bool
 	// Codec encodes the state and replies (default codec.JSON). The host
 	// encodes messages, spawn arguments and migration inputs with it too.
 	Codec codec.Codec
@@ -33,7 +45,7 @@ type Module[S, M any] struct {
 	Handle func(ctx *Context, state S, msg M) (S, error)
 	// CodeChange migrates the state of an older version from, in whatever
 	// codec that version used (see Migrate). Default: decode the old state
-	// into S as it is, which suits a shape that only gained fields.
+	// into S as it is, strictly unless Lenient.
 	CodeChange func(from string, old, extra codec.Raw) (S, error)
 	// Downgrade turns this version's state into the older version to's,
 	// which the host hands to that version. Without it, downgrades from
@@ -82,11 +94,12 @@ func (c *Context) ReplyError(err error) {
 	}
 }
 
-// Migrate adapts a typed migration from state A (decoded from the old
-// state, whatever codec wrote it) to B into the shape of CodeChange.
+// Migrate adapts a typed migration from state A (decoded strictly from
+// the old state, whatever codec wrote it) to B into the shape of
+// CodeChange.
 func Migrate[A, B any](f func(old A, extra codec.Raw) (B, error)) func(from string, old, extra codec.Raw) (B, error) {
 	return func(from string, old, extra codec.Raw) (B, error) {
-		a, err := codec.Decode[A](old)
+		a, err := codec.DecodeStrict[A](old)
 		if err != nil {
 			var zero B
 			return zero, fmt.Errorf("decoding the state of %s: %w", from, err)
@@ -145,6 +158,7 @@ func (s *server[S, M]) Describe(_ context.Context, req *pb.DescribeRequest) (*pb
 	return &pb.DescribeResponse{
 		Protocol: pb.Protocol, Module: s.m.Name, Version: s.m.Version, Codec: s.m.Codec.Name(),
 		CodeChange: s.m.CodeChange != nil, Downgrade: s.m.Downgrade != nil,
+		Follows: s.m.Follows, UpgradesFrom: s.m.UpgradesFrom, DowngradesTo: s.m.DowngradesTo, Lenient: s.m.Lenient,
 	}, nil
 }
 
@@ -167,7 +181,7 @@ func (s *server[S, M]) Init(_ context.Context, req *pb.InitRequest) (*pb.InitRes
 
 func (s *server[S, M]) Handle(_ context.Context, req *pb.HandleRequest) (*pb.HandleResponse, error) {
 	resp := &pb.HandleResponse{}
-	st, err := codec.Decode[S](raw(req.GetState()))
+	st, err := codec.DecodeStrict[S](raw(req.GetState()))
 	if err != nil {
 		resp.Failure = decodeFailure("state", err)
 		return resp, nil
@@ -206,7 +220,11 @@ func (s *server[S, M]) CodeChange(_ context.Context, req *pb.CodeChangeRequest) 
 	f := guard(func() error {
 		var err error
 		if s.m.CodeChange == nil {
-			st, err = codec.Decode[S](raw(req.GetState()))
+			if s.m.Lenient {
+				st, err = codec.Decode[S](raw(req.GetState()))
+			} else {
+				st, err = codec.DecodeStrict[S](raw(req.GetState()))
+			}
 			return err
 		}
 		st, err = s.m.CodeChange(req.GetFrom(), raw(req.GetState()), raw(req.GetExtra()))
@@ -222,7 +240,7 @@ func (s *server[S, M]) Downgrade(_ context.Context, req *pb.DowngradeRequest) (*
 	}
 	var out any
 	f := guard(func() error {
-		st, err := codec.Decode[S](raw(req.GetState()))
+		st, err := codec.DecodeStrict[S](raw(req.GetState()))
 		if err != nil {
 			return err
 		}

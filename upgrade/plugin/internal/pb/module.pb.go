@@ -240,13 +240,21 @@ func (x *DescribeRequest) GetProtocol() uint32 {
 }
 
 type DescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Protocol      uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Module        string                 `protobuf:"bytes,2,opt,name=module,proto3" json:"module,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Codec         string                 `protobuf:"bytes,4,opt,name=codec,proto3" json:"codec,omitempty"`
-	CodeChange    bool                   `protobuf:"varint,5,opt,name=code_change,json=codeChange,proto3" json:"code_change,omitempty"`
-	Downgrade     bool                   `protobuf:"varint,6,opt,name=downgrade,proto3" json:"downgrade,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Protocol   uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Module     string                 `protobuf:"bytes,2,opt,name=module,proto3" json:"module,omitempty"`
+	Version    string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Codec      string                 `protobuf:"bytes,4,opt,name=codec,proto3" json:"codec,omitempty"`
+	CodeChange bool                   `protobuf:"varint,5,opt,name=code_change,json=codeChange,proto3" json:"code_change,omitempty"`
+	Downgrade  bool                   `protobuf:"varint,6,opt,name=downgrade,proto3" json:"downgrade,omitempty"`
+	// The version's lineage: the version it follows, and the further
+	// versions its CodeChange migrates from and its Downgrade returns to.
+	Follows      string   `protobuf:"bytes,7,opt,name=follows,proto3" json:"follows,omitempty"`
+	UpgradesFrom []string `protobuf:"bytes,8,rep,name=upgrades_from,json=upgradesFrom,proto3" json:"upgrades_from,omitempty"`
+	DowngradesTo []string `protobuf:"bytes,9,rep,name=downgrades_to,json=downgradesTo,proto3" json:"downgrades_to,omitempty"`
+	// Lenient: states of other versions decode into this one's types even
+	// with unknown or missing fields.
+	Lenient       bool `protobuf:"varint,10,opt,name=lenient,proto3" json:"lenient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -319,6 +327,34 @@ func (x *DescribeResponse) GetCodeChange() bool {
 func (x *DescribeResponse) GetDowngrade() bool {
 	if x != nil {
 		return x.Downgrade
+	}
+	return false
+}
+
+func (x *DescribeResponse) GetFollows() string {
+	if x != nil {
+		return x.Follows
+	}
+	return ""
+}
+
+func (x *DescribeResponse) GetUpgradesFrom() []string {
+	if x != nil {
+		return x.UpgradesFrom
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetDowngradesTo() []string {
+	if x != nil {
+		return x.DowngradesTo
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetLenient() bool {
+	if x != nil {
+		return x.Lenient
 	}
 	return false
 }
@@ -847,7 +883,7 @@ const file_module_proto_rawDesc = "" +
 	"\n" +
 	"\x06DECODE\x10\x04\"-\n" +
 	"\x0fDescribeRequest\x12\x1a\n" +
-	"\bprotocol\x18\x01 \x01(\rR\bprotocol\"\xb5\x01\n" +
+	"\bprotocol\x18\x01 \x01(\rR\bprotocol\"\xb3\x02\n" +
 	"\x10DescribeResponse\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -855,7 +891,12 @@ const file_module_proto_rawDesc = "" +
 	"\x05codec\x18\x04 \x01(\tR\x05codec\x12\x1f\n" +
 	"\vcode_change\x18\x05 \x01(\bR\n" +
 	"codeChange\x12\x1c\n" +
-	"\tdowngrade\x18\x06 \x01(\bR\tdowngrade\"8\n" +
+	"\tdowngrade\x18\x06 \x01(\bR\tdowngrade\x12\x18\n" +
+	"\afollows\x18\a \x01(\tR\afollows\x12#\n" +
+	"\rupgrades_from\x18\b \x03(\tR\fupgradesFrom\x12#\n" +
+	"\rdowngrades_to\x18\t \x03(\tR\fdowngradesTo\x12\x18\n" +
+	"\alenient\x18\n" +
+	" \x01(\bR\alenient\"8\n" +
 	"\vInitRequest\x12)\n" +
 	"\x04args\x18\x01 \x01(\v2\x15.graft.plugin.v1.BlobR\x04args\"o\n" +
 	"\fInitResponse\x12+\n" +

@@ -9,7 +9,7 @@ import (
 
 // Protocol is the version of the Module service. Describe carries it both
 // ways; a plugin that speaks another one is refused.
-const Protocol = 1
+const Protocol = 2
 
 // Handshake is go-plugin's handshake: the magic cookie tells a plugin it was
 // started by a host (run by hand, it says so and exits), and the protocol

@@ -61,8 +61,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// vN follows vN-1, and migrates from and returns to the compiled-in
+	// v1 directly.
+	var n int
+	_, _ = fmt.Sscanf(version, "v%d", &n)
+	follows := fmt.Sprintf("v%d", n-1)
 	sdk.Serve(sdk.Module[State, Msg]{
 		Name: module, Version: version, Codec: c,
+		Follows: follows, UpgradesFrom: []string{"v1"}, DowngradesTo: []string{"v1"},
 		Init:       func(codec.Raw) (State, error) { return State{Next: map[int]uint64{}}, nil },
 		Handle:     handle,
 		CodeChange: codeChange,
@@ -107,7 +113,7 @@ func codeChange(from string, old, extra codec.Raw) (State, error) {
 	}
 	var s State
 	if from == "v1" {
-		v1, err := codec.Decode[v1State](old)
+		v1, err := codec.DecodeStrict[v1State](old)
 		if err != nil {
 			return s, err
 		}
@@ -115,7 +121,7 @@ func codeChange(from string, old, extra codec.Raw) (State, error) {
 		for sender, last := range v1.Last {
 			s.Next[sender] = last + 1
 		}
-	} else if err := old.Decode(&s); err != nil {
+	} else if err := old.DecodeStrict(&s); err != nil {
 		return s, err
 	}
 	s.Migrations = append(s.Migrations, from+">"+version)

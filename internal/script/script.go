@@ -1,4 +1,9 @@
-package test
+// Package script runs the project's golden scenario scripts: a sequence of
+// commands, each with the exact output expected of it (raft's datadriven
+// format, reduced to what these scripts need). A test runs a script with
+// Run, giving a function that executes one command; go test -args -rewrite
+// writes the actual outputs back into the scripts.
+package script
 
 import (
 	"flag"
@@ -7,7 +12,7 @@ import (
 	"testing"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt with the actual trace")
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the scripts in testdata with the actual trace")
 
 // A script is a sequence of blocks, each a command, a line "----" and the
 // expected output up to a blank line (raft's datadriven format, reduced to
@@ -61,10 +66,10 @@ func parseScript(t *testing.T, path string) []item {
 	return items
 }
 
-// runScript runs every block of the script through do, in order, and
+// Run runs every block of the script at path through do, in order, and
 // compares its output with the expected one, or with -rewrite writes the
 // actual outputs back into the file.
-func runScript(t *testing.T, path string, do func(cmd string) string) {
+func Run(t *testing.T, path string, do func(cmd string) string) {
 	t.Helper()
 	items := parseScript(t, path)
 	var sb strings.Builder
