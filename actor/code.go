@@ -54,10 +54,10 @@ type code struct {
 	// wasCurrent: it has been current; once retired it leaves the table
 	// (unless it is the previous version). A version only ever staged
 	// stays staged.
-	wasCurrent bool // guarded by mod.mu
-	onRetire  func()          // guarded by mod.mu; from the latest Load or Stage of this version
-	onRelease func()          // guarded by mod.mu
-	waiters   []chan struct{} // guarded by mod.mu; closed at retirement (Purge)
+	wasCurrent bool            // guarded by mod.mu
+	onRetire   func()          // guarded by mod.mu; from the latest Load or Stage of this version
+	onRelease  func()          // guarded by mod.mu
+	waiters    []chan struct{} // guarded by mod.mu; closed at retirement (Purge)
 }
 
 // acquire takes an activation, unless the version has retired (a Load
