@@ -263,3 +263,24 @@ func checkLineage(v *Version, known []*Version) error {
 func sortVersions(vs []*Version) {
 	slices.SortFunc(vs, func(a, b *Version) int { return cmp.Compare(a.name, b.name) })
 }
+
+// MigrateState moves a state built by from to version to along the route
+// Route finds among known, running each step's migration as the runtime
+// does, without a system or a process: for testing migrations offline.
+// state and the result are plain states (for a typed version, its S). A
+// panic in a migration is returned as a *MigrationError.
+func MigrateState(from, to *Version, known []*Version, state, extra any) (any, error) {
+	route, err := Route(from, to, known)
+	if err != nil {
+		return nil, err
+	}
+	own, err := from.own(state)
+	if err != nil {
+		return nil, err
+	}
+	out, err := migrate(from, to, route, own, extra)
+	if err != nil {
+		return nil, err
+	}
+	return to.plain(out), nil
+}
