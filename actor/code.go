@@ -85,8 +85,8 @@ func (c *code) drop(s *System) {
 
 // maybeRetire retires c if it is not current and has no activation: the
 // soft purge. Its retire hook runs once (a loader frees what it holds
-// there, e.g. a plugin process). A retired version that is not the
-// previous one leaves the table.
+// there, e.g. a plugin process). Then the versions no longer needed leave
+// the table (see sweepLocked).
 func (s *System) maybeRetire(c *code) {
 	mod := c.mod
 	mod.mu.Lock()
@@ -100,18 +100,45 @@ func (s *System) maybeRetire(c *code) {
 		mod.mu.Unlock()
 		return
 	}
-	hooks := []func(){c.onRetire}
+	hooks := []hook{{c, c.onRetire}}
 	for _, w := range c.waiters {
 		close(w)
 	}
 	c.waiters = nil
-	if mod.previous != c && c.wasCurrent {
-		hooks = append(hooks, mod.releaseLocked(c))
-	}
+	hooks = append(hooks, mod.sweepLocked()...)
 	mod.mu.Unlock()
 	s.log.Info("version retired", zap.String("module", mod.name), zap.String("version", c.v.name))
 	s.Emit(VersionRetired{Module: mod.name, Version: c.v.name})
-	s.runVersionHooks(mod, c, hooks)
+	s.runVersionHooks(hooks)
+}
+
+// sweepLocked removes from the table the versions no longer needed:
+// retired (not current, no activation), once current, not the previous
+// version, and on no route from a version still in use to the current one
+// (a process left behind by a lazy upgrade migrates through them at its
+// next message). It returns their release hooks. mod.mu is held.
+func (mod *module) sweepLocked() []hook {
+	cur := mod.current.Load()
+	if cur == nil {
+		return nil
+	}
+	needed := map[*Version]bool{}
+	for _, o := range mod.loaded {
+		if o == cur.code || o.active.Load() == 0 {
+			continue
+		}
+		steps, _ := cur.routeFromLocked(o)
+		for _, st := range steps {
+			needed[st.From], needed[st.To] = true, true
+		}
+	}
+	var out []hook
+	for v, c := range mod.loaded {
+		if c.retired.Load() && c.wasCurrent && c != mod.previous && c != cur.code && !needed[v] {
+			out = append(out, hook{c, mod.releaseLocked(c)})
+		}
+	}
+	return out
 }
 
 // releaseLocked removes c from the table and returns its release hook.
@@ -131,10 +158,16 @@ func (mod *module) releaseLocked(c *code) func() {
 	return c.onRelease
 }
 
-func (s *System) runVersionHooks(mod *module, c *code, hooks []func()) {
+// hook is a version's retire or release hook, to run without the lock.
+type hook struct {
+	c *code
+	f func()
+}
+
+func (s *System) runVersionHooks(hooks []hook) {
 	for _, h := range hooks {
-		if h != nil {
-			s.runHook("version hook", h, zap.String("module", mod.name), zap.String("version", c.v.name))
+		if h.f != nil {
+			s.runHook("version hook", h.f, zap.String("module", h.c.mod.name), zap.String("version", h.c.v.name))
 		}
 	}
 }
@@ -161,9 +194,16 @@ func (r *release) routeFrom(c *code) ([]Step, error) {
 	// A version staged after the release was made: computed each time
 	// (rare: a process pinned to it by a rolling upgrade).
 	c.mod.mu.Lock()
-	known := c.mod.versionsLocked()
-	c.mod.mu.Unlock()
-	return Route(c.v, r.code.v, known)
+	defer c.mod.mu.Unlock()
+	return r.routeFromLocked(c)
+}
+
+// routeFromLocked is routeFrom with mod.mu held.
+func (r *release) routeFromLocked(c *code) ([]Step, error) {
+	if rt, ok := r.routes[c]; ok {
+		return rt.steps, rt.err
+	}
+	return Route(c.v, r.code.v, c.mod.versionsLocked())
 }
 
 // versionsLocked lists the known versions by name. mod.mu is held.
@@ -310,16 +350,14 @@ func (s *System) LoadAll(rels []Release, opts ...LoadOption) error {
 		}
 		return s.LoadAll(rels, opts...)
 	}
-	var retire []*code
+	var retire []*code // outgoing current versions nobody runs
+	var hooks []hook
 	for _, ch := range changes {
 		if ch.prev != nil && ch.prev.code == ch.c && ch.prev.extra == ch.rel.Extra {
 			continue
 		}
 		mod := ch.mod
 		if ch.prev != nil && ch.prev.code != ch.c {
-			if old := mod.previous; old != nil && old != ch.c && old.active.Load() == 0 && old.retired.Load() {
-				retire = append(retire, old) // no longer previous: leaves the table
-			}
 			mod.previous = ch.prev.code
 			if ch.prev.code.active.Load() == 0 {
 				retire = append(retire, ch.prev.code)
@@ -328,17 +366,12 @@ func (s *System) LoadAll(rels []Release, opts ...LoadOption) error {
 		ch.c.retired.Store(false) // current again, if it had retired
 		ch.c.wasCurrent = true
 		mod.current.Store(&release{code: ch.c, extra: ch.rel.Extra, routes: mod.routesLocked(ch.c)})
+		hooks = append(hooks, mod.sweepLocked()...) // the old previous version, say
 	}
 	unlockModules(mods)
+	s.runVersionHooks(hooks)
 	for _, c := range retire {
-		if c.retired.Load() {
-			c.mod.mu.Lock()
-			hook := c.mod.releaseLocked(c)
-			c.mod.mu.Unlock()
-			s.runVersionHooks(c.mod, c, []func(){hook})
-		} else {
-			s.maybeRetire(c)
-		}
+		s.maybeRetire(c)
 	}
 	for _, ch := range changes {
 		from := ""
@@ -480,10 +513,10 @@ func (s *System) Unstage(v *Version) bool {
 		mod.mu.Unlock()
 		return false
 	}
-	hook := mod.releaseLocked(c)
+	h := hook{c, mod.releaseLocked(c)}
 	mod.mu.Unlock()
 	s.log.Info("version unstaged", zap.String("module", mod.name), zap.String("version", v.name))
-	s.runVersionHooks(mod, c, []func(){hook})
+	s.runVersionHooks([]hook{h})
 	return true
 }
 

@@ -22,9 +22,10 @@ type process struct {
 	mod   *module
 	code  *code // the version that built state; holds one activation while active
 	state any
-	// skip is a version whose migration failed for this process; it is not
-	// retried while it stays current.
-	skip   *code
+	// skip is the release whose migration failed for this process; it is
+	// not retried while it stays current (the same version made current
+	// again is another release, which is tried).
+	skip   *release
 	active bool // the process holds an activation of code
 	// pending is a code change prepared while suspended (Prepare), to be
 	// committed or aborted by the upgrade runner.
@@ -143,7 +144,7 @@ func (p *process) receive(msg any) {
 		if p.pin != nil {
 			rel = p.pinned(rel)
 		}
-		if rel.code != p.code && rel.code != p.skip {
+		if rel.code != p.code && rel != p.skip {
 			p.pickup(rel)
 		}
 	}
@@ -230,7 +231,7 @@ func (p *process) pickup(rel *release) {
 	}
 	if err != nil {
 		if !temporary(err) {
-			p.skip = rel.code
+			p.skip = rel
 		}
 		p.sys.log.Error("code_change failed; process stays on its version",
 			zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),

@@ -67,6 +67,10 @@ type (
 		Module string
 		Reason error
 	}
+	// UpgradeAwaiting: lazy mode: the commit is done and Pending processes
+	// are left to migrate at their next message; the plan waits for them
+	// until its timeout.
+	UpgradeAwaiting struct{ Pending int }
 	// UpgradeConverged: lazy mode: every affected process has migrated.
 	UpgradeConverged struct{}
 	// UpgradeSimulated: a dry run finished; Failures migrations would
@@ -96,6 +100,7 @@ func (UpgradeCommitted) isUpgradeEvent()  {}
 func (UpgradeRolledBack) isUpgradeEvent() {}
 func (ProcessResumed) isUpgradeEvent()    {}
 func (ProcessKilled) isUpgradeEvent()     {}
+func (UpgradeAwaiting) isUpgradeEvent()   {}
 func (UpgradeConverged) isUpgradeEvent()  {}
 func (UpgradeSimulated) isUpgradeEvent()  {}
 func (WaveCommitted) isUpgradeEvent()     {}

@@ -48,8 +48,9 @@ const (
 	Migrated
 	// Unchanged: it ran the plan's version already.
 	Unchanged
-	// Restored: it was prepared (or ran a finished wave), and the rollback
-	// returned it to From with its original state.
+	// Restored: it was prepared, and the rollback returned it to From with
+	// its original state; or it ran a finished wave of a rolling upgrade,
+	// and the rollback migrated its state back to From along the lineage.
 	Restored
 	// Failed: its own step failed (Err): a migration, or the rollback of a
 	// finished wave under KeepOnRollbackFailure (then To says where it

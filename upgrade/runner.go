@@ -189,9 +189,10 @@ func (r *runner) refuse(err error) (*Report, error) {
 	r.log.Warn("upgrade refused", zap.Error(err))
 	r.event(PlanRefused{Reason: err})
 	for _, c := range r.plan.Changes {
-		if c.To != nil && c.To.Module() == c.Module {
-			// A version named by a refused plan (loaded for it, say) is
-			// not kept running.
+		// A version a refused plan named that the system knows (a loader
+		// staged it for the plan, say) is not kept running: held and
+		// released, it retires unless current or in use.
+		if c.To != nil && c.To.Module() == c.Module && r.sys.Activations(c.Module, c.To.Name()) >= 0 {
 			if release, err := r.sys.Hold(c.To); err == nil {
 				r.holds = append(r.holds, release)
 			}
@@ -472,6 +473,13 @@ func (r *runner) switchedSoFar(st *Step) int {
 // the plan; after the commit each process's result says what happened.
 func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
 	idx, pids := r.pids(st, prepared)
+	var killed []*actor.Exited // watched before the commit kills them
+	for _, i := range idx {
+		if r.sched.Procs[i].Kill {
+			killed = append(killed, r.sys.Watch(r.sched.Procs[i].PID))
+		}
+	}
+	defer func() { r.awaitExits(ctx, killed) }()
 	commit := r.sys.Commit
 	if pin {
 		commit = r.sys.CommitPinned
@@ -621,9 +629,31 @@ func (r *runner) rollbackFailed(i int, err error) {
 		r.event(ProcessFailed{PID: pl.PID, Module: pl.Module, Err: err})
 		return
 	}
+	gone := r.sys.Watch(pl.PID) // before the kill: a process mid-exit cannot be watched
 	_ = r.sys.Kill(pl.PID)
 	res.Result = Killed
 	r.event(ProcessKilled{PID: pl.PID, Module: pl.Module, Reason: err})
+	r.awaitExits(context.Background(), []*actor.Exited{gone})
+}
+
+// awaitExits waits, for one timeout, until the killed processes have
+// exited (their links and monitors told): when the plan returns, their
+// supervisors have heard of it.
+func (r *runner) awaitExits(ctx context.Context, exits []*actor.Exited) {
+	if len(exits) == 0 {
+		return
+	}
+	timer := r.sys.Clock().NewTimer(r.plan.timeout())
+	defer timer.Stop()
+	for _, e := range exits {
+		select {
+		case <-e.Done():
+		case <-timer.C():
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // gate releases the tree, observes the finished waves, asks the gate's
@@ -763,6 +793,10 @@ func (r *runner) await(ctx context.Context, st *Step) {
 	r.release()
 	timer := r.sys.Clock().NewTimer(r.plan.timeout())
 	defer timer.Stop()
+	r.mu.Lock()
+	pending := len(r.awaiting)
+	r.mu.Unlock()
+	r.event(UpgradeAwaiting{Pending: pending})
 	// Processes that migrated before the subscription saw them do not
 	// exist: the subscription started before the commit.
 	select {
