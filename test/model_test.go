@@ -127,15 +127,15 @@ type model struct {
 	versions map[string]map[string]*actor.Version
 
 	workers []*mworker // by id
-	groups  [][]int   // ids restarted together (one_for_all: all; rest_for_one: the rest)
-	restFor bool      // the nested group is rest_for_one
+	groups  [][]int    // ids restarted together (one_for_all: all; rest_for_one: the rest)
+	restFor bool       // the nested group is rest_for_one
 
 	mu      sync.Mutex
-	faults  map[int]mfault              // guarded by mu: by worker id
-	handled map[int]int                // guarded by mu: message id → times handled
-	dead    map[int]int                // guarded by mu: message id → times dead-lettered
-	lastSeq map[actor.PID]map[int]int  // guarded by mu: per process, per sender
-	bad     []string                   // guarded by mu: order violations
+	faults  map[int]mfault                    // guarded by mu: by worker id
+	handled map[int]int                       // guarded by mu: message id → times handled
+	dead    map[int]int                       // guarded by mu: message id → times dead-lettered
+	lastSeq map[actor.PID]map[int]int         // guarded by mu: per process, per sender
+	bad     []string                          // guarded by mu: order violations
 	exits   map[actor.PID]actor.ProcessExited // guarded by mu
 
 	sent   int // messages sent so far (ids 1..sent)
