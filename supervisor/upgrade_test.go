@@ -279,9 +279,18 @@ func TestAtomicUpgradeRollsBackOnAnyFailure(t *testing.T) {
 			if name == "timeout" {
 				ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 				defer cancel()
-				<-entered // the walk is over: the only timer is the phase's
+				failed := make(chan struct{}, 1)
+				defer f.sys.Subscribe(func(e actor.Event) {
+					if pf, ok := e.(upgrade.ProcessFailed); ok && pf.PID == f.pids[culprit] {
+						failed <- struct{}{}
+					}
+				})()
+				<-entered // the walk is over: the only timer is the round's
 				require.NoError(t, f.sys.Clock.WaitForTimers(ctx, 1))
 				f.sys.Clock.Advance(time.Second)
+				// Once the plan has given up on the stuck migration, let it
+				// return (before, its answer could still make it in time).
+				<-failed
 				close(gate)
 				// The rollback waits for its own answers on a new timer;
 				// they come once the stuck migration has returned.
@@ -378,4 +387,24 @@ func TestOverlappingUpgradeFails(t *testing.T) {
 	assert.ErrorIs(t, err, upgrade.ErrInProgress)
 	close(gate)
 	require.NoError(t, <-done)
+}
+
+// Found: a sys-suspended supervisor in the subtree made Upgrade block until
+// the caller's deadline. Now the plan is refused at once and nothing is
+// touched; the supervisor stays suspended, as its suspender left it.
+func TestUpgradeRefusesASuspendedSupervisor(t *testing.T) {
+	f := newFleet(t, 5)
+	ctx := context.Background()
+	require.NoError(t, f.sys.Suspend(ctx, f.sup.PID()))
+	rep, err := f.sup.Upgrade(ctx, upgrade.Plan{Changes: []upgrade.Change{{Module: "acct", To: acctV2Version(nil)}}})
+	require.ErrorIs(t, err, upgrade.ErrRefused)
+	assert.ErrorContains(t, err, "is suspended")
+	assert.Equal(t, upgrade.Refused, rep.Outcome)
+	cur, _ := f.sys.Current("acct")
+	assert.Equal(t, "v1", cur.Name())
+	info, err := f.sys.Info(ctx, f.sup.PID())
+	require.NoError(t, err)
+	assert.True(t, info.Suspended, "still suspended: the plan did not resume what it did not suspend")
+	require.NoError(t, f.sys.Resume(ctx, f.sup.PID()))
+	f.check(t, "v1", 0)
 }

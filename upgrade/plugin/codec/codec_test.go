@@ -113,3 +113,48 @@ func mustCodec(t *testing.T, name string) codec.Codec {
 	require.NoError(t, err)
 	return c
 }
+
+func TestDecodeStrictRefusesOtherShapes(t *testing.T) {
+	type v1 struct {
+		Balance int
+		Note    string `json:",omitempty"`
+		Items   []struct{ ID, Qty int }
+	}
+	type v4 struct {
+		Cents int64
+		Owner string
+	}
+	good, err := codec.Encode(codec.JSON, v1{Balance: 5, Items: []struct{ ID, Qty int }{{1, 2}}})
+	require.NoError(t, err)
+	got, err := codec.DecodeStrict[v1](good)
+	require.NoError(t, err)
+	assert.Equal(t, 5, got.Balance)
+
+	foreign, err := codec.Encode(codec.JSON, v4{Cents: 500, Owner: "ann"})
+	require.NoError(t, err)
+	_, err = codec.DecodeStrict[v1](foreign)
+	assert.ErrorIs(t, err, codec.ErrShape, "unknown fields")
+	lenient, err := codec.Decode[v1](foreign)
+	require.NoError(t, err, "Decode stays lenient")
+	assert.Zero(t, lenient.Balance)
+
+	missing := codec.Raw{Codec: "json", Data: []byte(`{"Items": []}`)}
+	_, err = codec.DecodeStrict[v1](missing)
+	assert.ErrorIs(t, err, codec.ErrShape)
+	assert.ErrorContains(t, err, ".Balance is missing")
+	nested := codec.Raw{Codec: "json", Data: []byte(`{"Balance": 1, "Items": [{"ID": 1}]}`)}
+	_, err = codec.DecodeStrict[v1](nested)
+	assert.ErrorContains(t, err, ".Items[0].Qty is missing", "checked at every depth")
+	omitted := codec.Raw{Codec: "json", Data: []byte(`{"Balance": 1, "Items": null}`)}
+	_, err = codec.DecodeStrict[v1](omitted)
+	assert.NoError(t, err, "an omitempty field may be absent")
+
+	// Protobuf: fields the message does not declare are refused.
+	msg, err := codec.Encode(codec.Protobuf, wrapperspb.String("hello"))
+	require.NoError(t, err)
+	_, err = codec.DecodeStrict[*wrapperspb.Int64Value](msg)
+	assert.Error(t, err)
+	ok, err := codec.DecodeStrict[*wrapperspb.StringValue](msg)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", ok.GetValue())
+}
