@@ -390,7 +390,11 @@ func (r *runner) run(line string) string {
 	case "upgrade":
 		out = r.upgrade(args[0], r.kv(args[1:]))
 	case "release":
+		// The upgrade goes on by itself from here: whatever it causes is
+		// printed by await-upgrade, which waits for it. Printing what has
+		// happened so far would depend on how far it got.
 		close(r.gate)
+		return ""
 	case "await-upgrade":
 		var res upgradeResult
 		select {
