@@ -251,7 +251,8 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		}
 		reply(nil, err)
 	case upgradeSpecsReq:
-		reply(s.upgradeSpecs(ctx, m.specs))
+		acts, err := s.upgradeSpecs(ctx, m.specs, m.specsOnly)
+		reply(specsResult{acts: acts, err: err}, nil)
 	case flagsReq:
 		reply(s.flags, nil)
 	case whichChildrenReq:

@@ -36,10 +36,13 @@
 // Handle wraps a running supervisor: StartChild, StartSimpleChild,
 // TerminateChild, RestartChild, DeleteChild, WhichChildren (with each
 // child's PID, module and version) and CountChildren, each a call served
-// between the supervisor's other messages. Every start, exit, shutdown and
-// intensity escalation is a zap log line and an event (ChildStarted,
-// ChildExited, ChildShutdown, MaxIntensityReached) on the system's event
-// bus (actor.System.Subscribe).
+// between the supervisor's other messages. UpgradeSpecs replaces the child
+// specs: by default it applies the difference (stops, restarts, starts)
+// and undoes all of it if a start fails; with SpecsOnly it only replaces
+// the specs, as OTP's supervisor code change does. Every start, exit,
+// shutdown and intensity escalation is a zap log line and an event
+// (ChildStarted, ChildExited, ChildShutdown, MaxIntensityReached) on the
+// system's event bus (actor.System.Subscribe).
 //
 // Nothing in this package panics on bad input.
 package supervisor

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/graftrt/graft/actor"
@@ -271,6 +272,18 @@ func (c ChildSpec) validate(f Flags) error {
 	for i, m := range c.Modules {
 		if m == "" {
 			return bad("modules", "entry "+strconv.Itoa(i)+" is empty")
+		}
+	}
+	// A nested supervisor's flags and children are data too: checked here,
+	// with the parent's, rather than when the nested supervisor starts,
+	// after its older siblings have been started or stopped.
+	if c.Start.Module == ModuleName {
+		cfg, ok := c.Start.Args.(*config)
+		if !ok || cfg == nil {
+			return bad("start", fmt.Sprintf("arguments %T are not a supervisor config (use supervisor.Spec)", c.Start.Args))
+		}
+		if err := validateAll(cfg.flags, cfg.specs); err != nil {
+			return bad("start", "nested supervisor: "+strings.TrimPrefix(err.Error(), "supervisor: "))
 		}
 	}
 	return nil

@@ -55,11 +55,11 @@ type behaviour struct{}
 
 func (behaviour) Init(ctx *actor.Context, args any) (any, error) {
 	cfg, ok := args.(*config)
-	if !ok {
+	if !ok || cfg == nil {
 		return nil, fmt.Errorf("supervisor: start arguments are %T, not a supervisor config (use supervisor.Start or Spec)", args)
 	}
 	if err := validateAll(cfg.flags, cfg.specs); err != nil {
-		return nil, err // a nested Spec is checked when it starts
+		return nil, err // Start and a parent validate this already; Init does not rely on it
 	}
 	ctx.TrapExit(true)
 	s := &state{flags: cfg.flags.withDefaults()}

@@ -57,8 +57,11 @@ const wait = actortest.DefaultWait
 // The worker module "w". Its state is its start arguments.
 type (
 	wargs struct {
-		id   string
-		trap bool
+		id    string
+		trap  bool
+		conf  string // distinguishes specs of one id (conf=)
+		fail  bool   // Init always fails (fail)
+		inits *inits // Init fails while break armed it for the id
 	}
 	// die makes the worker exit with reason, or panic.
 	die struct {
@@ -76,7 +79,40 @@ type (
 		PID    actor.PID
 		Reason error
 	}
+	// askConf asks a worker for its spec's conf.
+	askConf struct{}
 )
+
+// inits holds the Init failures armed by break, per child id: after
+// skip more Inits that succeed, fail Inits fail. Every spec shares the
+// runner's one, so specs still compare equal.
+type inits struct {
+	mu    sync.Mutex
+	armed map[string]*armed // guarded by mu
+}
+
+type armed struct{ skip, fail int }
+
+// failNow reports whether this Init of id must fail, and counts it.
+func (f *inits) failNow(id string) bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.armed[id]
+	switch {
+	case a == nil:
+		return false
+	case a.skip > 0:
+		a.skip--
+		return false
+	case a.fail > 0:
+		a.fail--
+		return true
+	}
+	return false
+}
 
 var worker = actor.Define("w", "v1", actor.Funcs[wargs]{
 	Init:      workerInit,
@@ -86,6 +122,9 @@ var worker = actor.Define("w", "v1", actor.Funcs[wargs]{
 
 func workerInit(ctx *actor.Context, args any) (wargs, error) {
 	a, _ := args.(wargs)
+	if a.fail || a.inits.failNow(a.id) {
+		return a, errInit
+	}
 	ctx.TrapExit(a.trap)
 	return a, nil
 }
@@ -97,6 +136,8 @@ func workerHandle(ctx *actor.Context, a wargs, msg any) (wargs, error) {
 			panic("boom")
 		}
 		return a, m.reason
+	case askConf:
+		ctx.Reply(a.conf)
 	case work:
 		// crashes first: whoever sees the message handled sees the
 		// crash counted.
@@ -119,7 +160,10 @@ func workerTerminate(ctx *actor.Context, a wargs, reason error) {
 	}
 }
 
-var errBoom = errors.New("boom")
+var (
+	errBoom = errors.New("boom")
+	errInit = errors.New("init failed")
+)
 
 // load counts what became of the messages of a crash-every command.
 type load struct {
@@ -158,6 +202,7 @@ type runner struct {
 	events []actor.Event        // guarded by mu: not printed yet
 	sups   []*sup               // guarded by mu
 	nested map[string]bool      // guarded by mu: ids of nested supervisor specs
+	inits  inits                // Init failures armed by break (its own lock)
 	latest map[string]actor.PID // guarded by mu: last started process of each id
 	exits  map[string]int       // guarded by mu: ChildExited per id
 	starts map[string]int       // guarded by mu: restarts per id
@@ -310,12 +355,46 @@ func (r *runner) run(line string) string {
 		out = result(err)
 	case "delete":
 		out = result(r.supervisor(args[0]).DeleteChild(r.ctx(), args[1]))
+	case "specs":
+		out = r.specs(args[0], r.kv(args[1:]))
+	case "break":
+		// break <id> [after=K] [n=N]: after K more Inits of id succeed,
+		// N fail (default 0 and 1).
+		kv, a := r.kv(args[1:]), &armed{fail: 1}
+		if v, ok := kv["after"]; ok {
+			a.skip = r.atoi(v)
+		}
+		if v, ok := kv["n"]; ok {
+			a.fail = r.atoi(v)
+		}
+		r.inits.mu.Lock()
+		if r.inits.armed == nil {
+			r.inits.armed = map[string]*armed{}
+		}
+		r.inits.armed[args[0]] = a
+		r.inits.mu.Unlock()
+	case "conf":
+		cs, err := r.supervisor(args[0]).WhichChildren(r.ctx())
+		for _, c := range cs {
+			conf := "-"
+			if !c.PID.IsZero() {
+				v, err := r.sys.Call(r.ctx(), c.PID, askConf{})
+				r.check(err)
+				conf = v.(string)
+			}
+			out = append(out, fmt.Sprintf("%s %s conf=%s", c.ID, r.label(c.PID), conf))
+		}
+		out = append(out, result(err)...)
 	case "crash-every":
 		out = r.crashEvery(args[0], r.kv(args[1:]))
 	case "upgrade":
 		out = r.upgrade(args[0], r.kv(args[1:]))
 	case "release":
+		// The upgrade goes on by itself from here: whatever it causes is
+		// printed by await-upgrade, which waits for it. Printing what has
+		// happened so far would depend on how far it got.
 		close(r.gate)
+		return ""
 	case "await-upgrade":
 		var res upgradeResult
 		select {
@@ -337,6 +416,24 @@ func (r *runner) run(line string) string {
 	}
 	r.settle()
 	return strings.Join(append(r.trace(), out...), "\n")
+}
+
+// specs runs "specs <sup> [specs-only]": UpgradeSpecs with the specs
+// given by the child commands since the last start, nest or specs, and
+// prints its actions, one per line, then its error.
+func (r *runner) specs(name string, kv map[string]string) []string {
+	specs := r.pending
+	r.pending = nil
+	var opts []supervisor.SpecOption
+	if _, ok := kv["specs-only"]; ok {
+		opts = append(opts, supervisor.SpecsOnly())
+	}
+	acts, err := r.supervisor(name).UpgradeSpecs(r.ctx(), specs, opts...)
+	var out []string
+	for _, a := range acts {
+		out = append(out, "action: "+a.String())
+	}
+	return append(out, result(err)...)
 }
 
 // upgrade runs "upgrade <sup> to=v1|v2 [mode=atomic|dry_run] [fail=<id>]
@@ -621,12 +718,19 @@ func (r *runner) supervisor(name string) *supervisor.Handle {
 }
 
 // childSpec parses "<id> [restart=R] [shutdown=S] [type=supervisor]
-// [significant] [trap]" into a spec of the worker module.
+// [significant] [trap] [conf=C] [fail] [module=M]" into a spec of the
+// worker module (or of module M): conf tells specs of one id apart, fail
+// makes every Init fail.
 func (r *runner) childSpec(args []string) supervisor.ChildSpec {
 	kv := r.kv(args[1:])
 	_, trap := kv["trap"]
 	_, significant := kv["significant"]
-	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: wargs{id: args[0], trap: trap}}, Significant: significant}
+	_, fail := kv["fail"]
+	a := wargs{id: args[0], trap: trap, conf: kv["conf"], fail: fail, inits: &r.inits}
+	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: a}, Significant: significant}
+	if m, ok := kv["module"]; ok {
+		s.Start.Module = m
+	}
 	switch kv["restart"] {
 	case "", "permanent":
 	case "transient":
