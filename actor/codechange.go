@@ -179,11 +179,35 @@ func (s *System) send(kind batchKind, reqs []Request) *Round {
 			it.answer(fmt.Errorf("actor: request for %v names no change", it.req.PID))
 			continue
 		}
-		if p := s.lookup(it.req.PID); p == nil || !p.signal(it) {
+		p := s.lookup(it.req.PID)
+		switch {
+		case p == nil:
+			it.answer(&ExitError{PID: it.req.PID, Reason: NoProc})
+		case kind >= kindCommit && p.serveNow(it):
+			// A commit or abort runs no user code: an idle process is
+			// served here, without waking a goroutine for it.
+		case !p.signal(it):
 			it.answer(&ExitError{PID: it.req.PID, Reason: NoProc})
 		}
 	}
 	return b
+}
+
+// serveNow serves it on the caller's goroutine, as the receive loop would,
+// if the process is idle (see mailbox.Acquire); false if it is busy.
+func (p *process) serveNow(it *batchItem) bool {
+	if !p.mb.Acquire() {
+		return false
+	}
+	p.serveBatch(it)
+	if p.reason != nil { // a kill
+		p.exit(p.reason, p.terminate)
+		return true
+	}
+	if !p.mb.Idle() {
+		go p.run()
+	}
+	return true
 }
 
 // codeOf returns the code of a staged version, or nil.

@@ -109,6 +109,10 @@ func (s *System) Subscribe(f func(Event)) (cancel func()) {
 // building an event so an unobserved system pays nothing.
 func (s *System) watched() bool { return s.events.n.Load() > 0 }
 
+// Watched reports whether anyone subscribes to the system's events, for
+// packages that emit many and would rather not build them for nobody.
+func (s *System) Watched() bool { return s.watched() }
+
 // Emit reports ev to every subscriber. Packages built on the runtime use it
 // for their own events; the same rules apply (subscribers run on the
 // caller's goroutine).

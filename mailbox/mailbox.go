@@ -303,6 +303,22 @@ func (m *Mailbox) Start() {
 	m.mu.Unlock()
 }
 
+// Acquire makes the caller the owner if the mailbox is idle (no owner is
+// running or told to start, and it is not closed), and reports whether it
+// did. The caller then acts for the owner, which lets a short piece of the
+// owner's work run on the caller's goroutine instead of waking one, and
+// ends with Idle (consuming on, as an owner does, while Idle reports
+// false).
+func (m *Mailbox) Acquire() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running || m.closed {
+		return false
+	}
+	m.running = true
+	return true
+}
+
 // Idle marks the mailbox idle unless it holds work the owner may take, and
 // reports whether it did. When it returns false the owner must keep
 // consuming.

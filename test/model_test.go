@@ -149,6 +149,7 @@ type model struct {
 	everCur    map[string]map[string]bool // versions that have been current
 	knownAt    map[string][]string        // the system's known versions when the plan started
 	killed     bool                       // the plan's kill fault happened
+	steps      []upgrade.Event            // the last plan's events, from the bus
 }
 
 // mworker is what the model expects of one worker.
@@ -801,6 +802,7 @@ func (m *model) run(p upgrade.Plan, fx effect, pids map[int]actor.PID) (*upgrade
 	case "gate_panic":
 		p.Gate.Check = func(context.Context, upgrade.Wave) error { panic("gate exploded") }
 	}
+	m.steps = nil
 	evs := make(chan upgrade.Event, 1<<14)
 	defer m.sys.Subscribe(func(e actor.Event) {
 		if ev, ok := e.(upgrade.Event); ok {
@@ -888,6 +890,7 @@ func (m *model) run(p upgrade.Plan, fx effect, pids map[int]actor.PID) (*upgrade
 			if testing.Verbose() {
 				m.t.Logf("  event %T %+v", ev, ev)
 			}
+			m.steps = append(m.steps, ev)
 			switch e := ev.(type) {
 			case upgrade.UpgradeCommitted:
 				committed = true
@@ -911,6 +914,14 @@ func (m *model) run(p upgrade.Plan, fx effect, pids map[int]actor.PID) (*upgrade
 			}
 		case <-ctx.Done():
 			m.t.Fatalf("plan did not finish: %s", describe(p))
+		}
+	}
+	for drained := false; !drained; { // what the plan emitted before it returned
+		select {
+		case ev := <-evs:
+			m.steps = append(m.steps, ev)
+		default:
+			drained = true
 		}
 	}
 	if release != nil {
@@ -1126,7 +1137,7 @@ func (m *model) checkOutcome(p upgrade.Plan, rep *upgrade.Report, err error, wan
 		// Finished waves ran the new version and migrated back: their
 		// states went up and down the lineage, once each.
 		byPID := m.byPID(pids)
-		for _, ev := range rep.Events {
+		for _, ev := range m.steps {
 			if e, ok := ev.(upgrade.ProcessResumed); ok && e.Version == change(p, e.Module).To.Name() {
 				if w := byPID[e.PID]; w != nil {
 					to := change(p, w.module).To.Name()

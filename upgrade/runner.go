@@ -69,7 +69,9 @@ func Execute(ctx context.Context, sys *actor.System, plan Plan, tree Tree) (*Rep
 
 // run executes the schedule: the runner every mode shares.
 func (r *runner) run(ctx context.Context) (*Report, error) {
-	defer r.watch()()
+	if r.plan.Mode != Atomic { // lazy plans follow migrations, gates count crashes
+		defer r.watch()()
+	}
 	var undo []Step // of every step begun before the commit, in order
 	for i := 0; i < len(r.sched.Steps); i++ {
 		st := &r.sched.Steps[i]
@@ -173,7 +175,6 @@ func (r *runner) init(sched *Schedule) {
 	n := len(sched.Procs)
 	r.state, r.suspendedAt = make([]procState, n), make([]time.Time, n)
 	r.rep.Processes = make([]ProcessResult, n)
-	r.rep.Events = make([]Event, 0, 3*n+8)
 	for i, pl := range sched.Procs {
 		res := ProcessResult{PID: pl.PID, Module: pl.Module, From: pl.Version, To: pl.Version, Target: pl.Target.Name()}
 		if pl.Unchanged {
@@ -239,20 +240,33 @@ func (r *runner) release() {
 	}
 }
 
-// event records a step in the report, logs it and reports it on the bus.
+// event records a step of the plan in the report, logs it and reports it
+// on the bus.
 func (r *runner) event(ev Event) {
 	r.eventsMu.Lock()
 	r.rep.Events = append(r.rep.Events, ev)
 	r.eventsMu.Unlock()
 	switch ev.(type) {
-	case ProcessSuspended, ProcessMigrated, ProcessResumed, ProcessSkipped:
-		if ce := r.log.Check(zap.DebugLevel, "upgrade step"); ce != nil {
-			ce.Write(zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
-		}
 	case ProcessFailed, ProcessKilled, GateFailed:
 		r.log.Warn("upgrade step", zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
 	default:
 		r.log.Info("upgrade step", zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
+	}
+	r.sys.Emit(ev)
+}
+
+// traced reports whether a per-process step is wanted now: someone
+// subscribes, or the log is at debug level. Per-process steps are not kept
+// in Report.Events (Report.Processes says where each process ended), so an
+// unobserved upgrade of thousands of processes builds no event for each.
+func (r *runner) traced() bool {
+	return r.sys.Watched() || r.log.Core().Enabled(zap.DebugLevel)
+}
+
+// step reports a per-process step on the bus and at debug level.
+func (r *runner) step(ev Event) {
+	if ce := r.log.Check(zap.DebugLevel, "upgrade step"); ce != nil {
+		ce.Write(zap.String("step", fmt.Sprintf("%T", ev)), zap.Any("event", ev))
 	}
 	r.sys.Emit(ev)
 }
@@ -326,7 +340,9 @@ func (r *runner) wait(ctx context.Context, round *actor.Round, cancel bool) {
 	}
 }
 
-// gone records a process that exited during the upgrade.
+// gone records a process that exited during the upgrade. It ran the
+// version it had before the plan (an exit before its switch), or, if the
+// exit was seen, the version the exit reports.
 func (r *runner) gone(i int, err error) {
 	res := &r.rep.Processes[i]
 	r.state[i] = done
@@ -340,6 +356,12 @@ func (r *runner) gone(i int, err error) {
 }
 
 func isExit(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := err.(*actor.ExitError); ok {
+		return true
+	}
 	var ee *actor.ExitError
 	return errors.As(err, &ee)
 }
@@ -350,6 +372,7 @@ func quiet(reason error) bool {
 
 // pids returns the PIDs of the step's processes in state s.
 func (r *runner) pids(st *Step, s procState) (idx []int, pids []actor.PID) {
+	idx, pids = make([]int, 0, len(st.Procs)), make([]actor.PID, 0, len(st.Procs))
 	for _, i := range st.Procs {
 		if r.state[i] == s {
 			idx = append(idx, i)
@@ -379,6 +402,7 @@ func (r *runner) stage() error {
 
 // prepare suspends the step's processes and migrates each.
 func (r *runner) prepare(ctx context.Context, st *Step) error {
+	trace := r.traced()
 	reqs := make([]actor.Request, 0, len(st.Procs))
 	idx := make([]int, 0, len(st.Procs))
 	for _, i := range st.Procs {
@@ -404,14 +428,18 @@ func (r *runner) prepare(ctx context.Context, st *Step) error {
 			r.gone(i, a.Err)
 		case a.Status == actor.Answered:
 			r.state[i], r.suspendedAt[i], res.From = prepared, a.At, a.From
-			r.event(ProcessSuspended{PID: pl.PID, Module: pl.Module})
+			if trace {
+				r.step(ProcessSuspended{PID: pl.PID, Module: pl.Module})
+			}
 			switch {
 			case a.Err != nil:
 				res.Result, res.Err = Failed, a.Err
 				r.event(ProcessFailed{PID: pl.PID, Module: pl.Module, Err: a.Err})
 				fail(a.Err)
 			case !pl.Kill:
-				r.event(ProcessMigrated{PID: pl.PID, Module: pl.Module, From: a.From, To: pl.Target.Name()})
+				if trace {
+					r.step(ProcessMigrated{PID: pl.PID, Module: pl.Module, From: a.From, To: pl.Target.Name()})
+				}
 			}
 		default: // no answer in time: cancelled (never runs), or late (an abort follows)
 			err := fmt.Errorf("upgrade: %v did not answer within %v", pl.PID, r.plan.timeout())
@@ -420,7 +448,9 @@ func (r *runner) prepare(ctx context.Context, st *Step) error {
 			}
 			if r.plan.OnTimeout == SkipOnTimeout {
 				res.Result, res.Err = Skipped, err
-				r.event(ProcessSkipped{PID: pl.PID, Module: pl.Module})
+				if trace {
+					r.step(ProcessSkipped{PID: pl.PID, Module: pl.Module})
+				}
 				r.abortNow(i)
 				continue
 			}
@@ -472,6 +502,7 @@ func (r *runner) switchedSoFar(st *Step) int {
 // commit for a rolling wave) and resumes them. A failure of a pin fails
 // the plan; after the commit each process's result says what happened.
 func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
+	trace := r.traced()
 	idx, pids := r.pids(st, prepared)
 	var killed []*actor.Exited // watched before the commit kills them
 	for _, i := range idx {
@@ -511,7 +542,9 @@ func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
 				r.state[i] = pinned
 			}
 			res.Result, res.To = Migrated, pl.Target.Name()
-			r.event(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
+			if trace {
+				r.step(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
+			}
 		}
 	}
 	if pin {
@@ -541,6 +574,7 @@ func (r *runner) pause(i int, a actor.Answer) {
 // abort undoes a prepare: the step's prepared processes drop the result
 // and resume, on their original version and state.
 func (r *runner) abort(ctx context.Context, st *Step) {
+	trace := r.traced()
 	idx, pids := r.pids(st, prepared)
 	round := r.sys.Abort(pids)
 	r.wait(ctx, round, false)
@@ -559,7 +593,9 @@ func (r *runner) abort(ctx context.Context, st *Step) {
 			res.Result = Restored
 		}
 		res.To = res.From
-		r.event(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.From})
+		if trace {
+			r.step(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.From})
+		}
 	}
 }
 
@@ -568,6 +604,7 @@ func (r *runner) abort(ctx context.Context, st *Step) {
 // whose migration back fails is killed, so that its supervisor restarts
 // it on that version, or kept on the new one, by policy.
 func (r *runner) unpin(ctx context.Context, st *Step) {
+	trace := r.traced()
 	idx, _ := r.pids(st, pinned)
 	reqs := make([]actor.Request, len(idx))
 	for j, i := range idx {
@@ -611,7 +648,9 @@ func (r *runner) unpin(ctx context.Context, st *Step) {
 		case a.Status == actor.Answered && a.Err == nil:
 			r.state[i] = idle
 			res.Result, res.To = Restored, res.From
-			r.event(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
+			if trace {
+				r.step(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
+			}
 		default:
 			r.rollbackFailed(i, fmt.Errorf("upgrade: rollback of a finished wave: %v did not switch back: %v", pl.PID, a.Err))
 		}

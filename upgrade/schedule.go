@@ -236,7 +236,9 @@ func (sc *Schedule) planModule(c Change, ms ModuleState) error {
 // would leave in use.
 func (sc *Schedule) planProcs(s Snapshot) error {
 	inTree := map[string]map[string]int64{} // module → version → processes
-	var stragglers []string
+	var stragglers []string // named in a refusal
+	nStragglers := 0
+	sc.Procs = make([]Planned, 0, len(s.Procs))
 	for _, pr := range s.Procs {
 		ch, ok := sc.Changes[pr.Module]
 		if !ok {
@@ -254,7 +256,10 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 		case pr.Version != cur.Name() || pr.Pinned:
 			pl.Straggler = true
 			pl.Kill = sc.Plan.Stragglers == KillStragglers
-			stragglers = append(stragglers, fmt.Sprintf("%v (%s@%s)", pr.PID, pr.Module, pr.Version))
+			if sc.Plan.Stragglers == RefuseStragglers && len(stragglers) < 11 {
+				stragglers = append(stragglers, fmt.Sprintf("%v (%s@%s)", pr.PID, pr.Module, pr.Version))
+			}
+			nStragglers++
 		default:
 			pl.Lazy = sc.Plan.Mode == Lazy
 		}
@@ -267,9 +272,9 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 		}
 		sc.Procs = append(sc.Procs, pl)
 	}
-	if len(stragglers) > 0 && sc.Plan.Stragglers == RefuseStragglers {
+	if nStragglers > 0 && sc.Plan.Stragglers == RefuseStragglers {
 		return refused("%d processes run an older version than the current one (stragglers, refused by policy): %s",
-			len(stragglers), strings.Join(first(stragglers, 10), ", "))
+			nStragglers, strings.Join(first(stragglers, 10, nStragglers), ", "))
 	}
 	// After the commit, the versions still in use besides the new one are
 	// those of processes outside the tree, and, for a lazy plan, the
@@ -293,9 +298,10 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 	return nil
 }
 
-func first(s []string, n int) []string {
-	if len(s) > n {
-		return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+// first returns the first n of s, and says how many of total it leaves out.
+func first(s []string, n, total int) []string {
+	if total > n {
+		return append(s[:n:n], fmt.Sprintf("and %d more", total-n))
 	}
 	return s
 }

@@ -23,7 +23,7 @@ type processes struct {
 }
 
 func (t *processes) Hold(_ context.Context, modules []string) ([]Proc, error) {
-	var out []Proc
+	out := make([]Proc, 0, len(t.pids))
 	for _, pid := range t.pids {
 		v, ok := t.sys.VersionOf(pid)
 		if ok && slices.Contains(modules, v.Module) {

@@ -228,13 +228,19 @@ func TestReportSaysWhatHappened(t *testing.T) {
 		assert.Positive(t, r.Pause+1, "pause is measured (fake clock: zero)")
 	}
 	evs := got()
-	assert.Equal(t, rep.Events, evs, "the report's events are the bus's")
 	counts := map[string]int{}
+	var plan []upgrade.Event
 	for _, e := range evs {
 		counts[fmt.Sprintf("%T", e)]++
+		switch e.(type) {
+		case upgrade.ProcessSuspended, upgrade.ProcessMigrated, upgrade.ProcessResumed:
+		default:
+			plan = append(plan, e)
+		}
 	}
 	assert.Equal(t, map[string]int{"upgrade.PlanAccepted": 1, "upgrade.PlanPrepared": 1, "upgrade.ProcessSuspended": 3,
 		"upgrade.ProcessMigrated": 3, "upgrade.UpgradeCommitted": 1, "upgrade.ProcessResumed": 3}, counts)
+	assert.Equal(t, plan, rep.Events, "the report keeps the plan's steps; each process's are on the bus")
 }
 
 var errNo = errors.New("no")

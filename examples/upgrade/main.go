@@ -236,8 +236,18 @@ func run(ctx context.Context, w io.Writer, o options) (res result, err error) {
 		err := l.awaitSent(ctx, l.sent.Load()+before)
 		var rep *upgrade.Report
 		var uerr error
+		var events []upgrade.Event // the plan's steps and every process's, from the bus
+		var mu sync.Mutex
 		if err == nil {
+			cancel := sys.Subscribe(func(e actor.Event) {
+				if ev, ok := e.(upgrade.Event); ok {
+					mu.Lock()
+					events = append(events, ev)
+					mu.Unlock()
+				}
+			})
 			rep, uerr = sup.Upgrade(ctx, st.plan)
+			cancel()
 			if rep != nil { // nil only for a plan rejected before it started
 				err = l.awaitSent(ctx, l.sent.Load()+after)
 			}
@@ -250,7 +260,9 @@ func run(ctx context.Context, w io.Writer, o options) (res result, err error) {
 		if rep == nil {
 			return res, fmt.Errorf("%s: %w", st.title, uerr)
 		}
-		sr := printReport(w, st, rep, uerr, o.Show)
+		mu.Lock()
+		sr := printReport(w, st, rep, events, uerr, o.Show)
+		mu.Unlock()
 		res.Steps = append(res.Steps, sr)
 		if err := tally(ctx, sys, sup, pids, l, &res); err != nil {
 			return res, err
@@ -271,7 +283,7 @@ func run(ctx context.Context, w io.Writer, o options) (res result, err error) {
 
 // printReport prints an upgrade's report: outcome and timings, the first
 // few processes one by one and a tally of all, and the events by kind.
-func printReport(w io.Writer, st step, rep *upgrade.Report, err error, show int) stepResult {
+func printReport(w io.Writer, st step, rep *upgrade.Report, events []upgrade.Event, err error, show int) stepResult {
 	to := st.plan.Changes[0].To.Name()
 	sr := stepResult{Title: st.title, Outcome: rep.Outcome, Err: err, Elapsed: rep.Elapsed, MaxPause: rep.MaxPause}
 	fmt.Fprintf(w, "outcome     %v (mode %v)\n", rep.Outcome, rep.Mode)
@@ -325,7 +337,7 @@ func printReport(w io.Writer, st step, rep *upgrade.Report, err error, show int)
 	// Events by kind, in the order each kind first occurred.
 	var kinds []string
 	counts := map[string]int{}
-	for _, ev := range rep.Events {
+	for _, ev := range events {
 		k := eventKind(ev)
 		if counts[k] == 0 {
 			kinds = append(kinds, k)

@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 		"... and 47 more",
 		"processes   50: 50 v2 -> v1",
 		"events      plan_accepted 1, plan_prepared 1, process_suspended 50, process_migrated 50, upgrade_committed 1, process_resumed 50",
-		"events      plan_accepted 1, plan_prepared 1, upgrade_committed 1, upgrade_converged 1",
+		"events      plan_accepted 1, plan_prepared 1, upgrade_committed 1, upgrade_awaiting 1, upgrade_converged 1",
 		"0 lost (dead letters 0, out of order 0)",
 		"versions    50 on v2",
 		"OK: 3 upgrades under load",
