@@ -48,15 +48,14 @@ func Execute(ctx context.Context, sys *actor.System, plan Plan, tree Tree) (*Rep
 		return r.refuse(err)
 	}
 	defer unlock()
-	hctx, cancel := context.WithTimeout(ctx, plan.timeout())
-	procs, err := tree.Hold(hctx, r.modules())
-	cancel()
-	if err != nil {
-		return r.refuse(err)
-	}
-	r.held = true
 	defer r.release()
-	sched, err := NewSchedule(plan, Snapshot{Modules: ModulesOf(sys, plan).Modules, Procs: procs})
+	snap := ModulesOf(sys, plan)
+	if snap.Deferred = plan.Mode == Lazy && !plan.DryRun && OnCurrentOnly(snap, plan); !snap.Deferred {
+		if snap.Procs, err = r.hold(ctx); err != nil {
+			return r.refuse(err)
+		}
+	}
+	sched, err := NewSchedule(plan, snap)
 	if err != nil {
 		return r.refuse(err)
 	}
@@ -146,6 +145,7 @@ type runner struct {
 	mu       sync.Mutex
 	exits    map[actor.PID]actor.ProcessExited // guarded by mu: exits of processes of the plan's modules
 	awaiting map[actor.PID]int                 // guarded by mu: lazy processes not migrated yet
+	migrated map[actor.PID]string              // guarded by mu: deferred: migrations seen, with their From
 	settled  chan struct{}                     // closed when awaiting empties after the commit
 	crashes  int                               // guarded by mu: abnormal exits on a new version
 	crashed  chan struct{}                     // signalled at each such exit
@@ -233,6 +233,17 @@ func (r *runner) committedOutcome() Outcome {
 	return Converged
 }
 
+// hold holds the tree and lists its processes of the plan's modules.
+func (r *runner) hold(ctx context.Context) ([]Proc, error) {
+	hctx, cancel := context.WithTimeout(ctx, r.plan.timeout())
+	defer cancel()
+	procs, err := r.tree.Hold(hctx, r.modules())
+	if err == nil {
+		r.held = true
+	}
+	return procs, err
+}
+
 func (r *runner) release() {
 	if r.held {
 		r.held = false
@@ -274,14 +285,14 @@ func (r *runner) step(ev Event) {
 // watch follows exits and migrations of the plan's modules while the plan
 // runs; it returns the cancel function.
 func (r *runner) watch() func() {
-	r.exits, r.awaiting = map[actor.PID]actor.ProcessExited{}, map[actor.PID]int{}
+	r.exits, r.awaiting, r.migrated = map[actor.PID]actor.ProcessExited{}, map[actor.PID]int{}, map[actor.PID]string{}
 	r.settled, r.crashed = make(chan struct{}), make(chan struct{}, 1)
 	for i, pl := range r.sched.Procs {
 		if pl.Lazy {
 			r.awaiting[pl.PID] = i
 		}
 	}
-	if len(r.awaiting) == 0 {
+	if len(r.awaiting) == 0 && !r.sched.Deferred {
 		close(r.settled)
 	}
 	return r.sys.Subscribe(func(ev actor.Event) {
@@ -305,6 +316,9 @@ func (r *runner) watch() func() {
 		case actor.Migrated:
 			if ch, ok := r.sched.Changes[e.Module]; ok && e.To == ch.To.Name() {
 				r.mu.Lock()
+				if r.sched.Deferred {
+					r.migrated[e.PID] = e.From
+				}
 				r.settleLocked(e.PID)
 				r.mu.Unlock()
 			}
@@ -780,13 +794,10 @@ func (r *runner) callGate(ctx context.Context, w Wave) error {
 // plan's modules it does not know joined (restarted meanwhile) and take
 // part in the last wave.
 func (r *runner) rehold(ctx context.Context) error {
-	hctx, cancel := context.WithTimeout(ctx, r.plan.timeout())
-	procs, err := r.tree.Hold(hctx, r.modules())
-	cancel()
+	procs, err := r.hold(ctx)
 	if err != nil {
 		return err
 	}
-	r.held = true
 	known := make(map[actor.PID]bool, len(r.sched.Procs))
 	for _, pl := range r.sched.Procs {
 		known[pl.PID] = true
@@ -829,6 +840,9 @@ func (r *runner) lastWaveSteps() (prep, sw *Step) {
 // await waits, the tree released, until the lazy processes have migrated
 // on their next message or the timeout passes.
 func (r *runner) await(ctx context.Context, st *Step) {
+	if r.sched.Deferred {
+		r.listAfterCommit(ctx, st)
+	}
 	r.release()
 	timer := r.sys.Clock().NewTimer(r.plan.timeout())
 	defer timer.Stop()
@@ -859,6 +873,50 @@ func (r *runner) await(ctx context.Context, st *Step) {
 	}
 	if len(r.awaiting) > 0 {
 		r.log.Warn("lazy upgrade not converged", zap.Int("pending", len(r.awaiting)))
+	}
+}
+
+// listAfterCommit lists the tree's processes for a deferred lazy plan,
+// right after its commit: each still on the outgoing version is awaited;
+// one the subscription saw migrate already is reported migrated; one on
+// the new version that did not migrate started on it (a spawn or restart
+// after the commit) and takes no part.
+func (r *runner) listAfterCommit(ctx context.Context, st *Step) {
+	procs, err := r.hold(ctx)
+	if err != nil {
+		r.log.Warn("lazy upgrade: the tree could not be listed after the commit; its processes are not followed", zap.Error(err))
+		r.mu.Lock()
+		if len(r.awaiting) == 0 {
+			close(r.settled)
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sched.Procs = make([]Planned, 0, len(procs))
+	r.rep.Processes = make([]ProcessResult, 0, len(procs))
+	for _, p := range procs {
+		ch := r.sched.Changes[p.Module]
+		from, migrated := r.migrated[p.PID]
+		res := ProcessResult{PID: p.PID, Module: p.Module, From: p.Version, To: p.Version, Target: ch.To.Name()}
+		switch {
+		case migrated:
+			res.From, res.Result = from, Migrated
+		case p.Version == ch.To.Name():
+			continue
+		default:
+			r.awaiting[p.PID] = len(r.sched.Procs)
+		}
+		route := ch.Routes[res.From]
+		r.sched.Procs = append(r.sched.Procs, Planned{Proc: Proc{PID: p.PID, Module: p.Module, Version: res.From, Level: p.Level},
+			Target: ch.To, Route: route, Lazy: true})
+		r.rep.Processes = append(r.rep.Processes, res)
+		st.Procs = append(st.Procs, len(r.sched.Procs)-1)
+	}
+	r.state, r.suspendedAt = make([]procState, len(r.sched.Procs)), make([]time.Time, len(r.sched.Procs))
+	if len(r.awaiting) == 0 {
+		close(r.settled)
 	}
 }
 

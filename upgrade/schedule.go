@@ -18,6 +18,12 @@ import (
 type Snapshot struct {
 	Modules map[string]ModuleState
 	Procs   []Proc
+	// Deferred: the tree's processes were not listed. A lazy plan whose
+	// modules run nothing but their current version (no straggler can
+	// exist, inside the tree or out) needs no step before its commit, so it
+	// commits first and lists the tree's processes right after, to follow
+	// them (see Schedule.Deferred).
+	Deferred bool
 }
 
 // ModuleState is one module as a snapshot sees it.
@@ -40,6 +46,27 @@ type Proc struct {
 	// version (a rollback that failed and kept it there, say).
 	Pinned bool
 	Level  int
+}
+
+// OnCurrentOnly reports whether every module of the plan runs nothing but
+// its current version (and the plan's target), system-wide: then no
+// process can be behind the current version, inside a tree or outside it,
+// and a lazy plan may commit before it lists the tree (Snapshot.Deferred).
+// Processes only ever move to a module's current version, so this stays
+// true until the commit.
+func OnCurrentOnly(s Snapshot, p Plan) bool {
+	for _, c := range p.Changes {
+		ms, ok := s.Modules[c.Module]
+		if !ok || ms.Current == nil {
+			return false
+		}
+		for name, n := range ms.Activations {
+			if n > 0 && name != ms.Current.Name() && name != c.To.Name() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ModulesOf reads the state of the plan's modules from sys: a snapshot
@@ -139,6 +166,10 @@ type Schedule struct {
 	Direction map[string]actor.Direction
 	// From is the module's current version at the snapshot.
 	From map[string]*actor.Version
+	// Deferred: Procs is empty at planning; the await step covers the
+	// tree's processes of the plan's modules as listed right after the
+	// commit (a lazy plan with nothing behind the current version).
+	Deferred bool
 }
 
 // NewSchedule computes the schedule of plan p for snapshot s, or refuses:
@@ -153,7 +184,7 @@ func NewSchedule(p Plan, s Snapshot) (*Schedule, error) {
 		return nil, err
 	}
 	sc := &Schedule{Plan: p, Changes: map[string]*actor.Change{}, Back: map[string]*actor.Change{},
-		Direction: map[string]actor.Direction{}, From: map[string]*actor.Version{}}
+		Direction: map[string]actor.Direction{}, From: map[string]*actor.Version{}, Deferred: s.Deferred && p.Mode == Lazy}
 	for _, c := range p.Changes {
 		if err := sc.planModule(c, s.Modules[c.Module]); err != nil {
 			return nil, err
@@ -339,7 +370,7 @@ func (sc *Schedule) steps() []Step {
 		if len(stragglers) > 0 {
 			steps = append(steps, Step{Kind: StepSwitch, Procs: stragglers})
 		}
-		if len(lazy) > 0 {
+		if len(lazy) > 0 || sc.Deferred {
 			steps = append(steps, Step{Kind: StepAwait, Procs: lazy})
 		}
 	case Rolling:
@@ -432,6 +463,9 @@ func (sc *Schedule) String() string {
 		}
 		if st.Procs != nil {
 			fmt.Fprintf(&b, " %v", st.Procs)
+		}
+		if st.Kind == StepAwait && sc.Deferred {
+			b.WriteString(" (the tree's processes, listed after the commit)")
 		}
 		if st.Undo != 0 {
 			fmt.Fprintf(&b, " (undo: %v)", st.Undo)

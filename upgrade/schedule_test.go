@@ -22,7 +22,7 @@ import (
 //	current m v2                      the module's current version
 //	proc m v1 [n=3] [level=2] [pinned]  processes of the tree
 //	outside m v1=2                    activations outside the tree
-//	plan m=v3 [n=v2] [mode=lazy] [waves=0.5,1] [stragglers=kill] [dry]
+//	plan m=v3 [n=v2] [mode=lazy] [waves=0.5,1] [stragglers=kill] [dry] [deferred]
 //	reset
 func TestSchedules(t *testing.T) {
 	files, err := filepath.Glob("testdata/schedules/*.txt")
@@ -141,6 +141,9 @@ func (s *planner) plan(kv map[string]string, flags []string) string {
 	}
 	p.DryRun = slices.Contains(flags, "dry")
 	snap := upgrade.Snapshot{Modules: map[string]upgrade.ModuleState{}, Procs: s.procs}
+	if slices.Contains(flags, "deferred") {
+		snap.Procs, snap.Deferred = nil, true
+	}
 	for mod, vs := range s.versions {
 		ms := upgrade.ModuleState{Current: vs[s.current[mod]], Activations: map[string]int64{}}
 		for _, v := range vs {
