@@ -102,7 +102,19 @@ type Round struct {
 	codes map[*Change]*code // read-only after the batch is sent
 	left  atomic.Int64
 	done  chan struct{}
+	// runq holds the processes the round woke up: a few workers run their
+	// receive loops (their stacks already grown), instead of a new
+	// goroutine each; next is the index of the first not taken. Whatever
+	// the workers have not taken when the round ends (a worker stuck in a
+	// slow migration, say) gets a goroutine of its own then.
+	runq []*process
+	next atomic.Int64
 }
+
+// roundWorkers bounds the goroutines that run a round's woken processes. A
+// worker stuck in a slow migration leaves the others to go on with the
+// queue.
+const roundWorkers = 32
 
 type batchItem struct {
 	b     *Round
@@ -180,17 +192,50 @@ func (s *System) send(kind batchKind, reqs []Request) *Round {
 			continue
 		}
 		p := s.lookup(it.req.PID)
-		switch {
-		case p == nil:
+		if p == nil {
 			it.answer(&ExitError{PID: it.req.PID, Reason: NoProc})
-		case kind >= kindCommit && p.serveNow(it):
+			continue
+		}
+		if kind >= kindCommit && p.serveNow(it) {
 			// A commit or abort runs no user code: an idle process is
-			// served here, without waking a goroutine for it.
-		case !p.signal(it):
+			// served here, without waking it.
+			continue
+		}
+		sched, err := p.mb.PushSystem(it)
+		switch {
+		case err != nil:
 			it.answer(&ExitError{PID: it.req.PID, Reason: NoProc})
+		case sched:
+			b.runq = append(b.runq, p)
 		}
 	}
+	for range min(len(b.runq), roundWorkers) {
+		go b.work()
+	}
 	return b
+}
+
+// work runs queued processes' receive loops until the queue is empty.
+func (b *Round) work() {
+	for {
+		i := b.next.Add(1) - 1
+		if i >= int64(len(b.runq)) {
+			return
+		}
+		b.runq[i].run()
+	}
+}
+
+// release starts a goroutine for each woken process no worker has taken,
+// so that none waits on a stuck worker past the round.
+func (b *Round) release() {
+	for {
+		i := b.next.Add(1) - 1
+		if i >= int64(len(b.runq)) {
+			return
+		}
+		go b.runq[i].run()
+	}
 }
 
 // serveNow serves it on the caller's goroutine, as the receive loop would,
@@ -260,6 +305,22 @@ func (b *Round) Len() int { return len(b.items) }
 // Done is closed when every process has answered.
 func (b *Round) Done() <-chan struct{} { return b.done }
 
+// Await waits until every process has answered, the deadline fires or ctx
+// ends, without giving up on any: the requests not served yet still are,
+// later. It returns nil when every process answered.
+func (b *Round) Await(ctx context.Context, deadline <-chan time.Time) error {
+	select {
+	case <-b.done:
+		return nil
+	case <-deadline:
+		b.release()
+		return errDeadline
+	case <-ctx.Done():
+		b.release()
+		return ctx.Err()
+	}
+}
+
 // Wait waits until every process has answered, the deadline fires or ctx
 // ends. Then it gives up on the rest: a request not taken yet is cancelled
 // and will never be served; one being served is Late. It returns nil when
@@ -274,6 +335,7 @@ func (b *Round) Wait(ctx context.Context, deadline <-chan time.Time) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	defer b.release()
 	for i := range b.items {
 		it := &b.items[i]
 		if !it.state.CompareAndSwap(itemQueued, itemCancelled) {

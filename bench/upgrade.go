@@ -26,6 +26,10 @@ import (
 //   - U1: atomic; every migration succeeds: committed.
 //   - U2: atomic; the migration of one actor returns an error: rolled back.
 //   - U3: lazy; every actor migrates on its next message.
+//   - U1s, U3s: U1 and U3 from v2 to v3, with 2,000 of the actors left
+//     idle on v1 by an earlier lazy upgrade (stragglers): they take part
+//     in the transaction, migrating v1 → v2 → v3 (U3s prepares them before
+//     its commit).
 //
 // Measured, on the real clock: the whole Upgrade call; the time from the
 // call to the UpgradeCommitted event (the point of no return; U3's commit
@@ -58,6 +62,10 @@ type UpgradeConfig struct {
 	// Fail makes the migration of actor upgradeCulprit (or of the last
 	// one, if there are fewer) return an error.
 	Fail bool
+	// Stragglers, when set, is how many actors (the last ones) get no load
+	// and stay on v1 through a lazy upgrade to v2; the measured plan then
+	// goes from v2 to v3.
+	Stragglers int
 	// Warmup messages are sent before measuring anything, then Baseline
 	// more to measure the rate before the upgrade. Zero means Rate/5 each
 	// (200 ms).
@@ -104,8 +112,9 @@ func (r *UpgradeRun) PausePercentile(p float64) time.Duration {
 
 // Module "meter": v1 counts in an int and remembers the last message;
 // v2 counts in an int64 and keeps a small history (a state-shape change:
-// CodeChange builds a new struct). Both count every message handled in
-// the run's shared counter too, for the rates.
+// CodeChange builds a new struct); v3 keeps the last message again. Each
+// counts every message handled in the run's shared counter too, for the
+// rates.
 type (
 	meterInc struct{ Seq uint64 }
 	meterGet struct{}
@@ -119,9 +128,35 @@ type (
 		Handled int64
 		Recent  [4]uint64
 	}
+	meterV3 struct {
+		ID      int64
+		Handled int64
+		Last    uint64
+	}
 )
 
 var errMeterMigration = errors.New("meter: cannot migrate this one")
+
+// meterV3Version builds v3 of "meter": it follows v2.
+func meterV3Version(handled *atomic.Int64) *actor.Version {
+	return actor.Define("meter", "v3", actor.Funcs[meterV3]{
+		Follows: "v2",
+		Handle: func(ctx *actor.Context, s meterV3, msg any) (meterV3, error) {
+			switch m := msg.(type) {
+			case meterInc:
+				s.Handled++
+				s.Last = m.Seq
+				handled.Add(1)
+			case meterGet:
+				ctx.Reply(s.Handled)
+			}
+			return s, nil
+		},
+		CodeChange: actor.Migrate(func(old meterV2, _ any) (meterV3, error) {
+			return meterV3{ID: old.ID, Handled: old.Handled, Last: old.Recent[0]}, nil
+		}),
+	})
+}
 
 // meterVersions builds v1 and v2 of "meter" for one run: handled is the
 // run's shared count; fail, if not negative, is the actor whose migration
@@ -299,17 +334,31 @@ func graftUpgrade(cfg UpgradeConfig) (r UpgradeRun, err error) {
 		}
 	})()
 
-	l := startUpgradeLoad(sys, pids, cfg.Senders, cfg.Rate)
+	loaded, to := pids, v2
+	if cfg.Stragglers > 0 {
+		// The last actors get no load: a lazy upgrade to v2 leaves them on
+		// v1, while the loaded ones migrate on their next message.
+		loaded, to = pids[:len(pids)-cfg.Stragglers], meterV3Version(&handled)
+	}
+	l := startUpgradeLoad(sys, loaded, cfg.Senders, cfg.Rate)
 	defer l.halt()
-	if err := l.awaitSent(cfg.Warmup); err != nil {
+	if cfg.Stragglers > 0 {
+		rep, err := sup.Upgrade(ctx, upgrade.Plan{Mode: upgrade.Lazy, Timeout: time.Second, Changes: []upgrade.Change{{Module: "meter", To: v2}}})
+		if err != nil || rep.Outcome != upgrade.Unconverged || rep.Count(upgrade.Pending) != cfg.Stragglers {
+			return r, fmt.Errorf("making stragglers: %v %v", rep.Outcome, err)
+		}
+		committedAt.Store(0)
+	}
+	base := l.sent.Load()
+	if err := l.awaitSent(base + cfg.Warmup); err != nil {
 		return r, err
 	}
 	t0, h0 := time.Now(), handled.Load()
-	if err := l.awaitSent(cfg.Warmup + cfg.Baseline); err != nil {
+	if err := l.awaitSent(base + cfg.Warmup + cfg.Baseline); err != nil {
 		return r, err
 	}
 	t1, h1 := time.Now(), handled.Load()
-	r.Report, r.Err = sup.Upgrade(ctx, upgrade.Plan{Mode: cfg.Mode, Changes: []upgrade.Change{{Module: "meter", To: v2}}})
+	r.Report, r.Err = sup.Upgrade(ctx, upgrade.Plan{Mode: cfg.Mode, Changes: []upgrade.Change{{Module: "meter", To: to}}})
 	t2, h2 := time.Now(), handled.Load()
 	l.halt()
 

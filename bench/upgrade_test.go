@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,10 +34,22 @@ func BenchmarkU3(b *testing.B) {
 	benchUpgrade(b, UpgradeConfig{Mode: upgrade.Lazy}, upgrade.Converged)
 }
 
+// UpgradeStragglers is how many actors U1s and U3s leave idle on v1.
+const UpgradeStragglers = 2_000
+
+func BenchmarkU1s(b *testing.B) {
+	benchUpgrade(b, UpgradeConfig{Mode: upgrade.Atomic, Stragglers: UpgradeStragglers}, upgrade.Committed)
+}
+
+func BenchmarkU3s(b *testing.B) {
+	benchUpgrade(b, UpgradeConfig{Mode: upgrade.Lazy, Stragglers: UpgradeStragglers}, upgrade.Converged)
+}
+
 func benchUpgrade(b *testing.B, cfg UpgradeConfig, want upgrade.Outcome) {
 	cfg.Actors, cfg.Senders, cfg.Rate = UpgradeActors, UpgradeSenders, UpgradeRate
 	if testing.Short() {
 		cfg.Actors, cfg.Rate = 1_000, 10_000
+		cfg.Stragglers /= 10
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	var total, commit, elapsed, p50, pmax, dip, lost float64
@@ -91,8 +104,11 @@ func checkUpgradeRun(r *UpgradeRun, cfg UpgradeConfig, want upgrade.Outcome) str
 			return "want no failed migration, no error and a commit" + errSuffix(r.Err)
 		}
 	}
-	if cfg.Mode == upgrade.Lazy && rep.MaxPause != 0 {
+	if cfg.Mode == upgrade.Lazy && cfg.Stragglers == 0 && rep.MaxPause != 0 {
 		return "a lazy upgrade paused a process"
+	}
+	if n := rep.Count(upgrade.Migrated); cfg.Stragglers > 0 && n != cfg.Actors {
+		return fmt.Sprintf("%d of %d actors migrated", n, cfg.Actors)
 	}
 	return ""
 }
@@ -116,6 +132,8 @@ func TestUpgradeWorkloads(t *testing.T) {
 		{"U1", UpgradeConfig{Mode: upgrade.Atomic}, upgrade.Committed},
 		{"U2", UpgradeConfig{Mode: upgrade.Atomic, Fail: true}, upgrade.RolledBack},
 		{"U3", UpgradeConfig{Mode: upgrade.Lazy}, upgrade.Converged},
+		{"U1s", UpgradeConfig{Mode: upgrade.Atomic, Stragglers: 50}, upgrade.Committed},
+		{"U3s", UpgradeConfig{Mode: upgrade.Lazy, Stragglers: 50}, upgrade.Converged},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg

@@ -347,11 +347,7 @@ func (r *runner) wait(ctx context.Context, round *actor.Round, cancel bool) {
 		_ = round.Wait(ctx, timer.C())
 		return
 	}
-	select {
-	case <-round.Done():
-	case <-timer.C():
-	case <-ctx.Done():
-	}
+	_ = round.Await(ctx, timer.C())
 }
 
 // gone records a process that exited during the upgrade. It ran the
