@@ -267,7 +267,7 @@ func (sc *Schedule) planModule(c Change, ms ModuleState) error {
 // would leave in use.
 func (sc *Schedule) planProcs(s Snapshot) error {
 	inTree := map[string]map[string]int64{} // module → version → processes
-	var stragglers []string // named in a refusal
+	var stragglers []string                 // named in a refusal
 	nStragglers := 0
 	sc.Procs = make([]Planned, 0, len(s.Procs))
 	for _, pr := range s.Procs {
