@@ -17,8 +17,13 @@
 // untyped Behaviour): Init builds a process's state, Handle handles one
 // message and returns the next state; optional Terminate, CodeChange
 // (migrate the state of an older version: OTP's code_change/3) and
-// Downgrade (hand the state back to an older version). System.Load makes a
-// version current, atomically. Spawn starts the module's current version.
+// Downgrade (hand the state back to an older version). A version declares
+// its Lineage: the version it follows, and the versions its CodeChange
+// migrates from and its Downgrade returns to; moving between versions
+// chains these steps (Route), never the order the system loaded them in,
+// and a move without a chain is refused. System.Load makes a version
+// current, atomically (LoadAll several modules at once, or none). Spawn
+// starts the module's current version.
 //
 // # The receive loop
 //
@@ -27,12 +32,22 @@
 // messages and calls on the user lane. Its receive loop, the only long-lived
 // code of a process, takes the system lane first, then one user message:
 // it loads the module's current version (one atomic load) and, if that is
-// not the version that built the state, migrates the state first (CodeChange,
-// or the older version's Downgrade when going back), then calls Handle. A
+// not the version that built the state, migrates the state first along the
+// route (CodeChange up, the version left's Downgrade down), then calls
+// Handle. A
 // migration that fails, panics or returns a state the version does not
 // accept leaves the process on its version with its state intact, logs the
 // failure and reports a MigrationFailed event; the process keeps handling
 // messages and does not retry until another version is made current.
+//
+// # Code change requests
+//
+// The upgrade engine drives processes with rounds of requests served on
+// their system lanes (Prepare, Commit, CommitPinned, Abort, Simulate): a
+// process suspends and migrates with the result kept pending, then commits
+// or drops it. A request the round gives up on before the process takes it
+// is never served. VersionOf reads what a process runs without asking it;
+// TrySuspend and Inspect serve a supervisor's walk.
 //
 // An idle process holds no goroutine: a goroutine is started when its
 // mailbox goes from empty to non-empty and ends when it is empty again, so

@@ -7,6 +7,7 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/supervisor"
+	"github.com/graftrt/graft/upgrade"
 )
 
 // A supervision tree: a one_for_one supervisor over a database worker and a
@@ -52,4 +53,58 @@ func Example() {
 	// db worker svc v1
 	// web supervisor graft.supervisor v1
 	// restarted: handler
+}
+
+// An upgrade of a tree: counter v2 follows v1 and keeps its count in a
+// struct; the atomic plan suspends every counter, migrates each state
+// along the lineage, commits, and resumes them on v2. The report says
+// where each process ended.
+func ExampleHandle_Upgrade() {
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	ctx := context.Background()
+	type total struct{ N, Upgrades int }
+	v1 := actor.Define("counter", "v1", actor.Funcs[int]{
+		Handle: func(ctx *actor.Context, n int, _ any) (int, error) {
+			ctx.Reply(n + 1)
+			return n + 1, nil
+		},
+	})
+	v2 := actor.Define("counter", "v2", actor.Funcs[total]{
+		Follows: "v1", // its lineage: v1 → v2 runs its CodeChange, v2 → v1 its Downgrade
+		Handle: func(ctx *actor.Context, t total, _ any) (total, error) {
+			t.N++
+			ctx.Reply(t)
+			return t, nil
+		},
+		CodeChange: actor.Migrate(func(n int, _ any) (total, error) { return total{N: n, Upgrades: 1}, nil }),
+		Downgrade:  func(_ string, t total, _ any) (any, error) { return t.N, nil },
+	})
+	_ = sys.Load(v1)
+	top, _ := supervisor.Start(sys, supervisor.Flags{}, []supervisor.ChildSpec{
+		{ID: "a", Start: supervisor.StartSpec{Module: "counter"}},
+		{ID: "b", Start: supervisor.StartSpec{Module: "counter"}},
+	})
+	children, _ := top.WhichChildren(ctx)
+	_, _ = sys.Call(ctx, children[0].PID, "inc")
+
+	rep, err := top.Upgrade(ctx, upgrade.Plan{
+		Mode:    upgrade.Atomic,
+		Changes: []upgrade.Change{{Module: "counter", To: v2}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rep.Outcome)
+	for _, p := range rep.Processes {
+		fmt.Println(p.From, "->", p.To, p.Result)
+	}
+	r, _ := sys.Call(ctx, children[0].PID, "inc")
+	fmt.Printf("%+v\n", r)
+	// Output:
+	// committed
+	// v1 -> v2 migrated
+	// v1 -> v2 migrated
+	// {N:2 Upgrades:1}
 }
