@@ -6,6 +6,8 @@
 #                                     short fuzz runs, root module and bench/
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
+#   make model [MODEL='-model.runs=2500']
+#                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
 #   make lint                         gofmt check + vet, both modules
 #   make build                        bin/graft
@@ -18,7 +20,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test fuzz chaos bench lint build plugins generate
+.PHONY: run test fuzz chaos model bench lint build plugins generate
 
 run:
 	$(GO) run ./cmd/graft run $(ARGS)
@@ -50,6 +52,12 @@ fuzz:
 CHAOS ?= -chaos.duration=10m
 chaos:
 	$(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/ -args -chaos.faults=0 $(CHAOS)
+
+# The model-based upgrade test, longer than make test's 5,000 plans (each
+# run is a fresh system and 20 plans): -model.seed=N replays one run.
+MODEL ?= -model.runs=2500
+model:
+	$(GO) test -count=1 -timeout 60m -run '^TestUpgradeModel$$' ./test/ -args $(MODEL)
 
 bench:
 	bash bench/run.sh $(or $(COUNT),5)
