@@ -19,7 +19,6 @@ import (
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/chaos/fault"
 	"github.com/graftrt/graft/supervisor"
-	"github.com/graftrt/graft/upgrade"
 	"github.com/graftrt/graft/upgrade/plugin"
 	"github.com/graftrt/graft/upgrade/plugin/plugintest"
 )
@@ -29,32 +28,47 @@ type Kind string
 
 // The faults. Those that need the code under test to cooperate say so:
 // handlers must call fault.Act on a fault.Msg, migrations
-// fault.ActMigration on their extra.
+// fault.ActCodeChange and fault.ActDowngrade (or fault.ActMigration in
+// both) on their extra.
 const (
 	Kill           Kind = "kill"            // System.Kill a worker
 	Panic          Kind = "panic"           // a message its handler panics on (fault.Act)
 	KillSupervisor Kind = "kill_supervisor" // System.Kill a supervisor below the root: its subtree restarts
 	Slow           Kind = "slow"            // a message its handler takes long on (fault.Act), and a call that meets its deadline behind it
-	Upgrade        Kind = "upgrade"         // an upgrade or downgrade to another of Config.Versions, mode at random
-	MigrationFail  Kind = "migration_fail"  // an atomic upgrade whose migrations fail (fault.ActMigration): rolled back
+	Upgrade        Kind = "upgrade"         // a plan moving one, several or all modules to other versions: mode and policies at random
+	MigrationFail  Kind = "migration_fail"  // an atomic or rolling plan whose migrations fail (fault.ActCodeChange, fault.ActDowngrade): rolled back
 	MigrationPanic Kind = "migration_panic" // ... panic
 	MigrationSlow  Kind = "migration_slow"  // ... outlast the plan's timeout
-	Overlap        Kind = "overlapping_upgrades"
-	PluginKill     Kind = "plugin_kill"      // SIGKILL a plugin process
-	PluginHang     Kind = "plugin_hang"      // a message a plugin version's handler hangs on, past its call deadline
-	Overflow       Kind = "mailbox_overflow" // a burst of Config.Burst messages to one worker (bounded mailboxes refuse or drop)
+	// DowngradeFail is a plan whose Downgrade migrations fail or panic
+	// (fault.ActDowngrade): an atomic downgrade, or a rolling upgrade whose
+	// gate then fails, so that rolling its finished waves back fails
+	// (OnRollbackFailure at random).
+	DowngradeFail Kind = "downgrade_fail"
+	GateError     Kind = "gate_error" // a rolling plan whose gate check fails at a wave the schedule picks: rolled back
+	GatePanic     Kind = "gate_panic" // ... panics
+	Overlap       Kind = "overlapping_upgrades"
+	PluginKill    Kind = "plugin_kill"      // SIGKILL a plugin process
+	PluginHang    Kind = "plugin_hang"      // a message a plugin version's handler hangs on, past its call deadline
+	Overflow      Kind = "mailbox_overflow" // a burst of Config.Burst messages to one worker (bounded mailboxes refuse or drop)
 )
 
 // Kinds lists every kind of fault, in a fixed order.
 var Kinds = []Kind{Kill, Panic, KillSupervisor, Slow, Upgrade, MigrationFail, MigrationPanic,
-	MigrationSlow, Overlap, PluginKill, PluginHang, Overflow}
+	MigrationSlow, DowngradeFail, GateError, GatePanic, Overlap, PluginKill, PluginHang, Overflow}
 
 // DefaultWeights are the relative frequencies of faults when Config.Weights
 // is nil. Faults that cost real time (a plugin restart, a call deadline)
 // are rarer.
 var DefaultWeights = map[Kind]int{
 	Kill: 30, Panic: 30, KillSupervisor: 4, Slow: 8, Upgrade: 10, MigrationFail: 3,
-	MigrationPanic: 3, MigrationSlow: 1, Overlap: 2, PluginKill: 1, PluginHang: 1, Overflow: 4,
+	MigrationPanic: 3, MigrationSlow: 1, DowngradeFail: 3, GateError: 2, GatePanic: 2,
+	Overlap: 2, PluginKill: 1, PluginHang: 1, Overflow: 4,
+}
+
+// Module is a module under test and the versions a run moves it between.
+type Module struct {
+	Name     string
+	Versions []*actor.Version
 }
 
 // Config is one chaos run. The zero value of every field but Module has a
@@ -71,12 +85,24 @@ type Config struct {
 	// Module is the module under test: the workers of the tree that run
 	// it receive the load and the faults.
 	Module string
-	// Versions of Module to move between with Upgrade faults (up and down
-	// in every mode); fewer than two disables the upgrade faults.
+	// Versions of Module to move between with the plans (up and down in
+	// every mode); fewer than two leaves Module out of the plans.
 	Versions []*actor.Version
+	// Modules are further modules under test, with their versions: their
+	// workers take the load and the faults too, and each plan changes one,
+	// several or all of the modules at once (all commit together or
+	// none).
+	Modules []Module
+	// Idle is the share of workers that the load and the faults that send
+	// messages leave alone, a set drawn again every IdleFor faults
+	// (defaults 0.2 and 500; a negative Idle: none). A lazy upgrade leaves
+	// an idle worker on its version, so later plans meet it as a
+	// straggler.
+	Idle    float64
+	IdleFor int
 	// Weights of the kinds of fault (default DefaultWeights). A kind the
 	// system cannot take (no supervisor below the root, no plugin version,
-	// no Versions) is skipped.
+	// no module with two versions) is skipped.
 	Weights map[Kind]int
 	// Senders and Rate: the load, Rate messages per second in all
 	// (defaults 4 and 20,000).
@@ -86,10 +112,12 @@ type Config struct {
 	Interval time.Duration
 	// Burst is the size of an Overflow fault (default 0: none).
 	Burst int
-	// UpgradeTimeout is the plans' timeout (default 1 s); SlowDelay how
-	// long a Slow message takes (default 5 ms); HangFor how long a
-	// PluginHang message takes, which must exceed the plugin loader's call
-	// timeout (default 6 s, past the loader's default 5 s).
+	// UpgradeTimeout is the plans' timeout (default 1 s; a quarter of it
+	// for lazy plans, whose wait for convergence idle workers make them
+	// sit out in full); SlowDelay how long a Slow message takes (default
+	// 5 ms); HangFor how long a PluginHang message takes, which must
+	// exceed the plugin loader's call timeout (default 6 s, past the
+	// loader's default 5 s).
 	UpgradeTimeout time.Duration
 	SlowDelay      time.Duration
 	HangFor        time.Duration
@@ -120,6 +148,10 @@ func (c *Config) defaults() {
 	c.SlowDelay = cmpOr(c.SlowDelay, 5*time.Millisecond)
 	c.HangFor = cmpOr(c.HangFor, 6*time.Second)
 	c.Settle = cmpOr(c.Settle, 30*time.Second)
+	if c.Idle == 0 {
+		c.Idle = 0.2
+	}
+	c.IdleFor = cmpOr(c.IdleFor, 500)
 }
 
 func cmpOr[T int | time.Duration](v, d T) T {
@@ -132,22 +164,51 @@ func cmpOr[T int | time.Duration](v, d T) T {
 // ErrInvalidConfig reports a Config Run cannot use.
 var ErrInvalidConfig = errors.New("chaos: invalid config")
 
+// modules returns the modules under test, Module first.
+func (c *Config) modules() ([]Module, error) {
+	if c.Module == "" {
+		return nil, fmt.Errorf("%w: no module", ErrInvalidConfig)
+	}
+	mods := append([]Module{{Name: c.Module, Versions: c.Versions}}, c.Modules...)
+	seen := map[string]bool{}
+	for _, m := range mods {
+		switch {
+		case m.Name == "":
+			return nil, fmt.Errorf("%w: a module without a name", ErrInvalidConfig)
+		case seen[m.Name]:
+			return nil, fmt.Errorf("%w: module %s twice", ErrInvalidConfig, m.Name)
+		}
+		seen[m.Name] = true
+		for _, v := range m.Versions {
+			if v == nil || v.Module() != m.Name {
+				return nil, fmt.Errorf("%w: %v is not a version of module %s", ErrInvalidConfig, v, m.Name)
+			}
+		}
+	}
+	return mods, nil
+}
+
 // Run drives sys under load and injects faults from a seeded schedule into
 // the tree under root, then stops the load, waits until every message was
 // handled or reported, and checks the invariants (see Result). The system
-// must be running root's tree with workers of cfg.Module; Run takes the
-// system's OnHandled observer for its duration.
+// must be running root's tree with workers of the modules under test
+// (cfg.Module and cfg.Modules); Run takes the system's OnHandled observer
+// for its duration.
 //
 // The returned error is about the run itself (a bad config, the observer
 // taken); invariant violations are in the Result (Result.Err).
 func Run(ctx context.Context, sys *actor.System, root *supervisor.Handle, cfg Config) (*Result, error) {
 	cfg.defaults()
-	if cfg.Module == "" {
-		return nil, fmt.Errorf("%w: no module", ErrInvalidConfig)
+	mods, err := cfg.modules()
+	if err != nil {
+		return nil, err
 	}
-	r := &run{sys: sys, root: root, cfg: cfg, led: newLedger(),
+	r := &run{sys: sys, root: root, cfg: cfg, mods: mods, modIndex: map[string]int{}, led: newLedger(),
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), flags: map[actor.PID]supervisor.Flags{},
-		res: &Result{Seed: cfg.Seed, Faults: map[Kind]int{}, Upgrades: map[string]int{}}, pluginPIDs: map[int]bool{}}
+		res: newResult(cfg.Seed), pluginPIDs: map[int]bool{}, kept: map[actor.PID]bool{}}
+	for i, m := range mods {
+		r.modIndex[m.Name] = i
+	}
 	var leaks goleak.Option
 	if cfg.Shutdown {
 		leaks = goleak.IgnoreCurrent()
@@ -163,7 +224,7 @@ func Run(ctx context.Context, sys *actor.System, root *supervisor.Handle, cfg Co
 	}
 	if len(r.targets()) == 0 {
 		stopObserving()
-		return nil, fmt.Errorf("%w: no worker of module %s under %v", ErrInvalidConfig, cfg.Module, root.PID())
+		return nil, fmt.Errorf("%w: no worker of %s under %v", ErrInvalidConfig, r.moduleNames(), root.PID())
 	}
 	load := r.startLoad()
 	r.inject(ctx, start)
@@ -183,37 +244,59 @@ func Run(ctx context.Context, sys *actor.System, root *supervisor.Handle, cfg Co
 
 // run is one chaos run's state.
 type run struct {
-	sys  *actor.System
-	root *supervisor.Handle
-	cfg  Config
-	led  *ledger
-	rng  *rand.Rand // the schedule; used by the injector goroutine only
-	res  *Result
+	sys      *actor.System
+	root     *supervisor.Handle
+	cfg      Config
+	mods     []Module       // the modules under test, cfg.Module first
+	modIndex map[string]int // name → index in mods
+	led      *ledger
+	rng      *rand.Rand // the schedule; used by the injector goroutine only
+	res      *Result    // Faults written by the injector; the rest by plans under emu, then by Run once they have ended
 
 	tmu    sync.Mutex
 	keys   map[string]int       // guarded by tmu: target key → index
+	tmods  []int                // guarded by tmu: per target, its module's index in mods
 	cur    atomic.Pointer[view] // the tree as last walked
-	flags  map[actor.PID]supervisor.Flags
-	injSeq []uint64 // per target, the injector's own sequence (sender -1)
+	idle   atomic.Pointer[[]bool]
+	flags  map[actor.PID]supervisor.Flags // used by refresh only (one goroutine at a time)
+	injSeq []uint64                       // guarded by tmu: per target, the injector's own sequence (sender -1)
+
+	// plans runs the plan (or the pair of overlapping plans) under way,
+	// while the injector goes on with other faults; the next plan waits
+	// for it.
+	plans sync.WaitGroup
 
 	emu        sync.Mutex
 	restarts   map[actor.PID][]time.Time // guarded by emu: restarts by supervisor
 	escalated  map[actor.PID]bool        // guarded by emu
 	panics     int                       // guarded by emu
-	pluginPIDs map[int]bool              // OS PIDs of plugin processes seen
+	loads      []actor.VersionLoaded     // guarded by emu: every change of a current version, in order
+	kept       map[actor.PID]bool        // guarded by emu: left on a plan's version by a failed rollback (KeepOnRollbackFailure)
+	pluginPIDs map[int]bool              // guarded by emu: OS PIDs of plugin processes seen
 	timeouts   atomic.Int64
 }
 
 // view is the tree as last walked: the workers (by target index; zero PID
-// while restarting) and the supervisors below the root.
+// while restarting) with their modules, and the supervisors below the
+// root.
 type view struct {
 	workers []actor.PID
+	mods    []int // per worker, its module's index in run.mods
 	sups    []actor.PID
 }
 
 func (r *run) targets() []actor.PID { return r.cur.Load().workers }
 
-// observe accounts for every consumed message, dead letter and restart.
+func (r *run) moduleNames() []string {
+	out := make([]string, len(r.mods))
+	for i, m := range r.mods {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// observe accounts for every consumed message, dead letter, restart and
+// change of a current version.
 func (r *run) observe() (cancel func(), err error) {
 	stopHandled, err := r.sys.OnHandled(func(pid actor.PID, msg any) {
 		if m, ok := msg.(fault.Msg); ok {
@@ -247,6 +330,12 @@ func (r *run) observe() (cancel func(), err error) {
 				r.panics++
 				r.emu.Unlock()
 			}
+		case actor.VersionLoaded:
+			// Reported on the goroutine that made the version current,
+			// before its upgrade returns: a plan's checks see its loads.
+			r.emu.Lock()
+			r.loads = append(r.loads, e)
+			r.emu.Unlock()
 		}
 	})
 	return func() { stopHandled(); stopEvents() }, nil
@@ -254,18 +343,20 @@ func (r *run) observe() (cancel func(), err error) {
 
 // refresh walks the tree from the root and updates the view. Workers keep
 // their target index across restarts (keyed by their place in the tree).
+// The walk asks supervisors, which a plan may hold for a while: it keeps
+// no lock meanwhile, so that the injector's sends go on. It runs on one
+// goroutine at a time (the view's refresher, or Run's own before and
+// after the load).
 func (r *run) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	v := &view{}
-	r.tmu.Lock()
-	defer r.tmu.Unlock()
-	if r.keys == nil {
-		r.keys = map[string]int{}
+	type worker struct {
+		key string
+		mod int
+		pid actor.PID
 	}
-	if old := r.cur.Load(); old != nil {
-		v.workers = make([]actor.PID, len(old.workers))
-	}
+	var workers []worker
+	var sups []actor.PID
 	var walk func(h *supervisor.Handle, path string) error
 	walk = func(h *supervisor.Handle, path string) error {
 		if _, ok := r.flags[h.PID()]; !ok {
@@ -283,35 +374,76 @@ func (r *run) refresh(ctx context.Context) error {
 		for _, c := range children {
 			key := fmt.Sprintf("%s/%s#%d", path, c.ID, seen[c.ID])
 			seen[c.ID]++
+			mod, underTest := r.modIndex[c.Module]
 			switch {
 			case c.Type == supervisor.Supervisor && !c.PID.IsZero():
-				v.sups = append(v.sups, c.PID)
+				sups = append(sups, c.PID)
 				if err := walk(supervisor.Of(r.sys, c.PID), key); err != nil {
 					return err
 				}
-			case c.Type == supervisor.Worker && c.Module == r.cfg.Module:
-				i, ok := r.keys[key]
-				if !ok {
-					i = len(r.keys)
-					r.keys[key] = i
-					r.injSeq = append(r.injSeq, 0)
-				}
-				for len(v.workers) <= i {
-					v.workers = append(v.workers, actor.PID{})
-				}
-				v.workers[i] = c.PID
+			case c.Type == supervisor.Worker && underTest:
+				workers = append(workers, worker{key, mod, c.PID})
 			}
 		}
 		return nil
 	}
 	if err := walk(r.root, ""); err != nil {
-		if r.cur.Load() == nil {
+		old := r.cur.Load()
+		if old == nil {
 			return err
 		}
-		return nil // keep the last view: the tree is held by an upgrade, say
+		// The tree is held by a plan, say: keep the last view, without the
+		// workers that have exited since (the load skips them until their
+		// restarts are seen).
+		v := &view{workers: slices.Clone(old.workers), mods: old.mods, sups: old.sups}
+		for i, pid := range v.workers {
+			if _, alive := r.sys.VersionOf(pid); !pid.IsZero() && !alive {
+				v.workers[i] = actor.PID{}
+			}
+		}
+		r.cur.Store(v)
+		return nil
 	}
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.keys == nil {
+		r.keys = map[string]int{}
+	}
+	v := &view{sups: sups}
+	if old := r.cur.Load(); old != nil {
+		v.workers = make([]actor.PID, len(old.workers))
+	}
+	for _, w := range workers {
+		i, ok := r.keys[w.key]
+		if !ok {
+			i = len(r.keys)
+			r.keys[w.key] = i
+			r.injSeq = append(r.injSeq, 0)
+			r.tmods = append(r.tmods, w.mod)
+		}
+		for len(v.workers) <= i {
+			v.workers = append(v.workers, actor.PID{})
+		}
+		v.workers[i] = w.pid
+	}
+	v.mods = slices.Clone(r.tmods[:len(v.workers)])
 	r.cur.Store(v)
 	return nil
+}
+
+// isIdle reports whether target i is in the idle set.
+func (r *run) isIdle(i int) bool {
+	idle := r.idle.Load()
+	return idle != nil && i < len(*idle) && (*idle)[i]
+}
+
+// drawIdle draws the next idle set (injector only).
+func (r *run) drawIdle() {
+	idle := make([]bool, len(r.targets()))
+	for i := range idle {
+		idle[i] = r.rng.Float64() < r.cfg.Idle
+	}
+	r.idle.Store(&idle)
 }
 
 // startLoad starts the senders and a goroutine that keeps the view fresh;
@@ -336,7 +468,7 @@ func (r *run) startLoad() (stop func()) {
 				for range perTick {
 					i := next % len(workers)
 					next++
-					if workers[i].IsZero() {
+					if workers[i].IsZero() || r.isIdle(i) {
 						continue
 					}
 					seq[i]++
@@ -387,14 +519,20 @@ func (r *run) injSend(i int, m fault.Msg) {
 }
 
 // inject runs the fault schedule until the fault count or the duration is
-// reached.
+// reached, then waits for the plan under way.
 func (r *run) inject(ctx context.Context, start time.Time) {
+	defer r.plans.Wait()
 	kinds, total := r.kinds()
 	tick := time.NewTicker(r.cfg.Interval)
 	defer tick.Stop()
+	idleDrawn := -1
 	for n := 0; r.cfg.Faults == 0 || n < r.cfg.Faults; {
 		if r.cfg.Duration > 0 && time.Since(start) >= r.cfg.Duration || ctx.Err() != nil {
 			return
+		}
+		if r.cfg.Idle > 0 && n%r.cfg.IdleFor == 0 && n != idleDrawn {
+			r.drawIdle()
+			idleDrawn = n
 		}
 		<-tick.C
 		pick := r.rng.IntN(total)
@@ -421,8 +559,8 @@ func (r *run) kinds() ([]Kind, int) {
 	for _, k := range Kinds {
 		w := r.cfg.Weights[k]
 		switch k {
-		case Upgrade, MigrationFail, MigrationPanic, MigrationSlow, Overlap:
-			if len(r.cfg.Versions) < 2 {
+		case Upgrade, MigrationFail, MigrationPanic, MigrationSlow, DowngradeFail, GateError, GatePanic, Overlap:
+			if len(r.upgradable()) == 0 {
 				w = 0
 			}
 		case Overflow:
@@ -441,17 +579,34 @@ func (r *run) kinds() ([]Kind, int) {
 	return out, total
 }
 
+// pickBusy draws a target outside the idle set (any target if all are
+// idle).
+func (r *run) pickBusy() int {
+	workers := r.targets()
+	busy := make([]int, 0, len(workers))
+	for i := range workers {
+		if !r.isIdle(i) {
+			busy = append(busy, i)
+		}
+	}
+	if len(busy) == 0 {
+		return r.rng.IntN(len(workers))
+	}
+	return busy[r.rng.IntN(len(busy))]
+}
+
 // do injects one fault of kind k; false if the system offered no place
 // for it right now (then it does not count).
 func (r *run) do(ctx context.Context, k Kind) bool {
 	workers := r.targets()
-	i := r.rng.IntN(len(workers))
 	switch k {
 	case Kill:
+		i := r.rng.IntN(len(workers))
 		return !workers[i].IsZero() && r.sys.Kill(workers[i]) == nil
 	case Panic:
-		r.injSend(i, fault.Msg{Fault: fault.Panic})
+		r.injSend(r.pickBusy(), fault.Msg{Fault: fault.Panic})
 	case Slow:
+		i := r.pickBusy()
 		r.injSend(i, fault.Msg{Fault: fault.Slow, Delay: r.cfg.SlowDelay})
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.SlowDelay/5)
 		_, err := r.sys.Call(cctx, workers[i], fault.Msg{Untracked: true})
@@ -465,26 +620,8 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 			return false
 		}
 		return r.sys.Kill(sups[r.rng.IntN(len(sups))]) == nil
-	case Upgrade:
-		// Four kinds of plan: atomic, lazy, rolling, and a dry run of an
-		// atomic one.
-		mode := upgrade.Mode(r.rng.IntN(4))
-		r.upgradeTo(ctx, r.nextVersion(), mode%3, fault.Migration{}, mode == 3)
-	case MigrationFail, MigrationPanic, MigrationSlow:
-		m := map[Kind]fault.Migration{MigrationFail: {Fault: fault.Fail}, MigrationPanic: {Fault: fault.Panic},
-			MigrationSlow: {Fault: fault.Slow, Delay: 2 * r.cfg.UpgradeTimeout}}[k]
-		if migrated := r.upgradeMigrating(ctx, m); migrated != "" {
-			r.res.violate(checkRollback, "an upgrade whose migrations were told to %s committed a migration: %s", m.Fault, migrated)
-		}
-	case Overlap:
-		// The versions are drawn here, not in the goroutines: the schedule
-		// must not depend on which one runs first.
-		a, b := r.nextVersion(), r.nextVersion()
-		var wg sync.WaitGroup
-		for _, to := range []*actor.Version{a, b} {
-			wg.Go(func() { r.upgradeTo(ctx, to, upgrade.Atomic, fault.Migration{}, false) })
-		}
-		wg.Wait()
+	case Upgrade, MigrationFail, MigrationPanic, MigrationSlow, DowngradeFail, GateError, GatePanic, Overlap:
+		return r.startPlans(ctx, k)
 	case PluginKill:
 		procs := r.runningPlugins()
 		if len(procs) == 0 {
@@ -492,76 +629,18 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 		}
 		return syscall.Kill(procs[r.rng.IntN(len(procs))], syscall.SIGKILL) == nil
 	case PluginHang:
-		if !r.currentIsPlugin() {
+		i := r.pickBusy()
+		if !r.currentIsPlugin(r.mods[r.cur.Load().mods[i]].Name) {
 			return false
 		}
 		r.injSend(i, fault.Msg{Fault: fault.Hang, Delay: r.cfg.HangFor})
 	case Overflow:
+		i := r.pickBusy()
 		for range r.cfg.Burst {
 			r.injSend(i, fault.Msg{})
 		}
 	}
 	return true
-}
-
-// upgrade moves the module to the next version in mode; the schedule
-// decides the version (nextVersion draws from rng).
-func (r *run) upgrade(ctx context.Context, mode upgrade.Mode, m fault.Migration) *upgrade.Report {
-	return r.upgradeTo(ctx, r.nextVersion(), mode, m, false)
-}
-
-// upgradeMigrating makes an atomic upgrade whose migrations are told to
-// misbehave, and returns a process that migrated anyway, if any. (The
-// upgrade may commit with no migration at all: when every process already
-// runs the target version, after a lazy upgrade that did not converge.)
-func (r *run) upgradeMigrating(ctx context.Context, m fault.Migration) string {
-	rep := r.upgrade(ctx, upgrade.Atomic, m)
-	if rep == nil || rep.Outcome != upgrade.Committed {
-		return ""
-	}
-	for _, p := range rep.Processes {
-		if p.Result == upgrade.Migrated {
-			return fmt.Sprintf("%v from %s to %s", p.PID, p.From, p.To)
-		}
-	}
-	return ""
-}
-
-func (r *run) nextVersion() *actor.Version {
-	cur, _ := r.sys.Current(r.cfg.Module)
-	others := slices.DeleteFunc(slices.Clone(r.cfg.Versions), func(v *actor.Version) bool { return v == cur })
-	return others[r.rng.IntN(len(others))]
-}
-
-func (r *run) upgradeTo(ctx context.Context, to *actor.Version, mode upgrade.Mode, m fault.Migration, dryRun bool) *upgrade.Report {
-	plan := upgrade.Plan{Mode: mode, DryRun: dryRun, Timeout: r.cfg.UpgradeTimeout,
-		Changes: []upgrade.Change{{Module: r.cfg.Module, To: to, Extra: m}}}
-	if mode == upgrade.Rolling {
-		plan.Waves = []float64{0.5, 1}
-		plan.Gate = upgrade.Gate{Observe: time.Millisecond, MaxCrashes: 1 << 30}
-	}
-	rep, err := r.root.Upgrade(ctx, plan)
-	key := mode.String() + " "
-	if dryRun {
-		key = "dry_run "
-	}
-	switch {
-	case errors.Is(err, upgrade.ErrInProgress):
-		key += "refused_in_progress"
-	case errors.Is(err, upgrade.ErrInvalidPlan):
-		key += "invalid" // e.g. rolling to a version without Downgrade
-	case rep != nil:
-		key += rep.Outcome.String()
-	default:
-		key += "failed"
-	}
-	r.emu.Lock()
-	r.res.Upgrades[key]++
-	if err != nil && m.Fault == "" && len(r.res.UpgradeErrors) < 5 && !errors.Is(err, upgrade.ErrInProgress) {
-		r.res.UpgradeErrors = append(r.res.UpgradeErrors, err.Error())
-	}
-	r.emu.Unlock()
-	return rep
 }
 
 // runningPlugins returns the OS PIDs of the plugin processes running now,
@@ -579,13 +658,15 @@ func (r *run) runningPlugins() []int {
 	return out
 }
 
-func (r *run) currentIsPlugin() bool {
-	cur, ok := r.sys.Current(r.cfg.Module)
+// currentIsPlugin reports whether module's current version runs out of
+// process.
+func (r *run) currentIsPlugin(module string) bool {
+	cur, ok := r.sys.Current(module)
 	if !ok {
 		return false
 	}
 	for _, p := range plugin.Processes(r.sys) {
-		if p.Module == r.cfg.Module && p.Version == cur.Name() {
+		if p.Module == module && p.Version == cur.Name() {
 			return true
 		}
 	}
@@ -597,7 +678,9 @@ func (r *run) currentIsPlugin() bool {
 // that failed for a passing reason, a plugin restarting, is tried again),
 // then Run waits until every message sent was handled or reported; rounds
 // repeat until every worker runs the current version, or cfg.Settle
-// passes.
+// passes. Workers that a failed rollback left on a plan's version
+// (KeepOnRollbackFailure) are killed first, as an operator told by the
+// report would; their supervisors restart them on the current version.
 func (r *run) settle(ctx context.Context) {
 	deadline := time.NewTimer(r.cfg.Settle)
 	defer deadline.Stop()
@@ -605,6 +688,7 @@ func (r *run) settle(ctx context.Context) {
 	defer look.Stop()
 	for {
 		_ = r.refresh(ctx)
+		r.killKept()
 		for i, pid := range r.targets() {
 			if !pid.IsZero() {
 				r.injSend(i, fault.Msg{})
@@ -636,16 +720,52 @@ func (r *run) settle(ctx context.Context) {
 	r.runningPlugins()
 }
 
+// killKept kills the workers that run a version pinned ahead of their
+// module's current one: only a rollback that failed under
+// KeepOnRollbackFailure leaves one once no plan runs, and its report must
+// have said so.
+func (r *run) killKept() {
+	for _, pid := range r.targets() {
+		v, ok := r.sys.VersionOf(pid)
+		if pid.IsZero() || !ok || !v.Pinned {
+			continue
+		}
+		r.emu.Lock()
+		reported := r.kept[pid]
+		r.emu.Unlock()
+		if !reported {
+			r.violate(checkResults, "%v runs %s@%s pinned ahead of the current version after every plan ended, and no report said a rollback kept it there", pid, v.Module, v.Version)
+		}
+		if r.sys.Kill(pid) == nil {
+			r.res.KeptKilled++
+		}
+	}
+}
+
 // Keys of the invariants, in the order they are reported.
 const (
 	checkAccounted = "every message handled once or reported (none lost, none duplicated)"
 	checkOrder     = "per-sender order kept by each receiving process"
 	checkConverged = "one version per module at the end"
 	checkIntensity = "restart intensity respected"
-	checkRollback  = "migration faults roll back"
+	checkPlans     = "each plan's outcome is what the system shows (committed: its targets current; rolled back, refused, dry run: no current version changed)"
+	checkResults   = "each process's result is one its plan's mode, outcome and policies allow, and the process runs what it says"
+	checkRollback  = "plans told to fail (migrations, downgrades, gates) never commit what failed"
 	checkHost      = "host alive; user panics were exit reasons"
+	checkPlugins   = "plugin processes run only for versions current or in use"
 	checkLeaks     = "no goroutine or plugin process outlived the system"
 )
+
+var checkNames = []string{checkAccounted, checkOrder, checkConverged, checkIntensity, checkPlans,
+	checkResults, checkRollback, checkHost, checkPlugins, checkLeaks}
+
+// violate records a failed invariant seen during the run (the detail of
+// the first; every one counts).
+func (r *run) violate(name, format string, args ...any) {
+	r.emu.Lock()
+	defer r.emu.Unlock()
+	r.res.violate(name, format, args...)
+}
 
 func (r *run) check(ctx context.Context) {
 	t := r.led.tally()
@@ -678,10 +798,47 @@ func (r *run) check(ctx context.Context) {
 	res.add(checkConverged, ok, d)
 	ok, d = r.intensityRespected()
 	res.add(checkIntensity, ok, d)
-	if !res.has(checkRollback) {
-		res.add(checkRollback, true, fmt.Sprintf("%d injected", res.Faults[MigrationFail]+res.Faults[MigrationPanic]+res.Faults[MigrationSlow]))
+	plans := 0
+	for _, n := range res.Upgrades {
+		plans += n
 	}
+	res.pass(checkPlans, fmt.Sprintf("%d plans", plans))
+	processes := 0
+	for _, n := range res.ProcessResults {
+		processes += n
+	}
+	res.pass(checkResults, fmt.Sprintf("%d process results; %d kept workers killed at the end", processes, res.KeptKilled))
+	told := 0
+	for _, k := range []Kind{MigrationFail, MigrationPanic, MigrationSlow, DowngradeFail, GateError, GatePanic} {
+		told += res.Faults[k]
+	}
+	res.pass(checkRollback, fmt.Sprintf("%d plans told to fail", told))
 	res.add(checkHost, true, fmt.Sprintf("%d panics became exit reasons", res.Panics))
+	ok, d = r.pluginsStopped()
+	res.add(checkPlugins, ok, d)
+	res.order()
+}
+
+// pluginsStopped checks, at rest, that every plugin process runs a version
+// that is current or in use: a version retires when neither holds, and its
+// process stops then.
+func (r *run) pluginsStopped() (bool, string) {
+	var stray []string
+	running := 0
+	for _, p := range plugin.Processes(r.sys) {
+		if p.OSPID == 0 {
+			continue
+		}
+		running++
+		if cur, ok := r.sys.Current(p.Module); ok && cur.Name() == p.Version || r.sys.Activations(p.Module, p.Version) > 0 {
+			continue
+		}
+		stray = append(stray, fmt.Sprintf("%s@%s (OS PID %d)", p.Module, p.Version, p.OSPID))
+	}
+	if len(stray) > 0 {
+		return false, "running for a version neither current nor in use: " + strings.Join(stray, ", ")
+	}
+	return true, fmt.Sprintf("%d running at rest", running)
 }
 
 // targetNames returns the workers' places in the tree, by target index.
@@ -695,14 +852,14 @@ func (r *run) targetNames() map[int]string {
 	return out
 }
 
-// converged checks that every worker runs the module's current version.
+// converged checks that every worker runs its module's current version.
 func (r *run) converged(ctx context.Context) (bool, string) {
-	cur, ok := r.sys.Current(r.cfg.Module)
-	if !ok {
-		return false, "module not loaded"
+	v := r.cur.Load()
+	versions := make([]map[string]int, len(r.mods))
+	for i := range versions {
+		versions[i] = map[string]int{}
 	}
-	versions := map[string]int{}
-	for _, pid := range r.targets() {
+	for i, pid := range v.workers {
 		if pid.IsZero() {
 			continue
 		}
@@ -710,10 +867,21 @@ func (r *run) converged(ctx context.Context) (bool, string) {
 		if err != nil {
 			continue // exited since: restarted on the current version
 		}
-		versions[info.Version]++
+		versions[v.mods[i]][info.Version]++
 	}
-	ok = len(versions) == 1 && versions[cur.Name()] > 0
-	return ok, fmt.Sprintf("current %s; workers by version %v", cur.Name(), versions)
+	ok := true
+	var detail []string
+	for i, m := range r.mods {
+		cur, loaded := r.sys.Current(m.Name)
+		if !loaded {
+			ok = false
+			detail = append(detail, m.Name+" not loaded")
+			continue
+		}
+		ok = ok && (len(versions[i]) == 0 || len(versions[i]) == 1 && versions[i][cur.Name()] > 0)
+		detail = append(detail, fmt.Sprintf("%s current %s, workers by version %v", m.Name, cur.Name(), versions[i]))
+	}
+	return ok, strings.Join(detail, "; ")
 }
 
 // intensityRespected checks that no supervisor restarted more children

@@ -53,16 +53,25 @@ func TestLedgerCatchesEveryKindOfProblem(t *testing.T) {
 }
 
 func TestResultReportsFailuresWithTheSeed(t *testing.T) {
-	r := &Result{Seed: 7, Faults: map[Kind]int{Kill: 2}, Upgrades: map[string]int{"atomic committed": 1}}
-	r.add(checkAccounted, true, "fine")
-	assert.NoError(t, r.Err())
-	r.violate(checkRollback, "an upgrade whose migrations were told to %s committed", "fail")
+	r := newResult(7)
+	r.Faults[Kill] = 2
+	r.Upgrades["atomic committed"] = 1
+	r.Policies["stragglers kill"] = 1
+	r.violate(checkRollback, "a plan whose migrations were told to %s committed", "fail")
 	r.violate(checkRollback, "only the first is kept")
-	assert.EqualError(t, r.Err(), "chaos: seed 7: migration faults roll back: an upgrade whose migrations were told to fail committed")
+	r.add(checkAccounted, true, "fine")
+	r.pass(checkRollback, "not kept: it failed")
+	r.pass(checkPlans, "3 plans")
+	r.order()
+	assert.Equal(t, []string{checkAccounted, checkPlans, checkRollback},
+		[]string{r.Checks[0].Name, r.Checks[1].Name, r.Checks[2].Name}, "in the fixed order")
+	assert.EqualError(t, r.Err(), "chaos: seed 7: "+checkRollback+": a plan whose migrations were told to fail committed (first of 2)")
 	s := r.String()
 	assert.Contains(t, s, "seed 7, 2 faults")
 	assert.Contains(t, s, "kill=2")
 	assert.Contains(t, s, "atomic:committed=1")
-	assert.Contains(t, s, "FAIL migration faults roll back")
+	assert.Contains(t, s, "plans by policy: stragglers:kill=1")
+	assert.Contains(t, s, "plans that met stragglers, by policy: none")
+	assert.Contains(t, s, "FAIL "+checkRollback)
 	assert.Contains(t, s, "reproduce the schedule with Seed: 7")
 }

@@ -12,12 +12,34 @@ import (
 type Result struct {
 	Seed    uint64
 	Elapsed time.Duration
-	// Faults injected, by kind; Upgrades by "mode outcome".
+	// Faults injected, by kind; Upgrades counts the plans by "mode
+	// outcome" (mode "dry_run" for dry runs of any mode; outcome
+	// "refused_in_progress" for ErrInProgress, "invalid" for
+	// ErrInvalidPlan).
 	Faults   map[Kind]int
 	Upgrades map[string]int
-	// UpgradeErrors holds the first few errors of upgrades that had no
-	// migration fault injected (other than ErrInProgress), for the record:
-	// such an upgrade may still roll back, because of a concurrent fault.
+	// Policies counts the plans by policy and settings:
+	// "stragglers:migrate|refuse|kill", "on_timeout:roll_back|skip",
+	// "on_rollback_failure:kill|keep" and "gate:pass|error|panic" (rolling
+	// plans), "modules:N" (how many modules a plan changes), "tree:subtree"
+	// (plans on a supervisor below the root).
+	Policies map[string]int
+	// Stragglers counts, by straggler policy, the plans that met workers
+	// running an older version than their module's current one (a refusal
+	// for stragglers included).
+	Stragglers map[string]int
+	// ProcessResults counts the per-process results of every plan's
+	// report, by result ("migrated", "restored", "killed", ...);
+	// RollbackFailures the workers of finished rolling waves whose way
+	// back failed, by what the policy did ("killed", "kept"); KeptKilled
+	// the kept ones Run killed at the end (see Run's settling).
+	ProcessResults   map[string]int
+	RollbackFailures map[string]int
+	KeptKilled       int
+	// UpgradeErrors holds the first few errors of plans that had no fault
+	// injected (other than ErrInProgress, and refusals for stragglers under
+	// RefuseStragglers), for the record: such a plan may still roll back,
+	// because of a concurrent fault.
 	UpgradeErrors []string
 	// Tagged messages: Sent (Send returned nil) = Handled + DeadLetters +
 	// Lost; Refused were refused at Send (the sender was told).
@@ -34,6 +56,14 @@ type Result struct {
 	Panics   int
 	// Checks are the invariants, in a fixed order.
 	Checks []Check
+
+	violations map[string]int // by check: how many times it failed
+}
+
+func newResult(seed uint64) *Result {
+	return &Result{Seed: seed, Faults: map[Kind]int{}, Upgrades: map[string]int{}, Policies: map[string]int{},
+		Stragglers: map[string]int{}, ProcessResults: map[string]int{}, RollbackFailures: map[string]int{},
+		violations: map[string]int{}}
 }
 
 // Check is one invariant's verdict.
@@ -78,11 +108,36 @@ func (r *Result) has(name string) bool {
 	return slices.ContainsFunc(r.Checks, func(c Check) bool { return c.Name == name })
 }
 
-// violate records a failed invariant seen during the run (the first only).
+// violate records a failed invariant seen during the run: the detail of
+// the first violation; every one counts.
 func (r *Result) violate(name, format string, args ...any) {
+	r.violations[name]++
 	if !r.has(name) {
 		r.add(name, false, fmt.Sprintf(format, args...))
 	}
+}
+
+// pass records an invariant that held unless a violation was recorded;
+// a violated one gets its count.
+func (r *Result) pass(name, detail string) {
+	if !r.has(name) {
+		r.add(name, true, detail)
+		return
+	}
+	if n := r.violations[name]; n > 1 {
+		for i := range r.Checks {
+			if r.Checks[i].Name == name {
+				r.Checks[i].Detail += fmt.Sprintf(" (first of %d)", n)
+			}
+		}
+	}
+}
+
+// order puts the checks in the fixed order of checkNames.
+func (r *Result) order() {
+	slices.SortStableFunc(r.Checks, func(a, b Check) int {
+		return slices.Index(checkNames, a.Name) - slices.Index(checkNames, b.Name)
+	})
 }
 
 // String is the run's summary: seed, faults by kind, messages, invariants.
@@ -95,10 +150,11 @@ func (r *Result) String() string {
 			fmt.Fprintf(&b, " %s=%d", k, n)
 		}
 	}
-	fmt.Fprintf(&b, "\n  upgrades:")
-	for _, k := range slices.Sorted(maps.Keys(r.Upgrades)) {
-		fmt.Fprintf(&b, " %s=%d", strings.ReplaceAll(k, " ", ":"), r.Upgrades[k])
-	}
+	writeCounts(&b, "\n  plans by mode and outcome:", r.Upgrades)
+	writeCounts(&b, "\n  plans by policy:", r.Policies)
+	writeCounts(&b, "\n  plans that met stragglers, by policy:", r.Stragglers)
+	writeCounts(&b, "\n  processes in plans, by result:", r.ProcessResults)
+	writeCounts(&b, "\n  rollbacks of finished waves that failed:", r.RollbackFailures)
 	for _, e := range r.UpgradeErrors {
 		fmt.Fprintf(&b, "\n    e.g. %s", e)
 	}
@@ -116,4 +172,16 @@ func (r *Result) String() string {
 		fmt.Fprintf(&b, "  reproduce the schedule with Seed: %d\n", r.Seed)
 	}
 	return b.String()
+}
+
+// writeCounts writes a title and the counts by key, in key order (spaces
+// in keys become colons); "none" if there are none.
+func writeCounts(b *strings.Builder, title string, counts map[string]int) {
+	b.WriteString(title)
+	if len(counts) == 0 {
+		b.WriteString(" none")
+	}
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(b, " %s=%d", strings.ReplaceAll(k, " ", ":"), counts[k])
+	}
 }

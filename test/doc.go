@@ -6,9 +6,9 @@
 //     datadriven); scripts in testdata/signals/*.txt pin down races between
 //     exit signals, handoffs and exits by parking processes in handlers.
 //   - The chaos suite (chaos_test.go): package chaos against a service
-//     built like a user's, with a plugin version built by the test. make
-//     test runs 10,000 faults; make chaos runs it for ten minutes
-//     (-chaos.seed, -chaos.faults, -chaos.duration).
+//     built like a user's, with two modules and a plugin version built by
+//     the test. make test runs 10,000 faults; make chaos runs it for ten
+//     minutes (-chaos.seed, -chaos.faults, -chaos.duration).
 //
 // Run
 //

@@ -57,10 +57,20 @@ func Act(m Msg) {
 type Migration struct {
 	Fault string        `json:",omitempty"` // "", Fail, Panic, Slow
 	Delay time.Duration `json:",omitempty"` // for Slow: longer than the plan's timeout
+	// On aims the fault at one kind of migration: OnCodeChange or
+	// OnDowngrade; "" aims it at both. A rolling upgrade whose Downgrade
+	// fails, say, runs its waves and fails only when it rolls them back.
+	On string `json:",omitempty"`
 }
 
 // Fail is a Migration fault: return ErrInjected.
 const Fail = "fail"
+
+// Where a Migration fault is aimed (Migration.On).
+const (
+	OnCodeChange = "code_change"
+	OnDowngrade  = "downgrade"
+)
 
 // ErrInjected is the error of a migration asked to fail.
 var ErrInjected = errors.New("chaos: injected migration failure")
@@ -69,11 +79,24 @@ var ErrInjected = errors.New("chaos: injected migration failure")
 // (codec.Raw; actor.Encoded).
 type encoded interface{ Decode(into any) error }
 
-// ActMigration does what extra asks of a migration: call it first in
-// CodeChange and Downgrade, with their extra argument. It returns
-// ErrInjected for Fail, panics for Panic, sleeps for Slow, and does
-// nothing for any other extra.
-func ActMigration(extra any) error {
+// ActMigration does what extra asks of a migration, whichever kind it
+// is: it returns ErrInjected for Fail, panics for Panic, sleeps for Slow,
+// and does nothing for any other extra. It cannot tell CodeChange from
+// Downgrade, so it acts on a fault aimed at either; call ActCodeChange in
+// CodeChange and ActDowngrade in Downgrade instead, so that a fault aimed
+// at one kind lets the other pass.
+func ActMigration(extra any) error { return act(extra, "") }
+
+// ActCodeChange is ActMigration for CodeChange: call it first there, with
+// its extra argument. It ignores faults aimed at Downgrade.
+func ActCodeChange(extra any) error { return act(extra, OnCodeChange) }
+
+// ActDowngrade is ActMigration for Downgrade: call it first there, with
+// its extra argument. It ignores faults aimed at CodeChange.
+func ActDowngrade(extra any) error { return act(extra, OnDowngrade) }
+
+// act does what extra asks of a migration of kind kind ("" for either).
+func act(extra any, kind string) error {
 	var m Migration
 	switch e := extra.(type) {
 	case Migration:
@@ -86,6 +109,9 @@ func ActMigration(extra any) error {
 		if e.Decode(&m) != nil {
 			return nil
 		}
+	}
+	if kind != "" && m.On != "" && m.On != kind {
+		return nil
 	}
 	switch m.Fault {
 	case Fail:

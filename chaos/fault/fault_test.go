@@ -28,6 +28,21 @@ func TestActMigration(t *testing.T) {
 	assert.NoError(t, fault.ActMigration(fault.Migration{Fault: fault.Slow, Delay: 1}))
 }
 
+func TestActAimed(t *testing.T) {
+	down := fault.Migration{Fault: fault.Fail, On: fault.OnDowngrade}
+	assert.NoError(t, fault.ActCodeChange(down))
+	assert.ErrorIs(t, fault.ActDowngrade(down), fault.ErrInjected)
+	assert.ErrorIs(t, fault.ActMigration(down), fault.ErrInjected, "ActMigration cannot tell: it acts")
+	up := fault.Migration{Fault: fault.Fail, On: fault.OnCodeChange}
+	assert.ErrorIs(t, fault.ActCodeChange(up), fault.ErrInjected)
+	assert.NoError(t, fault.ActDowngrade(up))
+	both := fault.Migration{Fault: fault.Fail}
+	assert.ErrorIs(t, fault.ActCodeChange(both), fault.ErrInjected)
+	assert.ErrorIs(t, fault.ActDowngrade(both), fault.ErrInjected)
+	assert.NoError(t, fault.ActCodeChange(jsonExtra(`{"Fault": "fail", "On": "downgrade"}`)), "through a plugin's codec")
+	assert.ErrorIs(t, fault.ActDowngrade(jsonExtra(`{"Fault": "fail", "On": "downgrade"}`)), fault.ErrInjected)
+}
+
 func TestAct(t *testing.T) {
 	assert.NotPanics(t, func() { fault.Act(fault.Msg{Sender: 1, Seq: 1}) })
 	assert.NotPanics(t, func() { fault.Act(fault.Msg{Fault: fault.Slow, Delay: 1}) })

@@ -23,13 +23,13 @@ func main() {
 			return s, ctx.Reply(s.N)
 		},
 		CodeChange: func(from string, old, extra codec.Raw) (State, error) {
-			if err := fault.ActMigration(extra); err != nil {
+			if err := fault.ActCodeChange(extra); err != nil {
 				return State{}, err
 			}
 			return codec.DecodeStrict[State](old)
 		},
 		Downgrade: func(to string, s State, extra codec.Raw) (any, error) {
-			return s, fault.ActMigration(extra)
+			return s, fault.ActDowngrade(extra)
 		},
 	})
 }

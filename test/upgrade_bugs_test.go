@@ -1,0 +1,229 @@
+package test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/supervisor"
+	"github.com/graftrt/graft/upgrade"
+	"github.com/graftrt/graft/upgrade/plugin"
+	"github.com/graftrt/graft/upgrade/plugin/plugintest"
+)
+
+// Bugs in the upgrade engine that the chaos schedule's stragglers,
+// per-plan checks and background plans brought out. Each test states what
+// the engine should do, and fails until it does.
+
+// A process that already runs a plan's target while another version is
+// current (a straggler left there by a lazy downgrade, say) is scheduled
+// as unchanged and never held: until the commit, per-message pickup still
+// moves it to the current version. After the commit it runs the old
+// version, while the report says it runs the target (the chaos suite's
+// per-plan check found this: "unchanged ... yet runs").
+func TestStragglerOnTheTargetStaysThereThroughTheCommit(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var block atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	handle := func(ctx *actor.Context, n int, _ any) (int, error) {
+		ctx.Reply(ctx.Version())
+		return n + 1, nil
+	}
+	v1 := actor.Define("m", "v1", actor.Funcs[int]{Handle: handle})
+	v2 := actor.Define("m", "v2", actor.Funcs[int]{Follows: "v1", Handle: handle,
+		CodeChange: func(_ string, old, _ any) (int, error) {
+			if block.CompareAndSwap(true, false) { // the plan's migration of a
+				close(entered)
+				<-release
+			}
+			return old.(int), nil
+		},
+		Downgrade: func(_ string, n int, _ any) (any, error) { return n, nil },
+	})
+	call := func(pid actor.PID) string {
+		ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+		defer cancel()
+		r, err := sys.Call(ctx, pid, "which version?")
+		require.NoError(t, err)
+		return r.(string)
+	}
+	require.NoError(t, sys.Load(v1))
+	a, err := sys.Spawn("m", nil)
+	require.NoError(t, err)
+	b, err := sys.Spawn("m", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Load(v2))
+	require.Equal(t, "v2", call(b), "b picks v2 up; a, idle, stays on v1")
+	require.NoError(t, sys.Load(v1))
+	// v1 is current; a runs v1; b runs v2, and no message reaches it.
+
+	block.Store(true)
+	done := make(chan *upgrade.Report)
+	go func() {
+		rep, err := upgrade.Execute(context.Background(), sys.System,
+			upgrade.Plan{Changes: []upgrade.Change{{Module: "m", To: v2}}}, upgrade.Processes(sys.System, a, b))
+		assert.NoError(t, err)
+		done <- rep
+	}()
+	<-entered // a is suspended and migrating: the plan has not committed
+	call(b)   // b is not held: it handles a message, on v1 (picked up) today
+	close(release)
+	rep := <-done
+	require.Equal(t, upgrade.Committed, rep.Outcome)
+	require.Len(t, rep.Processes, 2)
+	assert.Equal(t, upgrade.Unchanged, rep.Processes[1].Result)
+	assert.Equal(t, "v2", rep.Processes[1].To, "the report: b runs v2")
+	v, ok := sys.VersionOf(b)
+	require.True(t, ok)
+	assert.Equal(t, "v2", v.Version, "b runs what its report says after the commit")
+}
+
+// A rolling wave whose switch (CommitPinned) is not confirmed within the
+// plan's timeout fails the plan; the rollback then aborts the wave's
+// processes as if they were only prepared and reports them restored, but
+// the switch is still queued: served first, it pins the process to the
+// new version, and the abort that follows finds nothing to undo. A
+// request that blocks the process stands in for a goroutine that does not
+// run within the timeout.
+func TestUnconfirmedWaveSwitchIsRolledBack(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var a atomic.Value // actor.PID
+	var once atomic.Bool
+	unblock := make(chan struct{})
+	handle := func(ctx *actor.Context, n int, _ any) (int, error) { return n + 1, nil }
+	v1 := actor.Define("m", "v1", actor.Funcs[int]{Handle: handle})
+	v2 := actor.Define("m", "v2", actor.Funcs[int]{Follows: "v1", Handle: handle,
+		CodeChange: func(_ string, old, _ any) (int, error) {
+			if once.CompareAndSwap(false, true) {
+				// Queue a request that holds the process, ahead of the
+				// switch the runner sends once this prepare is answered:
+				// a cancelled context returns as soon as it is queued.
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				_ = sys.Inspect(ctx, a.Load().(actor.PID), func(any) { <-unblock })
+			}
+			return old.(int), nil
+		},
+		Downgrade: func(_ string, n int, _ any) (any, error) { return n, nil },
+	})
+	require.NoError(t, sys.Load(v1))
+	pids := make([]actor.PID, 2)
+	for i := range pids {
+		pid, err := sys.Spawn("m", nil)
+		require.NoError(t, err)
+		pids[i] = pid
+	}
+	a.Store(pids[0])
+	migrated := make(chan struct{}, 4)
+	cancel := sys.Subscribe(func(e actor.Event) {
+		if _, ok := e.(upgrade.ProcessMigrated); ok {
+			migrated <- struct{}{}
+		}
+	})
+	defer cancel()
+
+	done := make(chan *upgrade.Report)
+	go func() {
+		rep, _ := upgrade.Execute(context.Background(), sys.System, upgrade.Plan{Mode: upgrade.Rolling,
+			Waves: []float64{0.5, 1}, Timeout: time.Second, Changes: []upgrade.Change{{Module: "m", To: v2}}},
+			upgrade.Processes(sys.System, pids...))
+		done <- rep
+	}()
+	<-migrated // wave 0 (pids[0]) prepared; its switch is sent next
+	ctx, stop := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer stop()
+	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1))
+	sys.Clock.Advance(time.Second) // the switch is not confirmed in time
+	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1))
+	close(unblock) // the process runs again: the switch, then the abort
+	rep := <-done
+	require.Equal(t, upgrade.RolledBack, rep.Outcome)
+	assert.Equal(t, upgrade.Restored, rep.Processes[0].Result)
+	assert.Equal(t, "v1", rep.Processes[0].To, "the report: back on v1")
+	v, ok := sys.VersionOf(pids[0])
+	require.True(t, ok)
+	assert.Equal(t, actor.ProcessVersion{PID: pids[0], Module: "m", Version: "v1"}, v,
+		"the process runs what its report says after the rollback")
+}
+
+// A plan that cannot hold a busy supervisor within its timeout is refused,
+// but the suspend request it queued stays queued: served once the
+// supervisor is free, it suspends the supervisor with no one left to
+// resume it. Its children's exits then wait in its mailbox for good, and
+// every call to it hangs. A request that blocks the supervisor stands in
+// for one busy past the plan's timeout (restarting children, say).
+func TestPlanThatCannotHoldATreeLeavesItRunning(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	handle := func(_ *actor.Context, n int, _ any) (int, error) { return n + 1, nil }
+	v1 := actor.Define("m", "v1", actor.Funcs[int]{Handle: handle})
+	v2 := actor.Define("m", "v2", actor.Funcs[int]{Follows: "v1", Handle: handle})
+	require.NoError(t, sys.Load(v1))
+	root, err := supervisor.Start(sys.System, supervisor.Flags{Intensity: 10, Period: time.Second},
+		[]supervisor.ChildSpec{{ID: "w", Start: supervisor.StartSpec{Module: "m"}}})
+	require.NoError(t, err)
+
+	busy, unblock := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = sys.Inspect(context.Background(), root.PID(), func(any) { close(busy); <-unblock })
+	}()
+	<-busy
+	_, err = root.Upgrade(context.Background(), upgrade.Plan{Timeout: 20 * time.Millisecond,
+		Changes: []upgrade.Change{{Module: "m", To: v2}}})
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the tree could not be held in time")
+	close(unblock)
+
+	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer cancel()
+	info, err := sys.Info(ctx, root.PID()) // served after what was queued before it
+	require.NoError(t, err)
+	assert.False(t, info.Suspended, "the refused plan left the supervisor suspended")
+}
+
+// A plugin version that left the module table (retired, and no longer the
+// previous version) and is staged again by a plan's own stage step
+// (System.Hold stages it with no options) loses the loader's OnRetire and
+// OnRelease hooks: when it retires again, its plugin process keeps
+// running, until the system shuts down.
+func TestPluginProcessStopsWhenAVersionStagedAgainRetires(t *testing.T) {
+	exe, err := plugintest.Build(t.TempDir(), "chaosmod-v3", "./testdata/chaosmod", nil)
+	require.NoError(t, err)
+	sys := actortest.NewSystem(t)
+	v1, v2 := chaosVersion("v1", ""), chaosVersion("v2", "v1")
+	require.NoError(t, sys.Load(v1))
+	require.NoError(t, sys.Stage(v2))
+	v3, err := plugin.NewLoader().Load(context.Background(), sys.System, exe.Ref("chaosmod", "v3"))
+	require.NoError(t, err)
+	pid, err := sys.Spawn("chaosmod", nil)
+	require.NoError(t, err)
+	move := func(to *actor.Version) {
+		t.Helper()
+		rep, err := upgrade.Execute(context.Background(), sys.System, upgrade.Plan{Timeout: 5 * time.Second,
+			Changes: []upgrade.Change{{Module: "chaosmod", To: to}}}, upgrade.Processes(sys.System, pid))
+		require.NoError(t, err)
+		require.Equal(t, upgrade.Committed, rep.Outcome)
+	}
+	osPID := func() int {
+		for _, p := range plugin.Processes(sys.System) {
+			if p.Version == "v3" {
+				return p.OSPID
+			}
+		}
+		return -1 // not listed
+	}
+	move(v3)
+	move(v1)
+	require.Equal(t, 0, osPID(), "v3 retired: its process stopped")
+	move(v2)
+	require.Equal(t, int64(-1), sys.Activations("chaosmod", "v3"), "v3 left the table")
+	move(v3) // staged again by the plan
+	require.Positive(t, osPID())
+	move(v1)
+	require.Zero(t, sys.Activations("chaosmod", "v3"))
+	assert.Equal(t, 0, osPID(), "v3 retired again: its process stopped")
+}
