@@ -100,7 +100,7 @@ func (s *System) maybeRetire(c *code) {
 		mod.mu.Unlock()
 		return
 	}
-	hooks := []hook{{c, c.onRetire}}
+	hooks := []hook{{c, c.onRetire}, {c, c.v.retire}}
 	for _, w := range c.waiters {
 		close(w)
 	}
@@ -155,7 +155,17 @@ func (mod *module) releaseLocked(c *code) func() {
 	if len(mod.history) > historyLen {
 		mod.history = slices.Delete(mod.history, 0, len(mod.history)-historyLen)
 	}
-	return c.onRelease
+	onRelease, release := c.onRelease, c.v.release
+	switch {
+	case onRelease == nil:
+		return release
+	case release == nil:
+		return onRelease
+	}
+	return func() {
+		defer release()
+		onRelease()
+	}
 }
 
 // hook is a version's retire or release hook, to run without the lock.

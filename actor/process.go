@@ -313,8 +313,11 @@ type stopReq struct {
 type suspendReq struct {
 	suspend   bool
 	exclusive bool // fail with ErrAlreadySuspended if suspended already
-	done      chan struct{}
-	err       error
+	// taken: 0 queued, 1 served, 2 given up by its sender (TrySuspend):
+	// then it is never served.
+	taken atomic.Int32
+	done  chan struct{}
+	err   error
 }
 
 // inspectReq runs f on the owner's goroutine with the plain state.
@@ -366,6 +369,8 @@ func (p *process) handleSignal(msg any) {
 		p.stop(s.reason, true)
 	case *suspendReq:
 		switch {
+		case !s.taken.CompareAndSwap(0, 1):
+			return // its sender gave up on it
 		case s.exclusive && p.mb.Suspended():
 			s.err = fmt.Errorf("%w: %v", ErrAlreadySuspended, p.pid)
 		case s.suspend:

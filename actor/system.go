@@ -421,14 +421,25 @@ func (s *System) Suspend(ctx context.Context, pid PID) error {
 // TrySuspend is Suspend for a process that must not be suspended already:
 // it fails with ErrAlreadySuspended if it is (suspended by someone else,
 // whom a Resume of ours would override).
+//
+// If ctx ends first, the request is withdrawn: the process is not suspended
+// later (unless it was being served already; then TrySuspend waits for it
+// and reports its outcome). A caller that gives up leaves nothing behind.
 func (s *System) TrySuspend(ctx context.Context, pid PID) error {
-	return s.request(ctx, pid, &suspendReq{suspend: true, exclusive: true, done: make(chan struct{})})
+	r := &suspendReq{suspend: true, exclusive: true, done: make(chan struct{})}
+	err := s.request(ctx, pid, r)
+	if err != nil && ctx.Err() != nil && !r.taken.CompareAndSwap(0, 2) {
+		<-r.done // served, or being served: its outcome stands
+		return r.err
+	}
+	return err
 }
 
 // Inspect runs f on pid's goroutine with its state as migrations see it
 // (for a typed version, its S), between two messages; a suspended process
 // serves it too (OTP's sys:get_state). f must not keep the state or block;
-// a panic in it is returned as a *PanicError.
+// a panic in it is returned as a *PanicError. If ctx ends first, f may
+// still run later: let it hand its result over a buffered channel.
 func (s *System) Inspect(ctx context.Context, pid PID, f func(state any)) error {
 	return s.request(ctx, pid, &inspectReq{f: f, done: make(chan struct{})})
 }

@@ -48,6 +48,18 @@ type Downgrader interface {
 	Downgrade(to string, state, extra any) (oldState any, err error)
 }
 
+// Releaser is implemented by behaviours that hold something outside the
+// runtime for as long as their version is in use in a system (a plugin's
+// OS process): Retire is called each time the version retires (it is not
+// current and its last activation has ended), Release when it leaves the
+// system's module table. Unlike the OnRetire and OnRelease options of one
+// Stage or Load, they hold however the version came to be staged (a plan
+// staging it again, say). A panic in either is logged, not raised.
+type Releaser interface {
+	Retire()
+	Release()
+}
+
 // Version is one implementation of a module. Create it with NewVersion or
 // Define and make it current with System.Load. A Version holds no
 // per-system state: the same Version may be loaded into several Systems.
@@ -68,6 +80,8 @@ type Version struct {
 	up        func(from string, old, extra any) (any, error)
 	down      func(to string, state, extra any) (any, error)
 	batch     BatchHandler
+	// retire and release come from a Releaser behaviour.
+	retire, release func()
 	// wrap turns a plain state (what migrations exchange) into the
 	// version's representation and reports whether it fits; unwrap is the
 	// reverse. Both are nil for untyped versions, whose representation is
@@ -117,7 +131,8 @@ func (v *Version) CanUpgrade() bool { return v.up != nil }
 func (v *Version) CanDowngrade() bool { return v.down != nil }
 
 // NewVersion makes a version of module from an untyped Behaviour, probing
-// it for Terminator, Upgrader, Downgrader, BatchHandler and HasLineage.
+// it for Terminator, Upgrader, Downgrader, BatchHandler, HasLineage and
+// Releaser.
 // Invalid input (empty names, a nil behaviour) is reported by System.Load.
 func NewVersion(module, version string, b Behaviour) *Version {
 	v := &Version{module: module, name: version}
@@ -139,6 +154,9 @@ func NewVersion(module, version string, b Behaviour) *Version {
 	}
 	if bh, ok := b.(BatchHandler); ok && bh.MaxBatch() > 0 {
 		v.batch = bh
+	}
+	if r, ok := b.(Releaser); ok {
+		v.retire, v.release = r.Retire, r.Release
 	}
 	return v
 }

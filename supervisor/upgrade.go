@@ -56,15 +56,19 @@ func (t *tree) Hold(ctx context.Context, modules []string) ([]upgrade.Proc, erro
 			return fmt.Errorf("supervisor: upgrade: holding %v: %w", pid, err)
 		}
 		t.held = append(t.held, pid)
-		var children []*child
+		list := make(chan []*child, 1) // Inspect's f may run after a timeout: never into our variables
 		err := t.h.sys.Inspect(ctx, pid, func(st any) {
-			if s, ok := st.(*state); ok {
-				children = slices.Clone(s.children)
+			s, _ := st.(*state)
+			if s != nil {
+				list <- slices.Clone(s.children)
+			} else {
+				list <- nil
 			}
 		})
 		if err != nil {
 			return fmt.Errorf("supervisor: upgrade: walking %v: %w", pid, err)
 		}
+		children := <-list
 		for _, c := range children {
 			// The supervisor is suspended: its child records do not change
 			// under us.

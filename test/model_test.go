@@ -561,6 +561,17 @@ func (m *model) drawFault(p upgrade.Plan, pids map[int]actor.PID) effect {
 			return none
 		}
 	}
+	if fx.kind == "slow" || fx.kind == "kill" {
+		// Its migration blocks: a prepared worker that migrates (not one
+		// held on the target already).
+		prepared = slices.DeleteFunc(prepared, func(id int) bool {
+			w := m.workers[id]
+			return w.version == change(p, w.module).To.Name()
+		})
+		if len(prepared) == 0 {
+			return none
+		}
+	}
 	if fx.kind == "slow" || fx.kind == "busy" || fx.kind == "kill" {
 		fx.target = prepared[m.rng.IntN(len(prepared))]
 	}
@@ -720,7 +731,7 @@ func (m *model) refusal(p upgrade.Plan) string {
 		}
 		if p.Stragglers == upgrade.RefuseStragglers {
 			for v, n := range tree {
-				if v != cur && v != to && n > 0 {
+				if v != cur && n > 0 { // on the target too: still behind the current version
 					return "stragglers"
 				}
 			}
@@ -765,12 +776,13 @@ func (m *model) movers(p upgrade.Plan) []*mworker {
 	return out
 }
 
-// prepared lists the movers the plan prepares: all of them, but for a lazy
-// plan only those off the current version (stragglers).
+// prepared lists the workers in the tree the plan prepares (holds): every
+// one of its modules, but for a lazy plan only those off the current
+// version (stragglers), which includes those on the target already.
 func (m *model) prepared(p upgrade.Plan) []*mworker {
 	var out []*mworker
-	for _, w := range m.movers(p) {
-		if p.Mode != upgrade.Lazy || w.version != m.current(w.module) {
+	for _, w := range m.workers {
+		if change(p, w.module) != nil && !w.outside && (p.Mode != upgrade.Lazy || w.version != m.current(w.module)) {
 			out = append(out, w)
 		}
 	}
@@ -1185,9 +1197,21 @@ func (m *model) checkReport(p upgrade.Plan, rep *upgrade.Report, fx effect, pids
 		}
 		straggler := w.version != m.current(w.module)
 		var allowed []upgrade.Result
+		killStraggler := straggler && p.Stragglers == upgrade.KillStragglers
 		switch {
+		case w.version == c.To.Name() && p.DryRun && killStraggler:
+			allowed = []upgrade.Result{upgrade.Killed}
+		case w.version == c.To.Name() && p.DryRun:
+			allowed = []upgrade.Result{upgrade.WouldMigrate}
+		case w.version == c.To.Name() && committed && killStraggler:
+			allowed = []upgrade.Result{upgrade.Killed}
+		case w.version == c.To.Name() && committed:
+			allowed = []upgrade.Result{upgrade.Unchanged} // held through the commit
 		case w.version == c.To.Name():
-			allowed = []upgrade.Result{upgrade.Unchanged}
+			allowed = []upgrade.Result{upgrade.Restored, upgrade.NotReached}
+			if doomed[w.id] {
+				allowed = append(allowed, upgrade.Exited)
+			}
 		case m.killed && w.id == fx.victim:
 			allowed = []upgrade.Result{upgrade.Exited}
 		case doomed[w.id] && p.Mode == upgrade.Lazy && !straggler:
@@ -1250,7 +1274,7 @@ func (m *model) doomed(p upgrade.Plan, fx effect, committed bool) map[int]bool {
 		m.restart(fx.victim, out)
 	}
 	if committed && p.Stragglers == upgrade.KillStragglers {
-		for _, w := range m.movers(p) {
+		for _, w := range m.prepared(p) {
 			if w.version != m.cur[w.module] {
 				m.restart(w.id, out)
 			}

@@ -17,16 +17,16 @@ import (
 	"github.com/graftrt/graft/upgrade/plugin/plugintest"
 )
 
-// Bugs in the upgrade engine that the chaos schedule's stragglers,
-// per-plan checks and background plans brought out. Each test states what
-// the engine should do, and fails until it does.
+// Regression tests for bugs in the upgrade engine that the chaos
+// schedule's stragglers, per-plan checks and background plans brought out.
+// Each test states what the engine does now.
 
-// A process that already runs a plan's target while another version is
-// current (a straggler left there by a lazy downgrade, say) is scheduled
-// as unchanged and never held: until the commit, per-message pickup still
-// moves it to the current version. After the commit it runs the old
-// version, while the report says it runs the target (the chaos suite's
-// per-plan check found this: "unchanged ... yet runs").
+// Found: a process that already ran a plan's target while another version
+// was current (a straggler left there by a lazy downgrade, say) was
+// scheduled as unchanged and never held: until the commit, per-message
+// pickup still moved it to the current version, and after the commit it
+// ran the old version while the report said it ran the target. Now it is
+// held with the others, with an empty route.
 func TestStragglerOnTheTargetStaysThereThroughTheCommit(t *testing.T) {
 	sys := actortest.NewSystem(t)
 	var block atomic.Bool
@@ -72,7 +72,9 @@ func TestStragglerOnTheTargetStaysThereThroughTheCommit(t *testing.T) {
 		done <- rep
 	}()
 	<-entered // a is suspended and migrating: the plan has not committed
-	call(b)   // b is not held: it handles a message, on v1 (picked up) today
+	// b is held with the others: a message to it waits for the commit
+	// (were it not held, it would pick the current v1 up on it).
+	require.NoError(t, sys.Send(b, "a message"))
 	close(release)
 	rep := <-done
 	require.Equal(t, upgrade.Committed, rep.Outcome)
@@ -84,13 +86,13 @@ func TestStragglerOnTheTargetStaysThereThroughTheCommit(t *testing.T) {
 	assert.Equal(t, "v2", v.Version, "b runs what its report says after the commit")
 }
 
-// A rolling wave whose switch (CommitPinned) is not confirmed within the
-// plan's timeout fails the plan; the rollback then aborts the wave's
-// processes as if they were only prepared and reports them restored, but
-// the switch is still queued: served first, it pins the process to the
-// new version, and the abort that follows finds nothing to undo. A
-// request that blocks the process stands in for a goroutine that does not
-// run within the timeout.
+// Found: a rolling wave whose switch (CommitPinned) was not confirmed
+// within the plan's timeout failed the plan, and the rollback aborted the
+// wave's processes as if they were only prepared and reported them
+// restored, but the switch was still queued: served first, it pinned the
+// process to the new version. Now a queued switch counts as done, and the
+// rollback migrates the process back. A request that blocks the process
+// stands in for a goroutine that does not run within the timeout.
 func TestUnconfirmedWaveSwitchIsRolledBack(t *testing.T) {
 	sys := actortest.NewSystem(t)
 	var a atomic.Value // actor.PID
@@ -152,12 +154,12 @@ func TestUnconfirmedWaveSwitchIsRolledBack(t *testing.T) {
 		"the process runs what its report says after the rollback")
 }
 
-// A plan that cannot hold a busy supervisor within its timeout is refused,
-// but the suspend request it queued stays queued: served once the
-// supervisor is free, it suspends the supervisor with no one left to
-// resume it. Its children's exits then wait in its mailbox for good, and
-// every call to it hangs. A request that blocks the supervisor stands in
-// for one busy past the plan's timeout (restarting children, say).
+// Found: a plan that could not hold a busy supervisor within its timeout
+// was refused, but the suspend request it queued stayed queued: served
+// once the supervisor was free, it suspended the supervisor with no one
+// left to resume it. Now a suspend given up on is withdrawn. A request
+// that blocks the supervisor stands in for one busy past the plan's
+// timeout (restarting children, say).
 func TestPlanThatCannotHoldATreeLeavesItRunning(t *testing.T) {
 	sys := actortest.NewSystem(t)
 	handle := func(_ *actor.Context, n int, _ any) (int, error) { return n + 1, nil }
@@ -185,11 +187,11 @@ func TestPlanThatCannotHoldATreeLeavesItRunning(t *testing.T) {
 	assert.False(t, info.Suspended, "the refused plan left the supervisor suspended")
 }
 
-// A plugin version that left the module table (retired, and no longer the
-// previous version) and is staged again by a plan's own stage step
-// (System.Hold stages it with no options) loses the loader's OnRetire and
-// OnRelease hooks: when it retires again, its plugin process keeps
-// running, until the system shuts down.
+// Found: a plugin version that left the module table and was staged again
+// by a plan's own stage step (System.Hold stages it with no options) lost
+// the loader's hooks: when it retired again, its plugin process kept
+// running until the system shut down. Now the plugin's behaviour carries
+// them (actor.Releaser), however the version is staged.
 func TestPluginProcessStopsWhenAVersionStagedAgainRetires(t *testing.T) {
 	exe, err := plugintest.Build(t.TempDir(), "chaosmod-v3", "./testdata/chaosmod", nil)
 	require.NoError(t, err)

@@ -20,7 +20,7 @@
 // the same steps, run by one runner: a failure before the commit undoes
 // every step begun, in reverse (every process back on its original version
 // and state, no current version changed); after the commit nothing is
-// undone. Processes on an older version than the current one (stragglers)
+// undone. Processes on another version than the current one (stragglers)
 // take part in the transaction, or refuse it, or are killed, by policy.
 //
 // The Report says where each process ended (From, To, Result, Err, Pause),

@@ -40,9 +40,10 @@ func (m Mode) String() string {
 	return "mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// StragglerPolicy says what a plan does with processes that run an older
+// StragglerPolicy says what a plan does with processes that run another
 // version of a changed module than its current one (a lazy upgrade left
-// them behind, say).
+// them behind, say; a process already on the plan's target is one too:
+// until the commit its next message would move it to the current version).
 type StragglerPolicy uint8
 
 const (

@@ -446,7 +446,7 @@ func (r *runner) prepare(ctx context.Context, st *Step) error {
 				res.Result, res.Err = Failed, a.Err
 				r.event(ProcessFailed{PID: pl.PID, Module: pl.Module, Err: a.Err})
 				fail(a.Err)
-			case !pl.Kill:
+			case !pl.Kill && a.From != pl.Target.Name(): // one on the target already is only held
 				if trace {
 					r.step(ProcessMigrated{PID: pl.PID, Module: pl.Module, From: a.From, To: pl.Target.Name()})
 				}
@@ -533,7 +533,14 @@ func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
 		r.pause(i, a)
 		switch {
 		case a.Status != actor.Answered:
-			res.Err = fmt.Errorf("upgrade: %v did not confirm the switch within %v (queued)", pl.PID, r.plan.timeout())
+			// The switch is queued and will be served: it is what the
+			// process will have done (a pinned wave is rolled back as one).
+			r.state[i] = done
+			if pin {
+				r.state[i] = pinned
+			}
+			res.Result, res.To = Migrated, pl.Target.Name()
+			res.Err = fmt.Errorf("upgrade: %v did not confirm the switch within %v (it is queued)", pl.PID, r.plan.timeout())
 			failed = cmpErr(failed, res.Err)
 		case isExit(a.Err):
 			r.gone(i, a.Err)
@@ -552,6 +559,9 @@ func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
 				r.state[i] = pinned
 			}
 			res.Result, res.To = Migrated, pl.Target.Name()
+			if res.From == res.To {
+				res.Result = Unchanged // held through the commit, on the target already
+			}
 			if trace {
 				r.step(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
 			}
@@ -661,6 +671,11 @@ func (r *runner) unpin(ctx context.Context, st *Step) {
 			if trace {
 				r.step(ProcessResumed{PID: pl.PID, Module: pl.Module, Version: res.To})
 			}
+		case a.Status != actor.Answered && r.plan.OnRollbackFailure == KeepOnRollbackFailure:
+			// The switch back is queued and will be served.
+			r.state[i] = idle
+			res.Result, res.To = Restored, res.From
+			res.Err = fmt.Errorf("upgrade: %v did not confirm the switch back within %v (it is queued)", pl.PID, r.plan.timeout())
 		default:
 			r.rollbackFailed(i, fmt.Errorf("upgrade: rollback of a finished wave: %v did not switch back: %v", pl.PID, a.Err))
 		}

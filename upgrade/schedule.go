@@ -49,7 +49,7 @@ type Proc struct {
 }
 
 // OnCurrentOnly reports whether every module of the plan runs nothing but
-// its current version (and the plan's target), system-wide: then no
+// its current version, system-wide: then no
 // process can be behind the current version, inside a tree or outside it,
 // and a lazy plan may commit before it lists the tree (Snapshot.Deferred).
 // Processes only ever move to a module's current version, so this stays
@@ -61,7 +61,7 @@ func OnCurrentOnly(s Snapshot, p Plan) bool {
 			return false
 		}
 		for name, n := range ms.Activations {
-			if n > 0 && name != ms.Current.Name() && name != c.To.Name() {
+			if n > 0 && name != ms.Current.Name() { // the target too: such a process must be held
 				return false
 			}
 		}
@@ -140,13 +140,15 @@ type Planned struct {
 	Target *actor.Version
 	// Route is the declared steps from its version to Target.
 	Route []actor.Step
-	// Straggler: it runs another version than the module's current one.
+	// Straggler: it runs another version than the module's current one
+	// (the target, maybe: then its route is empty, and it is held all the
+	// same, so that no message moves it to the current version meanwhile).
 	Straggler bool
 	// Kill: a straggler that the commit kills (KillStragglers).
 	Kill bool
 	// Lazy: it migrates on its next message after the commit.
 	Lazy bool
-	// Unchanged: it runs Target already; no step touches it.
+	// Unchanged: it is pinned to Target already; no step touches it.
 	Unchanged bool
 }
 
@@ -282,9 +284,15 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 		pl := Planned{Proc: pr, Target: ch.To}
 		cur := sc.From[pr.Module]
 		switch {
-		case pr.Version == ch.To.Name():
+		case pr.Version == ch.To.Name() && pr.Pinned:
+			// Pinned to the target ahead of the current version (a rollback
+			// kept it there): it stays on it whatever it handles.
 			pl.Unchanged = true
 		case pr.Version != cur.Name() || pr.Pinned:
+			// Behind the current version, or on the target while another is
+			// current: until the commit its next message would move it to
+			// the current version, so it is held with the others (with an
+			// empty route if it runs the target already).
 			pl.Straggler = true
 			pl.Kill = sc.Plan.Stragglers == KillStragglers
 			if sc.Plan.Stragglers == RefuseStragglers && len(stragglers) < 11 {
@@ -294,7 +302,7 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 		default:
 			pl.Lazy = sc.Plan.Mode == Lazy
 		}
-		if !pl.Unchanged && !pl.Kill {
+		if !pl.Unchanged && !pl.Kill && pr.Version != ch.To.Name() {
 			steps, ok := ch.Routes[pr.Version]
 			if !ok {
 				return refused("%v runs %s@%s, which has no route to %s", pr.PID, pr.Module, pr.Version, ch.To.Name())
@@ -304,7 +312,7 @@ func (sc *Schedule) planProcs(s Snapshot) error {
 		sc.Procs = append(sc.Procs, pl)
 	}
 	if nStragglers > 0 && sc.Plan.Stragglers == RefuseStragglers {
-		return refused("%d processes run an older version than the current one (stragglers, refused by policy): %s",
+		return refused("%d processes run another version than the current one (stragglers, refused by policy): %s",
 			nStragglers, strings.Join(first(stragglers, 10, nStragglers), ", "))
 	}
 	// After the commit, the versions still in use besides the new one are

@@ -172,13 +172,8 @@ func (l *Loader) Load(ctx context.Context, sys *actor.System, ref upgrade.Ref) (
 	if _, err := p.get(ctx); err != nil {
 		return nil, err
 	}
-	v := newVersion(p)
-	// Retired (no longer current, no activation): the process stops. Left
-	// the module table: the version leaves the registry too. Either way a
-	// later use of the version starts a process again (and lists it).
-	retire := actor.OnRetire(func() { p.stop("version retired", false) })
-	release := actor.OnRelease(func() { reg.unlist(p) })
-	if err := sys.Stage(v, retire, release); err != nil {
+	v := newVersion(p) // its behaviour stops the process when the version retires (see Retire)
+	if err := sys.Stage(v); err != nil {
 		p.stop("load failed", true)
 		return nil, err
 	}

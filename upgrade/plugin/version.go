@@ -50,6 +50,15 @@ func newVersion(p *proc) *actor.Version {
 	return actor.NewVersion(p.ref.Module, p.ref.Version, b)
 }
 
+// Retire stops the plugin process when the version retires in its system
+// (not current, no activation); a later use starts one again.
+func (b *behaviour) Retire() { b.p.stop("version retired", false) }
+
+// Release takes the version out of the registry when it leaves its
+// system's module table, stopping its process; a later use (a plan staging
+// the version again) starts one and lists it again.
+func (b *behaviour) Release() { b.p.reg.unlist(b.p) }
+
 // Lineage is what the plugin declared in its handshake.
 func (b *behaviour) Lineage() actor.Lineage {
 	return actor.Lineage{Follows: b.p.desc.GetFollows(), UpgradesFrom: b.p.desc.GetUpgradesFrom(),
