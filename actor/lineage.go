@@ -284,3 +284,25 @@ func MigrateState(from, to *Version, known []*Version, state, extra any) (any, e
 	}
 	return to.plain(out), nil
 }
+
+// Steps lists every step declared among the versions in vs, in the order
+// of vs (by the version each leaves, then the version it reaches).
+func Steps(vs []*Version) []Step {
+	var out []Step
+	for _, a := range vs {
+		for _, b := range vs {
+			switch {
+			case a == b || a.module != b.module:
+			case b.upStepFrom(a.name):
+				out = append(out, Step{From: a, To: b})
+			case a.downStepTo(b.name):
+				out = append(out, Step{From: a, To: b, Down: true})
+			}
+		}
+	}
+	return out
+}
+
+// Lenient reports whether the version decodes encoded states leniently
+// (Funcs.Lenient).
+func (v *Version) Lenient() bool { return v.lenient }

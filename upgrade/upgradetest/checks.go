@@ -15,49 +15,15 @@ import (
 type checker struct {
 	Lineage // defaults applied
 	// steps are the steps the versions declare among themselves.
-	steps    []step
+	steps    []actor.Step
 	problems []Problem
 }
 
 // step is one declared migration (see actor.Lineage).
-type step struct {
-	from, to *actor.Version
-	down     bool
-}
-
-func (s step) String() string {
-	if s.down {
-		return s.from.Name() + " down to " + s.to.Name()
-	}
-	return s.from.Name() + " up to " + s.to.Name()
-}
-
-// declaredSteps lists the steps among vs, in the order of vs. It reads
-// each version's Lineage as actor.Route does (actor keeps its own step
-// test unexported).
-func declaredSteps(vs []*actor.Version) []step {
-	var out []step
-	for _, a := range vs {
-		for _, b := range vs {
-			if a == b {
-				continue
-			}
-			la, lb := a.Lineage(), b.Lineage()
-			switch {
-			case lb.Follows == a.Name() || slices.Contains(lb.UpgradesFrom, a.Name()):
-				out = append(out, step{from: a, to: b})
-			case a.CanDowngrade() && (la.Follows == b.Name() || slices.Contains(la.DowngradesTo, b.Name())):
-				out = append(out, step{from: a, to: b, down: true})
-			}
-		}
-	}
-	return out
-}
-
 // run runs one step alone: with only its two ends known, the route
 // actor.MigrateState takes is that step.
-func (c *checker) run(s step, state any) (any, error) {
-	return actor.MigrateState(s.from, s.to, []*actor.Version{s.from, s.to}, state, c.Extra)
+func (c *checker) run(s actor.Step, state any) (any, error) {
+	return actor.MigrateState(s.From, s.To, []*actor.Version{s.From, s.To}, state, c.Extra)
 }
 
 // state generates a state of v from seed. Every call builds it afresh, so
@@ -98,7 +64,7 @@ func (c *checker) reach() {
 		if v.Lineage().Follows == "" {
 			firsts = append(firsts, v)
 		}
-		if !slices.ContainsFunc(c.steps, func(s step) bool { return s.from == v && !s.down }) {
+		if !slices.ContainsFunc(c.steps, func(s actor.Step) bool { return s.From == v && !s.Down }) {
 			lasts = append(lasts, v)
 		}
 	}
@@ -122,20 +88,20 @@ func (c *checker) reach() {
 	}
 }
 
-func (c *checker) failure(s step) {
-	c.each(Failure, s.from.Name(), s.to.Name(), func(seed uint64) error {
-		_, err := c.run(s, c.state(s.from, seed))
+func (c *checker) failure(s actor.Step) {
+	c.each(Failure, s.From.Name(), s.To.Name(), func(seed uint64) error {
+		_, err := c.run(s, c.state(s.From, seed))
 		return err
 	})
 }
 
-func (c *checker) mutation(s step) {
-	c.each(Mutation, s.from.Name(), s.to.Name(), func(seed uint64) error {
-		in := c.state(s.from, seed)
+func (c *checker) mutation(s actor.Step) {
+	c.each(Mutation, s.From.Name(), s.To.Name(), func(seed uint64) error {
+		in := c.state(s.From, seed)
 		// A failed migration must leave its input alone too: that is
 		// when the old state is resumed.
 		_, _ = c.run(s, in)
-		if want := c.state(s.from, seed); !c.Equal(want, in) {
+		if want := c.state(s.From, seed); !c.Equal(want, in) {
 			return fmt.Errorf("%v changed its input %+v into %+v", s, want, in)
 		}
 		return nil
@@ -144,23 +110,23 @@ func (c *checker) mutation(s step) {
 
 // roundTrip checks an up step A→B against the route the runtime would
 // take from B back to A, if there is one.
-func (c *checker) roundTrip(s step) {
-	if s.down {
+func (c *checker) roundTrip(s actor.Step) {
+	if s.Down {
 		return
 	}
-	if _, err := actor.Route(s.to, s.from, c.Versions); err != nil {
+	if _, err := actor.Route(s.To, s.From, c.Versions); err != nil {
 		return // B cannot go back down to A: nothing to check
 	}
-	c.each(RoundTrip, s.from.Name(), s.to.Name(), func(seed uint64) error {
-		up, err := c.run(s, c.state(s.from, seed))
+	c.each(RoundTrip, s.From.Name(), s.To.Name(), func(seed uint64) error {
+		up, err := c.run(s, c.state(s.From, seed))
 		if err != nil {
 			return err
 		}
-		back, err := actor.MigrateState(s.to, s.from, c.Versions, up, c.Extra)
+		back, err := actor.MigrateState(s.To, s.From, c.Versions, up, c.Extra)
 		if err != nil {
 			return err
 		}
-		if want := c.state(s.from, seed); !c.Equal(want, back) {
+		if want := c.state(s.From, seed); !c.Equal(want, back) {
 			return fmt.Errorf("%v and back turned %+v into %+v", s, want, back)
 		}
 		return nil
@@ -169,17 +135,17 @@ func (c *checker) roundTrip(s step) {
 
 // shortcut checks a step against the shortest other chain of steps in
 // the same direction between its ends, if there is one.
-func (c *checker) shortcut(s step) {
+func (c *checker) shortcut(s actor.Step) {
 	chain := c.chain(s)
 	if chain == nil {
 		return
 	}
-	c.each(Shortcut, s.from.Name(), s.to.Name(), func(seed uint64) error {
-		direct, err := c.run(s, c.state(s.from, seed))
+	c.each(Shortcut, s.From.Name(), s.To.Name(), func(seed uint64) error {
+		direct, err := c.run(s, c.state(s.From, seed))
 		if err != nil {
 			return err
 		}
-		chained := c.state(s.from, seed)
+		chained := c.state(s.From, seed)
 		for _, cs := range chain {
 			if chained, err = c.run(cs, chained); err != nil {
 				return err
@@ -192,24 +158,24 @@ func (c *checker) shortcut(s step) {
 	})
 }
 
-// chain finds the shortest chain of steps from s.from to s.to that goes
+// chain finds the shortest chain of steps from s.From to s.To that goes
 // the way s does without taking s (breadth first, in the order of steps).
-func (c *checker) chain(s step) []step {
-	prev := map[*actor.Version]step{s.from: {}}
-	for queue := []*actor.Version{s.from}; len(queue) > 0; queue = queue[1:] {
+func (c *checker) chain(s actor.Step) []actor.Step {
+	prev := map[*actor.Version]actor.Step{s.From: {}}
+	for queue := []*actor.Version{s.From}; len(queue) > 0; queue = queue[1:] {
 		for _, next := range c.steps {
-			if _, seen := prev[next.to]; seen || next.from != queue[0] || next.down != s.down || next == s {
+			if _, seen := prev[next.To]; seen || next.From != queue[0] || next.Down != s.Down || next == s {
 				continue
 			}
-			prev[next.to] = next
-			queue = append(queue, next.to)
+			prev[next.To] = next
+			queue = append(queue, next.To)
 		}
 	}
-	if _, ok := prev[s.to]; !ok {
+	if _, ok := prev[s.To]; !ok {
 		return nil
 	}
-	var chain []step
-	for v := s.to; v != s.from; v = prev[v].from {
+	var chain []actor.Step
+	for v := s.To; v != s.From; v = prev[v].From {
 		chain = append(chain, prev[v])
 	}
 	slices.Reverse(chain)
@@ -217,10 +183,10 @@ func (c *checker) chain(s step) []step {
 }
 
 // path renders a chain of steps as "v1→v2→v3".
-func path(chain []step) string {
-	out := chain[0].from.Name()
+func path(chain []actor.Step) string {
+	out := chain[0].From.Name()
 	for _, s := range chain {
-		out += "→" + s.to.Name()
+		out += "→" + s.To.Name()
 	}
 	return out
 }

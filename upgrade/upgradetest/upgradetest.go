@@ -134,7 +134,7 @@ func Problems(l Lineage) ([]Problem, error) {
 	if l.Equal == nil {
 		l.Equal = reflect.DeepEqual
 	}
-	c := &checker{Lineage: l, steps: declaredSteps(l.Versions)}
+	c := &checker{Lineage: l, steps: actor.Steps(l.Versions)}
 	for _, v := range c.Versions {
 		c.generator(v)
 	}
@@ -142,7 +142,7 @@ func Problems(l Lineage) ([]Problem, error) {
 		return c.problems, nil
 	}
 	c.reach()
-	for _, check := range []func(step){c.failure, c.mutation, c.roundTrip, c.shortcut} {
+	for _, check := range []func(actor.Step){c.failure, c.mutation, c.roundTrip, c.shortcut} {
 		for _, s := range c.steps {
 			check(s)
 		}
