@@ -244,8 +244,10 @@ func (p *process) pickup(rel *release) {
 	if !rel.code.acquire(p.sys) {
 		return // rel is retired already: the next message picks up its successor
 	}
-	p.setCode(rel.code, state)
-	from.drop(p.sys)
+	// Nothing can fail from here: the event goes out before the new
+	// version is published (VersionOf), so whoever sees the process on it
+	// has heard of the migration (a lazy upgrade that lists the tree after
+	// its commit counts on it).
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
@@ -253,6 +255,8 @@ func (p *process) pickup(rel *release) {
 	if p.sys.watched() {
 		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name})
 	}
+	p.setCode(rel.code, state)
+	from.drop(p.sys)
 }
 
 // stop records that the process must exit once the current message is done.
