@@ -21,6 +21,8 @@ type BatchHandler interface {
 	// silently.
 	HandleBatch(ctx *Context, state any, b *Batch) (newState any, done int, err error)
 	// MaxBatch bounds the number of messages in one batch (at least 1).
+	// NewVersion asks once and keeps the answer; a version whose MaxBatch
+	// is below 1 (or panics) handles one message at a time with Handle.
 	MaxBatch() int
 }
 
@@ -32,6 +34,7 @@ type Batch struct {
 	msgs  []any      // the messages; a call's request in place of the call
 	calls []*callEnv // parallel to msgs: the call for a request, else nil
 	raw   []any      // parallel to msgs: what the mailbox held
+	p     *process
 }
 
 // Len returns the number of messages.
@@ -44,10 +47,18 @@ func (b *Batch) Message(i int) any { return b.msgs[i] }
 func (b *Batch) IsCall(i int) bool { return b.calls[i] != nil }
 
 // Reply answers call i with v. Without a pending call at i it does nothing.
-func (b *Batch) Reply(i int, v any) { b.answer(i, v, nil) }
+func (b *Batch) Reply(i int, v any) { b.reply(i, v, nil) }
 
 // ReplyError answers call i with err.
-func (b *Batch) ReplyError(i int, err error) { b.answer(i, nil, err) }
+func (b *Batch) ReplyError(i int, err error) { b.reply(i, nil, SafeError(err)) }
+
+// reply is an answer from the handler: none while the process is
+// abandoned (the calls get its exit instead).
+func (b *Batch) reply(i int, v any, err error) {
+	if !b.p.exiting.Load() {
+		b.answer(i, v, err)
+	}
+}
 
 // answer finishes call i and forgets it: once answered, the caller may
 // recycle the envelope for its next call, which this batch must not touch.
@@ -82,12 +93,13 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 		x.batch = &Batch{}
 	}
 	b := x.batch
+	b.p = p
 	defer b.reset()
 	for msg, ok := first, true; ok; msg, ok = p.mb.NextUser() {
 		if !p.stale(msg) {
 			b.add(msg)
 		}
-		if b.Len() >= bh.MaxBatch() {
+		if b.Len() >= p.code.v.maxBatch {
 			break
 		}
 	}
@@ -95,6 +107,10 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 		return
 	}
 	done, err := p.handleBatch(bh, b)
+	abandoned := p.exiting.Load()
+	if abandoned && err == nil {
+		err = Killed // what it did not answer gets the exit
+	}
 	done = min(max(done, 0), b.Len())
 	if err == nil {
 		done = b.Len()
@@ -103,10 +119,14 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 	for i := range done {
 		if _, ok := b.raw[i].(*callEnv); ok {
 			p.answered = true
-			b.ReplyError(i, ErrNoReply) // a no-op for an answered call
+			if abandoned {
+				b.answer(i, nil, &ExitError{PID: p.pid, Reason: Killed})
+			} else {
+				b.answer(i, nil, ErrNoReply) // a no-op for an answered call
+			}
 		}
 		if h != nil {
-			(*h)(p.pid, b.msgs[i])
+			p.sys.handled(h, p.pid, b.msgs[i])
 		}
 	}
 	if err == nil {
@@ -135,7 +155,7 @@ func (p *process) handleBatch(bh BatchHandler, b *Batch) (done int, err error) {
 	}()
 	state, done, err := bh.HandleBatch(&p.ctx, p.state, b)
 	p.state = state
-	return done, err
+	return done, SafeError(err)
 }
 
 // Encoded is a value in serialized form, as versions that live out of

@@ -42,10 +42,18 @@ func (c *callEnv) finish(v any, err error) bool {
 //   - ErrMailboxFull if a bounded mailbox refused the request;
 //   - ctx's error if ctx ends first, or ErrTimeout after the system's
 //     default call timeout when ctx has no deadline;
-//   - ErrNoReply if the handler returned without answering or deferring.
+//   - ErrNoReply if the handler returned without answering or deferring;
+//   - ErrCallSelf at once if pid is the process whose Context handed out
+//     this System (see System): it could not answer while it waits.
 func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	if req == nil {
 		return nil, ErrNilMessage
+	}
+	if s.isSelf(pid) {
+		return nil, ErrCallSelf
+	}
+	if s.self != nil && s.self.exiting.Load() {
+		return nil, ErrAbandoned
 	}
 	p := s.lookup(pid)
 	if p == nil {
@@ -137,7 +145,7 @@ type ReplyTo struct {
 func (r ReplyTo) Reply(v any) { r.c.finish(v, nil) }
 
 // Error answers the call with err.
-func (r ReplyTo) Error(err error) { r.c.finish(nil, err) }
+func (r ReplyTo) Error(err error) { r.c.finish(nil, SafeError(err)) }
 
 // Valid reports whether r refers to a call.
 func (r ReplyTo) Valid() bool { return r.c != nil }

@@ -715,7 +715,7 @@ func migrate(from, to *Version, route []Step, state, extra any) (out any, err er
 			plain, err = step.To.up(step.From.name, step.To.decodable(plain), extra)
 		}
 		if err != nil {
-			return state, &MigrationError{Module: to.module, From: from.name, To: to.name, Step: step.String(), Err: err}
+			return state, &MigrationError{Module: to.module, From: from.name, To: to.name, Step: step.String(), Err: SafeError(err)}
 		}
 	}
 	if out, err = to.own(plain); err != nil {

@@ -245,6 +245,10 @@ func (p *process) serveNow(it *batchItem) bool {
 		return false
 	}
 	p.serveBatch(it)
+	if p.exiting.Load() { // abandoned meanwhile
+		p.zombie()
+		return true
+	}
 	if p.reason != nil { // a kill
 		p.exit(p.reason, p.terminate)
 		return true

@@ -17,6 +17,11 @@ type Context struct {
 	call *callEnv // the call being handled, until answered or deferred
 }
 
+// abandoned reports whether System.Abandon declared the process killed
+// while this user code ran: what the code does from then on must change
+// nothing, so the Context's actions fail with ErrAbandoned.
+func (c *Context) abandoned() bool { return c.p.exiting.Load() }
+
 // Self returns the process's PID.
 func (c *Context) Self() PID { return c.p.pid }
 
@@ -24,8 +29,19 @@ func (c *Context) Self() PID { return c.p.pid }
 // spawned from outside any process).
 func (c *Context) Parent() PID { return c.p.parent }
 
-// System returns the process's System.
-func (c *Context) System() *System { return c.p.sys }
+// System returns the process's System, seen from the process: through it,
+// a request the process would have to answer itself (a Call or CallNamed
+// to itself, Stop, Suspend, Resume, Info or Inspect of itself) fails at
+// once with ErrCallSelf instead of waiting for an answer that cannot come.
+// Hand other goroutines the System NewSystem returned instead, since one
+// of them may call this process legitimately.
+func (c *Context) System() *System {
+	x := c.p.x()
+	if x.view == nil {
+		x.view = &System{system: c.p.sys.system, self: c.p}
+	}
+	return x.view
+}
 
 // Module returns the name of the process's module.
 func (c *Context) Module() string { return c.p.mod.name }
@@ -43,10 +59,20 @@ func (c *Context) Log() *zap.Logger {
 }
 
 // Send sends msg to pid (see System.Send).
-func (c *Context) Send(pid PID, msg any) error { return c.p.sys.Send(pid, msg) }
+func (c *Context) Send(pid PID, msg any) error {
+	if c.abandoned() {
+		return ErrAbandoned
+	}
+	return c.p.sys.Send(pid, msg)
+}
 
 // SendNamed sends msg to the process registered under name.
-func (c *Context) SendNamed(name string, msg any) error { return c.p.sys.SendNamed(name, msg) }
+func (c *Context) SendNamed(name string, msg any) error {
+	if c.abandoned() {
+		return ErrAbandoned
+	}
+	return c.p.sys.SendNamed(name, msg)
+}
 
 // SendAfter sends msg to pid after d on the system clock.
 func (c *Context) SendAfter(pid PID, d time.Duration, msg any) Timer {
@@ -59,7 +85,20 @@ func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
 	if pid == c.p.pid {
 		return nil, ErrCallSelf
 	}
+	if c.abandoned() {
+		return nil, ErrAbandoned
+	}
 	return c.p.sys.Call(ctx, pid, req)
+}
+
+// CallNamed calls the process registered under name (see
+// System.CallNamed); a name this process holds fails with ErrCallSelf.
+func (c *Context) CallNamed(ctx context.Context, name string, req any) (any, error) {
+	pid, ok := c.p.sys.Whereis(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownName, name)
+	}
+	return c.Call(ctx, pid, req)
 }
 
 // IsCall reports whether the message being handled is a Call still waiting
@@ -70,6 +109,9 @@ func (c *Context) IsCall() bool { return c.call != nil }
 // does nothing.
 func (c *Context) Reply(v any) {
 	if c.call != nil {
+		if c.abandoned() {
+			return // the call is answered with the exit when the handler returns
+		}
 		c.call.finish(v, nil)
 		c.call = nil
 	}
@@ -78,7 +120,10 @@ func (c *Context) Reply(v any) {
 // ReplyError answers the call being handled with err; the process goes on.
 func (c *Context) ReplyError(err error) {
 	if c.call != nil {
-		c.call.finish(nil, err)
+		if c.abandoned() {
+			return
+		}
+		c.call.finish(nil, SafeError(err))
 		c.call = nil
 	}
 }
@@ -95,6 +140,12 @@ func (c *Context) Defer() ReplyTo {
 	c.call = nil
 	call.deferred.Store(true) // the caller must not recycle it
 	x := c.p.x()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closing { // abandoned: nobody will answer it on exit
+		call.finish(nil, &ExitError{PID: c.p.pid, Reason: x.reason})
+		return ReplyTo{c: call}
+	}
 	// Forget calls already answered, so a long-lived process that defers
 	// often does not accumulate them.
 	live := x.deferred[:0]
@@ -111,12 +162,18 @@ func (c *Context) Defer() ReplyTo {
 // Spawn starts a process as a child of this one (see System.Spawn). Its
 // Parent is this process; it is not linked.
 func (c *Context) Spawn(module string, args any, opts ...SpawnOption) (PID, error) {
+	if c.abandoned() {
+		return PID{}, ErrAbandoned
+	}
 	return c.p.sys.spawn(c.p, module, args, opts)
 }
 
 // SpawnLink starts a process linked to this one (spawn_link).
 func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, error) {
-	opts = append(opts, spawnOptionFunc(func(o *spawnOptions) { o.link = true }))
+	if c.abandoned() {
+		return PID{}, ErrAbandoned
+	}
+	opts = append(opts[:len(opts):len(opts)], spawnOptionFunc(func(o *spawnOptions) { o.link = true })) // never into the caller's spare capacity
 	return c.p.sys.spawn(c.p, module, args, opts)
 }
 
@@ -130,6 +187,9 @@ func (c *Context) TrapExit(on bool) { c.p.trapExit = on }
 // error wrapping NoProc.
 func (c *Context) Link(pid PID) error {
 	p := c.p
+	if c.abandoned() {
+		return ErrAbandoned
+	}
 	if pid == p.pid || p.hasLink(pid) {
 		return nil
 	}
@@ -165,10 +225,12 @@ func (c *Context) Monitor(pid PID) Ref {
 	p := c.p
 	ref := p.sys.newRef()
 	x := p.x()
+	x.mu.Lock()
 	if x.monitors == nil {
 		x.monitors = make(map[Ref]PID)
 	}
 	x.monitors[ref] = pid
+	x.mu.Unlock()
 	t := p.sys.lookup(pid)
 	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid}) {
 		p.notify(Down{Ref: ref, PID: pid, Reason: NoProc})
@@ -179,21 +241,26 @@ func (c *Context) Monitor(pid PID) Ref {
 // Demonitor stops a monitor; a Down for it that is already queued is
 // dropped (demonitor(Ref, [flush])).
 func (c *Context) Demonitor(ref Ref) {
-	p := c.p
-	if p.ext == nil {
+	x := c.p.ext.Load()
+	if x == nil {
 		return
 	}
-	pid, ok := p.ext.monitors[ref]
+	x.mu.Lock()
+	pid, ok := x.monitors[ref]
+	delete(x.monitors, ref)
+	x.mu.Unlock()
 	if !ok {
 		return
 	}
-	delete(p.ext.monitors, ref)
-	if t := p.sys.lookup(pid); t != nil {
+	if t := c.p.sys.lookup(pid); t != nil {
 		t.signal(demonitorSig{ref: ref})
 	}
 }
 
 // Exit sends an exit signal to pid from this process (exit/2).
 func (c *Context) Exit(pid PID, reason error) error {
+	if c.abandoned() {
+		return ErrAbandoned
+	}
 	return c.p.sys.exitSignal(c.p.pid, pid, reason)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 )
@@ -47,6 +48,10 @@ var (
 	ErrStopping        = errors.New("actor: system is shutting down")
 	ErrNotInProcess    = errors.New("actor: not allowed outside the process's own handler")
 	ErrObserved        = errors.New("actor: another observer is set")
+	// ErrAbandoned is what the Context's actions (Send, Call, Spawn, Link,
+	// Exit, ...) return to user code still running in a process that
+	// System.Abandon declared killed: what it does changes nothing.
+	ErrAbandoned = errors.New("actor: the process was abandoned (declared killed) while this code ran")
 )
 
 // ShutdownReason is OTP's {shutdown, Term}: a deliberate stop that carries
@@ -138,4 +143,81 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 // normal, shutdown or {shutdown, _}.
 func isQuiet(reason error) bool {
 	return reason == Normal || errors.Is(reason, Shutdown)
+}
+
+// BadError stands for an error user code returned that the runtime cannot
+// use as it is: a typed nil (a nil *MyErr returned as an error, which is
+// not a nil error) or an error whose methods panic. The process exits with
+// a BadError as its reason, which every logger, supervisor and link can
+// handle; the original value is not kept, since touching it panics.
+type BadError struct {
+	// Type is the dynamic type of the returned value, e.g. "*main.MyErr".
+	Type string
+	// Panic is what its Error, Is or Unwrap method panicked with; empty
+	// for a typed nil.
+	Panic string
+}
+
+func (e *BadError) Error() string {
+	if e.Panic == "" {
+		return fmt.Sprintf("actor: a nil %s was returned as a non-nil error", e.Type)
+	}
+	return fmt.Sprintf("actor: an error of type %s panicked when used: %s", e.Type, e.Panic)
+}
+
+// errProbe is never returned: userError walks an error's chain looking for
+// it, which runs the chain's Is and Unwrap methods once under recover.
+var errProbe = errors.New("probe")
+
+// SafeError vets an error that user code returned before the runtime and
+// its users rely on it: a typed nil, or an error whose Error, Is or Unwrap
+// panics, becomes a *BadError; any other error is returned as it is. The
+// runtime applies it to every error a callback returns and every exit
+// reason it is given; packages built on the runtime apply it to the errors
+// of the user code they call (upgrade gates, say).
+func SafeError(err error) (out error) {
+	if err == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = &BadError{Type: fmt.Sprintf("%T", err), Panic: fmt.Sprint(r)}
+		}
+	}()
+	if typedNil(err) {
+		return &BadError{Type: fmt.Sprintf("%T", err)}
+	}
+	// Every error in the chain (up to a bound) is formatted once, and the
+	// chain walked as errors.Is walks it.
+	queue, seen := []error{err}, 0
+	for len(queue) > 0 && seen < 64 {
+		e := queue[0]
+		queue = queue[1:]
+		seen++
+		if e == nil {
+			continue
+		}
+		if typedNil(e) {
+			return &BadError{Type: fmt.Sprintf("%T", e)}
+		}
+		_ = e.Error()
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			queue = append(queue, u.Unwrap())
+		case interface{ Unwrap() []error }:
+			queue = append(queue, u.Unwrap()...)
+		}
+	}
+	_ = errors.Is(err, errProbe)
+	return err
+}
+
+// typedNil reports a non-nil interface holding a nil pointer (or map,
+// slice, func, chan).
+func typedNil(err error) bool {
+	switch v := reflect.ValueOf(err); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }

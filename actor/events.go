@@ -1,8 +1,11 @@
 package actor
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // Event is something reported to subscribers (see System.Subscribe). The
@@ -29,6 +32,17 @@ type ProcessExited struct {
 	Module  string
 	Version string
 	Reason  error
+}
+
+// ProcessAbandoned reports a process that System.Abandon declared killed
+// while its goroutine was still in user code (a Terminate or a handler
+// that did not return in time). A ProcessExited with reason Killed
+// follows; the goroutine is left to finish and changes nothing when it
+// does (System.Abandoned counts such goroutines).
+type ProcessAbandoned struct {
+	PID     PID
+	Module  string
+	Version string
 }
 
 // VersionLoaded reports System.Load making Version current.
@@ -59,26 +73,64 @@ type MigrationFailed struct {
 	Err              error
 }
 
-// events fans events out to subscribers. Subscribers are called
-// synchronously on the goroutine that caused the event (often a process's
-// receive loop), so they must be quick and must not block; a subscriber that
-// needs to do work should hand the event to its own goroutine. The
-// alternative, a queue per subscriber, would either lose events when full or
-// grow without bound; a callback leaves that choice to the subscriber.
+// events fans events out to subscribers. A subscriber is called
+// synchronously, on the goroutine that caused the event (often a process's
+// receive loop, or a supervisor deciding a restart), or on a goroutine of
+// its own (SubscribeAsync).
 type events struct {
 	mu   sync.Mutex // serialises changes to subs
 	subs atomic.Pointer[[]*subscriber]
 	n    atomic.Int32
 }
 
-type subscriber struct{ f func(Event) }
+type subscriber struct {
+	f func(Event)
+	q *eventQueue // non-nil for SubscribeAsync
+	// cancel removes the subscriber; the bus calls it when f panics.
+	cancel func()
+}
 
 // Subscribe calls f for every event from now on, until the returned cancel
 // function is called (cancel may be called more than once). A call of f
 // already under way when cancel returns may still finish after it.
+//
+// f runs synchronously on the goroutine that caused the event, which is
+// often a process's receive loop or a supervisor between two decisions:
+// while f runs, that process handles nothing else. f must be quick and
+// must not block, and must not call or wait for a process (a callback
+// that asks a supervisor something on ChildStarted waits for a supervisor
+// that is waiting for the callback). It sees events in the order each
+// goroutine caused them, and ahead of anything that follows the event: a
+// runtime-internal ordering the upgrade engine and test harnesses count
+// on. Use SubscribeAsync for a callback that does real work.
+//
+// A panic in f is logged and ends the subscription; the event's emitter
+// is not disturbed.
 func (s *System) Subscribe(f func(Event)) (cancel func()) {
+	return s.subscribe(&subscriber{f: f})
+}
+
+// SubscribeAsync is Subscribe with f called on a goroutine of its own, in
+// the order the events were emitted: f may block and may call processes
+// (a supervisor it is told about, say) without holding up the process
+// that caused the event. Events wait in an unbounded queue for f, so none
+// is lost and no emitter waits; a subscriber that falls far behind holds
+// their memory. cancel stops delivery: events still queued are dropped; a
+// call of f under way may finish after cancel returns, and the goroutine
+// ends when it does. A panic in f is logged and ends the subscription.
+func (s *System) SubscribeAsync(f func(Event)) (cancel func()) {
+	q := &eventQueue{wake: make(chan struct{}, 1)}
+	sub := &subscriber{f: f, q: q}
+	cancelSub := s.subscribe(sub)
+	go s.deliver(sub)
+	return func() {
+		cancelSub()
+		q.close()
+	}
+}
+
+func (s *System) subscribe(sub *subscriber) (cancel func()) {
 	e := &s.events
-	sub := &subscriber{f: f}
 	e.mu.Lock()
 	var cur []*subscriber
 	if p := e.subs.Load(); p != nil {
@@ -89,7 +141,7 @@ func (s *System) Subscribe(f func(Event)) (cancel func()) {
 	e.n.Store(int32(len(next)))
 	e.mu.Unlock()
 	var once sync.Once
-	return func() {
+	sub.cancel = func() {
 		once.Do(func() {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -102,6 +154,79 @@ func (s *System) Subscribe(f func(Event)) (cancel func()) {
 			e.subs.Store(&next)
 			e.n.Store(int32(len(next)))
 		})
+	}
+	return sub.cancel
+}
+
+// call runs a subscriber's f on one event; a panic ends the subscription.
+func (s *System) call(sub *subscriber, ev Event) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			ok = false
+			sub.cancel()
+			s.log.Error("event subscriber panicked; unsubscribed", zap.String("event", fmt.Sprintf("%T", ev)), zap.Any("panic", r))
+		}
+	}()
+	sub.f(ev)
+	return true
+}
+
+// eventQueue holds a SubscribeAsync subscriber's events.
+type eventQueue struct {
+	mu     sync.Mutex
+	evs    []Event
+	closed bool
+	wake   chan struct{} // a token: events are waiting, or the queue closed
+}
+
+func (q *eventQueue) push(ev Event) {
+	q.mu.Lock()
+	if !q.closed {
+		q.evs = append(q.evs, ev)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.evs = nil
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver runs f on the queued events until the subscription ends.
+func (s *System) deliver(sub *subscriber) {
+	q := sub.q
+	var batch []Event
+	for range q.wake {
+		q.mu.Lock()
+		batch, q.evs = q.evs, batch[:0]
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return
+		}
+		for i, ev := range batch {
+			if !s.call(sub, ev) {
+				q.close()
+				return
+			}
+			batch[i] = nil
+			q.mu.Lock()
+			closed = q.closed
+			q.mu.Unlock()
+			if closed {
+				return
+			}
+		}
 	}
 }
 
@@ -128,7 +253,11 @@ func (s *System) emit(ev Event) {
 		return
 	}
 	for _, sub := range *p {
-		sub.f(ev)
+		if sub.q != nil {
+			sub.q.push(ev)
+		} else {
+			s.call(sub, ev)
+		}
 	}
 }
 
@@ -140,11 +269,23 @@ func (s *System) emit(ev Event) {
 // chaos): together with DeadLetter events and refused sends, it shows where
 // each message went. One observer at a time: a second OnHandled fails with
 // ErrObserved until the first is cancelled. Unobserved, the runtime pays
-// one atomic load per message.
+// one atomic load per message. A panic in f is logged and removes the
+// observer.
 func (s *System) OnHandled(f func(pid PID, msg any)) (cancel func(), err error) {
 	h := &f
 	if !s.onHandled.CompareAndSwap(nil, h) {
 		return nil, ErrObserved
 	}
 	return func() { s.onHandled.CompareAndSwap(h, nil) }, nil
+}
+
+// handled calls the OnHandled observer h; a panic removes it.
+func (s *System) handled(h *func(PID, any), pid PID, msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.onHandled.CompareAndSwap(h, nil)
+			s.log.Error("OnHandled observer panicked; removed", zap.Stringer("pid", pid), zap.Any("panic", r))
+		}
+	}()
+	(*h)(pid, msg)
 }

@@ -78,6 +78,10 @@ func workerVersion(terminated chan<- error) *actor.Version {
 			case block:
 				close(m.Entered)
 				<-m.Gate
+			case blockCall:
+				close(m.Entered)
+				<-m.Gate
+				ctx.Reply("done")
 			case deferReply:
 				s.Pending = ctx.Defer()
 			case answerDeferred:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -45,6 +46,10 @@ type process struct {
 	trapExit bool
 	handoff  bool        // hand queued messages to the parent at exit (WithHandoff)
 	named    atomic.Bool // set by register; saves a names lookup at exit
+	// exiting is set by whoever takes the exit on: the process itself,
+	// after its Terminate, or System.Abandon for a process whose goroutine
+	// is stuck in user code. Only that one finishes the exit (finish).
+	exiting atomic.Bool
 
 	// reason is set when the process must exit after the current message;
 	// terminate says whether Terminate runs first.
@@ -52,27 +57,40 @@ type process struct {
 	terminate bool
 	answered  bool // a call was handled since the mailbox was last empty
 
-	ext *procExt // links, monitors and pending calls; most processes have none
+	ext atomic.Pointer[procExt] // links, monitors and pending calls; most processes have none
 }
 
 // procExt holds what few processes need, so that an idle process without
-// links stays small.
+// links stays small. The fields up to finished are guarded by mu: besides
+// the owner, System.Abandon reads them when it finishes the exit of a
+// process whose goroutine is stuck in user code.
 type procExt struct {
-	links    map[PID]struct{}
-	monitors map[Ref]PID // monitors this process holds, by ref
-	watchers map[Ref]PID // processes monitoring this one
-	deferred []*callEnv  // calls to answer later through a ReplyTo
-	stops    []*stopReq  // Stop callers waiting for the exit
-	watches  []*Exited   // Watch handles
-	log      *zap.Logger
-	batch    *Batch // reused by receiveBatch
+	mu sync.Mutex
+	// closing: the exit has taken the links and monitors; finished: it
+	// has told them and the waiters. reason is the exit reason from
+	// closing on.
+	closing, finished bool
+	reason            error
+	links             map[PID]struct{}
+	monitors          map[Ref]PID // monitors this process holds, by ref
+	watchers          map[Ref]PID // processes monitoring this one
+	deferred          []*callEnv  // calls to answer later through a ReplyTo
+	stops             []*stopReq  // Stop callers waiting for the exit
+	watches           []*Exited   // Watch handles
+	// Owner only.
+	log   *zap.Logger
+	batch *Batch  // reused by receiveBatch
+	view  *System // handed out by Context.System
 }
 
+// x returns the process's procExt, creating it if needed. Safe from any
+// goroutine.
 func (p *process) x() *procExt {
-	if p.ext == nil {
-		p.ext = &procExt{}
+	if x := p.ext.Load(); x != nil {
+		return x
 	}
-	return p.ext
+	p.ext.CompareAndSwap(nil, &procExt{})
+	return p.ext.Load()
 }
 
 // ExitMsg is what a process trapping exits receives instead of dying:
@@ -107,6 +125,10 @@ type Down struct {
 // decided the process must exit, it exits.
 func (p *process) run() {
 	for {
+		if p.exiting.Load() { // abandoned while it ran user code
+			p.zombie()
+			return
+		}
 		msg, lane, ok := p.mb.Peek()
 		if !ok {
 			// A process that just answered a call yields once before going
@@ -160,9 +182,9 @@ func (p *process) receive(msg any) {
 		p.answered = true
 		p.ctx.call = m
 		p.handle(req)
-		if p.ctx.call != nil && p.reason == nil {
+		if p.ctx.call != nil && p.reason == nil && !p.exiting.Load() {
 			// Neither answered nor deferred. (If the process is exiting,
-			// exit answers with the reason instead.)
+			// exit, or zombie, answers with the reason instead.)
 			p.ctx.call = nil
 			m.finish(nil, ErrNoReply)
 		}
@@ -171,7 +193,7 @@ func (p *process) receive(msg any) {
 		p.handle(msg)
 	}
 	if h := p.sys.onHandled.Load(); h != nil {
-		(*h)(p.pid, msg)
+		p.sys.handled(h, p.pid, msg)
 	}
 }
 
@@ -182,10 +204,16 @@ func (p *process) stale(msg any) bool {
 	if !ok {
 		return false
 	}
-	if p.ext == nil || p.ext.monitors[m.Ref] != m.PID {
+	x := p.ext.Load()
+	if x == nil {
 		return true
 	}
-	delete(p.ext.monitors, m.Ref)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.monitors[m.Ref] != m.PID {
+		return true
+	}
+	delete(x.monitors, m.Ref)
 	return false
 }
 
@@ -218,7 +246,7 @@ func (p *process) handle(msg any) {
 	state, err := p.code.v.handle(&p.ctx, p.state, msg)
 	p.state = state
 	if err != nil {
-		p.stop(err, true)
+		p.stop(SafeError(err), true)
 	}
 }
 
@@ -273,7 +301,8 @@ func (p *process) callInit(args any) (state any, err error) {
 			err = newPanicError(r)
 		}
 	}()
-	return p.code.v.init(&p.ctx, args)
+	state, err = p.code.v.init(&p.ctx, args)
+	return state, SafeError(err)
 }
 
 func (p *process) callTerminate(reason error) {
@@ -353,22 +382,41 @@ func (p *process) handleSignal(msg any) {
 	case exitSig:
 		p.onExitSignal(s)
 	case linkSig:
-		p.addLink(s.from)
+		if !p.addLink(s.from) {
+			p.refuseSignal(s, Killed)
+		}
 	case unlinkSig:
 		p.removeLink(s.from)
 	case monitorSig:
 		x := p.x()
-		if x.watchers == nil {
-			x.watchers = make(map[Ref]PID)
+		x.mu.Lock()
+		if !x.closing {
+			if x.watchers == nil {
+				x.watchers = make(map[Ref]PID)
+			}
+			x.watchers[s.ref] = s.from
 		}
-		x.watchers[s.ref] = s.from
+		done := x.closing
+		x.mu.Unlock()
+		if done {
+			p.refuseSignal(s, Killed)
+		}
 	case demonitorSig:
-		if p.ext != nil {
-			delete(p.ext.watchers, s.ref)
+		if x := p.ext.Load(); x != nil {
+			x.mu.Lock()
+			delete(x.watchers, s.ref)
+			x.mu.Unlock()
 		}
 	case *stopReq:
 		if s.done != nil {
-			p.x().stops = append(p.x().stops, s)
+			x := p.x()
+			x.mu.Lock()
+			if x.finished {
+				close(s.done)
+			} else {
+				x.stops = append(x.stops, s)
+			}
+			x.mu.Unlock()
 		}
 		p.stop(s.reason, true)
 	case *suspendReq:
@@ -390,7 +438,7 @@ func (p *process) handleSignal(msg any) {
 		s.err = p.inspect(s.f)
 		close(s.done)
 	case *watchReq:
-		p.x().watches = append(p.x().watches, s.w)
+		p.x().addWatch(s.w)
 	case *batchItem:
 		p.serveBatch(s)
 	case holdsReq:
@@ -441,25 +489,51 @@ func (p *process) onExitSignal(s exitSig) {
 }
 
 func (p *process) hasLink(pid PID) bool {
-	if p.ext == nil {
+	x := p.ext.Load()
+	if x == nil {
 		return false
 	}
-	_, ok := p.ext.links[pid]
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.links[pid]
 	return ok
 }
 
-func (p *process) addLink(pid PID) {
+// addLink records a link; false if the process has exited meanwhile
+// (abandoned: see System.Abandon), when nobody would signal the link.
+func (p *process) addLink(pid PID) bool {
 	x := p.x()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closing {
+		return false
+	}
 	if x.links == nil {
 		x.links = make(map[PID]struct{})
 	}
 	x.links[pid] = struct{}{}
+	return true
 }
 
 func (p *process) removeLink(pid PID) {
-	if p.ext != nil {
-		delete(p.ext.links, pid)
+	if x := p.ext.Load(); x != nil {
+		x.mu.Lock()
+		delete(x.links, pid)
+		x.mu.Unlock()
 	}
+}
+
+// addWatch adds w to the process's Watch handles, or closes it at once
+// with the exit reason if the exit has finished.
+func (x *procExt) addWatch(w *Exited) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.finished {
+		w.reason = x.reason
+		close(w.done)
+		return
+	}
+	x.watches = append(x.watches, w)
 }
 
 func (p *process) info() ProcessInfo {
@@ -468,74 +542,99 @@ func (p *process) info() ProcessInfo {
 		PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Parent: p.parent,
 		TrapExit: p.trapExit, Suspended: p.mb.Suspended(), Queued: user,
 	}
-	if p.ext != nil {
-		for l := range p.ext.links {
+	if x := p.ext.Load(); x != nil {
+		x.mu.Lock()
+		for l := range x.links {
 			in.Links = append(in.Links, l)
 		}
+		x.mu.Unlock()
 	}
 	return in
 }
 
 // exit ends the process: Terminate (when the exit is the process's own
-// decision), then it leaves the table and its name, answers every pending
-// call, reports queued messages as dead letters, and signals links and
-// monitors. The order matters: a supervisor that restarts the process on
-// its exit signal finds the name free and the old PID gone.
+// decision), then the rest of the exit (finish), unless System.Abandon
+// took the exit over while Terminate ran.
 func (p *process) exit(reason error, terminate bool) {
-	s := p.sys
+	if p.exiting.Load() { // abandoned: Terminate is not for a killed process
+		p.zombie()
+		return
+	}
 	if terminate && p.active && p.code.v.terminate != nil {
 		p.callTerminate(reason)
 	}
+	if !p.exiting.CompareAndSwap(false, true) {
+		p.zombie()
+		return
+	}
+	p.finish(reason, true)
+}
+
+// finish does an exit taken on (see exiting): the process leaves its name
+// first, so that whoever learns of the exit in any way finds the name
+// free; then the table; then it answers every pending call, reports queued
+// messages as dead letters, and signals links and monitors; waiters last.
+// The owner calls it (owner true), or System.Abandon for a process whose
+// goroutine is in user code: then what only the owner may touch (its
+// current call, its batch of messages, its activation) is left to that
+// goroutine for when it returns (zombie), unless the mailbox shows no
+// goroutine at all.
+func (p *process) finish(reason error, owner bool) {
+	s := p.sys
+	if p.named.Load() {
+		s.unregisterPID(p.pid)
+	}
+	// (A process that never needed its procExt gets one now, for late
+	// Watches to find: see System.Watch.)
+	x := p.x()
+	x.mu.Lock()
+	_, linked := x.links[p.parent]
+	x.mu.Unlock()
 	// With handoff, what is still queued goes to the parent whole, with the
 	// exit signal, for a supervisor to pass to the replacement (notices
 	// such as ExitMsg and Down go along; the replacement drops a Down it
 	// did not ask for). Otherwise each message is reported.
-	handoff := p.handoff && p.hasLink(p.parent)
+	handoff := p.handoff && linked
 	var sysLeft, userLeft []any
 	var handed *mailbox.Backlog
-	if handoff {
+	switch {
+	case !owner:
+		var idle bool
+		sysLeft, userLeft, idle = p.mb.CloseForeign()
+		if idle { // no goroutine will come back: do its part too
+			owner = true
+			s.abandoned.Add(-1)
+		} else {
+			p.reportAbandoned()
+		}
+	case handoff:
 		sysLeft, handed = p.mb.CloseBacklog()
-	} else {
+	default:
 		sysLeft, userLeft = p.mb.Close()
 	}
 	p.logExit(reason) // the crash report comes before anyone hears of the exit
-	s.procs.remove(p.pid.id)
-	if p.named.Load() {
-		s.unregisterPID(p.pid)
-	}
-	if p.pending != nil && p.pending.leaves() {
-		p.code.leaving.Add(-1)
-	}
-	if p.active {
-		p.code.drop(s)
+	if owner {
+		p.release(reason)
 	}
 
+	x.mu.Lock()
+	x.closing, x.reason = true, reason
+	links, watchers, monitors, deferred := x.links, x.watchers, x.monitors, x.deferred
+	x.links, x.watchers, x.monitors, x.deferred = nil, nil, nil, nil
+	x.mu.Unlock()
+
 	gone := &ExitError{PID: p.pid, Reason: reason}
-	if p.ctx.call != nil {
-		p.ctx.call.finish(nil, gone)
-		p.ctx.call = nil
-	}
-	x := p.ext
-	if x == nil {
-		x = &procExt{}
-	}
-	for _, c := range x.deferred {
+	for _, c := range deferred {
 		c.finish(nil, gone)
 	}
 	for _, m := range sysLeft {
 		p.refuseSignal(m, reason)
 	}
 	for _, m := range userLeft {
-		switch m := m.(type) {
-		case ExitMsg:
-			s.undeliverableAll(m.From, m.Queued, m.Reason) // handed to us, not passed on
-		case Down:
-			// a notice addressed to this process; nobody else wants it
-		default:
-			s.undeliverable(p.pid, m, reason)
-		}
+		p.dropLeft(m, reason)
 	}
-	for l := range x.links {
+	s.procs.remove(p.pid.id) // before the links and monitors hear of it
+	for l := range links {
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		if l == p.parent {
 			sig.queued, handed = handed, nil
@@ -544,29 +643,94 @@ func (p *process) exit(reason error, terminate bool) {
 			s.undeliverableAll(p.pid, sig.queued, reason)
 		}
 	}
-	for ref, w := range x.watchers {
+	for ref, w := range watchers {
 		if t := s.lookup(w); t != nil {
 			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
 		}
 	}
-	for ref, target := range x.monitors {
+	for ref, target := range monitors {
 		if t := s.lookup(target); t != nil {
 			t.signal(demonitorSig{ref: ref})
 		}
 	}
 
 	if s.watched() {
-		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Reason: reason})
+		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().v.name, Reason: reason})
 	}
 	s.exited()
 	// Waiters last: when they wake, the process is gone in every respect.
-	for _, r := range x.stops {
+	x.mu.Lock()
+	x.finished = true
+	stops, watches := x.stops, x.watches
+	x.stops, x.watches = nil, nil
+	x.mu.Unlock()
+	for _, r := range stops {
 		close(r.done)
 	}
-	for _, w := range x.watches {
+	for _, w := range watches {
 		w.reason = reason
 		close(w.done)
 	}
+}
+
+// reportAbandoned reports a process whose goroutine Abandon leaves behind.
+func (p *process) reportAbandoned() {
+	v := p.ver.Load().v.name
+	p.sys.log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
+		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name), zap.String("version", v))
+	if p.sys.watched() {
+		p.sys.emit(ProcessAbandoned{PID: p.pid, Module: p.mod.name, Version: v})
+	}
+}
+
+// release lets go of what only the process's own goroutine may touch: the
+// call it was handling and its activation of its version.
+func (p *process) release(reason error) {
+	if p.ctx.call != nil {
+		p.ctx.call.finish(nil, &ExitError{PID: p.pid, Reason: reason})
+		p.ctx.call = nil
+	}
+	if p.pending != nil && p.pending.leaves() {
+		p.code.leaving.Add(-1)
+	}
+	if p.active {
+		p.active = false
+		p.code.drop(p.sys)
+	}
+}
+
+// dropLeft reports a user message left in the mailbox of an exited
+// process.
+func (p *process) dropLeft(m any, reason error) {
+	switch m := m.(type) {
+	case ExitMsg:
+		p.sys.undeliverableAll(m.From, m.Queued, m.Reason) // handed to us, not passed on
+	case Down:
+		// a notice addressed to this process; nobody else wants it
+	default:
+		p.sys.undeliverable(p.pid, m, reason)
+	}
+}
+
+// zombie is what the process's goroutine does when it comes back from user
+// code to find that System.Abandon finished its exit meanwhile: it lets go
+// of what Abandon left to it (see finish), reports the messages it had
+// taken and not handled, and stops. Nothing it does changes the process,
+// which is gone.
+func (p *process) zombie() {
+	reason := Killed
+	if x := p.ext.Load(); x != nil {
+		x.mu.Lock()
+		reason = x.reason
+		x.mu.Unlock()
+	}
+	for _, m := range p.mb.DrainOwned() {
+		p.dropLeft(m, reason)
+	}
+	p.release(reason)
+	p.sys.log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid),
+		zap.String("module", p.mod.name), zap.String("version", p.code.v.name))
+	p.sys.abandoned.Add(-1)
 }
 
 // refuseSignal answers a signal that arrived too late: the process has
@@ -614,7 +778,7 @@ func (p *process) logExit(reason error) {
 	if isQuiet(reason) {
 		if ce := log.Check(zap.DebugLevel, "process exited"); ce != nil {
 			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-				zap.String("version", p.code.v.name), zap.String("reason", reason.Error()))
+				zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()))
 		}
 		return
 	}
@@ -624,7 +788,7 @@ func (p *process) logExit(reason error) {
 	}
 	fields := []zap.Field{
 		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-		zap.String("version", p.code.v.name), zap.String("reason", reason.Error()),
+		zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()),
 	}
 	if pe, ok := reason.(*PanicError); ok {
 		fields = append(fields, zap.ByteString("stack", pe.Stack()))

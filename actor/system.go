@@ -17,7 +17,23 @@ import (
 // hangs off a System; two Systems in one program never see each other. The
 // zero System is not usable: call NewSystem. A System is safe for concurrent
 // use. Shutdown stops it.
+//
+// The System a process's Context hands out (Context.System) is the same
+// system seen from that process: a request the process would have to
+// answer itself while it waits for the answer (a Call, CallNamed, Stop,
+// Suspend, Resume, Info or Inspect addressed to itself) fails at once with
+// ErrCallSelf instead of hanging until its deadline.
 type System struct {
+	*system
+	// self is the process whose Context handed this System out; nil for
+	// the System NewSystem returns.
+	self *process
+}
+
+type system struct {
+	// root is the System NewSystem returned, which processes keep.
+	root *System
+
 	log   *zap.Logger
 	clock Clock
 	// callTimeout applies to calls whose context has no deadline (OTP's
@@ -45,6 +61,7 @@ type System struct {
 	calls sync.Pool // *callEnv
 
 	deadLetters atomic.Uint64
+	abandoned   atomic.Int64                   // goroutines of abandoned processes still in user code
 	onHandled   atomic.Pointer[func(PID, any)] // see OnHandled
 
 	extMu sync.Mutex
@@ -98,7 +115,7 @@ func withoutPickup() Option { return optionFunc(func(s *System) { s.pickup = fal
 
 // NewSystem returns a running System.
 func NewSystem(opts ...Option) *System {
-	s := &System{
+	s := &System{system: &system{
 		log:         zap.NewNop(),
 		clock:       RealClock{},
 		callTimeout: 5 * time.Second,
@@ -107,7 +124,8 @@ func NewSystem(opts ...Option) *System {
 		nameOf:      make(map[PID]string),
 		mods:        make(map[string]*module),
 		drained:     make(chan struct{}),
-	}
+	}}
+	s.root = s
 	for _, o := range opts {
 		o.apply(s)
 	}
@@ -227,7 +245,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, active: true}
+	p := &process{sys: s.root, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, active: true}
 	p.ver.Store(rel.code)
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
@@ -255,6 +273,10 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	}
 
 	state, err := p.callInit(args)
+	if p.exiting.Load() { // abandoned during Init
+		p.zombie()
+		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid, Reason: Killed})
+	}
 	if err != nil {
 		// The process never ran: its exit reason goes to the links and
 		// monitors Init made, and the spawner gets it as an error instead
@@ -279,6 +301,9 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 func (s *System) Send(pid PID, msg any) error {
 	if msg == nil {
 		return ErrNilMessage
+	}
+	if s.self != nil && s.self.exiting.Load() {
+		return ErrAbandoned
 	}
 	p := s.lookup(pid)
 	if p == nil {
@@ -392,6 +417,7 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 	if reason == nil {
 		reason = Normal
 	}
+	reason = SafeError(reason)
 	p := s.lookup(to)
 	if p == nil || !p.signal(exitSig{from: from, reason: reason}) {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
@@ -403,6 +429,44 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 // takes effect between two messages: a handler that never returns cannot be
 // killed (Go cannot stop a goroutine from outside).
 func (s *System) Kill(pid PID) error { return s.Exit(pid, Kill) }
+
+// Abandon ends pid at once with reason Killed, even when its goroutine is
+// inside user code that does not return (a Terminate or a handler that
+// blocks): Go cannot stop a goroutine, but the runtime can stop waiting
+// for it. The process is declared killed: it leaves its name and the
+// process table, its mailbox closes (queued messages become dead letters,
+// pending calls get an *ExitError), and its links and monitors are told,
+// all before Abandon returns. If a goroutine was running the process, it
+// is reported (an error log line and a ProcessAbandoned event) and left to
+// finish; whatever it does when it returns changes nothing (it answers the
+// call it was handling with the exit error and lets go of its version);
+// Abandoned counts such goroutines until they return. A process that was
+// idle simply exits, as Kill would make it.
+//
+// Supervisors abandon a child that outlives its shutdown timeout (after
+// the kill OTP would send) and a brutal_kill child; System.Shutdown
+// abandons what is left when its context ends. Abandon fails with NoProc
+// if pid is not alive; a process already exiting is left to finish.
+func (s *System) Abandon(pid PID) error {
+	p := s.lookup(pid)
+	if p == nil {
+		return fmt.Errorf("actor: abandon %v: %w", pid, NoProc)
+	}
+	// Counted before the process is marked, so that its goroutine, coming
+	// back at once, never counts below zero; uncounted below when there
+	// is no goroutine after all.
+	s.abandoned.Add(1)
+	if !p.exiting.CompareAndSwap(false, true) {
+		s.abandoned.Add(-1)
+		return nil // its own exit is under way and runs no user code
+	}
+	p.finish(Killed, false)
+	return nil
+}
+
+// Abandoned returns how many goroutines of abandoned processes (see
+// Abandon) are still running user code.
+func (s *System) Abandoned() int { return int(s.abandoned.Load()) }
 
 // Stop asks pid to stop with reason Normal and waits until it has exited,
 // its Terminate included (gen_server:stop/1). It fails with NoProc if pid is
@@ -470,9 +534,13 @@ func (e *Exited) Reason() error { return e.reason }
 // on Done and the system clock.
 func (s *System) Watch(pid PID) *Exited {
 	w := &Exited{done: make(chan struct{})}
-	if p := s.lookup(pid); p == nil || !p.signal(&watchReq{w: w}) {
+	p := s.lookup(pid)
+	switch {
+	case p == nil:
 		w.reason = NoProc
 		close(w.done)
+	case !p.signal(&watchReq{w: w}):
+		p.x().addWatch(w) // mid-exit: done when the exit is
 	}
 	return w
 }
@@ -503,6 +571,9 @@ func (s *System) Info(ctx context.Context, pid PID) (ProcessInfo, error) {
 
 // request sends a synchronous system request and waits for it.
 func (s *System) request(ctx context.Context, pid PID, r sysRequest) error {
+	if s.isSelf(pid) {
+		return ErrCallSelf
+	}
 	p := s.lookup(pid)
 	if p == nil || !p.signal(r) {
 		return &ExitError{PID: pid, Reason: NoProc}
@@ -514,6 +585,10 @@ func (s *System) request(ctx context.Context, pid PID, r sysRequest) error {
 		return fmt.Errorf("actor: request to %v: %w", pid, ctx.Err())
 	}
 }
+
+// isSelf reports whether pid is the process this System was handed out to
+// (see System): a request it would have to answer while it waits.
+func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid == pid }
 
 // SendAfter sends msg to pid after d on the system clock
 // (erlang:send_after/3). Stop the returned timer to cancel.
@@ -527,10 +602,10 @@ func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
 // supervisor shuts its children down in its own order; then every process
 // still alive gets one, and Shutdown waits until all have finished exiting
 // (links, monitors and waiters told, logs written). Terminate runs for each
-// process stopped this way. If ctx ends first, Shutdown sends Kill to the
-// processes still alive and returns ctx's error without waiting further (a
-// handler that never returns would make it wait forever); call Shutdown
-// again to wait for them. New spawns fail with ErrStopping from the start.
+// process stopped this way. If ctx ends first, Shutdown abandons the
+// processes still alive (see Abandon: they are declared killed at once,
+// even those stuck in user code, whose goroutines are left to finish) and
+// returns ctx's error. New spawns fail with ErrStopping from the start.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	var roots []*Exited
@@ -562,8 +637,13 @@ func (s *System) Shutdown(ctx context.Context) error {
 }
 
 func (s *System) killAll(ctx context.Context) error {
-	s.procs.each(func(p *process) { p.signal(exitSig{reason: Kill}) })
-	s.log.Warn("shutdown deadline passed; killed remaining processes", zap.Int("remaining", s.ProcessCount()))
+	remaining := s.ProcessCount()
+	var left []PID
+	s.procs.each(func(p *process) { left = append(left, p.pid) })
+	for _, pid := range left {
+		_ = s.Abandon(pid) // gone already is fine
+	}
+	s.log.Warn("shutdown deadline passed; remaining processes declared killed", zap.Int("remaining", remaining))
 	// The hooks run even so: what they free (plugin processes) must not
 	// outlive the system, and a process still waiting on one is let go.
 	s.runHooks()
@@ -651,6 +731,14 @@ func (s *System) register(name string, p *process) error {
 	s.names[name] = pid
 	s.nameOf[pid] = name
 	p.named.Store(true)
+	// An exit that began meanwhile may have missed the name (it reads
+	// named after marking itself exiting, as this reads exiting after
+	// setting named): undone here, as registering a dead process fails.
+	if p.exiting.Load() {
+		delete(s.names, name)
+		delete(s.nameOf, pid)
+		return fmt.Errorf("actor: register %q: %w", name, NoProc)
+	}
 	return nil
 }
 

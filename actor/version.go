@@ -80,6 +80,8 @@ type Version struct {
 	up        func(from string, old, extra any) (any, error)
 	down      func(to string, state, extra any) (any, error)
 	batch     BatchHandler
+	maxBatch  int   // batch's MaxBatch, asked once
+	invalid   error // what NewVersion found wrong with the behaviour
 	// retire and release come from a Releaser behaviour.
 	retire, release func()
 	// wrap turns a plain state (what migrations exchange) into the
@@ -152,13 +154,28 @@ func NewVersion(module, version string, b Behaviour) *Version {
 	if d, ok := b.(Downgrader); ok {
 		v.down = d.Downgrade
 	}
-	if bh, ok := b.(BatchHandler); ok && bh.MaxBatch() > 0 {
-		v.batch = bh
+	if bh, ok := b.(BatchHandler); ok {
+		n, err := maxBatch(bh)
+		if n > 0 {
+			v.batch, v.maxBatch = bh, n
+		}
+		v.invalid = err
 	}
 	if r, ok := b.(Releaser); ok {
 		v.retire, v.release = r.Retire, r.Release
 	}
 	return v
+}
+
+// maxBatch asks bh for its MaxBatch; a panic is an error System.Load
+// reports.
+func maxBatch(bh BatchHandler) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, fmt.Errorf("MaxBatch panicked: %v", r)
+		}
+	}()
+	return bh.MaxBatch(), nil
 }
 
 // Funcs is a typed version: state of type S. Handle is required; the other
@@ -290,6 +307,8 @@ func (v *Version) validate() error {
 		return fmt.Errorf("%w: %s has an empty version name", ErrInvalidVersion, v.module)
 	case v.init == nil || v.handle == nil:
 		return fmt.Errorf("%w: %s has no Handle (nil behaviour?)", ErrInvalidVersion, v)
+	case v.invalid != nil:
+		return fmt.Errorf("%w: %s: %v", ErrInvalidVersion, v, v.invalid)
 	}
 	return nil
 }

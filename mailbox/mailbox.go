@@ -71,8 +71,13 @@ type Mailbox struct {
 	running   bool            // the owner is consuming (or has been told to start)
 	suspended bool            // user lane is not served; written by the owner only
 	closed    bool
-	capacity  int // read-only after Configure
-	policy    Policy
+	// pinned counts the messages in in that the runtime put there for a
+	// signal (PushUserAlways, InsertUser) in a bounded mailbox: they are
+	// held as pinnedMsg, do not count towards the capacity and are never
+	// evicted.
+	pinned   int
+	capacity int // read-only after Configure
+	policy   Policy
 
 	// The owner reads its fields below on every message. Sharing a cache
 	// line with the fields above, which a producer writes on every push,
@@ -117,17 +122,65 @@ func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
 		m.mu.Unlock()
 		return false, nil, ErrClosed
 	}
-	if m.capacity > 0 && m.in.len() >= m.capacity {
+	if m.capacity > 0 && m.in.len()-m.pinned >= m.capacity {
 		if m.policy != DropOldest {
 			m.mu.Unlock()
 			return false, nil, ErrFull
 		}
-		evicted = m.in.pop()
-		m.evicted++
+		evicted = m.evictLocked()
 	}
 	schedule = m.appendUserLocked(msg)
 	m.mu.Unlock()
 	return schedule, evicted, nil
+}
+
+// evictLocked removes the oldest user message that is not pinned: the
+// user lane is full, so there is one.
+func (m *Mailbox) evictLocked() any {
+	m.evicted++
+	if m.pinned == 0 {
+		return m.in.pop()
+	}
+	for i := m.in.head; i < len(m.in.buf); i++ {
+		if _, ok := m.in.buf[i].(pinnedMsg); !ok {
+			return m.in.removeAt(i - m.in.head)
+		}
+	}
+	panic("mailbox: full user lane holds only pinned messages")
+}
+
+// pinnedMsg holds, in a bounded mailbox, a message the runtime queued for
+// a signal: it never counts towards the capacity and is never evicted.
+type pinnedMsg struct{ msg any }
+
+// pin wraps msg for a bounded mailbox's user lane. mu is held.
+func (m *Mailbox) pin(msg any) any {
+	if m.capacity == 0 {
+		return msg
+	}
+	m.pinned++
+	return pinnedMsg{msg}
+}
+
+// popBoundedLocked takes the oldest message of a bounded mailbox. mu is
+// held; in is not empty.
+func (m *Mailbox) popBoundedLocked() any {
+	msg := m.in.pop()
+	if p, ok := msg.(pinnedMsg); ok {
+		m.pinned--
+		return p.msg
+	}
+	return msg
+}
+
+// unpin replaces pinned messages by what they hold, in place.
+func unpin(msgs []any) []any {
+	for i, msg := range msgs {
+		if p, ok := msg.(pinnedMsg); ok {
+			msgs[i] = p.msg
+		}
+	}
+	return msgs
 }
 
 // appendUserLocked queues msg on the user lane and reports whether the
@@ -145,16 +198,17 @@ func (m *Mailbox) appendUserLocked(msg any) (schedule bool) {
 
 // PushUserAlways appends msg to the user lane even when a bounded mailbox
 // is full. The runtime uses it for signals converted to messages (a
-// monitor's down notice), which must never be refused. It still counts
-// towards the capacity, so a DropOldest mailbox may later evict it like any
-// message. schedule and err are as for PushUser.
+// monitor's down notice), which must never be refused: the capacity bounds
+// the other user messages only, so msg does not count towards it and a
+// DropOldest mailbox never evicts it. schedule and err are as for
+// PushUser.
 func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return false, ErrClosed
 	}
-	return m.appendUserLocked(msg), nil
+	return m.appendUserLocked(m.pin(msg)), nil
 }
 
 // PushSystem appends msg to the system lane, which is unbounded. schedule
@@ -205,7 +259,7 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 		m.taken++
 		switch {
 		case m.capacity > 0:
-			msg = m.in.pop()
+			msg = m.popBoundedLocked()
 			m.mu.Unlock()
 			return msg, User, true
 		case m.capacity == 0 && m.out.len() > 0:
@@ -252,7 +306,7 @@ func (m *Mailbox) NextUser() (msg any, ok bool) {
 	case m.in.len() == 0:
 		return nil, false
 	case m.bounded:
-		msg = m.in.pop()
+		msg = m.popBoundedLocked()
 	default:
 		m.in, m.out = m.out, m.in
 		msg = m.out.pop()
@@ -274,7 +328,7 @@ func (m *Mailbox) Mark() Mark { return Mark(m.sysAt) }
 // The runtime uses it for a signal that becomes a message (a trapped exit):
 // the message takes the place the signal had when it arrived, so that a
 // sender's signal and messages stay in the order it sent them. Like
-// PushUserAlways it ignores the capacity. Owner only.
+// PushUserAlways it ignores the capacity and is never evicted. Owner only.
 func (m *Mailbox) InsertUser(msg any, at Mark) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -283,6 +337,7 @@ func (m *Mailbox) InsertUser(msg any, at Mark) {
 	}
 	// Queued user messages that arrived before the mark.
 	ahead := int(max(int64(uint64(at)-m.taken-m.evicted), 0))
+	msg = m.pin(msg)
 	if ahead < m.out.len() {
 		m.out.insert(ahead, msg)
 	} else {
@@ -381,8 +436,44 @@ func (m *Mailbox) Close() (system, user []any) {
 	}
 	m.sysLen.Store(0)
 	user = m.out.drain(nil)
-	user = m.in.drain(user)
+	user = unpin(m.in.drain(user))
+	m.pinned = 0
 	return system, user
+}
+
+// CloseForeign is Close for a caller that is not the owner, while the
+// owner may be running (busy in code that does not come back). It returns
+// the system messages and the user messages producers queued, and idle
+// true if no owner was running: then the owner's own batch is returned
+// too and the caller may act as the owner from now on. With an owner
+// running, its batch is left to it (DrainOwned).
+func (m *Mailbox) CloseForeign() (system, user []any, idle bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	idle = !m.running
+	m.closed = true
+	m.running = true // nobody may start consuming any more
+	for _, e := range m.sys.drain(nil) {
+		system = append(system, e.msg)
+	}
+	m.sysLen.Store(0)
+	if idle {
+		user = m.out.drain(nil)
+	}
+	user = unpin(m.in.drain(user))
+	m.pinned = 0
+	return system, user, idle
+}
+
+// DrainOwned returns the user messages a closed mailbox still holds, the
+// owner's batch included, and empties it. Owner only: the owner of a
+// mailbox closed by CloseForeign calls it when it comes back.
+func (m *Mailbox) DrainOwned() []any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	user := unpin(m.in.drain(m.out.drain(nil)))
+	m.pinned = 0
+	return user
 }
 
 // Backlog is the user messages a closed mailbox still held, taken whole
@@ -421,6 +512,10 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 		system = append(system, e.msg)
 	}
 	m.sysLen.Store(0)
+	if m.pinned > 0 {
+		unpin(m.in.buf[m.in.head:])
+		m.pinned = 0
+	}
 	user = &Backlog{out: m.out, in: m.in}
 	m.out, m.in = queue[any]{}, queue[any]{}
 	return system, user
@@ -519,6 +614,21 @@ func (q *queue[T]) insert(i int, v T) {
 	q.buf = append(q.buf, zero)
 	copy(q.buf[i+1:], q.buf[i:])
 	q.buf[i] = v
+}
+
+// removeAt removes and returns the element at index i of the queued
+// elements (0 is the head).
+func (q *queue[T]) removeAt(i int) T {
+	i += q.head
+	v := q.buf[i]
+	copy(q.buf[i:], q.buf[i+1:])
+	var zero T
+	q.buf[len(q.buf)-1] = zero
+	q.buf = q.buf[:len(q.buf)-1]
+	if q.head == len(q.buf) {
+		q.reset()
+	}
+	return v
 }
 
 // drain appends the queued elements to dst and empties the queue.

@@ -304,7 +304,7 @@ func waitShutdown(ctx *actor.Context, c *child, w *actor.Exited) {
 	switch c.spec.Shutdown {
 	case BrutalKill:
 		want = actor.Killed
-		<-w.Done()
+		awaitKill(ctx, c, w)
 	case Infinity:
 		<-w.Done()
 	default:
@@ -315,7 +315,7 @@ func waitShutdown(ctx *actor.Context, c *child, w *actor.Exited) {
 		case <-timer.C():
 			ctx.Log().Warn("shutdown timeout; killing child", zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid))
 			_ = ctx.Exit(c.pid, actor.Kill)
-			<-w.Done()
+			awaitKill(ctx, c, w)
 		}
 	}
 	reason := w.Reason()
@@ -326,6 +326,29 @@ func waitShutdown(ctx *actor.Context, c *child, w *actor.Exited) {
 	}
 	ctx.System().Emit(ChildShutdown{Supervisor: ctx.Self(), ID: c.spec.ID, PID: c.pid, Reason: reason})
 	c.pid = actor.PID{}
+}
+
+// KillGrace is how long a supervisor waits for a child to take a kill
+// signal before it abandons the child (actor.System.Abandon): a child
+// whose goroutine is stuck in user code (a Terminate or a handler that
+// does not return) cannot take a signal, and Go cannot stop it, so after
+// this grace it is declared killed and the supervisor goes on. An OTP kill
+// takes effect at once; this is the nearest Go allows.
+const KillGrace = 100 * time.Millisecond
+
+// awaitKill waits for c, sent a kill, to exit, abandoning it after
+// KillGrace.
+func awaitKill(ctx *actor.Context, c *child, w *actor.Exited) {
+	timer := ctx.System().Clock().NewTimer(KillGrace)
+	defer timer.Stop()
+	select {
+	case <-w.Done():
+		return
+	case <-timer.C():
+	}
+	ctx.Log().Error("child did not take the kill; abandoning it", zap.String("child", c.spec.ID), zap.Stringer("child_pid", c.pid))
+	_ = ctx.System().Abandon(c.pid)
+	<-w.Done()
 }
 
 // terminateAll shuts every running child down: in reverse start order, or

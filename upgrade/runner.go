@@ -783,7 +783,7 @@ func (r *runner) callGate(ctx context.Context, w Wave) error {
 				answer <- fmt.Errorf("gate check panicked: %v", p)
 			}
 		}()
-		answer <- r.plan.Gate.Check(cctx, w)
+		answer <- actor.SafeError(r.plan.Gate.Check(cctx, w))
 	}()
 	timer := r.sys.Clock().NewTimer(r.plan.timeout())
 	defer timer.Stop()
