@@ -485,6 +485,7 @@ func (p *process) exit(reason error, terminate bool) {
 	s := p.sys
 	if terminate && p.active && p.code.v.terminate != nil {
 		p.callTerminate(reason)
+		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
 	}
 	// With handoff, what is still queued goes to the parent whole, with the
 	// exit signal, for a supervisor to pass to the replacement (notices

@@ -151,6 +151,8 @@ type spawnOptions struct {
 	link     bool // set by Context.SpawnLink
 	handoff  bool
 	backlog  *mailbox.Backlog
+	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
+	startInfo *any
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -254,15 +256,20 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		}
 	}
 
+	p.ctx.beginInit(o.startInfo != nil)
 	state, err := p.callInit(args)
+	info := p.ctx.endInit()
 	if err != nil {
 		// The process never ran: its exit reason goes to the links and
 		// monitors Init made, and the spawner gets it as an error instead
 		// of an exit signal (it is not linked yet).
-		p.exit(err, false)
+		p.exit(initExit(err), false)
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, err)
 	}
 	p.state = state
+	if o.startInfo != nil {
+		*o.startInfo = info
+	}
 	if o.link && parent != nil {
 		parent.addLink(p.pid)
 		p.addLink(parent.pid)
