@@ -147,7 +147,9 @@ func StartInfo(dst *any) StartOption {
 // restarts use them, SimpleChildSpec reports them, and a new template
 // (UpgradeSpecs) keeps them. Only StartSimpleChild takes them; a child spec
 // carries its own in Start.Options, so StartChild and RestartChild fail
-// with ErrNotSimple.
+// with ErrNotSimple. Options meant for one spawn (actor.WithStartInfo,
+// actor.WithBacklog) do not belong here: they would apply to every
+// restart; use StartInfo for the start info.
 func SpawnOptions(opts ...actor.SpawnOption) StartOption {
 	return startOptionFunc(func(o *startOptions) { o.spawn = append(o.spawn, opts...) })
 }

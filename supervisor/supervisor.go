@@ -116,7 +116,7 @@ func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 	if s, ok := st.(*state); ok {
 		s.terminateAll(ctx)
 		for _, c := range s.children {
-			undeliverable(ctx, c.pid, c.inherit, reason) // waiting for a restart that will not come
+			undeliverable(ctx, c.last, c.inherit, reason) // waiting for a restart that will not come
 		}
 	}
 }
