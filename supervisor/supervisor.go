@@ -266,7 +266,9 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 		return actor.Shutdown
 	case AllSignificant:
 		for _, o := range s.children {
-			if o.spec.Significant && !o.pid.IsZero() {
+			// A restarting child is still there (OTP counts every pid
+			// but undefined, {restarting, _} included).
+			if o.spec.Significant && (!o.pid.IsZero() || o.restarting) {
 				return nil
 			}
 		}
