@@ -73,6 +73,12 @@
 // messages, as in OTP. A panic in Init, Handle, Terminate or a migration
 // never crashes the host: it becomes an exit reason or an error.
 //
+// Starts and stops carry OTP's extra results: Init may return Ignore (not
+// started, not a failure) and hand info back with SetStartInfo
+// ({ok, Pid, Info}, read through WithStartInfo); StopWith stops a process
+// with a reason (gen_server:stop/3); a ReasonTerminator (or
+// Funcs.TerminateReason) chooses the reason its process exits with.
+//
 // # Blocking and panics
 //
 // Spawn runs Init on the caller's goroutine before returning. Call blocks

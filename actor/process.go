@@ -562,6 +562,7 @@ func (p *process) exit(reason error, terminate bool) {
 	}
 	if terminate && p.active && p.code.v.terminate != nil {
 		p.callTerminate(reason)
+		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
 	}
 	if !p.exiting.CompareAndSwap(false, true) {
 		p.zombie()

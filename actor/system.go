@@ -169,6 +169,8 @@ type spawnOptions struct {
 	link     bool // set by Context.SpawnLink
 	handoff  bool
 	backlog  *mailbox.Backlog
+	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
+	startInfo *any
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -272,7 +274,9 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		}
 	}
 
+	p.ctx.beginInit(o.startInfo != nil)
 	state, err := p.callInit(args)
+	info := p.ctx.endInit()
 	if p.exiting.Load() { // abandoned during Init
 		p.zombie()
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid, Reason: Killed})
@@ -281,10 +285,13 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		// The process never ran: its exit reason goes to the links and
 		// monitors Init made, and the spawner gets it as an error instead
 		// of an exit signal (it is not linked yet).
-		p.exit(err, false)
+		p.exit(initExit(err), false)
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, err)
 	}
 	p.state = state
+	if o.startInfo != nil {
+		*o.startInfo = info
+	}
 	if o.link && parent != nil {
 		parent.addLink(p.pid)
 		p.addLink(parent.pid)

@@ -29,6 +29,17 @@ type Terminator interface {
 	Terminate(ctx *Context, state any, reason error)
 }
 
+// ReasonTerminator is Terminator for versions whose cleanup chooses the
+// reason the process exits with (in OTP, exit(NewReason) inside
+// terminate/2): the process exits with the error Terminate returns, and
+// its links, monitors, Stop callers and supervisor see that reason; nil
+// (or a typed nil) keeps the reason it was exiting with. It is called
+// when Terminator's Terminate would be; a version implements one of the
+// two (both are named Terminate). Funcs.TerminateReason is the typed form.
+type ReasonTerminator interface {
+	Terminate(ctx *Context, state any, reason error) error
+}
+
 // Upgrader is implemented by versions that migrate the state built by an
 // older version: OTP's code_change(OldVsn, State, Extra). It runs in the new
 // version, for the up steps its Lineage declares (from the version it
@@ -81,7 +92,7 @@ type Version struct {
 	down      func(to string, state, extra any) (any, error)
 	batch     BatchHandler
 	maxBatch  int   // batch's MaxBatch, asked once
-	invalid   error // what NewVersion found wrong with the behaviour
+	invalid   error // why Load must refuse the version (a panicking MaxBatch, inconsistent Funcs)
 	// retire and release come from a Releaser behaviour.
 	retire, release func()
 	// wrap turns a plain state (what migrations exchange) into the
@@ -133,8 +144,8 @@ func (v *Version) CanUpgrade() bool { return v.up != nil }
 func (v *Version) CanDowngrade() bool { return v.down != nil }
 
 // NewVersion makes a version of module from an untyped Behaviour, probing
-// it for Terminator, Upgrader, Downgrader, BatchHandler, HasLineage and
-// Releaser.
+// it for Terminator (or ReasonTerminator), Upgrader, Downgrader,
+// BatchHandler, HasLineage and Releaser.
 // Invalid input (empty names, a nil behaviour) is reported by System.Load.
 func NewVersion(module, version string, b Behaviour) *Version {
 	v := &Version{module: module, name: version}
@@ -147,6 +158,9 @@ func NewVersion(module, version string, b Behaviour) *Version {
 	}
 	if t, ok := b.(Terminator); ok {
 		v.terminate = t.Terminate
+	}
+	if t, ok := b.(ReasonTerminator); ok {
+		v.terminate = func(ctx *Context, state any, reason error) { ctx.chooseExit(t.Terminate(ctx, state, reason)) }
 	}
 	if u, ok := b.(Upgrader); ok {
 		v.up = u.CodeChange
@@ -195,6 +209,11 @@ type Funcs[S any] struct {
 	Init      func(ctx *Context, args any) (S, error)
 	Handle    func(ctx *Context, state S, msg any) (S, error)
 	Terminate func(ctx *Context, state S, reason error)
+	// TerminateReason is Terminate choosing the exit reason (see
+	// ReasonTerminator): the process exits with the error it returns, or
+	// with its reason unchanged for nil. Set Terminate or TerminateReason,
+	// not both (Load refuses the version).
+	TerminateReason func(ctx *Context, state S, reason error) error
 	// CodeChange migrates the state of an older version (see Migrate).
 	CodeChange func(from string, oldState, extra any) (S, error)
 	// Downgrade turns this version's state back into an older version's.
@@ -234,6 +253,14 @@ func Define[S any](module, version string, f Funcs[S]) *Version {
 	}
 	if f.Terminate != nil {
 		v.terminate = func(ctx *Context, state any, reason error) { f.Terminate(ctx, state.(*cell).s, reason) }
+	}
+	if f.TerminateReason != nil {
+		if f.Terminate != nil {
+			v.invalid = errors.New("both Terminate and TerminateReason are set")
+		}
+		v.terminate = func(ctx *Context, state any, reason error) {
+			ctx.chooseExit(f.TerminateReason(ctx, state.(*cell).s, reason))
+		}
 	}
 	if f.CodeChange != nil {
 		v.up = func(from string, old, extra any) (any, error) { return f.CodeChange(from, old, extra) }

@@ -15,6 +15,7 @@ var (
 	ErrAlreadyStarted = errors.New("supervisor: a child with that id is running")
 	ErrNotFound       = errors.New("supervisor: no such child")
 	ErrRunning        = errors.New("supervisor: child is running")
+	ErrRestarting     = errors.New("supervisor: child is restarting")
 	ErrSimple         = errors.New("supervisor: not supported by simple_one_for_one")
 	ErrNotSimple      = errors.New("supervisor: only for simple_one_for_one")
 )
@@ -65,33 +66,106 @@ func (h *Handle) PID() actor.PID { return h.pid }
 // ChildInfo describes a child (supervisor:which_children/1, plus the
 // version its process runs).
 type ChildInfo struct {
-	ID      string
-	PID     actor.PID // zero when not running
-	Type    ChildType
-	Restart Restart
-	Modules []string
-	Module  string // the module it was started from
-	Version string // the version that built its state ("" when not running)
+	ID  string
+	PID actor.PID // zero when not running
+	// Restarting: a restart failed and is queued to be tried again (OTP's
+	// restarting in place of the pid); PID is zero.
+	Restarting bool
+	Type       ChildType
+	Restart    Restart
+	Modules    []string
+	Module     string // the module it was started from
+	Version    string // the version that built its state ("" when not running)
 }
 
-// Counts is supervisor:count_children/1.
+// Counts is supervisor:count_children/1. Active counts running children
+// only: not those restarting.
 type Counts struct {
 	Specs, Active, Supervisors, Workers int
 }
 
 type (
-	startChildReq     struct{ spec ChildSpec }
-	startSimpleReq    struct{ args any }
+	startChildReq struct {
+		spec ChildSpec
+		info bool // reply with the start info
+	}
+	startSimpleReq struct {
+		args any
+		opts []actor.SpawnOption
+		info bool
+	}
 	terminateChildReq struct {
 		id  string
 		pid actor.PID
 	}
-	restartChildReq  struct{ id string }
-	deleteChildReq   struct{ id string }
+	restartChildReq struct {
+		id   string
+		info bool
+	}
+	deleteChildReq struct{ id string }
+	childSpecReq   struct {
+		id  string
+		pid actor.PID
+	}
 	whichChildrenReq struct{}
 	countChildrenReq struct{}
 	flagsReq         struct{}
 )
+
+// started is the reply to a start: the PID (zero when the child's Init
+// returned actor.Ignore) and the start info, when asked for.
+type started struct {
+	pid  actor.PID
+	info any
+}
+
+// StartOption changes one call of StartChild, RestartChild or
+// StartSimpleChild.
+type StartOption interface{ applyStart(*startOptions) }
+
+type startOptions struct {
+	info  *any
+	spawn []actor.SpawnOption
+}
+
+type startOptionFunc func(*startOptions)
+
+func (f startOptionFunc) applyStart(o *startOptions) { f(o) }
+
+// StartInfo makes a successful start store in *dst the info the child's
+// Init handed back with actor.Context.SetStartInfo: OTP's {ok, Pid, Info}
+// from a start function (nil if Init set none, or returned actor.Ignore).
+// *dst is written on the caller's goroutine, before the call returns. The
+// info of the supervisor's own restarts is not kept, as in OTP.
+func StartInfo(dst *any) StartOption {
+	return startOptionFunc(func(o *startOptions) { o.info = dst })
+}
+
+// SpawnOptions gives one simple_one_for_one instance spawn options of its
+// own, passed after the template's Start.Options: a registered name
+// (actor.WithName), a mailbox bound. They belong to that instance: its
+// restarts use them, SimpleChildSpec reports them, and a new template
+// (UpgradeSpecs) keeps them. Only StartSimpleChild takes them; a child spec
+// carries its own in Start.Options, so StartChild and RestartChild fail
+// with ErrNotSimple. Options meant for one spawn (actor.WithStartInfo,
+// actor.WithBacklog) do not belong here: they would apply to every
+// restart; use StartInfo for the start info.
+func SpawnOptions(opts ...actor.SpawnOption) StartOption {
+	return startOptionFunc(func(o *startOptions) { o.spawn = append(o.spawn, opts...) })
+}
+
+func startOpts(opts []StartOption) startOptions {
+	var o startOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyStart(&o)
+		}
+	}
+	return o
+}
+
+// errSpawnOptions refuses SpawnOptions outside StartSimpleChild.
+var errSpawnOptions = fmt.Errorf("%w: SpawnOptions are for StartSimpleChild (a child spec has Start.Options)", ErrNotSimple)
 
 // Flags returns the supervisor's flags, with OTP's defaults filled in
 // (what a harness checks restart intensity against).
@@ -104,39 +178,88 @@ func (h *Handle) Flags(ctx context.Context) (Flags, error) {
 }
 
 // StartChild adds a child spec and starts it (not for simple_one_for_one).
-func (h *Handle) StartChild(ctx context.Context, spec ChildSpec) (actor.PID, error) {
-	return h.callPID(ctx, startChildReq{spec: spec})
+// If the child's Init returns actor.Ignore, the spec is kept (a temporary
+// one is not) with the child not running, and StartChild returns a zero
+// PID and no error (OTP's {ok, undefined}). StartInfo receives the start
+// info.
+func (h *Handle) StartChild(ctx context.Context, spec ChildSpec, opts ...StartOption) (actor.PID, error) {
+	o := startOpts(opts)
+	if len(o.spawn) > 0 {
+		return actor.PID{}, errSpawnOptions
+	}
+	return h.callStart(ctx, startChildReq{spec: spec, info: o.info != nil}, o)
 }
 
 // StartSimpleChild starts an instance of a simple_one_for_one
-// supervisor's child spec with args as its Init arguments.
-func (h *Handle) StartSimpleChild(ctx context.Context, args any) (actor.PID, error) {
-	return h.callPID(ctx, startSimpleReq{args: args})
+// supervisor's child spec with args as its Init arguments, and with the
+// instance's own SpawnOptions if given (each instance can have its own
+// registered name, kept across its restarts). If its Init returns
+// actor.Ignore, nothing is kept and StartSimpleChild returns a zero PID
+// and no error, as OTP does. StartInfo receives the start info.
+func (h *Handle) StartSimpleChild(ctx context.Context, args any, opts ...StartOption) (actor.PID, error) {
+	o := startOpts(opts)
+	return h.callStart(ctx, startSimpleReq{args: args, opts: o.spawn, info: o.info != nil}, o)
 }
 
 // TerminateChild terminates the child id by its shutdown spec and keeps
-// its spec (a temporary child's spec is removed).
+// its spec (a temporary child's spec is removed). A restarting child's
+// pending restart is cancelled: it stays not running.
 func (h *Handle) TerminateChild(ctx context.Context, id string) error {
 	_, err := h.sys.Call(ctx, h.pid, terminateChildReq{id: id})
 	return err
 }
 
 // TerminateSimpleChild terminates an instance of a simple_one_for_one
-// supervisor.
+// supervisor by its PID; a restarting instance is found by the PID of the
+// process that exited, and its restart cancelled. A PID that is not alive
+// is not an error (OTP returns ok: there is nothing left to terminate); a
+// live process that is not an instance is ErrNotFound.
 func (h *Handle) TerminateSimpleChild(ctx context.Context, pid actor.PID) error {
 	_, err := h.sys.Call(ctx, h.pid, terminateChildReq{pid: pid})
 	return err
 }
 
-// RestartChild starts the child id again; it must not be running.
-func (h *Handle) RestartChild(ctx context.Context, id string) (actor.PID, error) {
-	return h.callPID(ctx, restartChildReq{id: id})
+// RestartChild starts the child id again; it must be neither running
+// (ErrRunning) nor restarting (ErrRestarting). A start that returns
+// actor.Ignore leaves it not running and returns a zero PID and no error.
+// StartInfo receives the start info.
+func (h *Handle) RestartChild(ctx context.Context, id string, opts ...StartOption) (actor.PID, error) {
+	o := startOpts(opts)
+	if len(o.spawn) > 0 {
+		return actor.PID{}, errSpawnOptions
+	}
+	return h.callStart(ctx, restartChildReq{id: id, info: o.info != nil}, o)
 }
 
-// DeleteChild removes the spec of child id; it must not be running.
+// DeleteChild removes the spec of child id; it must be neither running
+// (ErrRunning) nor restarting (ErrRestarting).
 func (h *Handle) DeleteChild(ctx context.Context, id string) error {
 	_, err := h.sys.Call(ctx, h.pid, deleteChildReq{id: id})
 	return err
+}
+
+// ChildSpec returns the spec of child id with every field, defaults
+// filled in (supervisor:get_childspec/2). Under simple_one_for_one the id
+// names the template, as in OTP; SimpleChildSpec returns an instance's.
+// The slices are copies; Start.Args is the value the child was given.
+func (h *Handle) ChildSpec(ctx context.Context, id string) (ChildSpec, error) {
+	return h.callSpec(ctx, childSpecReq{id: id})
+}
+
+// SimpleChildSpec returns the spec an instance of a simple_one_for_one
+// supervisor runs, found by its PID (a restarting one by the PID that
+// exited): the template with the instance's Init arguments, and with its
+// own SpawnOptions after the template's Start.Options.
+func (h *Handle) SimpleChildSpec(ctx context.Context, pid actor.PID) (ChildSpec, error) {
+	return h.callSpec(ctx, childSpecReq{pid: pid})
+}
+
+func (h *Handle) callSpec(ctx context.Context, req childSpecReq) (ChildSpec, error) {
+	r, err := h.sys.Call(ctx, h.pid, req)
+	if err != nil {
+		return ChildSpec{}, err
+	}
+	return r.(ChildSpec), nil
 }
 
 // WhichChildren lists the children in start order, each with the version
@@ -177,12 +300,16 @@ func (h *Handle) CountChildren(ctx context.Context) (Counts, error) {
 	return r.(Counts), nil
 }
 
-func (h *Handle) callPID(ctx context.Context, req any) (actor.PID, error) {
+func (h *Handle) callStart(ctx context.Context, req any, o startOptions) (actor.PID, error) {
 	r, err := h.sys.Call(ctx, h.pid, req)
 	if err != nil {
 		return actor.PID{}, err
 	}
-	return r.(actor.PID), nil
+	st := r.(started)
+	if o.info != nil {
+		*o.info = st.info
+	}
+	return st.pid, nil
 }
 
 // request serves the runtime API inside the supervisor.
@@ -201,7 +328,7 @@ func (s *state) request(ctx *actor.Context, msg any) {
 			reply(nil, ErrSimple)
 			return
 		}
-		reply(s.startChild(ctx, m.spec))
+		reply(s.startChild(ctx, m.spec, m.info))
 	case startSimpleReq:
 		if !simple {
 			reply(nil, ErrNotSimple)
@@ -209,41 +336,61 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		}
 		spec := s.template
 		spec.Start.Args = m.args
-		c := &child{spec: spec}
-		if err := s.start(ctx, c, false); err != nil {
+		c := &child{spec: spec, own: m.opts}
+		info, err := s.start(ctx, c, false, m.info)
+		if err != nil {
 			reply(nil, err)
 			return
 		}
-		s.children = append(s.children, c)
-		reply(c.pid, nil)
+		if !c.pid.IsZero() { // an ignored instance is not kept (OTP)
+			s.children = append(s.children, c)
+		}
+		reply(started{pid: c.pid, info: info}, nil)
 	case terminateChildReq:
-		c := s.byID(m.id)
+		var c *child
 		if simple {
 			if m.pid.IsZero() {
 				reply(nil, ErrSimple) // instances are terminated by PID
 				return
 			}
-			c = s.byPID(m.pid)
+			if c = s.instance(m.pid); c == nil && !ctx.System().Alive(m.pid) {
+				// OTP's terminate_child finds no instance and a dead
+				// process: ok, the process is terminated already.
+				reply(nil, nil)
+				return
+			}
+		} else {
+			c = s.byID(m.id)
 		}
 		if c == nil {
-			reply(nil, fmt.Errorf("%w: %q", ErrNotFound, m.id))
+			reply(nil, notFound(m.id, m.pid))
 			return
 		}
 		if !c.pid.IsZero() {
 			s.shutdown(ctx, c)
 		}
+		if c.restarting {
+			// The queued retry finds the child no longer restarting and
+			// does nothing: the restart is cancelled.
+			undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
+			c.inherit = nil
+		}
 		s.forget(c)
 		reply(nil, nil)
 	case restartChildReq:
 		c, err := s.stopped(m.id)
+		var info any
 		if err == nil {
-			err = s.start(ctx, c, false)
+			info, err = s.start(ctx, c, false, m.info)
 		}
 		if err != nil {
 			reply(nil, err)
 			return
 		}
-		reply(c.pid, nil)
+		reply(started{pid: c.pid, info: info}, nil)
+	case childSpecReq:
+		spec, err := s.childSpec(m.id, m.pid)
+		reply(spec, err)
 	case deleteChildReq:
 		c, err := s.stopped(m.id)
 		if err == nil {
@@ -251,15 +398,15 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		}
 		reply(nil, err)
 	case upgradeSpecsReq:
-		acts, err := s.upgradeSpecs(ctx, m.specs, m.specsOnly)
+		acts, err := s.upgradeSpecs(ctx, m.specs, m.opts)
 		reply(specsResult{acts: acts, err: err}, nil)
 	case flagsReq:
 		reply(s.flags, nil)
 	case whichChildrenReq:
 		out := make([]ChildInfo, 0, len(s.children))
 		for _, c := range s.children {
-			out = append(out, ChildInfo{ID: c.spec.ID, PID: c.pid, Type: c.spec.Type, Restart: c.spec.Restart,
-				Modules: slices.Clone(c.spec.Modules), Module: c.spec.Start.Module})
+			out = append(out, ChildInfo{ID: c.spec.ID, PID: c.pid, Restarting: c.restarting, Type: c.spec.Type,
+				Restart: c.spec.Restart, Modules: slices.Clone(c.spec.Modules), Module: c.spec.Start.Module})
 		}
 		reply(out, nil)
 	case countChildrenReq:
@@ -287,7 +434,7 @@ func (s *state) request(ctx *actor.Context, msg any) {
 }
 
 // stopped finds child id for restart_child and delete_child, which
-// require a present child that is not running.
+// require a present child that is neither running nor restarting.
 func (s *state) stopped(id string) (*child, error) {
 	c := s.byID(id)
 	switch {
@@ -297,26 +444,86 @@ func (s *state) stopped(id string) (*child, error) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case !c.pid.IsZero():
 		return nil, fmt.Errorf("%w: %q is %v", ErrRunning, id, c.pid)
+	case c.restarting:
+		return nil, fmt.Errorf("%w: %q", ErrRestarting, id)
 	}
 	return c, nil
 }
 
+// instance finds a simple_one_for_one instance by its PID, or a
+// restarting one by the PID of the process that exited (OTP keeps it as
+// {restarting, OldPid}).
+func (s *state) instance(pid actor.PID) *child {
+	if c := s.byPID(pid); c != nil {
+		return c
+	}
+	for _, c := range s.children {
+		if c.restarting && c.last == pid {
+			return c
+		}
+	}
+	return nil
+}
+
+func notFound(id string, pid actor.PID) error {
+	if !pid.IsZero() {
+		return fmt.Errorf("%w: %v", ErrNotFound, pid)
+	}
+	return fmt.Errorf("%w: %q", ErrNotFound, id)
+}
+
+// childSpec is get_childspec: by id, the child's spec (under
+// simple_one_for_one, the template's id names the template); by PID, a
+// simple_one_for_one instance's. OTP looks PIDs up under simple_one_for_one
+// only, and so does this.
+func (s *state) childSpec(id string, pid actor.PID) (ChildSpec, error) {
+	simple := s.flags.Strategy == SimpleOneForOne
+	var spec ChildSpec
+	switch {
+	case !pid.IsZero() && simple:
+		c := s.instance(pid)
+		if c == nil {
+			return ChildSpec{}, notFound(id, pid)
+		}
+		spec = c.spec
+		spec.Start.Options = slices.Concat(c.spec.Start.Options, c.own)
+	case !pid.IsZero():
+		return ChildSpec{}, notFound(id, pid)
+	case simple && id == s.template.ID:
+		spec = s.template
+	case simple:
+		return ChildSpec{}, notFound(id, pid)
+	default:
+		c := s.byID(id)
+		if c == nil {
+			return ChildSpec{}, notFound(id, pid)
+		}
+		spec = c.spec
+	}
+	spec.Start.Options = slices.Clone(spec.Start.Options)
+	spec.Modules = slices.Clone(spec.Modules)
+	return spec, nil
+}
+
 // startChild validates spec, adds it at the end of the start order and
-// starts it.
-func (s *state) startChild(ctx *actor.Context, spec ChildSpec) (actor.PID, error) {
+// starts it. A temporary child whose start was ignored is not added.
+func (s *state) startChild(ctx *actor.Context, spec ChildSpec, info bool) (started, error) {
 	if err := spec.validate(s.flags); err != nil {
-		return actor.PID{}, err
+		return started{}, err
 	}
 	if c := s.byID(spec.ID); c != nil {
 		if c.pid.IsZero() {
-			return actor.PID{}, fmt.Errorf("%w: %q", ErrAlreadyPresent, spec.ID)
+			return started{}, fmt.Errorf("%w: %q", ErrAlreadyPresent, spec.ID)
 		}
-		return actor.PID{}, fmt.Errorf("%w: %q is %v", ErrAlreadyStarted, spec.ID, c.pid)
+		return started{}, fmt.Errorf("%w: %q is %v", ErrAlreadyStarted, spec.ID, c.pid)
 	}
 	c := &child{spec: spec.withDefaults()}
-	if err := s.start(ctx, c, false); err != nil {
-		return actor.PID{}, err
+	out, err := s.start(ctx, c, false, info)
+	if err != nil {
+		return started{}, err
 	}
-	s.children = append(s.children, c)
-	return c.pid, nil
+	if !c.pid.IsZero() || c.spec.Restart != Temporary {
+		s.children = append(s.children, c)
+	}
+	return started{pid: c.pid, info: out}, nil
 }

@@ -14,10 +14,13 @@
 //
 // Start validates, loads the supervisor module and spawns the supervisor;
 // its Init starts the children left to right and fails as a whole (stopping
-// those already started, in reverse) if one cannot start. Restarts always
-// start the module's current version. A restart that fails is re-queued to
-// the supervisor itself and retried, each attempt counting against the
-// intensity, so requests and exits queued meanwhile are served. When more
+// those already started, in reverse) if one cannot start. A child whose
+// Init returns actor.Ignore is not started and not a failure: it is kept,
+// not running (OTP's ignore). Restarts always start the module's current
+// version. A restart that fails is re-queued to the supervisor itself and
+// retried, each attempt counting against the intensity, so requests and
+// exits queued meanwhile are served; until then the child is restarting
+// (OTP's {restarting, Pid}), and TerminateChild cancels the retry. When more
 // than Intensity restarts happen within Period, the supervisor shuts its
 // children down in reverse start order and exits with reason shutdown,
 // which its own supervisor sees as a child exit (escalation).
@@ -33,13 +36,16 @@
 //
 // # Runtime API and observability
 //
-// Handle wraps a running supervisor: StartChild, StartSimpleChild,
-// TerminateChild, RestartChild, DeleteChild, WhichChildren (with each
-// child's PID, module and version) and CountChildren, each a call served
-// between the supervisor's other messages. UpgradeSpecs replaces the child
-// specs: by default it applies the difference (stops, restarts, starts)
-// and undoes all of it if a start fails; with SpecsOnly it only replaces
-// the specs, as OTP's supervisor code change does. Every start, exit,
+// Handle wraps a running supervisor: StartChild, StartSimpleChild (with
+// an instance's own SpawnOptions), TerminateChild, RestartChild,
+// DeleteChild, ChildSpec (get_childspec), WhichChildren (with each child's
+// PID, module and version) and CountChildren, each a call served between
+// the supervisor's other messages; the StartInfo option returns what a
+// child's Init handed back ({ok, Pid, Info}). UpgradeSpecs replaces the
+// child specs: by default it applies the difference (stops, restarts,
+// starts) and undoes all of it if a start fails; with SpecsOnly it only
+// replaces the specs, as OTP's supervisor code change does; WithFlags
+// replaces the flags too. Every start, exit,
 // shutdown and intensity escalation is a zap log line and an event
 // (ChildStarted, ChildExited, ChildShutdown, MaxIntensityReached) on the
 // system's event bus (actor.System.Subscribe).

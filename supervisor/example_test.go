@@ -108,3 +108,42 @@ func ExampleHandle_Upgrade() {
 	// v1 -> v2 migrated
 	// {N:2 Upgrades:1}
 }
+
+// One process per bank account under a simple_one_for_one supervisor,
+// each registered under its own name: the name is part of the instance's
+// spec (SpawnOptions), so its restarts take it again and Init does not
+// have to register it.
+func ExampleHandle_StartSimpleChild() {
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	ctx := context.Background()
+	_ = sys.Load(actor.Define("account", "v1", actor.Funcs[string]{
+		Init: func(ctx *actor.Context, args any) (string, error) {
+			owner := args.(string)
+			ctx.SetStartInfo("opened for " + owner)
+			return owner, nil
+		},
+		Handle: func(ctx *actor.Context, owner string, msg any) (string, error) {
+			ctx.Reply(owner)
+			return owner, nil
+		},
+	}))
+	bank, err := supervisor.Start(sys, supervisor.Flags{Strategy: supervisor.SimpleOneForOne},
+		[]supervisor.ChildSpec{{ID: "account", Start: supervisor.StartSpec{Module: "account"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var info any
+	_, err = bank.StartSimpleChild(ctx, "ada", supervisor.SpawnOptions(actor.WithName("account-42")), supervisor.StartInfo(&info))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(info)
+	owner, _ := sys.CallNamed(ctx, "account-42", "owner?")
+	fmt.Println("account-42:", owner)
+	// Output:
+	// opened for ada
+	// account-42: ada
+}

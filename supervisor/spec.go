@@ -15,13 +15,21 @@ import (
 //
 //	strategy       one_for_one
 //	intensity      1 restart ...
-//	period         ... in 5 s      (a zero Period means both defaults)
+//	period         ... in 5 s      (only as a pair: see below)
 //	auto_shutdown  never
 //	restart        permanent
 //	shutdown       5 s for a worker, infinity for a supervisor
 //	type           worker
 //	modules        [the start module]
 //	significant    false
+//
+// Go cannot tell a field left out from one set to zero, so intensity and
+// period default together: Intensity 0 and Period 0 (a zero Flags) mean
+// OTP's 1 restart in 5 s. A positive Intensity needs a positive Period
+// (OTP's check_flags refuses a period that is not positive; Flags{Intensity:
+// 10} alone is an error, not 10 in 5 s nor 1 in 5 s). Intensity 0 with a
+// Period allows no restart at all. OTP's period alone (#{period => 10},
+// intensity 1 by default) is written Intensity: 1, Period: 10 * time.Second.
 const (
 	DefaultIntensity      = 1
 	DefaultPeriod         = 5 * time.Second
@@ -182,8 +190,9 @@ type Flags struct {
 	Strategy Strategy
 	// Intensity and Period: more than Intensity restarts within Period
 	// make the supervisor give up: it terminates its children and exits
-	// with reason shutdown. A zero Period means OTP's defaults (1 in 5 s);
-	// set Period to choose Intensity (0 is allowed).
+	// with reason shutdown. Both zero means OTP's defaults (1 in 5 s); a
+	// positive Intensity needs a positive Period; Intensity 0 with a
+	// Period allows no restart (see the defaults above).
 	Intensity    int
 	Period       time.Duration
 	AutoShutdown AutoShutdown
@@ -208,7 +217,8 @@ func (e *SpecError) Error() string {
 
 func (e *SpecError) Is(target error) bool { return target == ErrInvalidSpec }
 
-// withDefaults returns the flags with OTP's defaults filled in.
+// withDefaults returns the flags with OTP's defaults filled in. Valid
+// flags have a zero Period only with a zero Intensity.
 func (f Flags) withDefaults() Flags {
 	if f.Period == 0 {
 		f.Intensity, f.Period = DefaultIntensity, DefaultPeriod
@@ -224,6 +234,10 @@ func (f Flags) validate() error {
 		return &SpecError{Field: "intensity", Reason: "must not be negative"}
 	case f.Period < 0:
 		return &SpecError{Field: "period", Reason: "must not be negative"}
+	case f.Period == 0 && f.Intensity != 0:
+		// OTP refuses a period that is not positive; taking a default
+		// here would silently change the intensity the caller chose.
+		return &SpecError{Field: "period", Reason: fmt.Sprintf("must be positive with intensity %d (OTP's default period is %v)", f.Intensity, DefaultPeriod)}
 	case f.AutoShutdown > AllSignificant:
 		return &SpecError{Field: "auto_shutdown", Reason: "unknown value " + f.AutoShutdown.String()}
 	case f.Strategy == SimpleOneForOne && f.AutoShutdown != Never:

@@ -27,6 +27,7 @@ import (
 //	         as it was and runs the new spec from its next restart
 //	keep     SpecsOnly: the child's spec is not in the new specs, and the
 //	         child and its old spec were kept (OTP's rule)
+//	flags    WithFlags: the supervisor's flags were replaced (ID is empty)
 //
 // Rollback marks the actions that undid an upgrade that failed. Err is set
 // on the action that failed (which then did not take place): the start that
@@ -39,7 +40,10 @@ type SpecAction struct {
 }
 
 func (a SpecAction) String() string {
-	s := a.Op + " " + a.ID
+	s := a.Op
+	if a.ID != "" {
+		s += " " + a.ID
+	}
 	if a.Rollback {
 		s = "rollback " + s
 	}
@@ -56,7 +60,10 @@ var ErrSpecsRolledBack = errors.New("supervisor: child-spec upgrade rolled back"
 // SpecOption changes how UpgradeSpecs applies the new specs.
 type SpecOption interface{ applySpec(*specOptions) }
 
-type specOptions struct{ specsOnly bool }
+type specOptions struct {
+	specsOnly bool
+	flags     *Flags // WithFlags
+}
 
 type specOptionFunc func(*specOptions)
 
@@ -72,6 +79,23 @@ func (f specOptionFunc) applySpec(o *specOptions) { f(o) }
 // simple_one_for_one the template is replaced and the running instances
 // restart with it (and their own arguments).
 func SpecsOnly() SpecOption { return specOptionFunc(func(o *specOptions) { o.specsOnly = true }) }
+
+// WithFlags makes UpgradeSpecs replace the supervisor's flags too, as
+// OTP's supervisor code change takes the flags its init/1 returns then.
+// The flags are checked as at Start (a zero Flags is OTP's defaults) and
+// the new specs against them; the strategy cannot change to or from
+// simple_one_for_one (an *SpecError, as OTP cannot make that change
+// either: the children are kept differently). The flags apply from the
+// supervisor's next decision: intensity and period at the next restart
+// (restarts already counted stay counted, judged by the new period), the
+// strategy at the next restart, auto_shutdown at the next child exit.
+// When applying the difference, the new strategy also decides which
+// running siblings restart with a changed child. The action "flags" is
+// reported when they differ from the old ones; an upgrade that is rolled
+// back keeps the old flags.
+func WithFlags(f Flags) SpecOption {
+	return specOptionFunc(func(o *specOptions) { o.flags = &f })
+}
 
 // UpgradeSpecs replaces the supervisor's child specs with specs (a
 // release's new supervisor configuration) and returns what it did.
@@ -112,7 +136,7 @@ func (h *Handle) UpgradeSpecs(ctx context.Context, specs []ChildSpec, opts ...Sp
 	for _, opt := range opts {
 		opt.applySpec(&o)
 	}
-	r, err := h.sys.Call(ctx, h.pid, upgradeSpecsReq{specs: slices.Clone(specs), specsOnly: o.specsOnly})
+	r, err := h.sys.Call(ctx, h.pid, upgradeSpecsReq{specs: slices.Clone(specs), opts: o})
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +145,8 @@ func (h *Handle) UpgradeSpecs(ctx context.Context, specs []ChildSpec, opts ...Sp
 }
 
 type upgradeSpecsReq struct {
-	specs     []ChildSpec
-	specsOnly bool
+	specs []ChildSpec
+	opts  specOptions
 }
 
 // specsResult is the reply to upgradeSpecsReq: the actions are answered
@@ -138,23 +162,77 @@ func sameSpec(a, b ChildSpec) bool {
 }
 
 // upgradeSpecs runs a child-spec upgrade inside the supervisor: check
-// everything, plan (pure), then run the plan, undoing it on failure.
-func (s *state) upgradeSpecs(ctx *actor.Context, specs []ChildSpec, specsOnly bool) ([]SpecAction, error) {
-	if err := validateAll(s.flags, specs); err != nil {
+// everything, plan (pure), then run the plan, undoing it on failure. New
+// flags are set last, once nothing can fail.
+func (s *state) upgradeSpecs(ctx *actor.Context, specs []ChildSpec, o specOptions) ([]SpecAction, error) {
+	flags, err := s.newFlags(o.flags)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateAll(flags, specs); err != nil {
 		return nil, err
 	}
 	if err := knownModules(ctx.System(), specs); err != nil {
 		return nil, err
 	}
-	if s.flags.Strategy == SimpleOneForOne {
-		return s.replaceTemplate(specs[0].withDefaults(), specsOnly), nil
+	if o.specsOnly && o.flags != nil {
+		if err := s.checkKept(flags, specs); err != nil {
+			return nil, err
+		}
 	}
-	p := planSpecs(s.flags.Strategy, s.children, specs, specsOnly)
+	setFlags := func(acts []SpecAction) []SpecAction {
+		if flags == s.flags {
+			return acts
+		}
+		ctx.Log().Info("supervisor flags changed", zap.Stringer("strategy", flags.Strategy),
+			zap.Int("intensity", flags.Intensity), zap.Duration("period", flags.Period), zap.Stringer("auto_shutdown", flags.AutoShutdown))
+		s.flags = flags
+		return append(acts, SpecAction{Op: "flags"})
+	}
+	if s.flags.Strategy == SimpleOneForOne {
+		return setFlags(s.replaceTemplate(specs[0].withDefaults(), o.specsOnly)), nil
+	}
+	p := planSpecs(flags.Strategy, s.children, specs, o.specsOnly)
 	acts, err := s.runSpecPlan(ctx, p)
 	if err != nil {
 		ctx.Log().Error("child-spec upgrade rolled back", zap.Error(err))
+		return acts, err
 	}
-	return acts, err
+	return setFlags(acts), nil
+}
+
+// newFlags checks the flags of WithFlags (nil: the current ones stay) as
+// Start does, and that the strategy does not change to or from
+// simple_one_for_one.
+func (s *state) newFlags(f *Flags) (Flags, error) {
+	if f == nil {
+		return s.flags, nil
+	}
+	if err := f.validate(); err != nil {
+		return Flags{}, err
+	}
+	if (f.Strategy == SimpleOneForOne) != (s.flags.Strategy == SimpleOneForOne) {
+		return Flags{}, &SpecError{Field: "strategy", Reason: fmt.Sprintf("a running supervisor cannot change from %v to %v", s.flags.Strategy, f.Strategy)}
+	}
+	return f.withDefaults(), nil
+}
+
+// checkKept checks, for SpecsOnly with new flags, the children it keeps
+// with their old specs (those missing from specs) against the new flags:
+// a significant child cannot stay under auto_shutdown never.
+func (s *state) checkKept(flags Flags, specs []ChildSpec) error {
+	listed := make(map[string]bool, len(specs))
+	for _, sp := range specs {
+		listed[sp.ID] = true
+	}
+	for _, c := range s.children {
+		if !listed[c.spec.ID] {
+			if err := c.spec.validate(flags); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // knownModules checks that every module specs name, in nested supervisor
@@ -332,10 +410,14 @@ func (s *state) runSpecPlan(ctx *actor.Context, p specPlan) ([]SpecAction, error
 		oldSpecs[i] = c.spec
 	}
 	var acts []SpecAction
+	var ignored []*child // new temporary children whose start was ignored
 	for i, st := range p.steps {
 		err := s.doSpecStep(ctx, st)
 		acts = append(acts, SpecAction{Op: specOpNames[st.op], ID: st.c.spec.ID, Err: err})
 		if err == nil {
+			if st.op == opStart && st.c.pid.IsZero() && st.c.spec.Restart == Temporary {
+				ignored = append(ignored, st.c)
+			}
 			continue
 		}
 		var notRestored []SpecAction
@@ -359,7 +441,17 @@ func (s *state) runSpecPlan(ctx *actor.Context, p specPlan) ([]SpecAction, error
 		s.children = old
 		return acts, &specsRollbackError{failed: acts[i], notRestored: notRestored}
 	}
-	s.children = p.order
+	// A new temporary child whose start was ignored is not kept (OTP keeps
+	// a temporary spec only with a process).
+	s.children = slices.DeleteFunc(p.order, func(c *child) bool { return slices.Contains(ignored, c) })
+	// A restarting child whose spec is gone will not restart: its queued
+	// retry finds it gone. What it handed over is undeliverable.
+	for _, c := range old {
+		if c.restarting && !slices.Contains(s.children, c) {
+			undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
+			c.inherit, c.restarting = nil, false
+		}
+	}
 	return acts, nil
 }
 
@@ -373,7 +465,8 @@ func (s *state) doSpecStep(ctx *actor.Context, st specStep) error {
 		}
 	case opRestart, opStart:
 		c.spec = st.spec
-		return s.start(ctx, c, st.op == opRestart)
+		_, err := s.start(ctx, c, st.op == opRestart, false)
+		return err
 	case opAdd, opUpdate:
 		c.spec = st.spec
 	case opDelete, opKeep:
@@ -384,13 +477,15 @@ func (s *state) doSpecStep(ctx *actor.Context, st specStep) error {
 // retryLater handles an old spec that did not start again during a
 // rollback: the child stays listed, not running, and a permanent or
 // transient one goes through the supervisor's restart path as a failed
-// restart does (re-queued, counted against the intensity). A temporary one
-// is never restarted by the supervisor: RestartChild or DeleteChild decide.
+// restart does (restarting, re-queued, counted against the intensity). A
+// temporary one is never restarted by the supervisor: RestartChild or
+// DeleteChild decide.
 func (s *state) retryLater(ctx *actor.Context, c *child, err error) {
 	ctx.Log().Error("child-spec upgrade rollback: old spec did not start", zap.String("child", c.spec.ID), zap.Error(err))
 	if c.spec.Restart == Temporary || errors.Is(err, actor.ErrStopping) {
 		return
 	}
+	c.restarting = true
 	_ = ctx.Send(ctx.Self(), tryAgain{c: c})
 }
 

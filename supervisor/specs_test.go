@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 func summary(acts []supervisor.SpecAction) []string {
 	var out []string
 	for _, a := range acts {
-		s := a.Op + " " + a.ID
+		s := strings.TrimSpace(a.Op + " " + a.ID)
 		if a.Rollback {
 			s = "rollback " + s
 		}

@@ -30,6 +30,17 @@ type config struct {
 type child struct {
 	spec ChildSpec
 	pid  actor.PID
+	// own are the spawn options of one simple_one_for_one instance
+	// (StartSimpleChild's SpawnOptions), used after the template's at
+	// each of its starts. They are kept apart from spec so that a new
+	// template (UpgradeSpecs) does not drop them.
+	own []actor.SpawnOption
+	// restarting: a restart of this child failed and is queued to be
+	// tried again (tryAgain): OTP's {restarting, OldPid}. last is the PID
+	// of the process that exited, by which TerminateSimpleChild finds a
+	// restarting instance.
+	restarting bool
+	last       actor.PID
 	// inherit holds the messages a Handoff child left queued, for its
 	// next start.
 	inherit *mailbox.Backlog
@@ -47,7 +58,9 @@ type state struct {
 
 // tryAgain asks the supervisor to retry a restart that failed: re-queued
 // to itself so that requests and exits queued meanwhile are served first
-// (OTP's try_again_restart). The pointer is only ever seen by the
+// (OTP's try_again_restart). Until it is served the child is restarting:
+// listed as such, refused by RestartChild and DeleteChild, and
+// TerminateChild cancels the retry. The pointer is only ever seen by the
 // supervisor that sent it.
 type tryAgain struct{ c *child }
 
@@ -69,9 +82,12 @@ func (behaviour) Init(ctx *actor.Context, args any) (any, error) {
 	}
 	for _, spec := range cfg.specs {
 		c := &child{spec: spec.withDefaults()}
-		if err := s.start(ctx, c, false); err != nil {
+		if _, err := s.start(ctx, c, false, false); err != nil {
 			s.terminateAll(ctx)
 			return nil, err
+		}
+		if c.pid.IsZero() && c.spec.Restart == Temporary {
+			continue // ignored, and a temporary spec is kept only with a process (OTP)
 		}
 		s.children = append(s.children, c)
 	}
@@ -84,8 +100,8 @@ func (behaviour) Handle(ctx *actor.Context, st, msg any) (any, error) {
 	case actor.ExitMsg:
 		return s, s.childExited(ctx, m.From, m.Reason, m.Queued)
 	case tryAgain:
-		if !slices.Contains(s.children, m.c) || !m.c.pid.IsZero() {
-			return s, nil // deleted, or started through the API meanwhile
+		if !m.c.restarting || !slices.Contains(s.children, m.c) {
+			return s, nil // cancelled by TerminateChild, or its spec removed
 		}
 		return s, s.restart(ctx, m.c)
 	default:
@@ -100,7 +116,7 @@ func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 	if s, ok := st.(*state); ok {
 		s.terminateAll(ctx)
 		for _, c := range s.children {
-			undeliverable(ctx, c.pid, c.inherit, reason) // waiting for a restart that will not come
+			undeliverable(ctx, c.last, c.inherit, reason) // waiting for a restart that will not come
 		}
 	}
 }
@@ -135,7 +151,7 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 	var ok bool
 	s.restarts, ok = addRestart(s.restarts, ctx.System().Clock().Now(), s.flags.Intensity, s.flags.Period)
 	if !ok {
-		undeliverable(ctx, c.pid, c.inherit, actor.Shutdown)
+		undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
 		c.inherit = nil
 		ctx.Log().Error("reached_max_restart_intensity",
 			zap.String("child", c.spec.ID), zap.Int("intensity", s.flags.Intensity), zap.Duration("period", s.flags.Period))
@@ -150,23 +166,35 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 		group = slices.Clone(s.children[slices.Index(s.children, c):])
 	}
 	// Siblings go down in reverse start order, then the group comes back
-	// in start order.
+	// in start order. A temporary sibling is not restarted: it is
+	// forgotten as it goes down (OTP's terminate_children), so a restart
+	// that fails halfway does not leave it listed.
 	for i := len(group) - 1; i >= 0; i-- {
-		if g := group[i]; g != c && !g.pid.IsZero() {
+		g := group[i]
+		if g == c {
+			continue
+		}
+		if !g.pid.IsZero() {
 			s.shutdown(ctx, g)
+		}
+		if g.spec.Restart == Temporary {
+			s.forget(g)
 		}
 	}
 	for _, g := range group {
 		if g.spec.Restart == Temporary && g != c {
-			s.forget(g) // a temporary sibling is not restarted
-			continue
+			continue // forgotten above
 		}
-		if err := s.start(ctx, g, true); err != nil {
+		if _, err := s.start(ctx, g, true, false); err != nil {
 			if errors.Is(err, actor.ErrStopping) {
 				return actor.Shutdown // the system is going down: no retries
 			}
 			ctx.Log().Error("restart failed; trying again", zap.String("child", g.spec.ID), zap.Error(err))
+			g.restarting = true
 			return ctx.Send(ctx.Self(), tryAgain{c: g})
+		}
+		if g.pid.IsZero() && s.flags.Strategy == SimpleOneForOne {
+			s.forget(g) // ignored: an instance without a process is not kept
 		}
 	}
 	return nil
@@ -201,10 +229,11 @@ func (s *state) byID(id string) *child {
 	return nil
 }
 
-// forget marks c as not running and drops its spec when OTP would: a
-// temporary child, or any instance of a simple_one_for_one template.
+// forget marks c as not running (nor restarting) and drops its spec when
+// OTP would: a temporary child, or any instance of a simple_one_for_one
+// template.
 func (s *state) forget(c *child) {
-	c.pid = actor.PID{}
+	c.pid, c.restarting = actor.PID{}, false
 	if c.spec.Restart == Temporary || s.flags.Strategy == SimpleOneForOne {
 		s.children = slices.DeleteFunc(s.children, func(x *child) bool { return x == c })
 	}
@@ -222,7 +251,7 @@ func (s *state) report(ctx *actor.Context, c *child, reason error) {
 			zap.Stringer("restart", c.spec.Restart), zap.String("reason", reason.Error()))
 	}
 	ctx.System().Emit(ChildExited{Supervisor: ctx.Self(), ID: c.spec.ID, PID: c.pid, Reason: reason})
-	c.pid = actor.PID{}
+	c.pid, c.last = actor.PID{}, c.pid
 }
 
 // autoShutdown applies OTP 24's auto_shutdown after a child terminated
@@ -237,7 +266,9 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 		return actor.Shutdown
 	case AllSignificant:
 		for _, o := range s.children {
-			if o.spec.Significant && !o.pid.IsZero() {
+			// A restarting child is still there (OTP counts every pid
+			// but undefined, {restarting, _} included).
+			if o.spec.Significant && (!o.pid.IsZero() || o.restarting) {
 				return nil
 			}
 		}
@@ -248,17 +279,34 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 }
 
 // start starts c linked to the supervisor, with the current version of
-// its module.
-func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
-	opts := c.spec.Start.Options
+// its module. If the child's Init returns actor.Ignore, start succeeds
+// with c not running (zero pid), as OTP's start returning ignore; the
+// caller decides whether the spec stays. With info, it returns the start
+// info the child's Init handed back (actor.Context.SetStartInfo).
+func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, error) {
+	opts := slices.Clip(c.spec.Start.Options) // SpawnLink appends: never into the spec's array
+	if len(c.own) > 0 {
+		opts = slices.Concat(opts, c.own)
+	}
 	if c.spec.Handoff {
-		opts = append(slices.Clip(opts), actor.WithHandoff(), actor.WithBacklog(c.inherit))
+		opts = append(opts, actor.WithHandoff(), actor.WithBacklog(c.inherit))
+	}
+	var out any
+	if info {
+		opts = append(opts, actor.WithStartInfo(&out))
 	}
 	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, opts...)
-	if err != nil {
-		return fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
+	if errors.Is(err, actor.Ignore) {
+		// The ignored process took the handed-over messages and reported
+		// them as it exited.
+		c.pid, c.inherit, c.restarting = actor.PID{}, nil, false
+		ctx.Log().Info("child start ignored", zap.String("child", c.spec.ID), zap.Bool("restart", restart))
+		return nil, nil
 	}
-	c.pid, c.inherit = pid, nil
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
+	}
+	c.pid, c.inherit, c.restarting = pid, nil, false
 	msg := "child started"
 	if restart {
 		msg = "child restarted"
@@ -267,7 +315,7 @@ func (s *state) start(ctx *actor.Context, c *child, restart bool) error {
 		ce.Write(zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))
 	}
 	ctx.System().Emit(ChildStarted{Supervisor: ctx.Self(), ID: c.spec.ID, PID: pid, Restart: restart})
-	return nil
+	return out, nil
 }
 
 // shutdown terminates c as its spec says (OTP's shutdown/1): an exit

@@ -62,8 +62,8 @@ type rig struct {
 	events chan any
 }
 
-func newRig(t *testing.T) *rig {
-	sys := actortest.NewSystem(t)
+func newRig(t *testing.T, opts ...actortest.Option) *rig {
+	sys := actortest.NewSystem(t, opts...)
 	require.NoError(t, sys.Load(worker))
 	r := &rig{System: sys, events: make(chan any, 1024)}
 	t.Cleanup(sys.Subscribe(func(e actor.Event) {

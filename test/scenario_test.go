@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
 	"github.com/graftrt/graft/internal/script"
@@ -61,7 +63,12 @@ type (
 		trap  bool
 		conf  string // distinguishes specs of one id (conf=)
 		fail  bool   // Init always fails (fail)
-		inits *inits // Init fails while break armed it for the id
+		inits *inits // Init fails (or ignores) while break armed it for the id
+		// ignore: Init returns actor.Ignore (ignore); info: Init hands
+		// this back as start info (info=); exit: Terminate chooses this
+		// exit reason (exit=).
+		ignore     bool
+		info, exit string
 	}
 	// die makes the worker exit with reason, or panic.
 	die struct {
@@ -91,39 +98,52 @@ type inits struct {
 	armed map[string]*armed // guarded by mu
 }
 
-type armed struct{ skip, fail int }
+type armed struct {
+	skip, fail int
+	err        error // what a failing Init returns: errInit, or actor.Ignore
+}
 
-// failNow reports whether this Init of id must fail, and counts it.
-func (f *inits) failNow(id string) bool {
+// failNow returns the error this Init of id must return (nil: none), and
+// counts it.
+func (f *inits) failNow(id string) error {
 	if f == nil {
-		return false
+		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.armed[id]
 	switch {
 	case a == nil:
-		return false
+		return nil
 	case a.skip > 0:
 		a.skip--
-		return false
+		return nil
 	case a.fail > 0:
 		a.fail--
-		return true
+		return a.err
 	}
-	return false
+	return nil
 }
 
 var worker = actor.Define("w", "v1", actor.Funcs[wargs]{
-	Init:      workerInit,
-	Handle:    workerHandle,
-	Terminate: workerTerminate,
+	Init:            workerInit,
+	Handle:          workerHandle,
+	TerminateReason: workerTerminate,
 })
 
 func workerInit(ctx *actor.Context, args any) (wargs, error) {
 	a, _ := args.(wargs)
-	if a.fail || a.inits.failNow(a.id) {
+	if a.fail {
 		return a, errInit
+	}
+	if err := a.inits.failNow(a.id); err != nil {
+		return a, err
+	}
+	if a.ignore {
+		return a, actor.Ignore
+	}
+	if a.info != "" {
+		ctx.SetStartInfo(a.info)
 	}
 	ctx.TrapExit(a.trap)
 	return a, nil
@@ -154,10 +174,14 @@ func workerHandle(ctx *actor.Context, a wargs, msg any) (wargs, error) {
 	return a, nil
 }
 
-func workerTerminate(ctx *actor.Context, a wargs, reason error) {
+func workerTerminate(ctx *actor.Context, a wargs, reason error) error {
 	if a.trap {
 		ctx.System().Emit(terminated{PID: ctx.Self(), Reason: reason})
 	}
+	if a.exit != "" {
+		return reasons(a.exit).reason
+	}
+	return nil
 }
 
 var (
@@ -197,6 +221,7 @@ func (s *sup) gone() bool {
 type runner struct {
 	t   *testing.T
 	sys *actortest.System
+	log zap.AtomicLevel // what reaches the test's log (log command)
 
 	mu     sync.Mutex
 	events []actor.Event        // guarded by mu: not printed yet
@@ -231,12 +256,13 @@ type upgradeResult struct {
 }
 
 func newRunner(t *testing.T) *runner {
-	sys := actortest.NewSystem(t)
+	level := zap.NewAtomicLevelAt(zap.InfoLevel)
+	sys := actortest.NewSystem(t, actortest.WithLogLevel(level))
 	if err := sys.Load(worker); err != nil {
 		t.Fatal(err)
 	}
 	r := &runner{
-		t: t, sys: sys,
+		t: t, sys: sys, log: level,
 		nested: map[string]bool{}, latest: map[string]actor.PID{}, exits: map[string]int{}, starts: map[string]int{},
 		top: map[string]*supervisor.Handle{}, templates: map[string]supervisor.ChildSpec{},
 		labels: map[actor.PID]string{}, byLabel: map[string]actor.PID{}, count: map[string]int{},
@@ -244,7 +270,7 @@ func newRunner(t *testing.T) *runner {
 	t.Cleanup(sys.Subscribe(r.observe))
 	r.v2 = actor.Define("w", "v2", actor.Funcs[wargs]{
 		Follows: "v1",
-		Init:    workerInit, Handle: workerHandle, Terminate: workerTerminate,
+		Init:    workerInit, Handle: workerHandle, TerminateReason: workerTerminate,
 		CodeChange: actor.Migrate(func(a wargs, _ any) (wargs, error) {
 			switch a.id {
 			case r.failID:
@@ -327,7 +353,11 @@ func (r *runner) run(line string) string {
 	case "which":
 		cs, err := r.supervisor(args[0]).WhichChildren(r.ctx())
 		for _, c := range cs {
-			out = append(out, fmt.Sprintf("%s %s %s", c.ID, c.Restart, r.label(c.PID)))
+			pid := r.label(c.PID)
+			if c.Restarting {
+				pid = "restarting"
+			}
+			out = append(out, fmt.Sprintf("%s %s %s", c.ID, c.Restart, pid))
 		}
 		out = append(out, result(err)...)
 	case "count":
@@ -335,14 +365,28 @@ func (r *runner) run(line string) string {
 		out = append(out, fmt.Sprintf("specs=%d active=%d supervisors=%d workers=%d", n.Specs, n.Active, n.Supervisors, n.Workers))
 		out = append(out, result(err)...)
 	case "startchild":
+		// startchild <sup> [conf=C] [name=N] for simple_one_for_one (an
+		// instance with its own conf and registered name), startchild
+		// <sup> <child spec> otherwise.
 		h := r.supervisor(args[0])
+		var pid actor.PID
+		var info any
 		var err error
 		if tmpl, ok := r.templates[args[0]]; ok {
-			_, err = h.StartSimpleChild(r.ctx(), tmpl.Start.Args)
+			kv := r.kv(args[1:])
+			a := tmpl.Start.Args.(wargs)
+			if c, ok := kv["conf"]; ok {
+				a.conf = c
+			}
+			opts := []supervisor.StartOption{supervisor.StartInfo(&info)}
+			if n, ok := kv["name"]; ok {
+				opts = append(opts, supervisor.SpawnOptions(actor.WithName(n)))
+			}
+			pid, err = h.StartSimpleChild(r.ctx(), a, opts...)
 		} else {
-			_, err = h.StartChild(r.ctx(), r.childSpec(args[1:]))
+			pid, err = h.StartChild(r.ctx(), r.childSpec(args[1:]), supervisor.StartInfo(&info))
 		}
-		out = result(err)
+		out = started(pid, info, err)
 	case "terminate":
 		h := r.supervisor(args[0])
 		if strings.Contains(args[1], "#") {
@@ -351,16 +395,63 @@ func (r *runner) run(line string) string {
 			out = result(h.TerminateChild(r.ctx(), args[1]))
 		}
 	case "restart":
-		_, err := r.supervisor(args[0]).RestartChild(r.ctx(), args[1])
-		out = result(err)
+		var info any
+		pid, err := r.supervisor(args[0]).RestartChild(r.ctx(), args[1], supervisor.StartInfo(&info))
+		out = started(pid, info, err)
+	case "spec":
+		// spec <sup> <id>, or <sup> <label> of a simple_one_for_one
+		// instance: get_childspec, every field.
+		h := r.supervisor(args[0])
+		var sp supervisor.ChildSpec
+		var err error
+		if pid, ok := r.byLabel[args[1]]; ok {
+			sp, err = h.SimpleChildSpec(r.ctx(), pid)
+		} else {
+			sp, err = h.ChildSpec(r.ctx(), args[1])
+		}
+		if err == nil {
+			a, _ := sp.Start.Args.(wargs)
+			conf := a.conf
+			if conf == "" {
+				conf = "-"
+			}
+			out = append(out, fmt.Sprintf("id=%s module=%s conf=%s options=%d restart=%v shutdown=%v type=%v modules=%v significant=%t handoff=%t",
+				sp.ID, sp.Start.Module, conf, len(sp.Start.Options), sp.Restart, sp.Shutdown, sp.Type, sp.Modules, sp.Significant, sp.Handoff))
+		}
+		out = append(out, result(err)...)
+	case "flags":
+		f, err := r.supervisor(args[0]).Flags(r.ctx())
+		if err == nil {
+			out = append(out, fmt.Sprintf("strategy=%v intensity=%d period=%v auto_shutdown=%v", f.Strategy, f.Intensity, f.Period, f.AutoShutdown))
+		}
+		out = append(out, result(err)...)
+	case "stopwith":
+		// stopwith <target> reason=R: System.StopWith, waiting for the
+		// exit (gen_server:stop/3).
+		pid := r.target(args[0])
+		out = result(r.sys.StopWith(r.ctx(), pid, reasons(r.kv(args[1:])["reason"]).reason))
+	case "whereis":
+		pid, ok := r.sys.Whereis(args[0])
+		if !ok {
+			out = []string{"undefined"}
+		} else {
+			out = []string{r.label(pid)}
+		}
+	case "log":
+		// log <level>: what reaches the test's log from here on (a
+		// restart that keeps failing logs each attempt).
+		r.check(r.log.UnmarshalText([]byte(args[0])))
 	case "delete":
 		out = result(r.supervisor(args[0]).DeleteChild(r.ctx(), args[1]))
 	case "specs":
 		out = r.specs(args[0], r.kv(args[1:]))
 	case "break":
-		// break <id> [after=K] [n=N]: after K more Inits of id succeed,
-		// N fail (default 0 and 1).
-		kv, a := r.kv(args[1:]), &armed{fail: 1}
+		// break <id> [after=K] [n=N] [as=ignore]: after K more Inits of id
+		// succeed, N fail (default 0 and 1), or return actor.Ignore.
+		kv, a := r.kv(args[1:]), &armed{fail: 1, err: errInit}
+		if kv["as"] == "ignore" {
+			a.err = actor.Ignore
+		}
 		if v, ok := kv["after"]; ok {
 			a.skip = r.atoi(v)
 		}
@@ -418,15 +509,25 @@ func (r *runner) run(line string) string {
 	return strings.Join(append(r.trace(), out...), "\n")
 }
 
-// specs runs "specs <sup> [specs-only]": UpgradeSpecs with the specs
-// given by the child commands since the last start, nest or specs, and
-// prints its actions, one per line, then its error.
+// specs runs "specs <sup> [specs-only] [flags=<strategy> [intensity=N]
+// [period=D] [auto_shutdown=A]]": UpgradeSpecs with the specs given by
+// the child commands since the last start, nest or specs (and WithFlags
+// for flags=), and prints its actions, one per line, then its error.
 func (r *runner) specs(name string, kv map[string]string) []string {
 	specs := r.pending
 	r.pending = nil
 	var opts []supervisor.SpecOption
 	if _, ok := kv["specs-only"]; ok {
 		opts = append(opts, supervisor.SpecsOnly())
+	}
+	if strategy, ok := kv["flags"]; ok {
+		var fl []string
+		for _, k := range []string{"intensity", "period", "auto_shutdown"} {
+			if v, ok := kv[k]; ok {
+				fl = append(fl, k+"="+v)
+			}
+		}
+		opts = append(opts, supervisor.WithFlags(r.flags(strategy, fl)))
 	}
 	acts, err := r.supervisor(name).UpgradeSpecs(r.ctx(), specs, opts...)
 	var out []string
@@ -718,18 +819,26 @@ func (r *runner) supervisor(name string) *supervisor.Handle {
 }
 
 // childSpec parses "<id> [restart=R] [shutdown=S] [type=supervisor]
-// [significant] [trap] [conf=C] [fail] [module=M]" into a spec of the
-// worker module (or of module M): conf tells specs of one id apart, fail
-// makes every Init fail.
+// [significant] [trap] [conf=C] [fail] [ignore] [info=I] [exit=R]
+// [name=N] [module=M]" into a spec of the worker module (or of module M):
+// conf tells specs of one id apart, fail makes every Init fail, ignore
+// makes it return actor.Ignore, info makes it hand I back as start info,
+// exit makes Terminate choose R as the exit reason, name registers the
+// child as N.
 func (r *runner) childSpec(args []string) supervisor.ChildSpec {
 	kv := r.kv(args[1:])
 	_, trap := kv["trap"]
 	_, significant := kv["significant"]
 	_, fail := kv["fail"]
-	a := wargs{id: args[0], trap: trap, conf: kv["conf"], fail: fail, inits: &r.inits}
+	_, ignore := kv["ignore"]
+	a := wargs{id: args[0], trap: trap, conf: kv["conf"], fail: fail, inits: &r.inits,
+		ignore: ignore, info: kv["info"], exit: kv["exit"]}
 	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: a}, Significant: significant}
 	if m, ok := kv["module"]; ok {
 		s.Start.Module = m
+	}
+	if n, ok := kv["name"]; ok {
+		s.Start.Options = []actor.SpawnOption{actor.WithName(n)}
 	}
 	switch kv["restart"] {
 	case "", "permanent":
@@ -827,16 +936,38 @@ func (r *runner) await(ch <-chan struct{}) {
 func (r *runner) ctx() context.Context { return r.c }
 
 // result prints an error as the sentinel it wraps (their messages hold
-// PIDs, which differ between runs); a *SpecError as it is.
+// PIDs, which differ between runs); a *SpecError as it is; an
+// *actor.ExitError as the reason the process exited with.
 func result(err error) []string {
 	if err == nil {
 		return nil
 	}
 	for _, s := range []error{supervisor.ErrAlreadyPresent, supervisor.ErrAlreadyStarted, supervisor.ErrNotFound,
-		supervisor.ErrRunning, supervisor.ErrSimple, supervisor.ErrNotSimple, actor.NoProc} {
+		supervisor.ErrRunning, supervisor.ErrRestarting, supervisor.ErrSimple, supervisor.ErrNotSimple, actor.NoProc} {
 		if errors.Is(err, s) {
 			return []string{"error: " + s.Error()}
 		}
 	}
+	var ee *actor.ExitError
+	if errors.As(err, &ee) {
+		return []string{"error: exited reason=" + ee.Reason.Error()}
+	}
 	return []string{"error: " + err.Error()}
+}
+
+// started prints a start's result: nothing for a process started without
+// info, "ok undefined" for a start that was ignored, the info Init handed
+// back, or the error.
+func started(pid actor.PID, info any, err error) []string {
+	if err != nil {
+		return result(err)
+	}
+	var out []string
+	if pid.IsZero() {
+		out = append(out, "ok undefined")
+	}
+	if info != nil {
+		out = append(out, fmt.Sprintf("info=%v", info))
+	}
+	return out
 }
