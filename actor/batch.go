@@ -87,7 +87,8 @@ func (b *Batch) reset() {
 
 // receiveBatch handles first and the user messages queued behind it with
 // one call of the version's BatchHandler.
-func (p *process) receiveBatch(bh BatchHandler, first any) {
+// With more false, first is handled alone (a Continued step).
+func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 	x := p.x()
 	if x.batch == nil {
 		x.batch = &Batch{}
@@ -99,7 +100,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 		if !p.stale(msg) {
 			b.add(msg)
 		}
-		if b.Len() >= p.code.v.maxBatch {
+		if !more || b.Len() >= p.code.v.maxBatch {
 			break
 		}
 	}
@@ -125,7 +126,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any) {
 				b.answer(i, nil, ErrNoReply) // a no-op for an answered call
 			}
 		}
-		if h != nil {
+		if h != nil && more { // a Continued step was not sent: not reported
 			p.sys.handled(h, p.pid, b.msgs[i])
 		}
 	}

@@ -102,6 +102,23 @@ func (c *Context) CallNamed(ctx context.Context, name string, req any) (any, err
 	return c.Call(ctx, pid, req)
 }
 
+// Continue asks for step to be handled next, before any other user
+// message: Handle receives Continued{Step: step} once this callback (Init
+// or Handle) has returned (OTP's {continue, Continue} and
+// handle_continue). Signals are still served first, and a suspended
+// process runs the step when it is resumed. Like every message, the step
+// is handled by the module's current version: a long job written as a
+// loop of short steps (each asking for the next) moves to new code between
+// two steps, where one long handler would run old code to its end. At
+// most one step is pending: a second Continue in the same callback
+// replaces the first. A nil step is ignored. If the process exits first,
+// the step is dropped.
+func (c *Context) Continue(step any) {
+	if step != nil {
+		c.p.cont = step
+	}
+}
+
 // IsCall reports whether the message being handled is a Call still waiting
 // for its answer.
 func (c *Context) IsCall() bool { return c.call != nil }

@@ -56,6 +56,9 @@ type process struct {
 	reason    error
 	terminate bool
 	answered  bool // a call was handled since the mailbox was last empty
+	// cont is the step Context.Continue asked for, handled before the
+	// next user message (see runContinue); nil when none.
+	cont any
 
 	ext atomic.Pointer[procExt] // links, monitors and pending calls; most processes have none
 }
@@ -129,25 +132,10 @@ func (p *process) run() {
 			p.zombie()
 			return
 		}
-		msg, lane, ok := p.mb.Peek()
-		if !ok {
-			// A process that just answered a call yields once before going
-			// idle: the caller's next request often arrives within a
-			// scheduler turn, and taking it on this goroutine saves
-			// starting a new one. Other processes go idle at once; with
-			// many runnable processes a yield only adds a turn.
-			if p.answered {
-				p.answered = false
-				runtime.Gosched()
-			}
-			if msg, lane, ok = p.mb.Next(); !ok {
-				return // idle; the next push starts a new run
-			}
-		}
-		if lane == mailbox.System {
-			p.handleSignal(msg)
-		} else {
-			p.receive(msg)
+		if p.cont != nil && p.mb.UserReady() {
+			p.runContinue()
+		} else if !p.next() {
+			return // idle; the next push starts a new run
 		}
 		if p.reason != nil {
 			p.exit(p.reason, p.terminate)
@@ -156,22 +144,40 @@ func (p *process) run() {
 	}
 }
 
+// next handles the next message: a signal first, else a user message. It
+// reports false when there is none and the mailbox went idle.
+func (p *process) next() bool {
+	msg, lane, ok := p.mb.Peek()
+	if !ok {
+		// A process that just answered a call yields once before going
+		// idle: the caller's next request often arrives within a
+		// scheduler turn, and taking it on this goroutine saves
+		// starting a new one. Other processes go idle at once; with
+		// many runnable processes a yield only adds a turn.
+		if p.answered {
+			p.answered = false
+			runtime.Gosched()
+		}
+		if msg, lane, ok = p.mb.Next(); !ok {
+			return false
+		}
+	}
+	if lane == mailbox.System {
+		p.handleSignal(msg)
+	} else {
+		p.receive(msg)
+	}
+	return true
+}
+
 // receive handles one user message. It first picks up the module's current
 // version: one atomic load, and when that version is not the one that built
 // the state, the state migrates before the message is handled. A failed
 // migration leaves the process on its version with its state untouched.
 func (p *process) receive(msg any) {
-	if p.sys.pickup {
-		rel := p.mod.current.Load()
-		if p.pin != nil {
-			rel = p.pinned(rel)
-		}
-		if rel.code != p.code && rel != p.skip {
-			p.pickup(rel)
-		}
-	}
+	p.pickupCurrent()
 	if bh := p.code.v.batch; bh != nil {
-		p.receiveBatch(bh, msg)
+		p.receiveBatch(bh, msg, true)
 		return
 	}
 	if p.stale(msg) {
@@ -195,6 +201,41 @@ func (p *process) receive(msg any) {
 	if h := p.sys.onHandled.Load(); h != nil {
 		p.sys.handled(h, p.pid, msg)
 	}
+}
+
+// pickupCurrent moves the process to the module's current version (or its
+// pin) if it is not on it: one atomic load when it is.
+func (p *process) pickupCurrent() {
+	if !p.sys.pickup {
+		return
+	}
+	rel := p.mod.current.Load()
+	if p.pin != nil {
+		rel = p.pinned(rel)
+	}
+	if rel.code != p.code && rel != p.skip {
+		p.pickup(rel)
+	}
+}
+
+// Continued is the message Handle receives for a step a callback asked
+// for with Context.Continue: OTP's handle_continue(Continue, State).
+type Continued struct {
+	Step any
+}
+
+// runContinue handles the step Context.Continue left, before any user
+// message, on the version that is current now (a long job made of steps
+// moves to new code between two of them).
+func (p *process) runContinue() {
+	msg := Continued{Step: p.cont}
+	p.cont = nil
+	p.pickupCurrent()
+	if bh := p.code.v.batch; bh != nil {
+		p.receiveBatch(bh, msg, false)
+		return
+	}
+	p.handle(msg)
 }
 
 // stale reports a Down of a monitor removed meanwhile: it is flushed, as by
@@ -308,6 +349,8 @@ func (p *process) callInit(args any) (state any, err error) {
 func (p *process) callTerminate(reason error) {
 	defer func() {
 		if r := recover(); r != nil {
+			// As in OTP, a crash in terminate is the exit reason.
+			p.ctx.chooseExit(newPanicError(r))
 			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid),
 				zap.Stringer("version", p.code.v), zap.Any("panic", r))
 		}

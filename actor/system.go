@@ -296,7 +296,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		parent.addLink(p.pid)
 		p.addLink(parent.pid)
 	}
-	if !p.mb.Idle() {
+	if p.cont != nil || !p.mb.Idle() { // a step Init asked for runs first
 		go p.run()
 	}
 	return p.pid, nil

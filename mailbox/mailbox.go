@@ -403,6 +403,10 @@ func (m *Mailbox) Resume() {
 	m.mu.Unlock()
 }
 
+// UserReady reports whether the owner may take user work now: no system
+// message waits and the user lane is not suspended. Owner only.
+func (m *Mailbox) UserReady() bool { return m.sysLen.Load() == 0 && !m.ownSuspended }
+
 // Suspended reports whether the user lane is suspended. Owner only.
 func (m *Mailbox) Suspended() bool { return m.ownSuspended }
 
