@@ -120,9 +120,14 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 	for i := range done {
 		if _, ok := b.raw[i].(*callEnv); ok {
 			p.answered = true
-			if abandoned {
+			switch {
+			case err != nil && i == done-1:
+				// The message it failed on: its caller gets the exit, as
+				// from Handle (a no-op if it was answered).
+				b.answer(i, nil, &ExitError{PID: p.pid, Reason: err})
+			case abandoned:
 				b.answer(i, nil, &ExitError{PID: p.pid, Reason: Killed})
-			} else {
+			default:
 				b.answer(i, nil, ErrNoReply) // a no-op for an answered call
 			}
 		}

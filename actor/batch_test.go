@@ -261,3 +261,11 @@ func TestOnHandledSeesEveryConsumedMessage(t *testing.T) {
 	_, err = sys.OnHandled(func(actor.PID, any) {})
 	assert.NoError(t, err, "free again once cancelled")
 }
+
+// A call the batch handler fails on gets the exit reason, as from Handle,
+// not ErrNoReply.
+func TestBatchFailingCallGetsTheExit(t *testing.T) {
+	sys, _, pid := spawnBatcher(t, 64)
+	_, err := call(t, sys, pid, "fail")
+	assert.True(t, isExit(err, errFail), "%v", err)
+}

@@ -39,6 +39,7 @@ type system struct {
 	// callTimeout applies to calls whose context has no deadline (OTP's
 	// default gen_server:call timeout is 5 s).
 	callTimeout time.Duration
+	hookTimeout time.Duration // see WithHookTimeout
 	// pickup is false only in the benchmark that measures what per-message
 	// version pickup costs.
 	pickup bool
@@ -109,6 +110,15 @@ func WithCallTimeout(d time.Duration) Option {
 	return optionFunc(func(s *System) { s.callTimeout = d })
 }
 
+// WithHookTimeout bounds how long the runtime waits for a hook it calls:
+// a version's retire and release hooks (OnRetire, OnRelease, a Releaser)
+// and shutdown hooks (OnShutdown). A hook still running after d is logged
+// and left to finish on its own goroutine. The bound is wall-clock time,
+// not the system's Clock. The default is 5 s; d <= 0 waits without limit.
+func WithHookTimeout(d time.Duration) Option {
+	return optionFunc(func(s *System) { s.hookTimeout = d })
+}
+
 // withoutPickup turns per-message version pickup off; only the benchmark
 // that measures its cost uses it.
 func withoutPickup() Option { return optionFunc(func(s *System) { s.pickup = false }) }
@@ -119,6 +129,7 @@ func NewSystem(opts ...Option) *System {
 		log:         zap.NewNop(),
 		clock:       RealClock{},
 		callTimeout: 5 * time.Second,
+		hookTimeout: 5 * time.Second,
 		pickup:      true,
 		names:       make(map[string]PID),
 		nameOf:      make(map[PID]string),
@@ -685,7 +696,32 @@ func (s *System) runHooks() {
 
 // runHook runs a hook of user code; a panic is logged as "<what>
 // panicked", not raised.
+//
+// A hook that has not returned after the system's hook timeout (see
+// WithHookTimeout) is logged and left running: whoever ran it (a process
+// letting go of a version, Shutdown) goes on.
 func (s *System) runHook(what string, f func(), fields ...zap.Field) {
+	if s.hookTimeout <= 0 {
+		s.callHook(what, f, fields)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.callHook(what, f, fields)
+	}()
+	// Wall-clock time: a bound on stuck code, not something a test steps
+	// through (a fake clock's timers are the test's own).
+	timer := time.NewTimer(s.hookTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Error(what+" did not return in time; left running", append(fields, zap.Duration("timeout", s.hookTimeout))...)
+	}
+}
+
+func (s *System) callHook(what string, f func(), fields []zap.Field) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error(what+" panicked", append(fields, zap.Any("panic", r))...)

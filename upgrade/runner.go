@@ -514,10 +514,10 @@ func (r *runner) switchedSoFar(st *Step) int {
 func (r *runner) settle(ctx context.Context, st *Step, pin bool) error {
 	trace := r.traced()
 	idx, pids := r.pids(st, prepared)
-	var killed []*actor.Exited // watched before the commit kills them
+	var killed []exiting // watched before the commit kills them
 	for _, i := range idx {
-		if r.sched.Procs[i].Kill {
-			killed = append(killed, r.sys.Watch(r.sched.Procs[i].PID))
+		if pid := r.sched.Procs[i].PID; r.sched.Procs[i].Kill {
+			killed = append(killed, exiting{pid, r.sys.Watch(pid)})
 		}
 	}
 	defer func() { r.awaitExits(ctx, killed) }()
@@ -693,26 +693,37 @@ func (r *runner) rollbackFailed(i int, err error) {
 		r.event(ProcessFailed{PID: pl.PID, Module: pl.Module, Err: err})
 		return
 	}
-	gone := r.sys.Watch(pl.PID) // before the kill: a process mid-exit cannot be watched
+	gone := exiting{pl.PID, r.sys.Watch(pl.PID)} // before the kill, which it then sees
 	_ = r.sys.Kill(pl.PID)
 	res.Result = Killed
 	r.event(ProcessKilled{PID: pl.PID, Module: pl.Module, Reason: err})
-	r.awaitExits(context.Background(), []*actor.Exited{gone})
+	r.awaitExits(context.Background(), []exiting{gone})
+}
+
+// exiting is a process the runner killed and waits for.
+type exiting struct {
+	pid actor.PID
+	w   *actor.Exited
 }
 
 // awaitExits waits, for one timeout, until the killed processes have
 // exited (their links and monitors told): when the plan returns, their
-// supervisors have heard of it.
-func (r *runner) awaitExits(ctx context.Context, exits []*actor.Exited) {
+// supervisors have heard of it, and a report that says killed is true.
+// One that has not taken its kill by then (stuck in user code) is
+// abandoned (actor.System.Abandon): declared killed at once.
+func (r *runner) awaitExits(ctx context.Context, exits []exiting) {
 	if len(exits) == 0 {
 		return
 	}
 	timer := r.sys.Clock().NewTimer(r.plan.timeout())
 	defer timer.Stop()
-	for _, e := range exits {
+	for i, e := range exits {
 		select {
-		case <-e.Done():
+		case <-e.w.Done():
 		case <-timer.C():
+			for _, e := range exits[i:] {
+				_ = r.sys.Abandon(e.pid) // gone meanwhile is fine
+			}
 			return
 		case <-ctx.Done():
 			return
