@@ -195,7 +195,7 @@ type registryKey struct{}
 func registryOf(sys *actor.System) *registry {
 	return sys.Extension(registryKey{}, func() any {
 		reg := &registry{procs: make(map[*proc]*actor.Version)}
-		sys.OnShutdown(reg.close)
+		sys.OnShutdown(func(context.Context) { reg.close() })
 		return reg
 	}).(*registry)
 }
