@@ -28,6 +28,9 @@ var builds = map[string]struct {
 	"rogue-garbage":  {"./testdata/rogue", map[string]string{"main.fault": "garbage"}},
 	"rogue-protocol": {"./testdata/rogue", map[string]string{"main.fault": "protocol"}},
 	"rogue-codec":    {"./testdata/rogue", map[string]string{"main.fault": "codec"}},
+	"stray":          {"./testdata/stray", nil},
+	"stray-setsid":   {"./testdata/stray", map[string]string{"main.escape": "setsid"}},
+	"peek":           {"./testdata/peek", nil},
 }
 
 func TestMain(m *testing.M) {

@@ -52,7 +52,7 @@ func newVersion(p *proc) *actor.Version {
 
 // Retire stops the plugin process when the version retires in its system
 // (not current, no activation); a later use starts one again.
-func (b *behaviour) Retire() { b.p.stop("version retired", false) }
+func (b *behaviour) Retire() { b.p.stop(context.Background(), "version retired", false) }
 
 // Release takes the version out of the registry when it leaves its
 // system's module table, stopping its process; a later use (a plan staging
@@ -223,10 +223,10 @@ func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error
 		return fmt.Errorf("%w: %s: over the %d MiB message bound: %w", ErrEncode, b.p.ref, pb.MaxMessage>>20, err)
 	case status.Code(err) == codes.DeadlineExceeded:
 		err = fmt.Errorf("%w: %s after %v", ErrDeadline, b.p.ref, b.p.o.callTimeout)
-		b.p.failed(c.client, err, true)
+		b.p.failed(c.c, err)
 	default:
 		err = fmt.Errorf("%w: %s: %w", ErrCrashed, b.p.ref, err)
-		b.p.failed(c.client, err, false)
+		b.p.failed(c.c, err)
 	}
 	return transient{err}
 }
