@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"sync"
@@ -58,6 +59,7 @@ type options struct {
 	backoffMax   time.Duration
 	insecure     bool
 	env          []string
+	errors       map[string]map[string]error // by module, then code: see WithErrors
 }
 
 // backoff is the wait before start attempt n+1 after n failures: none after
@@ -119,6 +121,23 @@ func WithBackoff(base, max time.Duration) Option {
 // given.
 func WithEnv(env ...string) Option {
 	return optionFunc(func(o *options) { o.env = append([]string(nil), env...) })
+}
+
+// WithErrors registers the host's errors for the codes module's plugins
+// give theirs (sdk.Module.Errors): an error a plugin of that module
+// replies to a call with (*ReplyError) or stops a process with
+// (*HandlerError) that carries one of these codes unwraps to the error
+// registered here, so errors.Is(err, ErrInsufficient) holds on the host as
+// it would for a compiled-in version. Pass the same table the plugin
+// declares, from a package both import; a code the host did not register
+// is still in the error's Code. Calls add up, one per module.
+func WithErrors(module string, codes map[string]error) Option {
+	return optionFunc(func(o *options) {
+		if o.errors == nil {
+			o.errors = make(map[string]map[string]error)
+		}
+		o.errors[module] = maps.Clone(codes)
+	})
 }
 
 // WithoutMTLS turns off go-plugin's AutoMTLS, which by default gives each

@@ -31,6 +31,8 @@ var builds = map[string]struct {
 	"stray":          {"./testdata/stray", nil},
 	"stray-setsid":   {"./testdata/stray", map[string]string{"main.escape": "setsid"}},
 	"peek":           {"./testdata/peek", nil},
+	"bank":           {"./testdata/bank", nil},
+	"rogue-v2":       {"./testdata/rogue", map[string]string{"main.fault": "v2"}},
 }
 
 func TestMain(m *testing.M) {

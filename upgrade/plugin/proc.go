@@ -158,8 +158,8 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 func (p *proc) newChild() *child {
 	c := &child{ready: make(chan struct{})}
 	c.client = goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig: pb.Handshake,
-		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{}},
+		HandshakeConfig:  pb.Handshake,
+		VersionedPlugins: pb.HostVersions(),
 		// go-plugin hands the runner a command with only its own
 		// environment variables (SkipHostEnv) and nothing to run: the
 		// runner is given the executable, after its checksum is verified
@@ -223,7 +223,7 @@ func (p *proc) start(ctx context.Context, c *child) error {
 	if err != nil {
 		return fail(ErrHandshake, fmt.Errorf("describe: %w", err))
 	}
-	if err := p.checkDescription(desc); err != nil {
+	if err := p.checkDescription(desc, c.client.NegotiatedVersion()); err != nil {
 		return fail(ErrHandshake, err)
 	}
 	if p.desc == nil {
@@ -252,11 +252,14 @@ func verify(path string, sum []byte) error {
 }
 
 // checkDescription refuses a plugin that serves something else than what
-// was asked, or something else than it served before.
-func (p *proc) checkDescription(d *pb.DescribeResponse) error {
+// was asked, or something else than it served before, or that describes
+// another protocol version than the one it negotiated.
+func (p *proc) checkDescription(d *pb.DescribeResponse, negotiated int) error {
 	switch {
-	case d.GetProtocol() != pb.Protocol:
-		return fmt.Errorf("plugin speaks protocol %d, host %d", d.GetProtocol(), pb.Protocol)
+	case d.GetProtocol() < pb.MinProtocol || d.GetProtocol() > pb.Protocol:
+		return fmt.Errorf("plugin speaks protocol %d, host %d to %d", d.GetProtocol(), pb.MinProtocol, pb.Protocol)
+	case int(d.GetProtocol()) != negotiated:
+		return fmt.Errorf("plugin describes protocol %d, negotiated %d", d.GetProtocol(), negotiated)
 	case d.GetModule() != p.ref.Module || d.GetVersion() != p.ref.Version:
 		return fmt.Errorf("executable serves %s@%s, not %v", d.GetModule(), d.GetVersion(), p.ref)
 	case p.desc != nil && !proto.Equal(d, p.desc):
