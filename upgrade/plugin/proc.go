@@ -67,7 +67,6 @@ type child struct {
 	// Set before ready is closed:
 	err  error // why the start failed
 	stub pb.ModuleClient
-	pid  int
 
 	mu     sync.Mutex
 	os     *osProcess // guarded by mu: set when go-plugin asks for the process
@@ -110,7 +109,7 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 		}
 		// It exited by itself: a crash noticed late.
 		p.cur = nil
-		err := fmt.Errorf("%w: process %d exited", ErrCrashed, c.pid)
+		err := fmt.Errorf("%w: process %d exited", ErrCrashed, c.osPID())
 		p.failedLocked(err)
 		p.mu.Unlock()
 		p.logFailure(c, err)
@@ -149,7 +148,7 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 		return conn{}, err
 	}
 	p.log.Info("plugin process started", zap.String("module", p.ref.Module),
-		zap.String("version", p.ref.Version), zap.Int("os_pid", c.pid), zap.String("path", p.ref.Path))
+		zap.String("version", p.ref.Version), zap.Int("os_pid", c.osPID()), zap.String("path", p.ref.Path))
 	return conn{c, c.stub}, nil
 }
 
@@ -230,9 +229,6 @@ func (p *proc) start(ctx context.Context, c *child) error {
 		p.desc = desc // the first start, in Load: nothing reads it yet
 	}
 	c.stub = stub
-	c.mu.Lock()
-	c.pid = c.os.osPID()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -299,7 +295,7 @@ func (p *proc) failedLocked(err error) {
 
 func (p *proc) logFailure(c *child, err error) {
 	p.log.Error("plugin process failed", zap.String("module", p.ref.Module),
-		zap.String("version", p.ref.Version), zap.Int("os_pid", c.pid), zap.Error(err))
+		zap.String("version", p.ref.Version), zap.Int("os_pid", c.osPID()), zap.Error(err))
 }
 
 // worked records a call that succeeded: failures no longer count.
@@ -327,7 +323,7 @@ func (p *proc) stop(ctx context.Context, why string, close bool) {
 	}
 	c.stop(ctx, p.o.stopTimeout, p.log)
 	p.log.Info("plugin process stopped", zap.String("module", p.ref.Module),
-		zap.String("version", p.ref.Version), zap.Int("os_pid", c.pid), zap.String("why", why))
+		zap.String("version", p.ref.Version), zap.Int("os_pid", c.osPID()), zap.String("why", why))
 }
 
 // osPID returns the process's OS PID, 0 when not running.
@@ -338,7 +334,7 @@ func (p *proc) osPID() int {
 	if c == nil || !c.started() || c.exited() {
 		return 0
 	}
-	return c.pid
+	return c.osPID()
 }
 
 // killWait bounds the wait for a killed process to be reaped and for
@@ -384,7 +380,7 @@ func (c *child) stop(ctx context.Context, grace time.Duration, log *zap.Logger) 
 	select {
 	case <-done:
 	case <-t.C:
-		log.Error("plugin process still running after SIGKILL; left behind", zap.Int("os_pid", c.pid))
+		log.Error("plugin process still running after SIGKILL; left behind", zap.Int("os_pid", c.osPID()))
 		return
 	}
 	c.mu.Lock()
@@ -405,6 +401,17 @@ func (c *child) kill() {
 	if op != nil {
 		_ = op.Kill(context.Background())
 	}
+}
+
+// osPID is the OS PID of the child's process, 0 if none was started.
+func (c *child) osPID() int {
+	c.mu.Lock()
+	op := c.os
+	c.mu.Unlock()
+	if op == nil {
+		return 0
+	}
+	return op.osPID()
 }
 
 // started reports whether the start is over and succeeded.
