@@ -615,17 +615,23 @@ func TestShutdownHooksRunAfterTheLastExit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var order []string
-	sys.OnShutdown(func() {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "shutdown's")
+	sys.OnShutdown(func(hctx context.Context) {
 		assert.Equal(t, 0, sys.ProcessCount(), "hooks run after every process exited")
 		assert.Len(t, terminated, 3)
+		assert.Equal(t, "shutdown's", hctx.Value(key{}), "hooks get Shutdown's context")
 		order = append(order, "first")
 	})
-	sys.OnShutdown(func() { order = append(order, "second"); panic("a faulty hook") })
-	require.NoError(t, sys.Shutdown(context.Background()))
+	sys.OnShutdown(func(context.Context) { order = append(order, "second"); panic("a faulty hook") })
+	require.NoError(t, sys.Shutdown(ctx))
 	assert.Equal(t, []string{"second", "first"}, order, "reverse order; a panic does not stop the rest")
 	require.NoError(t, sys.Shutdown(context.Background()))
 	assert.Len(t, order, 2, "once")
-	sys.OnShutdown(func() { order = append(order, "late") })
+	sys.OnShutdown(func(hctx context.Context) {
+		assert.NoError(t, hctx.Err())
+		order = append(order, "late")
+	})
 	assert.Equal(t, "late", order[2], "a hook registered after shutdown runs at once")
 }
 
@@ -635,7 +641,10 @@ func TestShutdownHooksRunWhenTheDeadlinePasses(t *testing.T) {
 	require.NoError(t, err)
 	release := hold(t, sys, pid)
 	ran := false
-	sys.OnShutdown(func() { ran = true })
+	sys.OnShutdown(func(hctx context.Context) {
+		ran = true
+		assert.ErrorIs(t, hctx.Err(), context.Canceled, "the hook is told there is no time left")
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, sys.Shutdown(ctx), context.Canceled)

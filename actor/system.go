@@ -75,8 +75,8 @@ type system struct {
 	drainOnce sync.Once
 
 	hooksMu   sync.Mutex
-	hooks     []func() // guarded by hooksMu; see OnShutdown
-	hooksDone bool     // guarded by hooksMu
+	hooks     []func(context.Context) // guarded by hooksMu; see OnShutdown
+	hooksDone bool                    // guarded by hooksMu
 }
 
 // Option configures a System.
@@ -646,7 +646,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-s.drained:
-		s.runHooks()
+		s.runHooks(ctx)
 		s.log.Info("system stopped")
 		return nil
 	case <-ctx.Done():
@@ -662,18 +662,23 @@ func (s *System) killAll(ctx context.Context) error {
 		_ = s.Abandon(pid) // gone already is fine
 	}
 	s.log.Warn("shutdown deadline passed; remaining processes declared killed", zap.Int("remaining", remaining))
-	// The hooks run even so: what they free (plugin processes) must not
-	// outlive the system, and a process still waiting on one is let go.
-	s.runHooks()
+	// The hooks run even so, with the ended context: what they free
+	// (plugin processes) must not outlive the system, and a goroutine
+	// still waiting on one is let go.
+	s.runHooks(ctx)
 	return fmt.Errorf("actor: shutdown: %w", ctx.Err())
 }
 
 // OnShutdown registers f to run when the system stops: once Shutdown has
 // seen the last process exit, or when its context ends first. Hooks run
-// once, in reverse order of registration, on Shutdown's goroutine; a hook
-// registered after they ran runs at once. Loaders free what they hold
-// there (plugin processes). A panic in a hook is logged, not raised.
-func (s *System) OnShutdown(f func()) {
+// once, in reverse order of registration, on Shutdown's goroutine, with
+// Shutdown's context: a hook must return promptly once ctx is done (a
+// loader then kills what it would otherwise stop gracefully), since
+// Shutdown waits for it; when the context ended before the last process
+// exited, the hooks get it already done. A hook registered after they ran
+// runs at once, with a context that is never done. Loaders free what they
+// hold there (plugin processes). A panic in a hook is logged, not raised.
+func (s *System) OnShutdown(f func(ctx context.Context)) {
 	s.hooksMu.Lock()
 	if !s.hooksDone {
 		s.hooks = append(s.hooks, f)
@@ -681,16 +686,16 @@ func (s *System) OnShutdown(f func()) {
 		return
 	}
 	s.hooksMu.Unlock()
-	s.runHook("shutdown hook", f)
+	s.runHook("shutdown hook", func() { f(context.Background()) })
 }
 
-func (s *System) runHooks() {
+func (s *System) runHooks(ctx context.Context) {
 	s.hooksMu.Lock()
 	hooks := s.hooks
 	s.hooks, s.hooksDone = nil, true
 	s.hooksMu.Unlock()
 	for i := len(hooks) - 1; i >= 0; i-- {
-		s.runHook("shutdown hook", hooks[i])
+		s.runHook("shutdown hook", func() { hooks[i](ctx) })
 	}
 }
 

@@ -311,12 +311,12 @@ func TestHostileUserCode(t *testing.T) {
 			retireHook(t, h, blocks, "version hook did not return in time; left running")
 		}},
 		{"on_shutdown/panic", func(t *testing.T, h *hostile) {
-			h.sys.OnShutdown(func() { panic("hook exploded") })
+			h.sys.OnShutdown(func(context.Context) { panic("hook exploded") })
 			require.NoError(t, h.sys.Shutdown(h.ctx))
 			assert.Equal(t, 1, h.logs.FilterMessage("shutdown hook panicked").Len())
 		}},
 		{"on_shutdown/blocks", func(t *testing.T, h *hostile) {
-			h.sys.OnShutdown(func() { <-h.gate })
+			h.sys.OnShutdown(func(context.Context) { <-h.gate })
 			require.NoError(t, h.sys.Shutdown(h.ctx))
 			assert.Equal(t, 1, h.logs.FilterMessage("shutdown hook did not return in time; left running").Len())
 		}},

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,4 +35,30 @@ func ExampleLoader_Load() {
 		Changes: []upgrade.Change{{Module: "visits", To: v3}},
 	})
 	fmt.Println(rep.Outcome, err)
+}
+
+// An error a plugin of module "bank" answers a call with keeps its
+// identity on the host: the plugin registers its errors with codes
+// (sdk.Module{Errors: bank.Errors}), and so does the host. (Not run: it
+// needs the executable.)
+func ExampleWithErrors() {
+	// In package bank, imported by the plugin and by the host:
+	var ErrInsufficient = errors.New("bank: insufficient funds")
+	var Errors = map[string]error{"insufficient": ErrInsufficient}
+
+	ctx := context.Background()
+	sys := actor.NewSystem()
+	defer sys.Shutdown(ctx)
+	loader := plugin.NewLoader(plugin.WithErrors("bank", Errors))
+	v, err := loader.Load(ctx, sys, upgrade.Ref{Module: "bank", Version: "v2",
+		Path: "/srv/plugins/bank-v2", Checksum: "9c5e…"})
+	if err != nil || sys.Load(v) != nil {
+		return
+	}
+	account, _ := sys.Spawn("bank", 10)
+	_, err = sys.Call(ctx, account, map[string]any{"Op": "withdraw", "Amount": 25})
+	var re *plugin.ReplyError
+	if errors.Is(err, ErrInsufficient) && errors.As(err, &re) {
+		fmt.Println("refused:", re.Message, "code", re.Code)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"sync"
@@ -52,11 +53,13 @@ type Loader struct{ o options }
 type options struct {
 	callTimeout  time.Duration
 	startTimeout time.Duration
+	stopTimeout  time.Duration
 	maxBatch     int
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	insecure     bool
 	env          []string
+	errors       map[string]map[string]error // by module, then code: see WithErrors
 }
 
 // backoff is the wait before start attempt n+1 after n failures: none after
@@ -94,6 +97,14 @@ func WithStartTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.startTimeout = d })
 }
 
+// WithStopTimeout bounds how long a plugin process is given to exit when it
+// is stopped (its version retired, or the system shuts down) before it and
+// its process group are killed (default 2 s). Shutdown's context cuts it
+// short. A process that failed a call is killed at once.
+func WithStopTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.stopTimeout = d })
+}
+
 // WithMaxBatch bounds how many queued messages a process sends to its
 // plugin in one call (default 256).
 func WithMaxBatch(n int) Option { return optionFunc(func(o *options) { o.maxBatch = n }) }
@@ -112,6 +123,23 @@ func WithEnv(env ...string) Option {
 	return optionFunc(func(o *options) { o.env = append([]string(nil), env...) })
 }
 
+// WithErrors registers the host's errors for the codes module's plugins
+// give theirs (sdk.Module.Errors): an error a plugin of that module
+// replies to a call with (*ReplyError) or stops a process with
+// (*HandlerError) that carries one of these codes unwraps to the error
+// registered here, so errors.Is(err, ErrInsufficient) holds on the host as
+// it would for a compiled-in version. Pass the same table the plugin
+// declares, from a package both import; a code the host did not register
+// is still in the error's Code. Calls add up, one per module.
+func WithErrors(module string, codes map[string]error) Option {
+	return optionFunc(func(o *options) {
+		if o.errors == nil {
+			o.errors = make(map[string]map[string]error)
+		}
+		o.errors[module] = maps.Clone(codes)
+	})
+}
+
 // WithoutMTLS turns off go-plugin's AutoMTLS, which by default gives each
 // plugin process a fresh certificate pair so that only the host that
 // started it can talk to it. Only for debugging.
@@ -120,7 +148,7 @@ func WithoutMTLS() Option { return optionFunc(func(o *options) { o.insecure = tr
 // NewLoader returns a Loader.
 func NewLoader(opts ...Option) *Loader {
 	l := &Loader{o: options{
-		callTimeout: 5 * time.Second, startTimeout: 10 * time.Second, maxBatch: 256,
+		callTimeout: 5 * time.Second, startTimeout: 10 * time.Second, stopTimeout: 2 * time.Second, maxBatch: 256,
 		backoffBase: 100 * time.Millisecond, backoffMax: 5 * time.Second,
 	}}
 	for _, opt := range opts {
@@ -153,51 +181,108 @@ func (l *Loader) Load(ctx context.Context, sys *actor.System, ref upgrade.Ref) (
 		return nil, fmt.Errorf("%w: %v: %w", upgrade.ErrInvalidRef, ref, err)
 	}
 	reg := registryOf(sys)
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	if reg.closed {
-		return nil, fmt.Errorf("%w: %v: the system has stopped", ErrUnavailable, ref)
-	}
-	for p, v := range reg.procs {
-		if p.ref.String() != ref.String() {
-			continue
-		}
-		if p.ref != ref {
-			return nil, fmt.Errorf("%w: %v is loaded from %s already", actor.ErrVersionConflict, ref, p.ref.Path)
-		}
-		return v, nil
-	}
 	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now, reg: reg}
-	p.listed.Store(true) // listed below, before anyone else can reach it
-	if _, err := p.get(ctx); err != nil {
+	if v, err := reg.reserve(ctx, p); v != nil || err != nil {
+		return v, err
+	}
+	// The process starts without the registry's lock: Shutdown meanwhile
+	// stops it (p is listed) instead of waiting for the start.
+	var v *actor.Version
+	_, err = p.get(ctx)
+	if err == nil {
+		v = newVersion(p) // its behaviour stops the process when the version retires (see Retire)
+		err = sys.Stage(v)
+	}
+	if err != nil {
+		reg.drop(p)
+		p.stop(context.Background(), "load failed", true)
 		return nil, err
 	}
-	v := newVersion(p) // its behaviour stops the process when the version retires (see Retire)
-	if err := sys.Stage(v); err != nil {
-		p.stop("load failed", true)
-		return nil, err
-	}
-	p.v = v
-	reg.procs[p] = v
+	reg.loaded(p, v)
 	return v, nil
 }
 
 // registry is a system's plugin versions that may have a process running:
 // those Shutdown stops.
 type registry struct {
-	mu     sync.Mutex
-	procs  map[*proc]*actor.Version // guarded by mu
-	closed bool                     // guarded by mu: the system has stopped
+	mu    sync.Mutex
+	procs map[*proc]*actor.Version // guarded by mu; nil while Load starts it
+	// loading holds, per proc being loaded, a channel closed when its Load
+	// is over.
+	loading map[*proc]chan struct{} // guarded by mu
+	closed  bool                    // guarded by mu: the system has stopped
 }
 
 type registryKey struct{}
 
 func registryOf(sys *actor.System) *registry {
 	return sys.Extension(registryKey{}, func() any {
-		reg := &registry{procs: make(map[*proc]*actor.Version)}
+		reg := &registry{procs: make(map[*proc]*actor.Version), loading: make(map[*proc]chan struct{})}
 		sys.OnShutdown(reg.close)
 		return reg
 	}).(*registry)
+}
+
+// reserve lists p, a new proc for Load to start, unless a version of the
+// same reference is loaded already: then it returns that version, after
+// waiting for a Load of it under way. It fails when the system has
+// stopped, or when the version is loaded from another file.
+func (r *registry) reserve(ctx context.Context, p *proc) (*actor.Version, error) {
+	ref := p.ref
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if r.closed {
+			return nil, fmt.Errorf("%w: %v: the system has stopped", ErrUnavailable, ref)
+		}
+		var wait chan struct{}
+		for o, v := range r.procs {
+			switch {
+			case o.ref.String() != ref.String():
+				continue
+			case o.ref != ref:
+				return nil, fmt.Errorf("%w: %v is loaded from %s already", actor.ErrVersionConflict, ref, o.ref.Path)
+			case v != nil:
+				return v, nil
+			}
+			wait = r.loading[o]
+		}
+		if wait == nil {
+			break
+		}
+		r.mu.Unlock()
+		select {
+		case <-wait:
+			r.mu.Lock()
+		case <-ctx.Done():
+			r.mu.Lock()
+			return nil, fmt.Errorf("%w: %v: waiting for another Load: %w", ErrUnavailable, ref, ctx.Err())
+		}
+	}
+	p.listed.Store(true)
+	r.procs[p] = nil
+	r.loading[p] = make(chan struct{})
+	return nil, nil
+}
+
+// loaded records the version Load made of p.
+func (r *registry) loaded(p *proc, v *actor.Version) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.v = v
+	r.procs[p] = v
+	close(r.loading[p])
+	delete(r.loading, p)
+}
+
+// drop forgets a proc whose Load failed.
+func (r *registry) drop(p *proc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.procs, p)
+	p.listed.Store(false)
+	close(r.loading[p])
+	delete(r.loading, p)
 }
 
 // list adds p back before it starts a process, unless the system has
@@ -220,11 +305,13 @@ func (r *registry) unlist(p *proc) {
 	delete(r.procs, p)
 	p.listed.Store(false)
 	r.mu.Unlock()
-	p.stop("version released", false)
+	p.stop(context.Background(), "version released", false)
 }
 
-// close stops every plugin process for good: the system has stopped.
-func (r *registry) close() {
+// close stops every plugin process for good: the system has stopped. They
+// stop concurrently, each given the stop timeout or until ctx ends, then
+// killed (see proc.stop), so close returns soon after ctx ends.
+func (r *registry) close(ctx context.Context) {
 	r.mu.Lock()
 	r.closed = true
 	procs := make([]*proc, 0, len(r.procs))
@@ -232,9 +319,11 @@ func (r *registry) close() {
 		procs = append(procs, p)
 	}
 	r.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, p := range procs {
-		p.stop("system stopped", true)
+		wg.Go(func() { p.stop(ctx, "system stopped", true) })
 	}
+	wg.Wait()
 }
 
 // Process describes a plugin version's OS process.

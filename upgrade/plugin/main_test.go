@@ -24,10 +24,16 @@ var builds = map[string]struct {
 	"tally-v2-gob":   {"./testdata/tally", map[string]string{"main.version": "v2", "main.codecName": "gob"}},
 	"tally-v2-exits": {"./testdata/tally", map[string]string{"main.version": "v2", "main.fault": "exit-on-code-change"}},
 	"tally-other":    {"./testdata/tally", map[string]string{"main.version": "v2", "main.module": "other"}},
+	"tally-v2-alone": {"./testdata/tally", map[string]string{"main.version": "v2", "main.lineage": "none"}},
 	"pbtally":        {"./testdata/pbtally", nil},
 	"rogue-garbage":  {"./testdata/rogue", map[string]string{"main.fault": "garbage"}},
 	"rogue-protocol": {"./testdata/rogue", map[string]string{"main.fault": "protocol"}},
 	"rogue-codec":    {"./testdata/rogue", map[string]string{"main.fault": "codec"}},
+	"stray":          {"./testdata/stray", nil},
+	"stray-setsid":   {"./testdata/stray", map[string]string{"main.escape": "setsid"}},
+	"peek":           {"./testdata/peek", nil},
+	"bank":           {"./testdata/bank", nil},
+	"rogue-v2":       {"./testdata/rogue", map[string]string{"main.fault": "v2"}},
 }
 
 func TestMain(m *testing.M) {

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -21,6 +20,11 @@ type HandlerError struct {
 	Panic   bool
 	Message string
 	Stack   string // the plugin's stack, for a panic
+	// Code is the code the plugin's module gave the error
+	// (sdk.Module.Errors), "" if none; Err is the error the host
+	// registered under it (WithErrors), which Unwrap returns, nil if none.
+	Code string
+	Err  error
 }
 
 func (e *HandlerError) Error() string {
@@ -30,12 +34,37 @@ func (e *HandlerError) Error() string {
 	return fmt.Sprintf("plugin %s: %s", e.Version, e.Message)
 }
 
+// Unwrap returns the host's error for the plugin's code: errors.Is(err,
+// ErrInsufficient) holds when the plugin failed with its own
+// ErrInsufficient and both sides registered it under one code.
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// ReplyError is an error a plugin answered a call with
+// (sdk.Context.ReplyError): what the caller receives.
+type ReplyError struct {
+	Version string // "module@version"
+	Message string // the error's text in the plugin
+	// Code is the code the plugin's module gave the error
+	// (sdk.Module.Errors), "" if none; Err is the error the host
+	// registered under it (WithErrors), which Unwrap returns, nil if none.
+	Code string
+	Err  error
+}
+
+// Error is the plugin's message, as the error's own Error would have said
+// in process.
+func (e *ReplyError) Error() string { return e.Message }
+
+// Unwrap returns the host's error for the plugin's code.
+func (e *ReplyError) Unwrap() error { return e.Err }
+
 // behaviour is a plugin version as the runtime sees it: every callback is a
 // call into the plugin process, with the state crossing as a codec.Raw
 // (which is what the host keeps as the process's state).
 type behaviour struct {
 	p     *proc
 	codec codec.Codec
+	codes map[string]error // the host's errors by code (WithErrors)
 }
 
 // downgrader is a behaviour whose plugin declared a Downgrade.
@@ -43,7 +72,7 @@ type downgrader struct{ *behaviour }
 
 func newVersion(p *proc) *actor.Version {
 	c, _ := codec.ByName(p.desc.GetCodec()) // checked in the handshake
-	b := &behaviour{p: p, codec: c}
+	b := &behaviour{p: p, codec: c, codes: p.o.errors[p.ref.Module]}
 	if p.desc.GetDowngrade() {
 		return actor.NewVersion(p.ref.Module, p.ref.Version, downgrader{b})
 	}
@@ -52,7 +81,7 @@ func newVersion(p *proc) *actor.Version {
 
 // Retire stops the plugin process when the version retires in its system
 // (not current, no activation); a later use starts one again.
-func (b *behaviour) Retire() { b.p.stop("version retired", false) }
+func (b *behaviour) Retire() { b.p.stop(context.Background(), "version retired", false) }
 
 // Release takes the version out of the registry when it leaves its
 // system's module table, stopping its process; a later use (a plan staging
@@ -95,8 +124,8 @@ func (b *behaviour) Handle(ctx *actor.Context, state, msg any) (any, error) {
 		return state, err
 	}
 	if rs := resp.GetReplies(); len(rs) == 1 && rs[0].GetSet() {
-		if rs[0].GetError() != "" {
-			ctx.ReplyError(errors.New(rs[0].GetError()))
+		if err := b.replyError(rs[0]); err != nil {
+			ctx.ReplyError(err)
 		} else {
 			ctx.Reply(raw(rs[0].GetBody()))
 		}
@@ -136,11 +165,12 @@ func (b *behaviour) HandleBatch(_ *actor.Context, state any, batch *actor.Batch)
 		next = state
 	}
 	for i, r := range replies {
-		switch {
-		case !r.GetSet():
-		case r.GetError() != "":
-			batch.ReplyError(i, errors.New(r.GetError()))
-		default:
+		if !r.GetSet() {
+			continue
+		}
+		if err := b.replyError(r); err != nil {
+			batch.ReplyError(i, err)
+		} else {
 			batch.Reply(i, raw(r.GetBody()))
 		}
 	}
@@ -223,10 +253,10 @@ func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error
 		return fmt.Errorf("%w: %s: over the %d MiB message bound: %w", ErrEncode, b.p.ref, pb.MaxMessage>>20, err)
 	case status.Code(err) == codes.DeadlineExceeded:
 		err = fmt.Errorf("%w: %s after %v", ErrDeadline, b.p.ref, b.p.o.callTimeout)
-		b.p.failed(c.client, err, true)
+		b.p.failed(c.c, err)
 	default:
 		err = fmt.Errorf("%w: %s: %w", ErrCrashed, b.p.ref, err)
-		b.p.failed(c.client, err, false)
+		b.p.failed(c.c, err)
 	}
 	return transient{err}
 }
@@ -261,8 +291,25 @@ func (b *behaviour) state(st *pb.Blob, f *pb.Failure) (any, error) {
 		return next, actor.Normal
 	default:
 		return next, &HandlerError{Version: b.p.ref.String(), Panic: f.GetKind() == pb.Failure_PANIC,
-			Message: f.GetMessage(), Stack: f.GetStack()}
+			Message: f.GetMessage(), Stack: f.GetStack(), Code: f.GetCode(), Err: b.hostError(f.GetCode())}
 	}
+}
+
+// replyError is the error a reply carries, nil for a value. (A reply
+// with an error code but no message still is an error.)
+func (b *behaviour) replyError(r *pb.Reply) error {
+	if r.GetError() == "" && r.GetCode() == "" {
+		return nil
+	}
+	return &ReplyError{Version: b.p.ref.String(), Message: r.GetError(), Code: r.GetCode(), Err: b.hostError(r.GetCode())}
+}
+
+// hostError is the host's error for a plugin's error code, nil if none.
+func (b *behaviour) hostError(code string) error {
+	if code == "" {
+		return nil
+	}
+	return b.codes[code]
 }
 
 // encode encodes v for the plugin: a codec.Raw passes as it is (another

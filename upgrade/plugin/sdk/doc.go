@@ -24,7 +24,14 @@
 // is given, answer calls, stop its process (return Normal or an error).
 // What it cannot: reach the host's system (send to other processes, spawn,
 // link), keep state the host does not see, or outlive its host (Serve
-// exits when the host stops it or goes away). Errors and panics in
-// callbacks are caught here and reported to the host as exit reasons of
-// the one process concerned; the plugin process lives on.
+// exits when the host stops it or goes away). It starts with an empty
+// environment (but what the host passes) and an empty stdin, as the leader
+// of a process group that the host kills when it stops the plugin. Errors
+// and panics in callbacks are caught here and reported to the host as exit
+// reasons of the one process concerned; the plugin process lives on.
+//
+// Errors cross to the host as their message and, for the errors listed in
+// Module.Errors, a code: the host maps it to its own error for that code
+// (plugin.WithErrors), so that errors.Is holds there. Declare the table
+// once, next to the errors, in a package both sides import.
 package sdk

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -35,6 +37,17 @@ type Module[S, M any] struct {
 	// Codec encodes the state and replies (default codec.JSON). The host
 	// encodes messages, spawn arguments and migration inputs with it too.
 	Codec codec.Codec
+	// Errors gives errors an identity that crosses to the host: a code. An
+	// error a callback returns, or a call is answered with (ReplyError),
+	// that is one of these (errors.Is) carries its code, and on the host
+	// errors.Is matches it against the error registered there under the
+	// same code (plugin.WithErrors); the host also sees the code itself
+	// (plugin.HandlerError.Code, plugin.ReplyError.Code). Only the code and
+	// the message cross: an error's other fields do not (answer a call
+	// with a value for that). Declare the table once, in a package both
+	// sides import, next to the errors. Codes must not be empty; an error
+	// that matches several gets the first code in sorted order.
+	Errors map[string]error
 
 	// Init builds a new process's state from its spawn arguments (an empty
 	// Raw when there were none). Default: the zero S.
@@ -63,6 +76,7 @@ type Context struct {
 	call            bool
 	reply           *pb.Reply
 	codec           codec.Codec
+	codes           *codes
 }
 
 // Module and Version name the version handling the message.
@@ -87,10 +101,13 @@ func (c *Context) Reply(v any) error {
 	return nil
 }
 
-// ReplyError answers the call with an error carrying msg.
+// ReplyError answers the call with err: the caller receives a
+// *plugin.ReplyError with err's message and, if err is one of the
+// module's Errors, its code (errors.Is then matches the error the host
+// registered under that code).
 func (c *Context) ReplyError(err error) {
 	if c.IsCall() {
-		c.reply.Set, c.reply.Error = true, err.Error()
+		c.reply.Set, c.reply.Error, c.reply.Code = true, err.Error(), c.codes.of(err)
 	}
 }
 
@@ -120,7 +137,7 @@ func Serve[S, M any](m Module[S, M]) {
 	go exitWithParent(os.Getppid())
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: pb.Handshake,
-		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{Impl: &server[S, M]{m: m}}},
+		Plugins:         goplugin.PluginSet{pb.Name: &pb.Plugin{Impl: newServer(m)}},
 		GRPCServer:      pb.NewServer,
 	})
 }
@@ -142,6 +159,14 @@ func (m *Module[S, M]) check() error {
 	case m.Handle == nil:
 		return fmt.Errorf("%s@%s has no Handle", m.Name, m.Version)
 	}
+	for code, err := range m.Errors {
+		switch {
+		case code == "":
+			return fmt.Errorf("%s@%s: an error has an empty code", m.Name, m.Version)
+		case err == nil:
+			return fmt.Errorf("%s@%s: error code %q has no error", m.Name, m.Version, code)
+		}
+	}
 	if m.Codec == nil {
 		m.Codec = codec.JSON
 	}
@@ -151,7 +176,38 @@ func (m *Module[S, M]) check() error {
 // server implements the Module service over m.
 type server[S, M any] struct {
 	pb.UnimplementedModuleServer
-	m Module[S, M]
+	m     Module[S, M]
+	codes *codes
+}
+
+// newServer serves m, checked.
+func newServer[S, M any](m Module[S, M]) *server[S, M] {
+	return &server[S, M]{m: m, codes: newCodes(m.Errors)}
+}
+
+// codes is a module's Errors, in the order codes are looked up.
+type codes struct {
+	names []string
+	errs  []error
+}
+
+func newCodes(errs map[string]error) *codes {
+	c := &codes{names: slices.Sorted(maps.Keys(errs))}
+	for _, name := range c.names {
+		c.errs = append(c.errs, errs[name])
+	}
+	return c
+}
+
+// of returns the code of err: the first registered error it is
+// (errors.Is), "" if none.
+func (c *codes) of(err error) string {
+	for i, e := range c.errs {
+		if errors.Is(err, e) {
+			return c.names[i]
+		}
+	}
+	return ""
 }
 
 func (s *server[S, M]) Describe(_ context.Context, req *pb.DescribeRequest) (*pb.DescribeResponse, error) {
@@ -164,7 +220,7 @@ func (s *server[S, M]) Describe(_ context.Context, req *pb.DescribeRequest) (*pb
 
 func (s *server[S, M]) Init(_ context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
 	var st S
-	f := guard(func() error {
+	f := s.guard(func() error {
 		if s.m.Init == nil {
 			return nil
 		}
@@ -186,7 +242,7 @@ func (s *server[S, M]) Handle(_ context.Context, req *pb.HandleRequest) (*pb.Han
 		resp.Failure = decodeFailure("state", err)
 		return resp, nil
 	}
-	ctx := &Context{module: s.m.Name, version: s.m.Version, codec: s.m.Codec}
+	ctx := &Context{module: s.m.Name, version: s.m.Version, codec: s.m.Codec, codes: s.codes}
 	for _, msg := range req.GetMessages() {
 		reply := &pb.Reply{}
 		resp.Replies = append(resp.Replies, reply)
@@ -197,7 +253,7 @@ func (s *server[S, M]) Handle(_ context.Context, req *pb.HandleRequest) (*pb.Han
 			break
 		}
 		ctx.call, ctx.reply = msg.GetCall(), reply
-		if resp.Failure = guard(func() error {
+		if resp.Failure = s.guard(func() error {
 			var err error
 			st, err = s.m.Handle(ctx, st, m)
 			return err
@@ -217,7 +273,7 @@ func (s *server[S, M]) Handle(_ context.Context, req *pb.HandleRequest) (*pb.Han
 
 func (s *server[S, M]) CodeChange(_ context.Context, req *pb.CodeChangeRequest) (*pb.StateResponse, error) {
 	var st S
-	f := guard(func() error {
+	f := s.guard(func() error {
 		var err error
 		if s.m.CodeChange == nil {
 			if s.m.Lenient {
@@ -239,7 +295,7 @@ func (s *server[S, M]) Downgrade(_ context.Context, req *pb.DowngradeRequest) (*
 			Message: fmt.Sprintf("%s@%s has no Downgrade", s.m.Name, s.m.Version)}}, nil
 	}
 	var out any
-	f := guard(func() error {
+	f := s.guard(func() error {
 		st, err := codec.DecodeStrict[S](raw(req.GetState()))
 		if err != nil {
 			return err
@@ -266,12 +322,15 @@ func (s *server[S, M]) encode(v any) (*pb.Blob, *pb.Failure) {
 	return &pb.Blob{Codec: s.m.Codec.Name(), Data: data}, nil
 }
 
-// guard runs a callback: an error or a panic becomes a Failure; the plugin
-// process survives both.
-func guard(f func() error) (failure *pb.Failure) {
+// guard runs a callback: an error or a panic becomes a Failure, with the
+// code of a registered error; the plugin process survives both.
+func (s *server[S, M]) guard(f func() error) (failure *pb.Failure) {
 	defer func() {
 		if r := recover(); r != nil {
 			failure = &pb.Failure{Kind: pb.Failure_PANIC, Message: fmt.Sprint(r), Stack: string(debug.Stack())}
+			if err, ok := r.(error); ok {
+				failure.Code = s.codes.of(err)
+			}
 		}
 	}()
 	switch err := f(); {
@@ -280,7 +339,7 @@ func guard(f func() error) (failure *pb.Failure) {
 	case errors.Is(err, Normal):
 		return &pb.Failure{Kind: pb.Failure_NORMAL}
 	default:
-		return &pb.Failure{Kind: pb.Failure_ERROR, Message: err.Error()}
+		return &pb.Failure{Kind: pb.Failure_ERROR, Message: err.Error(), Code: s.codes.of(err)}
 	}
 }
 

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,7 +42,7 @@ func testServer(t *testing.T, m Module[state, msg]) *server[state, msg] {
 		return s, nil
 	}
 	require.NoError(t, m.check())
-	return &server[state, msg]{m: m}
+	return newServer(m)
 }
 
 func blob(t *testing.T, v any) *pb.Blob {
@@ -144,6 +145,51 @@ func TestInit(t *testing.T) {
 	assert.Error(t, m.check(), "no name")
 	m.Name, m.Version = "a", "v1"
 	assert.Error(t, m.check(), "no handler")
+}
+
+var (
+	errBroke = errors.New("broke")
+	errLate  = errors.New("late")
+)
+
+func TestRegisteredErrorsCrossWithTheirCode(t *testing.T) {
+	s := testServer(t, Module[state, msg]{Errors: map[string]error{"broke": errBroke, "late": errLate}})
+	s.m.Handle = func(ctx *Context, st state, m msg) (state, error) {
+		switch m.Op {
+		case "refuse":
+			ctx.ReplyError(fmt.Errorf("refusing: %w", errLate))
+		case "refuse-plain":
+			ctx.ReplyError(errors.New("no"))
+		case "fail":
+			return st, fmt.Errorf("step 2: %w", errBroke)
+		case "both":
+			return st, errors.Join(errLate, errBroke)
+		case "panic":
+			panic(errLate)
+		case "fail-plain":
+			return st, errors.New("plain")
+		}
+		return st, nil
+	}
+	resp := handle(t, s, state{}, map[int]bool{0: true, 1: true}, "refuse", "refuse-plain")
+	require.Len(t, resp.GetReplies(), 2)
+	assert.Equal(t, "refusing: late", resp.GetReplies()[0].GetError())
+	assert.Equal(t, "late", resp.GetReplies()[0].GetCode())
+	assert.Equal(t, "no", resp.GetReplies()[1].GetError())
+	assert.Empty(t, resp.GetReplies()[1].GetCode(), "an error not registered has no code")
+	for op, code := range map[string]string{"fail": "broke", "both": "broke", "panic": "late", "fail-plain": ""} {
+		f := handle(t, s, state{}, nil, op).GetFailure()
+		assert.Equal(t, code, f.GetCode(), op)
+	}
+	assert.Equal(t, "step 2: broke", handle(t, s, state{}, nil, "fail").GetFailure().GetMessage())
+
+	for name, errs := range map[string]map[string]error{
+		"empty code": {"": errBroke},
+		"no error":   {"broke": nil},
+	} {
+		m := Module[state, msg]{Name: "t", Version: "v1", Handle: s.m.Handle, Errors: errs}
+		assert.Error(t, m.check(), name)
+	}
 }
 
 // A host (or anything that got hold of the socket) may send any bytes: the

@@ -18,6 +18,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestHandshakeFollowsTheProtocol(t *testing.T) {
 	assert.Equal(t, uint(pb.Protocol), pb.Handshake.ProtocolVersion)
 	assert.Equal(t, "GRAFT_PLUGIN", pb.Handshake.MagicCookieKey)
+	vs := pb.HostVersions()
+	assert.Len(t, vs, pb.Protocol-pb.MinProtocol+1, "a host accepts every version from MinProtocol on")
+	for v := pb.MinProtocol; v <= pb.Protocol; v++ {
+		assert.Contains(t, vs[v], pb.Name)
+	}
 }
 
 func TestGarbageDoesNotDecode(t *testing.T) {

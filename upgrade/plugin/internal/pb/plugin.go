@@ -7,17 +7,33 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Protocol is the version of the Module service. Describe carries it both
-// ways; a plugin that speaks another one is refused.
-const Protocol = 2
+// Protocol is the version of the Module service this code speaks: what
+// the SDK serves, and the newest a host accepts. Describe carries it both
+// ways. 3 added error codes (Failure.code, Reply.code).
+const Protocol = 3
+
+// MinProtocol is the oldest version a host still accepts: a plugin built
+// with an older SDK keeps loading, without what later versions added.
+const MinProtocol = 2
 
 // Handshake is go-plugin's handshake: the magic cookie tells a plugin it was
-// started by a host (run by hand, it says so and exits), and the protocol
-// version must match before any call.
+// started by a host (run by hand, it says so and exits), and the plugin's
+// protocol version must be one the host accepts (HostVersions) before any
+// call.
 var Handshake = goplugin.HandshakeConfig{
 	ProtocolVersion:  Protocol,
 	MagicCookieKey:   "GRAFT_PLUGIN",
 	MagicCookieValue: "graft-module",
+}
+
+// HostVersions is the host's side of the negotiation: every protocol
+// version from MinProtocol to Protocol, with the one plugin it dispenses.
+func HostVersions() map[int]goplugin.PluginSet {
+	vs := make(map[int]goplugin.PluginSet, Protocol-MinProtocol+1)
+	for v := MinProtocol; v <= Protocol; v++ {
+		vs[v] = goplugin.PluginSet{Name: &Plugin{}}
+	}
+	return vs
 }
 
 // MaxMessage bounds one gRPC message either way (gRPC's default is 4 MiB):

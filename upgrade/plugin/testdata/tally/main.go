@@ -19,6 +19,9 @@ var (
 	codecName = "json"
 	// fault: "exit-on-code-change" exits in CodeChange; "" is none.
 	fault = ""
+	// lineage: "none" declares no lineage at all (no step from any other
+	// version); "" the usual one.
+	lineage = ""
 )
 
 // Msg is every message of the module. Op "" counts; the others:
@@ -65,10 +68,13 @@ func main() {
 	// v1 directly.
 	var n int
 	_, _ = fmt.Sscanf(version, "v%d", &n)
-	follows := fmt.Sprintf("v%d", n-1)
+	follows, from, to := fmt.Sprintf("v%d", n-1), []string{"v1"}, []string{"v1"}
+	if lineage == "none" {
+		follows, from, to = "", nil, nil
+	}
 	sdk.Serve(sdk.Module[State, Msg]{
 		Name: module, Version: version, Codec: c,
-		Follows: follows, UpgradesFrom: []string{"v1"}, DowngradesTo: []string{"v1"},
+		Follows: follows, UpgradesFrom: from, DowngradesTo: to,
 		Init:       func(codec.Raw) (State, error) { return State{Next: map[int]uint64{}}, nil },
 		Handle:     handle,
 		CodeChange: codeChange,
