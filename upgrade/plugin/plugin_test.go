@@ -415,10 +415,12 @@ func TestGarbageFromAPluginIsAnExitReason(t *testing.T) {
 	require.NoError(t, sys.Load(load(t, sys, l, "rogue-garbage", "rogue", "v1")))
 	pid, err := sys.Spawn("rogue", nil)
 	require.NoError(t, err)
+	liar := osPID(t, sys, "v1")
 	w := sys.Watch(pid)
 	require.NoError(t, sys.Send(pid, "anything"))
 	<-w.Done()
 	assert.ErrorIs(t, w.Reason(), plugin.ErrBadResponse)
+	assert.False(t, plugintest.Running(liar), "a plugin process that answered nonsense is killed")
 
 	sys2 := newSys(t)
 	require.NoError(t, sys2.Load(load(t, sys2, l, "rogue-codec", "rogue", "v1")))

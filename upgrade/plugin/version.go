@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -103,8 +104,10 @@ func (b *behaviour) Init(_ *actor.Context, args any) (any, error) {
 	}
 	var resp *pb.InitResponse
 	err = b.call(func(ctx context.Context, c pb.ModuleClient) (err error) {
-		resp, err = c.Init(ctx, &pb.InitRequest{Args: blob})
-		return err
+		if resp, err = c.Init(ctx, &pb.InitRequest{Args: blob}); err != nil {
+			return err
+		}
+		return b.nonsense(resp.GetState(), resp.GetFailure())
 	})
 	if err != nil {
 		return nil, err
@@ -187,8 +190,15 @@ func (b *behaviour) handle(state any, msgs []*pb.Message) (*pb.HandleResponse, e
 	}
 	var resp *pb.HandleResponse
 	err := b.call(func(ctx context.Context, c pb.ModuleClient) (err error) {
-		resp, err = c.Handle(ctx, &pb.HandleRequest{State: blob(st), Messages: msgs})
-		return err
+		if resp, err = c.Handle(ctx, &pb.HandleRequest{State: blob(st), Messages: msgs}); err != nil {
+			return err
+		}
+		done, replies := int(resp.GetDone()), resp.GetReplies()
+		if done > len(msgs) || len(replies) > done || (resp.GetFailure() == nil && done != len(msgs)) {
+			return fmt.Errorf("%w: %s handled %d of %d messages with %d replies",
+				ErrBadResponse, b.p.ref, done, len(msgs), len(replies))
+		}
+		return b.nonsense(resp.GetState(), resp.GetFailure())
 	})
 	return resp, err
 }
@@ -224,8 +234,10 @@ func (b *behaviour) migrate(state, extra any,
 	}
 	var resp *pb.StateResponse
 	err = b.call(func(ctx context.Context, c pb.ModuleClient) (err error) {
-		resp, err = rpc(ctx, c, st, ex)
-		return err
+		if resp, err = rpc(ctx, c, st, ex); err != nil {
+			return err
+		}
+		return b.nonsense(resp.GetState(), resp.GetFailure())
 	})
 	if err != nil {
 		return nil, err
@@ -248,6 +260,12 @@ func (b *behaviour) call(rpc func(context.Context, pb.ModuleClient) error) error
 	case err == nil:
 		b.p.worked()
 		return nil
+	case errors.Is(err, ErrBadResponse):
+		// It answered, but nonsense: a process that lies is not trusted
+		// with the next call. The version's code is at fault, not the
+		// process's health, so the error is not transient.
+		b.p.failed(c.c, err)
+		return err
 	case status.Code(err) == codes.ResourceExhausted:
 		// Too large a request or answer: the plugin is not at fault.
 		return fmt.Errorf("%w: %s: over the %d MiB message bound: %w", ErrEncode, b.p.ref, pb.MaxMessage>>20, err)
@@ -270,6 +288,15 @@ type transient struct{ error }
 
 func (t transient) Temporary() bool { return true }
 func (t transient) Unwrap() error   { return t.error }
+
+// nonsense reports an answer whose state cannot be a state (see state)
+// as an ErrBadResponse, so that call kills the process that gave it.
+func (b *behaviour) nonsense(st *pb.Blob, f *pb.Failure) error {
+	if _, err := b.state(st, f); errors.Is(err, ErrBadResponse) {
+		return err
+	}
+	return nil
+}
 
 // state turns a plugin's answer into the next state, or the error it
 // reports.
