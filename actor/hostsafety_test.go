@@ -296,3 +296,28 @@ func TestDropOldestNeverEvictsSignals(t *testing.T) {
 	}
 	assert.Equal(t, 1, exits, "seen: %v", seen)
 }
+
+// A named process killed through its link with a killed parent has not
+// taken that signal yet when the parent's replacement starts it again:
+// Spawn waits for the holder to serve the signals it has queued, so the
+// name is taken over instead of refused.
+func TestSpawnWaitsForAHolderTakingItsExit(t *testing.T) {
+	sys := newSys(t)
+	for i := range 200 {
+		parent, err := sys.Spawn("worker", nil)
+		require.NoError(t, err)
+		child, err := sys.Spawn("worker", nil, actor.WithName("x"))
+		require.NoError(t, err)
+		require.NoError(t, sys.Send(parent, linkTo{PID: child}))
+		_, err = call(t, sys, parent, getCount{})
+		require.NoError(t, err)
+		w := sys.Watch(parent)
+		require.NoError(t, sys.Kill(parent))
+		<-w.Done()
+		pid, err := sys.Spawn("worker", nil, actor.WithName("x"))
+		require.NoError(t, err, "round %d", i)
+		<-sys.Watch(child).Done()
+		require.NoError(t, sys.Kill(pid))
+		<-sys.Watch(pid).Done()
+	}
+}

@@ -189,7 +189,10 @@ type spawnOptionFunc func(*spawnOptions)
 func (f spawnOptionFunc) applySpawn(o *spawnOptions) { f(o) }
 
 // WithName registers the process under name (erlang:register/2); Spawn
-// fails with ErrNameTaken if the name is in use.
+// fails with ErrNameTaken if the name is in use. Before it fails, it lets
+// the holder serve the signals it has queued (for up to 100 ms): a holder
+// that is on its way out (killed through a link an instant ago, say)
+// releases the name, which the new process then takes.
 func WithName(name string) SpawnOption {
 	return spawnOptionFunc(func(o *spawnOptions) { o.name = name })
 }
@@ -244,7 +247,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		return PID{}, fmt.Errorf("actor: spawn %q: negative mailbox capacity %d", module, o.mailbox.Capacity)
 	}
 	if o.name != "" {
-		if err := s.checkNameFree(o.name); err != nil {
+		if err := s.checkNameFree(o.name); err != nil && !s.awaitRelease(o.name) {
 			return PID{}, err
 		}
 	}
@@ -751,6 +754,37 @@ func (s *System) checkNameFree(name string) error {
 		return fmt.Errorf("%w: %q", ErrNameTaken, name)
 	}
 	return nil
+}
+
+// releaseWait bounds awaitRelease.
+const releaseWait = 100 * time.Millisecond
+
+// awaitRelease handles a name taken by a process that may be on its way
+// out: a child killed through the link with a supervisor that was killed
+// has not taken (or not finished taking) that signal when the restarted
+// supervisor starts the child again under its name. It waits (up to
+// releaseWait, wall-clock) until the holder has served the signals queued
+// now, or finished exiting, and reports whether the name is free then.
+func (s *System) awaitRelease(name string) bool {
+	pid, ok := s.Whereis(name)
+	p := s.lookup(pid)
+	if !ok || p == nil {
+		return s.checkNameFree(name) == nil
+	}
+	timer := time.NewTimer(releaseWait)
+	defer timer.Stop()
+	r := &infoReq{done: make(chan struct{})} // answered after what is queued
+	done := r.done
+	if !p.signal(r) { // exiting: its name goes first, but wait for the end
+		w := &Exited{done: make(chan struct{})}
+		p.x().addWatch(w)
+		done = w.done
+	}
+	select {
+	case <-done:
+	case <-timer.C:
+	}
+	return s.checkNameFree(name) == nil
 }
 
 // Register registers pid under name (erlang:register/2). The name is

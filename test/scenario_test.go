@@ -69,6 +69,11 @@ type (
 		// exit reason (exit=).
 		ignore     bool
 		info, exit string
+		// stuck: Terminate blocks until unstick (stuck); the gate is the
+		// runner's, shared by every spec so that specs still compare
+		// equal.
+		stuck bool
+		gate  *stuckGate
 	}
 	// die makes the worker exit with reason, or panic.
 	die struct {
@@ -89,6 +94,41 @@ type (
 	// askConf asks a worker for its spec's conf.
 	askConf struct{}
 )
+
+// stuckGate holds stuck Terminates until unstick opens it; once done (at
+// the end of a script) it holds none.
+type stuckGate struct {
+	mu   sync.Mutex
+	open chan struct{}
+	done bool
+}
+
+// end lets every stuck Terminate go, now and from now on.
+func (g *stuckGate) end() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.done {
+		g.done = true
+		close(g.open)
+	}
+}
+
+func (g *stuckGate) wait() {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	<-ch
+}
+
+// release lets every stuck Terminate go and arms a new gate.
+func (g *stuckGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.done {
+		close(g.open)
+		g.open = make(chan struct{})
+	}
+}
 
 // inits holds the Init failures armed by break, per child id: after
 // skip more Inits that succeed, fail Inits fail. Every spec shares the
@@ -178,6 +218,9 @@ func workerTerminate(ctx *actor.Context, a wargs, reason error) error {
 	if a.trap {
 		ctx.System().Emit(terminated{PID: ctx.Self(), Reason: reason})
 	}
+	if a.stuck {
+		a.gate.wait()
+	}
 	if a.exit != "" {
 		return reasons(a.exit).reason
 	}
@@ -228,6 +271,7 @@ type runner struct {
 	sups   []*sup               // guarded by mu
 	nested map[string]bool      // guarded by mu: ids of nested supervisor specs
 	inits  inits                // Init failures armed by break (its own lock)
+	stuck  stuckGate            // holds stuck Terminates (its own lock)
 	latest map[string]actor.PID // guarded by mu: last started process of each id
 	exits  map[string]int       // guarded by mu: ChildExited per id
 	starts map[string]int       // guarded by mu: restarts per id
@@ -267,6 +311,10 @@ func newRunner(t *testing.T) *runner {
 		top: map[string]*supervisor.Handle{}, templates: map[string]supervisor.ChildSpec{},
 		labels: map[actor.PID]string{}, byLabel: map[string]actor.PID{}, count: map[string]int{},
 	}
+	r.stuck.open = make(chan struct{})
+	// Registered after the system's cleanup, so it runs first: a stuck
+	// Terminate left by a script does not hold the shutdown.
+	t.Cleanup(r.stuck.end)
 	t.Cleanup(sys.Subscribe(r.observe))
 	r.v2 = actor.Define("w", "v2", actor.Funcs[wargs]{
 		Follows: "v1",
@@ -312,7 +360,7 @@ func (r *runner) observe(e actor.Event) {
 			w.l.tick()
 		}
 		return
-	case supervisor.ChildShutdown, supervisor.MaxIntensityReached, terminated:
+	case supervisor.ChildShutdown, supervisor.MaxIntensityReached, terminated, actor.ProcessAbandoned:
 	default:
 		return
 	}
@@ -388,12 +436,31 @@ func (r *runner) run(line string) string {
 		}
 		out = started(pid, info, err)
 	case "terminate":
+		// terminate <sup> <id|label> [tick=D,D...]: with tick, the clock
+		// steps by each D once a timer waits (a shutdown timeout, the kill
+		// grace) while the termination is under way.
 		h := r.supervisor(args[0])
-		if strings.Contains(args[1], "#") {
-			out = result(h.TerminateSimpleChild(r.ctx(), r.byLabel[args[1]]))
-		} else {
-			out = result(h.TerminateChild(r.ctx(), args[1]))
+		done := make(chan error, 1)
+		go func() {
+			if strings.Contains(args[1], "#") {
+				done <- h.TerminateSimpleChild(r.ctx(), r.byLabel[args[1]])
+			} else {
+				done <- h.TerminateChild(r.ctx(), args[1])
+			}
+		}()
+		if ticks := r.kv(args[2:])["tick"]; ticks != "" {
+			for _, t := range strings.Split(ticks, ",") {
+				d, err := time.ParseDuration(t)
+				r.check(err)
+				r.check(r.sys.Clock.WaitForTimers(r.ctx(), 1))
+				r.sys.Clock.Advance(d)
+			}
 		}
+		out = result(<-done)
+	case "unstick":
+		r.stuck.release()
+	case "abandoned":
+		out = []string{fmt.Sprintf("abandoned goroutines: %d", r.sys.Abandoned())}
 	case "restart":
 		var info any
 		pid, err := r.supervisor(args[0]).RestartChild(r.ctx(), args[1], supervisor.StartInfo(&info))
@@ -773,6 +840,8 @@ func (r *runner) trace() []string {
 			out = append(out, fmt.Sprintf("%s: max_intensity child=%s", r.label(e.Supervisor), e.Child))
 		case terminated:
 			out = append(out, fmt.Sprintf("terminate %s reason=%v", r.label(e.PID), e.Reason))
+		case actor.ProcessAbandoned:
+			out = append(out, fmt.Sprintf("abandoned %s", r.label(e.PID)))
 		case actor.ProcessExited:
 			// Only top-level supervisors: a nested one's end is its
 			// parent's ChildExited, and its own ProcessExited would race
@@ -820,7 +889,8 @@ func (r *runner) supervisor(name string) *supervisor.Handle {
 
 // childSpec parses "<id> [restart=R] [shutdown=S] [type=supervisor]
 // [significant] [trap] [conf=C] [fail] [ignore] [info=I] [exit=R]
-// [name=N] [module=M]" into a spec of the worker module (or of module M):
+// [name=N] [module=M] [stuck]" into a spec of the worker module (or of
+// module M), stuck making its Terminate block until unstick:
 // conf tells specs of one id apart, fail makes every Init fail, ignore
 // makes it return actor.Ignore, info makes it hand I back as start info,
 // exit makes Terminate choose R as the exit reason, name registers the
@@ -831,8 +901,9 @@ func (r *runner) childSpec(args []string) supervisor.ChildSpec {
 	_, significant := kv["significant"]
 	_, fail := kv["fail"]
 	_, ignore := kv["ignore"]
+	_, stuck := kv["stuck"]
 	a := wargs{id: args[0], trap: trap, conf: kv["conf"], fail: fail, inits: &r.inits,
-		ignore: ignore, info: kv["info"], exit: kv["exit"]}
+		ignore: ignore, info: kv["info"], exit: kv["exit"], stuck: stuck, gate: &r.stuck}
 	s := supervisor.ChildSpec{ID: args[0], Start: supervisor.StartSpec{Module: "w", Args: a}, Significant: significant}
 	if m, ok := kv["module"]; ok {
 		s.Start.Module = m
