@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/mailbox"
 )
 
 // Context is what a version's Init, Handle and Terminate see of their
@@ -117,6 +119,30 @@ func (c *Context) Continue(step any) {
 	if step != nil {
 		c.p.cont = step
 	}
+}
+
+// Hold makes the process answerable for b, messages another process
+// (from) left queued and handed over (ExitMsg.Queued) that it keeps to
+// pass on later (a supervisor waiting to restart a Handoff child): if the
+// process exits, however it exits (a kill included), before b is emptied
+// (by WithBacklog passing it to a new process, or UndeliverableBacklog),
+// its messages are reported as undeliverable with the exit reason. Hold
+// costs nothing once b is empty.
+func (c *Context) Hold(from PID, b *mailbox.Backlog) {
+	if b.Len() == 0 {
+		return
+	}
+	x := c.p.x()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	live := x.held[:0]
+	for _, h := range x.held {
+		if h.b.Len() > 0 && h.b != b {
+			live = append(live, h)
+		}
+	}
+	clear(x.held[len(live):])
+	x.held = append(live, heldBacklog{from, b})
 }
 
 // IsCall reports whether the message being handled is a Call still waiting

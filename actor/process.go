@@ -75,11 +75,12 @@ type procExt struct {
 	closing, finished bool
 	reason            error
 	links             map[PID]struct{}
-	monitors          map[Ref]PID // monitors this process holds, by ref
-	watchers          map[Ref]PID // processes monitoring this one
-	deferred          []*callEnv  // calls to answer later through a ReplyTo
-	stops             []*stopReq  // Stop callers waiting for the exit
-	watches           []*Exited   // Watch handles
+	monitors          map[Ref]PID   // monitors this process holds, by ref
+	watchers          map[Ref]PID   // processes monitoring this one
+	deferred          []*callEnv    // calls to answer later through a ReplyTo
+	stops             []*stopReq    // Stop callers waiting for the exit
+	watches           []*Exited     // Watch handles
+	held              []heldBacklog // see Context.Hold
 	// Owner only.
 	log   *zap.Logger
 	batch *Batch  // reused by receiveBatch
@@ -566,6 +567,13 @@ func (p *process) removeLink(pid PID) {
 	}
 }
 
+// heldBacklog is a queue another process handed over that this one keeps
+// (Context.Hold).
+type heldBacklog struct {
+	from PID
+	b    *mailbox.Backlog
+}
+
 // addWatch adds w to the process's Watch handles, or closes it at once
 // with the exit reason if the exit has finished.
 func (x *procExt) addWatch(w *Exited) {
@@ -663,8 +671,8 @@ func (p *process) finish(reason error, owner bool) {
 
 	x.mu.Lock()
 	x.closing, x.reason = true, reason
-	links, watchers, monitors, deferred := x.links, x.watchers, x.monitors, x.deferred
-	x.links, x.watchers, x.monitors, x.deferred = nil, nil, nil, nil
+	links, watchers, monitors, deferred, held := x.links, x.watchers, x.monitors, x.deferred, x.held
+	x.links, x.watchers, x.monitors, x.deferred, x.held = nil, nil, nil, nil, nil
 	x.mu.Unlock()
 
 	gone := &ExitError{PID: p.pid, Reason: reason}
@@ -676,6 +684,9 @@ func (p *process) finish(reason error, owner bool) {
 	}
 	for _, m := range userLeft {
 		p.dropLeft(m, reason)
+	}
+	for _, h := range held {
+		s.undeliverableAll(h.from, h.b, reason) // a no-op once passed on
 	}
 	s.procs.remove(p.pid.id) // before the links and monitors hear of it
 	for l := range links {

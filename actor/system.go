@@ -388,6 +388,11 @@ func (p *process) notify(msg any) {
 // undeliverable reports a message that will not be handled: a call's
 // caller gets the error at once, anything else becomes a dead letter.
 func (s *System) undeliverable(to PID, msg any, reason error) {
+	if m, ok := msg.(ExitMsg); ok && m.Queued.Len() > 0 {
+		// A notice that carried another process's queue: that queue's
+		// messages are what will not be handled.
+		s.undeliverableAll(m.From, m.Queued, m.Reason)
+	}
 	if c, ok := msg.(*callEnv); ok {
 		if reason == ErrMailboxFull {
 			c.finish(nil, fmt.Errorf("actor: call to %v: %w", to, ErrMailboxFull))
@@ -406,12 +411,13 @@ func (s *System) undeliverable(to PID, msg any, reason error) {
 func (s *System) Undeliverable(to PID, msg any, reason error) { s.undeliverable(to, msg, reason) }
 
 func (s *System) undeliverableAll(to PID, b *mailbox.Backlog, reason error) {
-	for _, m := range b.Messages() {
+	for _, m := range b.Take() {
 		s.undeliverable(to, m, reason)
 	}
 }
 
-// UndeliverableBacklog reports every message of b as Undeliverable.
+// UndeliverableBacklog reports every message of b as Undeliverable and
+// empties b.
 func (s *System) UndeliverableBacklog(to PID, b *mailbox.Backlog, reason error) {
 	s.undeliverableAll(to, b, reason)
 }

@@ -505,6 +505,17 @@ func (b *Backlog) Messages() []any {
 	return append(out, b.in.buf[b.in.head:]...)
 }
 
+// Take returns the messages in order and empties b, so that they are
+// handed on (or reported) once only.
+func (b *Backlog) Take() []any {
+	if b == nil {
+		return nil
+	}
+	msgs := b.Messages()
+	*b = Backlog{}
+	return msgs
+}
+
 // CloseBacklog is Close, except that the user messages are returned as a
 // Backlog, taken without copying them. Owner only.
 func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {

@@ -137,6 +137,10 @@ func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, que
 		return s.autoShutdown(ctx, c)
 	}
 	c.inherit = queued // a child waiting for a restart has no process to crash: nothing to merge
+	// Held until the replacement takes it: if the supervisor is killed
+	// before the restart (one that failed and waits for its retry, say),
+	// its exit reports these messages instead of losing them.
+	ctx.Hold(pid, queued)
 	return s.restart(ctx, c)
 }
 
