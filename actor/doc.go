@@ -85,6 +85,14 @@
 // until the reply, the context's end, the target's exit or the system's
 // default call timeout (5 s, OTP's default) when the context has no
 // deadline. Signals take effect between two messages: Go cannot stop a
-// goroutine from outside, so a handler that never returns cannot be killed.
-// No function of this package panics on bad input; it returns an error.
+// goroutine from outside, so a process stuck in a handler or a Terminate
+// is abandoned instead (System.Abandon): declared killed at once, its
+// goroutine left to finish without effect. A long job is a loop of short
+// steps (Context.Continue), each on the current version.
+//
+// Every call into user code is recovered (a panic is an exit reason or an
+// error), every error it returns is vetted (SafeError: a typed nil becomes
+// a *BadError), and every wait on it is bounded (hooks by WithHookTimeout,
+// event subscribers by SubscribeAsync). No function of this package panics
+// on bad input; it returns an error.
 package actor
