@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // PID identifies a process. It is a small comparable value: use it with ==
@@ -53,3 +54,46 @@ type Ref struct{ id uint64 }
 
 // String returns the Ref as "#Ref<id>".
 func (r Ref) String() string { return "#Ref<" + strconv.FormatUint(r.id, 10) + ">" }
+
+// ParsePID reads a PID in the form String writes, "<node.id.0>" (the angle
+// brackets may be left out). It is how a PID typed by a person or sent
+// as text (the admin API, JSON) comes back.
+func ParsePID(s string) (PID, error) {
+	t := s
+	if len(t) >= 2 && t[0] == '<' && t[len(t)-1] == '>' {
+		t = t[1 : len(t)-1]
+	}
+	parts := strings.Split(t, ".")
+	if len(parts) != 3 || parts[2] != "0" {
+		return PID{}, errors.New("actor: bad PID " + strconv.Quote(s) + `: want "<node.id.0>"`)
+	}
+	node, err1 := strconv.ParseUint(parts[0], 10, 32)
+	id, err2 := strconv.ParseUint(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || id == 0 {
+		return PID{}, errors.New("actor: bad PID " + strconv.Quote(s) + `: want "<node.id.0>"`)
+	}
+	return PID{node: uint32(node), id: id}, nil
+}
+
+// MarshalText writes the PID as String does; JSON carries PIDs this way.
+// The zero PID is the empty string.
+func (p PID) MarshalText() ([]byte, error) {
+	if p.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText reads a PID written by MarshalText.
+func (p *PID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*p = PID{}
+		return nil
+	}
+	q, err := ParsePID(string(b))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}

@@ -689,6 +689,7 @@ func (p *process) finish(reason error, owner bool) {
 		s.undeliverableAll(h.from, h.b, reason) // a no-op once passed on
 	}
 	s.procs.remove(p.pid.id) // before the links and monitors hear of it
+	s.takenByExited.Add(p.mb.Taken())
 	for l := range links {
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		if l == p.parent {

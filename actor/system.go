@@ -62,6 +62,8 @@ type system struct {
 	calls sync.Pool // *callEnv
 
 	deadLetters atomic.Uint64
+	// takenByExited is what exited processes' mailboxes had taken (Taken).
+	takenByExited atomic.Uint64
 	abandoned   atomic.Int64                   // goroutines of abandoned processes still in user code
 	onHandled   atomic.Pointer[func(PID, any)] // see OnHandled
 

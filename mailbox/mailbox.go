@@ -99,6 +99,9 @@ type Mailbox struct {
 	// system message Next returned (see Mark).
 	taken uint64
 	sysAt uint64
+	// published is taken as of the owner's last pass through the lock, for
+	// Depth and Taken: the owner's lock-free fast path does not publish.
+	published atomic.Uint64
 }
 
 // Configure sets the mailbox's options. It must be called by the owner
@@ -251,7 +254,7 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 	if m.sys.len() > 0 {
 		e := m.sys.pop()
 		m.sysLen.Add(-1)
-		m.mu.Unlock()
+		m.unlock()
 		m.sysAt = e.at
 		return e.msg, System, true
 	}
@@ -260,16 +263,16 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 		switch {
 		case m.capacity > 0:
 			msg = m.popBoundedLocked()
-			m.mu.Unlock()
+			m.unlock()
 			return msg, User, true
 		case m.capacity == 0 && m.out.len() > 0:
 			// Left over from before a suspension or a system message.
-			m.mu.Unlock()
+			m.unlock()
 			return m.out.pop(), User, true
 		default:
 			// Take the whole batch: the owner drains it without the lock.
 			m.in, m.out = m.out, m.in
-			m.mu.Unlock()
+			m.unlock()
 			return m.out.pop(), User, true
 		}
 	}
@@ -278,7 +281,7 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 		m.in.shrink()
 		m.out.shrink()
 	}
-	m.mu.Unlock()
+	m.unlock()
 	return nil, User, false
 }
 
@@ -297,6 +300,7 @@ func (m *Mailbox) NextUser() (msg any, ok bool) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.publish()
 	if m.sys.len() > 0 || m.suspended {
 		return nil, false
 	}
@@ -332,6 +336,7 @@ func (m *Mailbox) Mark() Mark { return Mark(m.sysAt) }
 func (m *Mailbox) InsertUser(msg any, at Mark) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.publish()
 	if m.closed {
 		return
 	}
@@ -417,6 +422,22 @@ func (m *Mailbox) Len() (user, system int) {
 	defer m.mu.Unlock()
 	return m.in.len() + m.out.len(), m.sys.len()
 }
+
+// Depth returns the number of user messages queued, from any goroutine,
+// without disturbing the owner beyond one lock: exact while the owner is
+// idle; while it drains a batch without the lock, the part of the batch it
+// has handled still counts until its next pass through the lock (at most
+// one batch high).
+func (m *Mailbox) Depth() int {
+	m.mu.Lock()
+	n := m.pushed - m.evicted
+	m.mu.Unlock()
+	return int(max(int64(n-m.published.Load()), 0))
+}
+
+// Taken returns the number of user messages the owner has taken, as of its
+// last pass through the lock (see Depth). Safe from any goroutine.
+func (m *Mailbox) Taken() uint64 { return m.published.Load() }
 
 // Pushed returns the number of user messages ever queued. Safe from any
 // goroutine.
@@ -653,4 +674,14 @@ func (q *queue[T]) drain(dst []T) []T {
 	q.buf = nil
 	q.head = 0
 	return dst
+}
+
+// publish makes taken visible to Depth and Taken. Owner only, under mu
+// (another goroutine may own the mailbox once mu is released idle).
+func (m *Mailbox) publish() { m.published.Store(m.taken) }
+
+// unlock publishes taken and releases mu. Owner only.
+func (m *Mailbox) unlock() {
+	m.published.Store(m.taken)
+	m.mu.Unlock()
 }

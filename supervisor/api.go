@@ -76,6 +76,12 @@ type ChildInfo struct {
 	Modules    []string
 	Module     string // the module it was started from
 	Version    string // the version that built its state ("" when not running)
+	// Pinned: a rolling upgrade runs the child on Version ahead of the
+	// module's current version.
+	Pinned bool
+	// Restarts counts the restarts of this child since its spec was
+	// added (OTP keeps no such count).
+	Restarts int
 }
 
 // Counts is supervisor:count_children/1. Active counts running children
@@ -273,10 +279,11 @@ func (h *Handle) WhichChildren(ctx context.Context) ([]ChildInfo, error) {
 		if out[i].PID.IsZero() {
 			continue
 		}
-		// Asked of each child, not of the supervisor: its state is the
-		// child's own. A child that exited meanwhile shows no version.
-		if info, err := h.sys.Info(ctx, out[i].PID); err == nil {
-			out[i].Version = info.Version
+		// Read from each child's published version, not asked of the
+		// supervisor: its state is the child's own. A child that exited
+		// meanwhile, or is still in Init, shows no version.
+		if v, ok := h.sys.VersionOf(out[i].PID); ok {
+			out[i].Version, out[i].Pinned = v.Version, v.Pinned
 		}
 	}
 	return out, nil
@@ -406,7 +413,8 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		out := make([]ChildInfo, 0, len(s.children))
 		for _, c := range s.children {
 			out = append(out, ChildInfo{ID: c.spec.ID, PID: c.pid, Restarting: c.restarting, Type: c.spec.Type,
-				Restart: c.spec.Restart, Modules: slices.Clone(c.spec.Modules), Module: c.spec.Start.Module})
+				Restart: c.spec.Restart, Modules: slices.Clone(c.spec.Modules), Module: c.spec.Start.Module,
+				Restarts: c.restarts})
 		}
 		reply(out, nil)
 	case countChildrenReq:

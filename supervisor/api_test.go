@@ -153,6 +153,7 @@ func TestNestedSupervisorEscalation(t *testing.T) {
 	assert.Equal(t, supervisor.Supervisor, cs[0].Type)
 	innerH := supervisor.Of(r.System.System, cs[0].PID)
 	leaf := children(t, innerH)["leaf"]
+	assert.Zero(t, cs[0].Restarts)
 
 	// Intensity 0: the inner supervisor gives up on the first crash, and
 	// the outer one restarts it with a fresh leaf.
@@ -165,5 +166,6 @@ func TestNestedSupervisorEscalation(t *testing.T) {
 	cs, err = h.WhichChildren(context.Background())
 	require.NoError(t, err)
 	assert.NotEqual(t, innerH.PID(), cs[0].PID)
+	assert.Equal(t, 1, cs[0].Restarts)
 	assert.NotEqual(t, leaf, children(t, supervisor.Of(r.System.System, cs[0].PID))["leaf"])
 }

@@ -41,6 +41,7 @@ type child struct {
 	// restarting instance.
 	restarting bool
 	last       actor.PID
+	restarts   int // times this child was started again by a restart
 	// inherit holds the messages a Handoff child left queued, for its
 	// next start.
 	inherit *mailbox.Backlog
@@ -314,6 +315,7 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, er
 	msg := "child started"
 	if restart {
 		msg = "child restarted"
+		c.restarts++
 	}
 	if ce := ctx.Log().Check(zap.InfoLevel, msg); ce != nil {
 		ce.Write(zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))

@@ -90,3 +90,27 @@ func (n *Native) Load(_ context.Context, sys *actor.System, ref Ref) (*actor.Ver
 	}
 	return v, nil
 }
+
+// Composite is the Loader of a plan that mixes versions compiled into the
+// binary and versions served from executables: a Ref with a Path goes to
+// Files (a plugin.Loader, say), one without to Native. Either may be nil:
+// a Ref for a missing one fails with ErrUnknownVersion.
+type Composite struct {
+	Native Loader
+	Files  Loader
+}
+
+// Load loads ref through the loader its Path picks.
+func (c Composite) Load(ctx context.Context, sys *actor.System, ref Ref) (*actor.Version, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	l, kind := c.Native, "compiled in"
+	if ref.Path != "" {
+		l, kind = c.Files, "loadable from a file"
+	}
+	if l == nil {
+		return nil, fmt.Errorf("%w: %v: no version %s is known here", ErrUnknownVersion, ref, kind)
+	}
+	return l.Load(ctx, sys, ref)
+}
