@@ -64,8 +64,8 @@ type system struct {
 	deadLetters atomic.Uint64
 	// takenByExited is what exited processes' mailboxes had taken (Taken).
 	takenByExited atomic.Uint64
-	abandoned   atomic.Int64                   // goroutines of abandoned processes still in user code
-	onHandled   atomic.Pointer[func(PID, any)] // see OnHandled
+	abandoned     atomic.Int64                   // goroutines of abandoned processes still in user code
+	onHandled     atomic.Pointer[func(PID, any)] // see OnHandled
 
 	extMu sync.Mutex
 	ext   map[any]any // guarded by extMu; see Extension

@@ -49,7 +49,9 @@ type ProcessSummary struct {
 
 // Lost reports whether the outcome leaves the plan undone: refused or
 // rolled back (what the graft command exits non-zero for).
-func (s Summary) Lost() bool { return s.Outcome == Refused.String() || s.Outcome == RolledBack.String() }
+func (s Summary) Lost() bool {
+	return s.Outcome == Refused.String() || s.Outcome == RolledBack.String()
+}
 
 // Summary returns the report as data.
 func (r *Report) Summary() Summary {
