@@ -1,0 +1,12 @@
+module github.com/graftrt/graft/admin
+
+go 1.26.0
+
+replace github.com/graftrt/graft => ../
+
+require (
+	github.com/graftrt/graft v0.0.0
+	go.uber.org/zap v1.28.0
+)
+
+require go.uber.org/multierr v1.10.0 // indirect
