@@ -1,17 +1,17 @@
 # Targets need only Go (and, for -race, the C compiler cgo uses); modules
 # come through the module proxy.
 #
-#   make run [ARGS='--duration 3s']   run a node with the demo service
+#   make run [ARGS='-duration 30s']   bin/graft, then the bank demo (examples/bank)
 #   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs, root module and bench/
+#                                     short fuzz runs, root module, examples/ and bench/
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
 #   make model [MODEL='-model.runs=2500']
 #                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
-#   make lint                         gofmt check + vet, both modules
+#   make lint                         gofmt check + vet, every module
 #   make build                        bin/graft
-#   make plugins                      the example's plugin versions, in bin/plugins
+#   make plugins                      the examples' plugin versions, in bin/plugins
 #   make generate                     regenerate the plugin protocol (needs protoc)
 
 GO ?= go
@@ -22,13 +22,17 @@ BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
 .PHONY: run test fuzz chaos model bench lint build plugins generate
 
-run:
-	$(GO) run ./cmd/graft run $(ARGS)
+# The demo runs from here, so that the paths it prints (bin/graft,
+# bin/plugins/account-v4) are where its commands find them.
+run: build
+	cd examples && $(GO) build -o ../bin/bank ./bank/cmd/bank
+	bin/bank $(ARGS)
 
 test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 	$(MAKE) fuzz
+	cd examples && $(GO) vet ./... && $(GO) test -race ./...
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
 	# Ergo's workloads are skipped under -race (Ergo races with itself):
@@ -68,20 +72,22 @@ lint:
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; \
 	fi
 	$(GO) vet ./...
+	cd examples && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 build:
 	$(GO) build -o bin/graft ./cmd/graft
 
 # Each executable is one module version served out of process; the
-# checksum is what upgrade.Ref.Checksum must be to load it.
-PLUGINS := visits-v2:./examples/plugin/v2 visits-v3:./examples/plugin/v3
+# checksum is what upgrade.Ref.Checksum must be to load it. Packages are
+# in the examples module.
+PLUGINS := visits-v2:./plugin/v2 visits-v3:./plugin/v3 account-v4:./bank/account/v4
 
 plugins:
 	@mkdir -p bin/plugins
 	@for p in $(PLUGINS); do \
 		name=$${p%%:*}; pkg=$${p#*:}; \
-		$(GO) build -o bin/plugins/$$name $$pkg || exit 1; \
+		(cd examples && $(GO) build -o ../bin/plugins/$$name $$pkg) || exit 1; \
 		echo "bin/plugins/$$name sha256=$$(sha256sum bin/plugins/$$name | cut -d' ' -f1)"; \
 	done
 

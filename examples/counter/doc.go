@@ -1,6 +1,6 @@
-// Package counter is module "counter" in two versions: the demo service of
-// `graft run`, and a small, complete example of a module whose state changes
-// shape across versions.
+// Package counter is module "counter" in two versions: the service of the
+// upgrade example (examples/upgrade), and a small, complete example of a
+// module whose state changes shape across versions.
 //
 // Each counter process counts the [Inc] messages it handles and checks that
 // every sender's sequence numbers arrive in order (1, 2, 3, … per sender and

@@ -3,8 +3,8 @@
 // v2 (built beforehand, e.g. by `make plugins`) and v3, which it builds
 // after it started, as a developer would ship a fix to a running service.
 //
-//	go run ./examples/plugin                              # builds v2 and v3 itself
-//	make plugins && go run ./examples/plugin -v2 bin/plugins/visits-v2
+//	cd examples && go run ./plugin                        # builds v2 and v3 itself
+//	make plugins && cd examples && go run ./plugin -v2 ../bin/plugins/visits-v2
 //
 // Steps, under load all along (senders number their visits per process,
 // and every version checks the order):

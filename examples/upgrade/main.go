@@ -4,8 +4,8 @@
 // to v1, and a lazy upgrade to v2 again. It prints each upgrade's report and
 // then checks, by asking every counter, that no message was lost.
 //
-//	go run ./examples/upgrade                       # 10,000 counters, 100k msg/s
-//	go run ./examples/upgrade -actors 1000 -rate 20000
+//	cd examples && go run ./upgrade                 # 10,000 counters, 100k msg/s
+//	cd examples && go run ./upgrade -actors 1000 -rate 20000
 //
 // The service is a simple_one_for_one supervisor over N counter processes
 // (examples/counter). A few sender goroutines send counter.Inc messages,
