@@ -217,6 +217,8 @@ func (r *runner) finish(o Outcome, err error) (*Report, error) {
 		}
 	}
 	r.rep.Elapsed = r.sys.Clock().Now().Sub(r.start)
+	r.sys.Emit(UpgradeFinished{Mode: r.rep.Mode, DryRun: r.rep.DryRun, Outcome: o,
+		Elapsed: r.rep.Elapsed, MaxPause: r.rep.MaxPause, Processes: len(r.rep.Processes)})
 	return r.rep, err
 }
 

@@ -234,13 +234,16 @@ func TestReportSaysWhatHappened(t *testing.T) {
 		counts[fmt.Sprintf("%T", e)]++
 		switch e.(type) {
 		case upgrade.ProcessSuspended, upgrade.ProcessMigrated, upgrade.ProcessResumed:
+		case upgrade.UpgradeFinished:
+			assert.Equal(t, upgrade.UpgradeFinished{Mode: upgrade.Atomic, Outcome: upgrade.Committed, Processes: 3}, e)
 		default:
 			plan = append(plan, e)
 		}
 	}
 	assert.Equal(t, map[string]int{"upgrade.PlanAccepted": 1, "upgrade.PlanPrepared": 1, "upgrade.ProcessSuspended": 3,
-		"upgrade.ProcessMigrated": 3, "upgrade.UpgradeCommitted": 1, "upgrade.ProcessResumed": 3}, counts)
-	assert.Equal(t, plan, rep.Events, "the report keeps the plan's steps; each process's are on the bus")
+		"upgrade.ProcessMigrated": 3, "upgrade.UpgradeCommitted": 1, "upgrade.ProcessResumed": 3,
+		"upgrade.UpgradeFinished": 1}, counts)
+	assert.Equal(t, plan, rep.Events, "the report keeps the plan's steps; each process's, and the end, are on the bus")
 }
 
 var errNo = errors.New("no")
