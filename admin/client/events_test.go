@@ -26,13 +26,13 @@ func TestEventStreamParsing(t *testing.T) {
 	c := node(t, func(w http.ResponseWriter, r *http.Request) {
 		query = r.URL.RawQuery
 		assert.Equal(t, "text/event-stream", r.Header.Get("Accept"))
-		sse(": keep-alive\n\n" +
+		sse(": keep-alive\n\n"+
 			// The usual form.
-			"event: PlanAccepted\nid: 7\ndata: {\"seq\":7,\"type\":\"PlanAccepted\",\"upgrade\":\"u1\",\"data\":{\"Processes\":3}}\n\n" +
+			"event: PlanAccepted\nid: 7\ndata: {\"seq\":7,\"type\":\"PlanAccepted\",\"upgrade\":\"u1\",\"data\":{\"Processes\":3}}\n\n"+
 			// CRLF line ends, the data split over lines, no space after the colons.
-			"event:ProcessMigrated\r\nid:8\r\ndata:{\"seq\":8,\"type\":\"ProcessMigrated\",\r\ndata:\"upgrade\":\"u1\",\"data\":{\"PID\":\"<0.12.0>\"}}\r\n\r\n" +
+			"event:ProcessMigrated\r\nid:8\r\ndata:{\"seq\":8,\"type\":\"ProcessMigrated\",\r\ndata:\"upgrade\":\"u1\",\"data\":{\"PID\":\"<0.12.0>\"}}\r\n\r\n"+
 			// Type and seq only in the SSE fields.
-			"event: UpgradeCommitted\nid: 9\ndata: {\"upgrade\":\"u1\"}\n\n" +
+			"event: UpgradeCommitted\nid: 9\ndata: {\"upgrade\":\"u1\"}\n\n"+
 			// Cut off by the end of the stream: dropped.
 			"event: ProcessResumed\ndata: {\"seq\":10")(w, r)
 	})
