@@ -122,12 +122,11 @@ func (a *app) printRecorded(ctx context.Context, c *client.Client, id string, p 
 	return nil
 }
 
-// pollEvery is how often follow asks whether an upgrade has ended. The API
-// says when an upgrade ends only in its document (GET
-// /api/v1/upgrades/{id}): no event marks the end (the last event of an
-// atomic upgrade is a process resuming, one of many), so follow asks after
-// each of the plan's own steps and, for the steps that follow the last of
-// them, on this tick.
+// pollEvery is how often follow asks whether an upgrade has ended. Its
+// last event, UpgradeFinished, says every step is in; the upgrade's
+// document (GET /api/v1/upgrades/{id}) says it ended a moment later, with
+// its report. follow asks at that event and then on this tick, which also
+// covers a stream that broke (a node drops a stream that falls far behind).
 const pollEvery = 200 * time.Millisecond
 
 // follow prints (through print) the events of upgrade id that s delivers,
@@ -202,7 +201,7 @@ func (a *app) follow(ctx context.Context, c *client.Client, s *client.Stream, id
 				continue
 			}
 			print(ev)
-			check = !strings.HasPrefix(ev.Type, "Process")
+			check = ev.Type == "UpgradeFinished"
 		case <-tick.C:
 			check = true
 		}
@@ -260,7 +259,13 @@ func eventLine(ev admin.Event, withUpgrade bool) string {
 	for k := range ev.Data {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sort.Slice(keys, func(i, j int) bool {
+		ri, rj := keyRank(keys[i]), keyRank(keys[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
 	for i, k := range keys {
 		if i == 0 {
 			b.WriteString(" ")
@@ -271,6 +276,23 @@ func eventLine(ev admin.Event, withUpgrade bool) string {
 		b.WriteString(valueText(ev.Data[k]))
 	}
 	return b.String()
+}
+
+// keyRank puts the fields that say which process and which move first.
+func keyRank(k string) int {
+	switch k {
+	case "pid":
+		return 0
+	case "module":
+		return 1
+	case "from":
+		return 2
+	case "to":
+		return 3
+	case "version":
+		return 4
+	}
+	return 5
 }
 
 func valueText(v any) string {

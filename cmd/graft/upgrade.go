@@ -217,8 +217,10 @@ func upgradeEnd(u admin.Upgrade) error {
 	case "committed", "simulated", "converged":
 		return nil
 	}
+	// The report's reason is the failure itself; the error wraps it in
+	// the outcome ("upgrade: rolled back: ...") that the message says.
 	why := u.Error
-	if why == "" && u.Report != nil {
+	if u.Report != nil && u.Report.Reason != "" {
 		why = u.Report.Reason
 	}
 	msg := fmt.Sprintf("upgrade %s %s", u.ID, strings.ReplaceAll(u.State, "_", " "))
