@@ -129,6 +129,10 @@ func (a *app) printRecorded(ctx context.Context, c *client.Client, id string, p 
 // covers a stream that broke (a node drops a stream that falls far behind).
 const pollEvery = 200 * time.Millisecond
 
+// finishGrace bounds how long follow waits for the last steps of an
+// upgrade whose document already says it ended.
+const finishGrace = 2 * time.Second
+
 // follow prints (through print) the events of upgrade id that s delivers,
 // until the upgrade has ended, and returns its document. If the stream
 // breaks, it goes on asking until the end. ctx's end stops it (ctx's
@@ -161,27 +165,11 @@ func (a *app) follow(ctx context.Context, c *client.Client, s *client.Stream, id
 
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	// ended asks the node; once the upgrade has ended, the events already
-	// read are printed before its report.
-	ended := func() (admin.Upgrade, bool, error) {
-		u, err := c.Upgrade(ctx, id)
-		if err != nil || !u.Done() {
-			return u, false, err
-		}
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					return u, true, nil
-				}
-				if ev.Upgrade == id {
-					print(ev)
-				}
-			default:
-				return u, true, nil
-			}
-		}
-	}
+	var (
+		last  bool           // this upgrade's UpgradeFinished was printed: every step is in
+		ended *admin.Upgrade // its document, once that says it ended
+		grace <-chan time.Time
+	)
 	for {
 		check := false
 		select {
@@ -195,25 +183,47 @@ func (a *app) follow(ctx context.Context, c *client.Client, s *client.Stream, id
 		case ev, ok := <-events:
 			if !ok {
 				events = nil // the stream ended: the tick alone tells the end
+				if ended != nil {
+					return *ended, nil
+				}
 				continue
 			}
 			if ev.Upgrade != id {
 				continue
 			}
 			print(ev)
-			check = ev.Type == "UpgradeFinished"
+			if ev.Type == "UpgradeFinished" {
+				last = true
+				if ended != nil {
+					return *ended, nil
+				}
+				check = true
+			}
 		case <-tick.C:
 			check = true
+		case <-grace:
+			return *ended, nil // the last steps never came: the report has them
 		}
-		if check {
-			u, done, err := ended()
-			if err != nil {
-				return admin.Upgrade{}, err
-			}
-			if done {
-				return u, nil
-			}
+		if !check || ended != nil {
+			continue
 		}
+		u, err := c.Upgrade(ctx, id)
+		if err != nil {
+			return admin.Upgrade{}, err
+		}
+		if !u.Done() {
+			continue
+		}
+		if last || events == nil {
+			return u, nil
+		}
+		// The document can say the upgrade ended while its last steps are
+		// still on their way on the stream: they are printed before the
+		// report.
+		ended = &u
+		t := time.NewTimer(finishGrace)
+		defer t.Stop()
+		grace = t.C
 	}
 }
 
