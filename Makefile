@@ -49,6 +49,8 @@ fuzz:
 		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+	@echo "fuzz FuzzPlanEndpoint (./admin, $(FUZZTIME))"
+	cd admin && $(GO) test -run '^$$' -fuzz '^FuzzPlanEndpoint$$' -fuzztime $(FUZZTIME) .
 
 # The long chaos run: faults until the duration passes, then the summary.
 CHAOS ?= -chaos.duration=10m

@@ -214,3 +214,11 @@ func (r *rig) events(t *testing.T, query string) (next func() admin.Event) {
 		return admin.Event{}
 	}
 }
+
+func parseFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	var f float64
+	_, err := fmt.Sscan(s, &f)
+	require.NoError(t, err)
+	return f
+}
