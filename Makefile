@@ -3,14 +3,14 @@
 #
 #   make run [ARGS='--duration 3s']   run a node with the demo service
 #   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs, root module and bench/
+#                                     short fuzz runs, root module, admin/, cmd/graft/ and bench/
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
 #   make model [MODEL='-model.runs=2500']
 #                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
-#   make lint                         gofmt check + vet, both modules
-#   make build                        bin/graft
+#   make lint                         gofmt check + vet, every module
+#   make build                        bin/graft (the command, module cmd/graft)
 #   make plugins                      the example's plugin versions, in bin/plugins
 #   make generate                     regenerate the plugin protocol (needs protoc)
 
@@ -30,6 +30,7 @@ test:
 	$(GO) test -race -timeout 20m ./...
 	$(MAKE) fuzz
 	cd admin && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	cd cmd/graft && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
 	# Ergo's workloads are skipped under -race (Ergo races with itself):
@@ -72,10 +73,11 @@ lint:
 	fi
 	$(GO) vet ./...
 	cd admin && $(GO) vet ./...
+	cd cmd/graft && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 build:
-	$(GO) build -o bin/graft ./cmd/graft
+	cd cmd/graft && $(GO) build -o ../../bin/graft .
 
 # Each executable is one module version served out of process; the
 # checksum is what upgrade.Ref.Checksum must be to load it.
