@@ -3,14 +3,15 @@
 #
 #   make run [ARGS='-duration 30s']   bin/graft, then the bank demo (examples/bank)
 #   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs, root module, examples/ and bench/
+#                                     short fuzz runs: root module, admin/, cmd/graft/,
+#                                     examples/ and bench/
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
 #   make model [MODEL='-model.runs=2500']
 #                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
 #   make lint                         gofmt check + vet, every module
-#   make build                        bin/graft
+#   make build                        bin/graft (the command, module cmd/graft)
 #   make plugins                      the examples' plugin versions, in bin/plugins
 #   make generate                     regenerate the plugin protocol (needs protoc)
 
@@ -32,7 +33,9 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 	$(MAKE) fuzz
-	cd examples && $(GO) vet ./... && $(GO) test -race ./...
+	cd admin && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	cd cmd/graft && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	cd examples && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
 	# Ergo's workloads are skipped under -race (Ergo races with itself):
@@ -51,6 +54,8 @@ fuzz:
 		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+	@echo "fuzz FuzzPlanEndpoint (./admin, $(FUZZTIME))"
+	cd admin && $(GO) test -run '^$$' -fuzz '^FuzzPlanEndpoint$$' -fuzztime $(FUZZTIME) .
 
 # The long chaos run: faults until the duration passes, then the summary.
 CHAOS ?= -chaos.duration=10m
@@ -72,11 +77,13 @@ lint:
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; \
 	fi
 	$(GO) vet ./...
+	cd admin && $(GO) vet ./...
+	cd cmd/graft && $(GO) vet ./...
 	cd examples && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 build:
-	$(GO) build -o bin/graft ./cmd/graft
+	cd cmd/graft && $(GO) build -o ../../bin/graft .
 
 # Each executable is one module version served out of process; the
 # checksum is what upgrade.Ref.Checksum must be to load it. Packages are

@@ -1,6 +1,8 @@
 package upgrade
 
 import (
+	"time"
+
 	"github.com/graftrt/graft/actor"
 )
 
@@ -81,6 +83,15 @@ type (
 	WaveCommitted struct {
 		Index, Processes int
 	}
+	// UpgradeFinished: the plan ended (the last event of every plan, on
+	// the bus only: Report says the same). Metrics count upgrades by it.
+	UpgradeFinished struct {
+		Mode              Mode
+		DryRun            bool
+		Outcome           Outcome
+		Elapsed, MaxPause time.Duration
+		Processes         int
+	}
 	// GateFailed: the health check after a wave failed; the finished waves
 	// are rolled back (UpgradeRolledBack follows).
 	GateFailed struct {
@@ -105,3 +116,4 @@ func (UpgradeConverged) isUpgradeEvent()  {}
 func (UpgradeSimulated) isUpgradeEvent()  {}
 func (WaveCommitted) isUpgradeEvent()     {}
 func (GateFailed) isUpgradeEvent()        {}
+func (UpgradeFinished) isUpgradeEvent()   {}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -234,13 +235,47 @@ func TestReportSaysWhatHappened(t *testing.T) {
 		counts[fmt.Sprintf("%T", e)]++
 		switch e.(type) {
 		case upgrade.ProcessSuspended, upgrade.ProcessMigrated, upgrade.ProcessResumed:
+		case upgrade.UpgradeFinished:
+			assert.Equal(t, upgrade.UpgradeFinished{Mode: upgrade.Atomic, Outcome: upgrade.Committed, Processes: 3}, e)
 		default:
 			plan = append(plan, e)
 		}
 	}
 	assert.Equal(t, map[string]int{"upgrade.PlanAccepted": 1, "upgrade.PlanPrepared": 1, "upgrade.ProcessSuspended": 3,
-		"upgrade.ProcessMigrated": 3, "upgrade.UpgradeCommitted": 1, "upgrade.ProcessResumed": 3}, counts)
-	assert.Equal(t, plan, rep.Events, "the report keeps the plan's steps; each process's are on the bus")
+		"upgrade.ProcessMigrated": 3, "upgrade.UpgradeCommitted": 1, "upgrade.ProcessResumed": 3,
+		"upgrade.UpgradeFinished": 1}, counts)
+	assert.Equal(t, plan, rep.Events, "the report keeps the plan's steps; each process's, and the end, are on the bus")
 }
 
 var errNo = errors.New("no")
+
+// Cancelling the caller's context during a rolling upgrade's gate rolls
+// the finished waves back, to the end: the rollback does not inherit the
+// cancellation (it once failed at once and killed the wave's processes).
+func TestCancelledRollingUpgradeRollsBackCompletely(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	m := chain("m", 2)
+	require.NoError(t, sys.Load(m[0]))
+	pids := spawn(t, sys, "m", 4)
+	waved := make(chan struct{}, 1)
+	defer sys.Subscribe(func(e actor.Event) {
+		if _, ok := e.(upgrade.WaveCommitted); ok {
+			select {
+			case waved <- struct{}{}:
+			default:
+			}
+		}
+	})()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := plan(upgrade.Rolling, m[1])
+	p.Waves, p.Gate.Observe = []float64{0.5, 1}, time.Hour // the fake clock never gets there
+	go func() { <-waved; cancel() }()
+	rep, err := upgrade.Execute(ctx, sys.System, p, upgrade.Processes(sys.System, pids...))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, upgrade.RolledBack, rep.Outcome)
+	assert.Equal(t, 2, rep.Count(upgrade.Restored), "the finished wave came back")
+	assert.Equal(t, 2, rep.Count(upgrade.NotReached))
+	for _, pid := range pids {
+		assert.Equal(t, "v1", ask(t, sys, pid).Version)
+	}
+}
