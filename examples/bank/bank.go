@@ -74,7 +74,8 @@ type Bank struct {
 }
 
 // Start starts the bank in sys: it loads account.V1 unless a version of
-// module account is current already, and starts the supervision tree:
+// module account is current already (and stages V2), and starts the
+// supervision tree:
 //
 //	bank      one_for_one
 //	├── accounts  simple_one_for_one: one process per account ("account:42")
@@ -88,6 +89,12 @@ func Start(sys *actor.System, o Options) (*Bank, error) {
 		if err := sys.Load(account.V1); err != nil {
 			return nil, err
 		}
+	}
+	// v4, a plugin version, follows v2: with v2 known to the system, a
+	// plan can move accounts from v1 to v4 (through v2's CodeChange)
+	// without making v2 current first.
+	if err := sys.Stage(account.V2); err != nil {
+		return nil, err
 	}
 	if err := sys.Load(auditVersion); err != nil {
 		return nil, err
