@@ -158,12 +158,12 @@ func (b *Bank) Open(ctx context.Context) (account.Reply, error) {
 	if b.closed() {
 		return account.Reply{}, ErrClosed
 	}
-	pid, ok := b.sys.Whereis(AccountsName)
+	sup, ok := b.sys.Whereis(AccountsName)
 	if !ok {
 		return account.Reply{}, fmt.Errorf("%w: the accounts supervisor is restarting", ErrUnavailable)
 	}
 	e := b.journal.reserve()
-	pid, err := supervisor.Of(b.sys, pid).StartSimpleChild(ctx, e.id,
+	pid, err := supervisor.Of(b.sys, sup).StartSimpleChild(ctx, e.id,
 		supervisor.SpawnOptions(actor.WithName(account.Name(e.id))))
 	if err != nil {
 		return account.Reply{}, err
