@@ -151,9 +151,11 @@ func (mod *module) releaseLocked(c *code) func() {
 	if mod.previous == c {
 		mod.previous = nil
 	}
-	mod.history = append(mod.history, c.v.name)
-	if len(mod.history) > historyLen {
-		mod.history = slices.Delete(mod.history, 0, len(mod.history)-historyLen)
+	if c.wasCurrent { // a version staged and dropped unused never ran: no history
+		mod.history = append(mod.history, c.v.name)
+		if len(mod.history) > historyLen {
+			mod.history = slices.Delete(mod.history, 0, len(mod.history)-historyLen)
+		}
 	}
 	onRelease, release := c.onRelease, c.v.release
 	switch {
@@ -625,7 +627,9 @@ type ModuleInfo struct {
 	Versions []*Version
 	// Activations per known version: processes whose state it built.
 	Activations map[string]int64
-	// Retired names recent versions that left the table, oldest first.
+	// Retired names recent versions that were current once and left the
+	// table, oldest first (a version staged and unstaged unused is not
+	// listed).
 	Retired []string
 }
 

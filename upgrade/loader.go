@@ -114,3 +114,20 @@ func (c Composite) Load(ctx context.Context, sys *actor.System, ref Ref) (*actor
 	}
 	return l.Load(ctx, sys, ref)
 }
+
+// Events a Loader that runs versions in OS processes of their own (a
+// plugin.Loader) reports on the system's bus, one pair per process: the
+// metrics count plugin processes and their restarts with them.
+type (
+	// LoaderProcessStarted: a process serving Module@Version started.
+	LoaderProcessStarted struct {
+		Module, Version string
+		OSPID           int
+	}
+	// LoaderProcessStopped: it stopped or crashed; Reason says why.
+	LoaderProcessStopped struct {
+		Module, Version string
+		OSPID           int
+		Reason          error
+	}
+)

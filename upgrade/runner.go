@@ -80,8 +80,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if err := r.do(ctx, st); err != nil {
 			r.log.Error("upgrade step failed; rolling back", zap.Stringer("step", st.Kind), zap.Error(err))
 			r.event(UpgradeRolledBack{Reason: err})
+			// The rollback runs to its end even when the caller's context
+			// was what failed the plan (a cancelled upgrade rolls back);
+			// each of its waits is bounded by the plan's timeout.
+			uctx := context.WithoutCancel(ctx)
 			for j := len(undo) - 1; j >= 0; j-- {
-				r.undo(ctx, &undo[j])
+				r.undo(uctx, &undo[j])
 			}
 			return r.finish(RolledBack, fmt.Errorf("upgrade: rolled back: %w", err))
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -247,3 +248,34 @@ func TestReportSaysWhatHappened(t *testing.T) {
 }
 
 var errNo = errors.New("no")
+
+// Cancelling the caller's context during a rolling upgrade's gate rolls
+// the finished waves back, to the end: the rollback does not inherit the
+// cancellation (it once failed at once and killed the wave's processes).
+func TestCancelledRollingUpgradeRollsBackCompletely(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	m := chain("m", 2)
+	require.NoError(t, sys.Load(m[0]))
+	pids := spawn(t, sys, "m", 4)
+	waved := make(chan struct{}, 1)
+	defer sys.Subscribe(func(e actor.Event) {
+		if _, ok := e.(upgrade.WaveCommitted); ok {
+			select {
+			case waved <- struct{}{}:
+			default:
+			}
+		}
+	})()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := plan(upgrade.Rolling, m[1])
+	p.Waves, p.Gate.Observe = []float64{0.5, 1}, time.Hour // the fake clock never gets there
+	go func() { <-waved; cancel() }()
+	rep, err := upgrade.Execute(ctx, sys.System, p, upgrade.Processes(sys.System, pids...))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, upgrade.RolledBack, rep.Outcome)
+	assert.Equal(t, 2, rep.Count(upgrade.Restored), "the finished wave came back")
+	assert.Equal(t, 2, rep.Count(upgrade.NotReached))
+	for _, pid := range pids {
+		assert.Equal(t, "v1", ask(t, sys, pid).Version)
+	}
+}

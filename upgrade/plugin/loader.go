@@ -181,7 +181,7 @@ func (l *Loader) Load(ctx context.Context, sys *actor.System, ref upgrade.Ref) (
 		return nil, fmt.Errorf("%w: %v: %w", upgrade.ErrInvalidRef, ref, err)
 	}
 	reg := registryOf(sys)
-	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now, reg: reg}
+	p := &proc{ref: ref, sum: sum, o: &l.o, log: sys.Logger(), now: sys.Clock().Now, reg: reg, emit: sys.Emit}
 	if v, err := reg.reserve(ctx, p); v != nil || err != nil {
 		return v, err
 	}

@@ -361,6 +361,13 @@ func TestSIGKILLMidBatchLosesOnlyTheBatch(t *testing.T) {
 		}
 	})()
 	w := sys.Watch(victim)
+	procs := make(chan any, 8)
+	defer sys.Subscribe(func(e actor.Event) {
+		switch e.(type) {
+		case upgrade.LoaderProcessStarted, upgrade.LoaderProcessStopped:
+			procs <- e
+		}
+	})()
 
 	// Queue a batch: a message that parks the plugin, then ten more.
 	ctx := context.Background()
@@ -380,6 +387,11 @@ func TestSIGKILLMidBatchLosesOnlyTheBatch(t *testing.T) {
 	replacement := <-restarted
 	assert.Equal(t, Stats{Version: "v2"}, stats(t, sys, replacement), "restarted, on a new plugin process")
 	assert.NotEqual(t, old, osPID(t, sys, "v2"))
+	stopped := (<-procs).(upgrade.LoaderProcessStopped)
+	assert.Equal(t, old, stopped.OSPID)
+	assert.ErrorIs(t, stopped.Reason, plugin.ErrCrashed)
+	assert.Equal(t, upgrade.LoaderProcessStarted{Module: "tally", Version: "v2", OSPID: osPID(t, sys, "v2")}, <-procs,
+		"the replacement is reported (the metrics count restarts by it)")
 	mu.Lock()
 	assert.Len(t, letters, 11, "the whole batch in flight is reported")
 	for _, d := range letters {

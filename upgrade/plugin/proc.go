@@ -42,6 +42,9 @@ type proc struct {
 	o   *options
 	log *zap.Logger
 	now func() time.Time
+	// emit reports the process's starts and stops on the system's bus
+	// (upgrade.LoaderProcessStarted, LoaderProcessStopped).
+	emit func(actor.Event)
 	// desc is the first handshake's (Load's), set before the version is
 	// published; later ones must agree.
 	desc *pb.DescribeResponse
@@ -71,6 +74,9 @@ type child struct {
 	mu     sync.Mutex
 	os     *osProcess // guarded by mu: set when go-plugin asks for the process
 	halted bool       // guarded by mu: killed; no process may start
+	// up: it started and was reported; cleared by the one who reports its
+	// stop (see proc.end).
+	up atomic.Bool
 }
 
 // conn is a running plugin process as a call sees it.
@@ -113,7 +119,7 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 		p.failedLocked(err)
 		p.mu.Unlock()
 		p.logFailure(c, err)
-		c.stop(context.Background(), 0, p.log)
+		p.end(c, context.Background(), 0, err)
 	}
 	if p.closed != "" {
 		defer p.mu.Unlock()
@@ -149,6 +155,8 @@ func (p *proc) get(ctx context.Context) (conn, error) {
 	}
 	p.log.Info("plugin process started", zap.String("module", p.ref.Module),
 		zap.String("version", p.ref.Version), zap.Int("os_pid", c.osPID()), zap.String("path", p.ref.Path))
+	c.up.Store(true)
+	p.emit(upgrade.LoaderProcessStarted{Module: p.ref.Module, Version: p.ref.Version, OSPID: c.osPID()})
 	return conn{c, c.stub}, nil
 }
 
@@ -284,7 +292,17 @@ func (p *proc) failed(c *child, err error) {
 	p.failedLocked(err)
 	p.mu.Unlock()
 	p.logFailure(c, err)
-	c.stop(context.Background(), 0, p.log)
+	p.end(c, context.Background(), 0, err)
+}
+
+// end stops c (see child.stop) and reports the stop of a process that was
+// reported started, once.
+func (p *proc) end(c *child, ctx context.Context, grace time.Duration, why error) {
+	pid := c.osPID()
+	c.stop(ctx, grace, p.log)
+	if c.up.CompareAndSwap(true, false) {
+		p.emit(upgrade.LoaderProcessStopped{Module: p.ref.Module, Version: p.ref.Version, OSPID: pid, Reason: why})
+	}
 }
 
 func (p *proc) failedLocked(err error) {
@@ -321,7 +339,7 @@ func (p *proc) stop(ctx context.Context, why string, close bool) {
 	if c == nil {
 		return
 	}
-	c.stop(ctx, p.o.stopTimeout, p.log)
+	p.end(c, ctx, p.o.stopTimeout, errors.New(why))
 	p.log.Info("plugin process stopped", zap.String("module", p.ref.Module),
 		zap.String("version", p.ref.Version), zap.Int("os_pid", c.osPID()), zap.String("why", why))
 }
