@@ -1,9 +1,12 @@
 # Targets need only Go (and, for -race, the C compiler cgo uses); modules
-# come through the module proxy.
+# come through the module proxy. The live view's browser test needs
+# Debian's chromium, which make test installs when it is missing.
 #
 #   make run [ARGS='--duration 3s']   run a node with the demo service
 #   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs, root module and bench/
+#                                     short fuzz runs, root module, admin/, bench/
+#                                     and the live view in headless Chromium (test/browser)
+#   make browser-deps                 install Debian's chromium if it is missing
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
 #   make model [MODEL='-model.runs=2500']
@@ -20,7 +23,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test fuzz chaos model bench lint build plugins generate
+.PHONY: run test browser-deps fuzz chaos model bench lint build plugins generate
 
 run:
 	$(GO) run ./cmd/graft run $(ARGS)
@@ -30,11 +33,25 @@ test:
 	$(GO) test -race -timeout 20m ./...
 	$(MAKE) fuzz
 	cd admin && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	$(MAKE) browser-deps
+	cd test/browser && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
 	cd bench && $(GO) vet ./...
 	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
 	# Ergo's workloads are skipped under -race (Ergo races with itself):
 	# checked here without it.
 	cd bench && $(BENCH_ENV) $(GO) test -short -count=1 -run 'TestWorkloads/ergo' .
+
+# Debian's chromium for test/browser, installed only when missing (about
+# 15 s with a warm package cache). As root, or through sudo.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+		elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+		else echo "browser-deps: installing chromium needs root or sudo"; exit 1; fi; \
+		echo "installing Debian's chromium"; \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	}
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time);
 # the seed corpus is in each package's testdata/fuzz.
@@ -72,6 +89,7 @@ lint:
 	fi
 	$(GO) vet ./...
 	cd admin && $(GO) vet ./...
+	cd test/browser && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 build:
