@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,30 @@ func TestLiveView(t *testing.T) {
 	stop := s.load()
 	t.Cleanup(stop)
 	checkLiveView(t, ctx, s, srv)
+}
+
+// The live view under admin.Mount's prefix, in a service's own mux: its
+// API paths are relative to the page.
+func TestLiveViewMounted(t *testing.T) {
+	ctx := browser(t)
+	s := startService(t)
+	mux := http.NewServeMux()
+	srv, err := admin.Mount(mux, s.sys, admin.Options{
+		Supervisors: []*supervisor.Handle{s.top},
+		Versions:    []*actor.Version{s.v1, s.v2},
+	})
+	require.NoError(t, err)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		assert.NoError(t, srv.Close(ctx)) // ends the page's event stream first
+	})
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/graft/#token="+srv.Token())))
+	wait(t, ctx, "every worker on v1", workersOn("v1"))
+	wait(t, ctx, "the event stream connected", `document.getElementById('conn').dataset.state === 'live'`)
+	wait(t, ctx, "the modules", fmt.Sprintf(`!!document.querySelector('#modules tr[data-module=%q][data-current="v1"]')`, workerModule))
 }
 
 // browser starts headless Chromium, closed when the test ends.
