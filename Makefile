@@ -4,7 +4,7 @@
 #
 #   make run [ARGS='--duration 3s']   run a node with the demo service
 #   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs, root module, admin/, bench/
+#                                     short fuzz runs, root module, admin/, cmd/graft/, bench/
 #                                     and the live view in headless Chromium (test/browser)
 #   make browser-deps                 install Debian's chromium if it is missing
 #   make chaos [CHAOS='-chaos.duration=10m']
@@ -12,8 +12,8 @@
 #   make model [MODEL='-model.runs=2500']
 #                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
-#   make lint                         gofmt check + vet, both modules
-#   make build                        bin/graft
+#   make lint                         gofmt check + vet, every module
+#   make build                        bin/graft (the command, module cmd/graft)
 #   make plugins                      the example's plugin versions, in bin/plugins
 #   make generate                     regenerate the plugin protocol (needs protoc)
 
@@ -33,6 +33,7 @@ test:
 	$(GO) test -race -timeout 20m ./...
 	$(MAKE) fuzz
 	cd admin && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	cd cmd/graft && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
 	$(MAKE) browser-deps
 	cd test/browser && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
 	cd bench && $(GO) vet ./...
@@ -89,11 +90,12 @@ lint:
 	fi
 	$(GO) vet ./...
 	cd admin && $(GO) vet ./...
+	cd cmd/graft && $(GO) vet ./...
 	cd test/browser && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 build:
-	$(GO) build -o bin/graft ./cmd/graft
+	cd cmd/graft && $(GO) build -o ../../bin/graft .
 
 # Each executable is one module version served out of process; the
 # checksum is what upgrade.Ref.Checksum must be to load it.

@@ -101,6 +101,8 @@ type stuckGate struct {
 	mu   sync.Mutex
 	open chan struct{}
 	done bool
+	// entered has a token for each Terminate that reached the gate.
+	entered chan struct{}
 }
 
 // end lets every stuck Terminate go, now and from now on.
@@ -117,6 +119,10 @@ func (g *stuckGate) wait() {
 	g.mu.Lock()
 	ch := g.open
 	g.mu.Unlock()
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
 	<-ch
 }
 
@@ -311,7 +317,7 @@ func newRunner(t *testing.T) *runner {
 		top: map[string]*supervisor.Handle{}, templates: map[string]supervisor.ChildSpec{},
 		labels: map[actor.PID]string{}, byLabel: map[string]actor.PID{}, count: map[string]int{},
 	}
-	r.stuck.open = make(chan struct{})
+	r.stuck.open, r.stuck.entered = make(chan struct{}), make(chan struct{}, 64)
 	// Registered after the system's cleanup, so it runs first: a stuck
 	// Terminate left by a script does not hold the shutdown.
 	t.Cleanup(r.stuck.end)
@@ -436,9 +442,10 @@ func (r *runner) run(line string) string {
 		}
 		out = started(pid, info, err)
 	case "terminate":
-		// terminate <sup> <id|label> [tick=D,D...]: with tick, the clock
-		// steps by each D once a timer waits (a shutdown timeout, the kill
-		// grace) while the termination is under way.
+		// terminate <sup> <id|label> [tick=D,D...] [stuck]: with tick, the
+		// clock steps by each D once a timer waits (a shutdown timeout, the
+		// kill grace) while the termination is under way; with stuck, the
+		// first step waits for the child's stuck Terminate to begin.
 		h := r.supervisor(args[0])
 		done := make(chan error, 1)
 		go func() {
@@ -448,7 +455,15 @@ func (r *runner) run(line string) string {
 				done <- h.TerminateChild(r.ctx(), args[1])
 			}
 		}()
-		if ticks := r.kv(args[2:])["tick"]; ticks != "" {
+		kv := r.kv(args[2:])
+		if _, ok := kv["stuck"]; ok {
+			select {
+			case <-r.stuck.entered:
+			case <-r.ctx().Done():
+				r.check(r.ctx().Err())
+			}
+		}
+		if ticks := kv["tick"]; ticks != "" {
 			for _, t := range strings.Split(ticks, ",") {
 				d, err := time.ParseDuration(t)
 				r.check(err)

@@ -1,35 +1,126 @@
-// Command graft runs and operates Graft nodes.
+// Command graft operates a running Graft node through its admin API
+// (package admin; the Go client is package admin/client): the supervision
+// tree, processes, modules and their versions, hot code upgrades and the
+// event stream.
 //
-//	graft run [flags]
+//	make build     # bin/graft (the command is a module of its own: cmd/graft/go.mod)
 //
-// starts a node with a demo service on built-in defaults (nothing to install,
-// no configuration file): module "counter" (package
-// github.com/graftrt/graft/examples/counter) loaded at v1, a number of
-// counter processes, and load generators that send them numbered messages
-// without pause. Every swap interval the node loads the other version of
-// "counter" (v2, then v1 again, …) while the load runs; each process
-// migrates its state on its next message. After each swap the command prints
-// which version each process runs, and at the end a summary: messages sent
-// and handled, dead letters, messages out of order, and how many were lost.
-// It exits with status 1 if any message was lost, dead-lettered or handled
-// out of order.
+// # Commands
 //
-// The run ends when its duration is up or on SIGINT or SIGTERM; either way
-// it stops the load, collects the summary and shuts the node down. A second
-// signal ends the process at once. The report goes to standard output, logs
-// (zap, console encoding) to standard error.
+//	graft status                       the node's health, name, Graft version, uptime, process and module counts
+//	graft tree                         the supervision tree, drawn as a tree: each child's PID, module,
+//	                                   version ("(pinned)" during a rolling upgrade), status (running,
+//	                                   restarting, stopped), restarts and queued messages
+//	graft ps                           every live process: PID, registered name, module, version, queued
+//	                                   messages, messages taken, parent
+//	graft inspect PID [--state]        one process: the above plus links, trap_exit, suspension; with
+//	                                   --state what its module shows of its state (admin.StateInspector),
+//	                                   or "redacted"
+//	graft kill PID                     kill a process (exit reason killed); its supervisor restarts it as
+//	                                   its restart type says
+//	graft modules                      every module's versions: current, previous, lineage (follows,
+//	                                   upgrades from, downgrades to), activations, retired versions
+//	graft upgrade PLAN.json | --module M --to V [flags]
+//	                                   start an upgrade, print its steps as they happen and then its
+//	                                   report (upgrade.Summary)
+//	graft downgrade PLAN.json | --module M --to V [flags]
+//	                                   the same request as upgrade, under the name an operator looks for
+//	graft cancel ID                    stop a running upgrade before its commit (it rolls back)
+//	graft upgrades                     the upgrades started through the API, newest first
+//	graft events [--follow] [--upgrade ID]
+//	                                   the recorded steps of the upgrades (of one); with --follow the
+//	                                   node's events live, until interrupted (with --upgrade, until that
+//	                                   upgrade ends)
+//	graft version                      the command's version (module version, VCS revision and Go
+//	                                   version from its build information) and, if a node answers, the
+//	                                   node's Graft version
 //
-// Flags of `graft run`, with their defaults:
+// PIDs are written as graft prints them, "<0.12.0>", or without the angle
+// brackets, "0.12.0" (no quoting needed in a shell).
 //
-//	--actors 8            counter processes
-//	--senders 4           load-generator goroutines
-//	--rate 2000           messages per second per sender (0: as fast as possible)
-//	--swap-interval 1s    time between version swaps
-//	--swaps 0             number of swaps (0: until the run ends)
-//	--duration 10s        length of the run (0: until interrupted)
-//	--log-level info      debug, info, warn or error
+// # Upgrades
 //
-// The command is thin: the service's code is package counter, and the run
-// loop (runDemo) takes an io.Writer and options so that tests drive it by
-// message counts instead of the wall clock.
+// The plan is a file holding an upgrade.PlanSpec as JSON ("-" reads it
+// from standard input):
+//
+//	{"mode": "rolling", "waves": [0.1, 1], "timeout": "5s",
+//	 "gate": {"observe": "2s", "max_crashes": 0},
+//	 "changes": [{"module": "visits", "version": "v3",
+//	              "path": "/srv/plugins/visits-v3", "checksum": "f2f1…"}]}
+//
+// or is built from flags, for one module:
+//
+//	--module M          the module to move
+//	--to V              the version to move it to
+//	--path P            a plugin version's executable
+//	--checksum C        the SHA-256 the executable must have
+//	--mode MODE         atomic (default), rolling, lazy, or dry-run (an atomic plan computed and
+//	                    simulated, changing nothing)
+//	--waves 0.1,1       a rolling upgrade's waves: fractions of the processes, increasing, ending at 1
+//	--observe 2s        a rolling upgrade's gate: how long each wave is watched
+//	--max-crashes N     a rolling upgrade's gate: crashes a wave may have
+//	--timeout 5s        how long processes have to suspend and migrate (lazy: to converge)
+//	--stragglers P      processes on an older version of the module: migrate (default), refuse, kill
+//
+// A plan file and these flags are exclusive; --waves, --observe and
+// --max-crashes need --mode rolling. Either way the plan is checked with
+// upgrade.ParsePlan, as the node checks it, before it is sent: a bad plan
+// (an unknown field, waves for a plan that is not rolling, a negative
+// duration, an unknown policy) is a usage error and reaches no node.
+//
+// upgrade and downgrade send the same request. Whether a move runs a
+// version's CodeChange or its Downgrade is decided by the module's lineage
+// (what each version follows, what its CodeChange migrates from and its
+// Downgrade returns to), never by the command's name; the report says
+// which way each module went ("up" or "down").
+//
+// The command subscribes to the node's event stream before it starts the
+// upgrade, so it prints every step of it, process by process, as it
+// happens (the stream carries every upgrade's steps with its ID; the
+// command keeps this upgrade's). When the upgrade ends it prints the
+// report (upgrade.Summary.WriteTable): the outcome, each module's move,
+// the counts per result, then one line per process, failures first. An
+// interrupt stops the command, not the upgrade: it goes on in the node
+// (graft upgrades, graft cancel ID). The node runs one upgrade at a time.
+//
+// # Output
+//
+// Tables and lines for people by default. -o json prints the API's
+// documents instead (admin.Tree, []actor.ProcessStat, admin.Process,
+// []admin.Module, admin.Upgrade, []admin.Upgrade, admin.Health), indented;
+// upgrade prints the upgrade's document once it has ended, with its
+// report; cancel the upgrade's document; events one admin.Event per line;
+// kill {"pid": PID, "killed": true}; version {"command": VERSION, "node":
+// admin.Health or null}. Errors go to standard
+// error, one line each, and never to standard output.
+//
+// # Finding the node
+//
+// Global flags, then environment variables, then defaults:
+//
+//	--addr        GRAFT_ADDR         the admin API: host:port, or http://host:port/prefix for an API
+//	                                 mounted in a service's own server (default admin.DefaultAddr,
+//	                                 127.0.0.1:8470)
+//	--token       GRAFT_TOKEN        the bearer token
+//	--token-file  GRAFT_TOKEN_FILE   a file holding the token (surrounding white space is ignored)
+//
+// The token is --token, else GRAFT_TOKEN, else read from --token-file,
+// else from GRAFT_TOKEN_FILE, else from the token file the node writes
+// when it starts its own listener (admin.Start): admin.DefaultTokenFile of
+// the address's port, $XDG_RUNTIME_DIR/graft-admin-PORT.token, or
+// $TMPDIR/graft-UID/graft-admin-PORT.token without XDG_RUNTIME_DIR, mode
+// 0600, removed when the node closes the API. On the node's machine, as
+// the node's user, the command therefore needs no flag at all. A token
+// file named by a flag or the environment must be readable; the default
+// one may be missing, and then a node that asks for a token is answered
+// with where a token comes from.
+//
+// # Exit status
+//
+//	0  done: for upgrade and downgrade, the plan committed, was simulated (dry run) or converged (lazy)
+//	1  the node said no: an upgrade rolled back, refused (the node answers 422 for a plan it cannot
+//	   run), failed or unconverged; an unknown process or upgrade; a cancel too late; an interrupt
+//	   (except for events --follow, which ends that way, with 0)
+//	2  the command could not be run as asked: a usage error, a bad plan, a bad address, a node that
+//	   does not answer ("no Graft node answers at ADDR"), a refused or missing token
 package main

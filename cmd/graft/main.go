@@ -2,105 +2,119 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+
+	"github.com/graftrt/graft/admin/client"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// After the first signal the run stops cleanly; give the signals
-		// back to the runtime so that a second one ends the process.
+		// After the first signal the command stops what it follows; give
+		// the signals back to the runtime so that a second one ends the
+		// process.
 		<-ctx.Done()
 		stop()
 	}()
-	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "graft:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-// newRootCmd builds the command tree writing its report to stdout and its
-// logs to stderr. It installs no signal handler (main does), so tests can
-// run it in-process.
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "graft",
-		Short: "Run and operate Graft nodes: actors whose code is upgraded while they run",
-		// Errors are printed once, by main; a failed run is not a usage
-		// mistake.
-		SilenceUsage:  true,
-		SilenceErrors: true,
+// Exit statuses (doc.go lists them for users).
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the node said no: an upgrade not done, an unknown process, ...
+	exitUsage   = 2 // the command could not be run as asked: usage, plan, address, token
+	exitStopped = 1 // an interrupt stopped a command before its end
+)
+
+// run runs the command line args and returns the exit status; it is main
+// without the process around it, so tests run the command in-process.
+// Errors are printed to stderr, one line each.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := newApp(stdin, stdout, stderr, getenv)
+	defer a.close()
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stdout, stderr))
-	return root
+	code, msg := classify(err)
+	if msg != "" {
+		fmt.Fprintln(stderr, msg)
+	}
+	return code
 }
 
-func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
-	o := defaultDemoOptions()
-	var level string
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run a node with the counter demo service, swapping its code under load",
-		Long: `Run a node with the counter demo service on built-in defaults.
-
-Module "counter" starts at v1; load generators send numbered messages to the
-counter processes, and every swap interval the node loads the other version
-(v2, then v1, ...) while the load runs. Each process migrates its state on its
-next message. At the end it prints what was sent, handled, dead-lettered, out
-of order and lost, and exits non-zero if anything was lost or out of order.
-It stops when --duration is up or on SIGINT/SIGTERM.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(stderr, level)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }() // stderr may refuse fsync
-			o.Log = log
-			res, err := runDemo(cmd.Context(), stdout, o)
-			if err != nil {
-				return err
-			}
-			if problems := res.problems(); problems != "" {
-				return fmt.Errorf("run: %s", problems)
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.IntVar(&o.Actors, "actors", o.Actors, "number of counter processes")
-	f.IntVar(&o.Senders, "senders", o.Senders, "number of load-generator goroutines")
-	f.Float64Var(&o.Rate, "rate", o.Rate, "messages per second per sender (0: as fast as possible)")
-	f.DurationVar(&o.Interval, "swap-interval", o.Interval, "time between version swaps")
-	f.IntVar(&o.Swaps, "swaps", o.Swaps, "number of version swaps (0: until the run ends)")
-	f.DurationVar(&o.Duration, "duration", o.Duration, "length of the run (0: until interrupted)")
-	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
-	return cmd
+// exitError is the error of a command that ran: its exit status, and
+// what to print (nothing when the command printed it already).
+type exitError struct {
+	code int
+	err  error
 }
 
-// newLogger returns a zap logger with production settings (sampling off)
-// and the console encoder, which reads better in a terminal than JSON.
-func newLogger(w io.Writer, level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
 	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc.EncodeLevel = zapcore.CapitalLevelEncoder
-	ws := zapcore.Lock(zapcore.AddSync(w))
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), ws, lvl)
-	return zap.New(core, zap.ErrorOutput(ws)), nil
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a mistake in the command line.
+type usageError struct {
+	cmd *cobra.Command
+	err error
+}
+
+func (e *usageError) Error() string {
+	return e.err.Error() + " (see " + e.cmd.CommandPath() + " --help)"
+}
+
+func usagef(cmd *cobra.Command, format string, args ...any) error {
+	return &usageError{cmd: cmd, err: fmt.Errorf(format, args...)}
+}
+
+// classify turns what a command returned into an exit status and one line
+// for a person: "graft: what went wrong", or for a usage error "graft
+// upgrade: what is wrong (see graft upgrade --help)".
+func classify(err error) (int, string) {
+	var (
+		ee *exitError
+		ue *usageError
+		ce *client.Error
+	)
+	switch {
+	case errors.As(err, &ee) && ee.err == nil:
+		return ee.code, ""
+	case errors.As(err, &ue):
+		return exitUsage, oneLine(ue.cmd.CommandPath() + ": " + ue.Error())
+	case errors.As(err, &ce) && (ce.Status == 0 || ce.Status == 401 || ce.Status == 400):
+		return exitUsage, "graft: " + oneLine(ce.Error())
+	case errors.Is(err, context.Canceled):
+		return exitStopped, "graft: interrupted"
+	case errors.As(err, &ee):
+		return ee.code, "graft: " + oneLine(ee.err.Error())
+	}
+	// Anything else comes from cobra's own parsing (unknown commands,
+	// flags and arguments): a usage error.
+	return exitUsage, "graft: " + oneLine(err.Error()+" (see graft --help)")
+}
+
+// oneLine keeps a message on one line: cobra's suggestions ("Did you mean
+// this?") and multi-line errors are folded.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n\nDid you mean this?\n", "; did you mean:")
+	return strings.Join(strings.Fields(s), " ")
 }
