@@ -43,7 +43,7 @@ test:
 	cd bench && $(BENCH_ENV) $(GO) test -short -count=1 -run 'TestWorkloads/ergo' .
 
 # Debian's chromium for test/browser, installed only when missing (about
-# 15 s with a warm package cache). As root, or through sudo.
+# 10 s on a CI machine: 115 MB of packages). As root, or through sudo.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" -eq 0 ]; then sudo=; \
