@@ -144,6 +144,10 @@ func checkLiveView(t *testing.T, ctx context.Context, s *service, srv api) {
 		chromedp.Click(chromedp.CSS(`#f-dry`)),
 		chromedp.Click(chromedp.CSS(`#f-submit`)),
 	))
+	wait(t, ctx, "the form showing the version chosen", `(() => {
+		const v = document.getElementById('f-version').value;
+		const other = document.getElementById('f-plugin').checkVisibility(); // the free text, for "other…"
+		return (v === 'v2' && !other) || (v === '' && other); })()`)
 	wait(t, ctx, "the dry run's answer", `document.getElementById('plan-result').dataset.kind === 'ok'`)
 	dryID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('plan-result').dataset.upgradeId`))
 	require.NoError(t, err)
