@@ -49,7 +49,9 @@ type Options struct {
 	// to the first one's subtree (as in OTP, a module's current version
 	// is system-wide: processes outside it migrate at their next message).
 	Supervisors []*supervisor.Handle
-	// Versions are the compiled-in versions a plan may name; Files loads
+	// Versions are the compiled-in versions a plan may name (those of
+	// loaded modules are staged at once, so that a plan's route may pass
+	// through a version it does not name); Files loads
 	// versions a plan names by path (a plugin.Loader). Loader, if set,
 	// replaces both.
 	Versions []*actor.Version
@@ -134,6 +136,16 @@ func New(sys *actor.System, opts Options) (*Server, error) {
 		s.log = sys.Logger()
 	}
 	s.log = s.log.Named("admin")
+	// The compiled-in versions of loaded modules are staged (known, not
+	// current), as OTP's code path has every version of a release on
+	// disk: a plan to v3 from v1 then finds v2's step on the way.
+	for _, v := range opts.Versions {
+		if _, loaded := sys.Current(v.Module()); loaded && sys.Activations(v.Module(), v.Name()) < 0 {
+			if err := sys.Stage(v); err != nil {
+				return nil, fmt.Errorf("admin: staging %v: %w", v, err)
+			}
+		}
+	}
 	s.loader = opts.Loader
 	if s.loader == nil {
 		s.loader = upgrade.Composite{Native: upgrade.NewNative(opts.Versions...), Files: opts.Files}

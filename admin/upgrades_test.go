@@ -132,3 +132,22 @@ func TestCancelBeforeTheCommitRollsBack(t *testing.T) {
 		assert.Equal(t, "v1", v.Version, "every wave rolled back")
 	}
 }
+
+// A plan from v1 to v3 passes through v2, which it does not name: the
+// compiled-in versions were staged when the API started.
+func TestAPlanRoutesThroughVersionsItDoesNotName(t *testing.T) {
+	r := newRig(t, 2)
+	u := upgradeTo(t, r, `{"changes":[{"module":"acct","version":"v3"}]}`, "rolled_back")
+	assert.Contains(t, u.Error, "v3 cannot read this state", "v1 → v2 ran, then v3's step failed")
+	var mods []admin.Module
+	r.getJSON(t, "/api/v1/modules", &mods)
+	var names []string
+	for _, m := range mods {
+		if m.Name == "acct" {
+			for _, v := range m.Versions {
+				names = append(names, v.Name)
+			}
+		}
+	}
+	assert.ElementsMatch(t, []string{"v1", "v2", "v3"}, names)
+}
