@@ -51,7 +51,7 @@ var auditVersion = actor.Define(auditModule, "v1", actor.Funcs[*auditor]{
 		}
 		return a, nil
 	},
-	// The audit traps exits (see Start), so that its supervisor's
+	// The audit traps exits (see auditSpec), so that its supervisor's
 	// shutdown runs this: no tick is left to fire after it.
 	Terminate: func(_ *actor.Context, a *auditor, _ error) {
 		if a.tick != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,6 +71,7 @@ type Bank struct {
 	top     *supervisor.Handle
 	journal journal
 	unsub   func()
+	closing sync.Once
 	done    chan struct{} // closed by Close
 }
 
@@ -99,18 +101,8 @@ func Start(sys *actor.System, o Options) (*Bank, error) {
 	if err := sys.Load(auditVersion); err != nil {
 		return nil, err
 	}
-	accounts := supervisor.Spec(AccountsName,
-		// A bad version may crash many accounts at once; they lose
-		// nothing (the journal restores them), so allow many restarts
-		// before giving up.
-		supervisor.Flags{Strategy: supervisor.SimpleOneForOne, Intensity: 100, Period: 10 * time.Second},
-		[]supervisor.ChildSpec{{ID: "account", Start: supervisor.StartSpec{Module: account.Module}, Shutdown: supervisor.Shutdown(time.Second)}})
-	accounts.Start.Options = []actor.SpawnOption{actor.WithName(AccountsName)}
 	top, err := supervisor.Start(sys, supervisor.Flags{Strategy: supervisor.OneForOne, Intensity: 3, Period: 10 * time.Second},
-		[]supervisor.ChildSpec{
-			accounts,
-			{ID: AuditName, Start: supervisor.StartSpec{Module: auditModule, Args: b, Options: []actor.SpawnOption{actor.WithName(AuditName), actor.WithTrapExit()}}},
-		}, actor.WithName(TopName))
+		[]supervisor.ChildSpec{accountsSpec(), auditSpec(b)}, actor.WithName(TopName))
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +117,32 @@ func Start(sys *actor.System, o Options) (*Bank, error) {
 	return b, nil
 }
 
+// accountsSpec is the accounts supervisor: simple_one_for_one over module
+// account, each instance started by Open with its id as its argument and
+// its registered name. A bad version may crash many accounts at once; they
+// lose nothing (the journal restores them), so it allows many restarts
+// before giving up.
+func accountsSpec() supervisor.ChildSpec {
+	spec := supervisor.Spec(AccountsName,
+		supervisor.Flags{Strategy: supervisor.SimpleOneForOne, Intensity: 100, Period: 10 * time.Second},
+		[]supervisor.ChildSpec{{
+			ID:       "account",
+			Start:    supervisor.StartSpec{Module: account.Module},
+			Shutdown: supervisor.Shutdown(time.Second),
+		}})
+	spec.Start.Options = []actor.SpawnOption{actor.WithName(AccountsName)}
+	return spec
+}
+
+// auditSpec is the audit worker. It traps exits, so that its Terminate
+// runs when its supervisor shuts it down.
+func auditSpec(b *Bank) supervisor.ChildSpec {
+	return supervisor.ChildSpec{ID: AuditName, Start: supervisor.StartSpec{
+		Module: auditModule, Args: b,
+		Options: []actor.SpawnOption{actor.WithName(AuditName), actor.WithTrapExit()},
+	}}
+}
+
 // Supervisor is the root of the bank's tree: what the admin API shows and
 // upgrades.
 func (b *Bank) Supervisor() *supervisor.Handle { return b.top }
@@ -132,18 +150,16 @@ func (b *Bank) Supervisor() *supervisor.Handle { return b.top }
 // Close stops the bank's tree and waits until it has stopped. Operations
 // fail with ErrClosed from then on. Calling it again does nothing.
 func (b *Bank) Close(ctx context.Context) error {
-	select {
-	case <-b.done:
-		return nil
-	default:
-	}
-	close(b.done)
-	b.unsub()
-	err := b.sys.Stop(ctx, b.top.PID())
-	var exit *actor.ExitError
-	if errors.As(err, &exit) && errors.Is(exit.Reason, actor.NoProc) {
-		err = nil // stopped with the system already
-	}
+	var err error
+	b.closing.Do(func() {
+		close(b.done)
+		b.unsub()
+		err = b.sys.Stop(ctx, b.top.PID())
+		var exit *actor.ExitError
+		if errors.As(err, &exit) && errors.Is(exit.Reason, actor.NoProc) {
+			err = nil // stopped with the system already
+		}
+	})
 	return err
 }
 

@@ -191,3 +191,16 @@ func TestFailedTransferIsRefunded(t *testing.T) {
 	assert.Equal(t, int64(1100), tot.Balances)
 	assert.Equal(t, int64(1400), tot.In, "the deposits and the refund")
 }
+
+func TestClose(t *testing.T) {
+	sys, b := start(t, bank.Options{})
+	a := open(t, b, 100)
+	require.NoError(t, b.Close(testCtx(t)))
+	require.NoError(t, b.Close(testCtx(t)), "a second Close does nothing")
+	_, err := b.Deposit(testCtx(t), a, 1)
+	assert.ErrorIs(t, err, bank.ErrClosed)
+	_, err = b.Open(testCtx(t))
+	assert.ErrorIs(t, err, bank.ErrClosed)
+	_, ok := sys.Whereis(bank.TopName)
+	assert.False(t, ok, "the tree has stopped")
+}
