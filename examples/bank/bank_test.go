@@ -161,7 +161,7 @@ func TestAuditRestoresAtOnce(t *testing.T) {
 // An account that does not answer in time is killed, so that the change
 // it was asked for cannot happen later unrecorded; nothing changed.
 func TestUnansweredOperationChangesNothing(t *testing.T) {
-	sys, b := start(t, bank.Options{AnswerWithin: 50 * time.Millisecond, AuditEvery: -1})
+	sys, b := start(t, bank.Options{AnswerWithin: 250 * time.Millisecond, AuditEvery: -1})
 	a := open(t, b, 1000)
 	pid, _ := sys.Whereis(account.Name(a))
 	require.NoError(t, sys.Suspend(testCtx(t), pid))
@@ -178,7 +178,7 @@ func TestUnansweredOperationChangesNothing(t *testing.T) {
 
 // A transfer whose deposit fails puts the money back.
 func TestFailedTransferIsRefunded(t *testing.T) {
-	sys, b := start(t, bank.Options{AnswerWithin: 50 * time.Millisecond, AuditEvery: -1})
+	sys, b := start(t, bank.Options{AnswerWithin: 250 * time.Millisecond, AuditEvery: -1})
 	from, to := open(t, b, 1000), open(t, b, 100)
 	pid, _ := sys.Whereis(account.Name(to))
 	require.NoError(t, sys.Suspend(testCtx(t), pid))

@@ -132,7 +132,12 @@ func TestWalkThroughTheAdminAPI(t *testing.T) {
 	crashed()
 	assert.Equal(t, "rolled_back", u.State)
 	assert.Contains(t, u.Error, "crashes on the new version")
-	assert.Equal(t, map[string]int{"v2": 20}, versions(s.sys))
+	// Canaries that did not crash went back to v2; crashed ones restart on
+	// v2, the current version (one may still be starting).
+	vs := versions(s.sys)
+	assert.Zero(t, vs["v3"]+vs["v3*"], "%v", vs)
+	cur, _ := s.sys.Current(account.Module)
+	assert.Equal(t, "v2", cur.Name())
 
 	s.underLoad(t)
 	u = s.upgrade(t, upgrade.PlanSpec{Changes: change("v1")})
