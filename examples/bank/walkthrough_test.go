@@ -192,7 +192,7 @@ func TestPluginBuiltWhileRunning(t *testing.T) {
 	r, err := s.bank.Balance(testCtx(t), s.load.Accounts()[0])
 	require.NoError(t, err)
 	assert.Equal(t, "v4", r.Version)
-	_, err = s.bank.Withdraw(testCtx(t), r.ID, account.DailyLimit)
+	_, err = s.bank.Withdraw(testCtx(t), r.ID, account.DailyLimit/2) // more than any balance here, less than the limit
 	assert.ErrorIs(t, err, account.ErrInsufficient, "a refusal keeps its identity across the plugin boundary")
 	assert.True(t, bank.Refused(err))
 
