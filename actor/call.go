@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -59,16 +60,30 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	if p == nil {
 		return nil, &ExitError{PID: pid, Reason: NoProc}
 	}
+	c := s.newCall(req)
+	if err := p.deliver(c); err != nil {
+		return s.refused(c)
+	}
+	return s.await(ctx, c, pid)
+}
+
+func (s *System) newCall(req any) *callEnv {
 	c := s.calls.Get().(*callEnv)
 	c.req = req
 	c.done.Store(false)
-	if err := p.deliver(c); err != nil {
-		// deliver finished c with the error already.
-		r := <-c.reply
-		s.calls.Put(c)
-		return nil, r.err
-	}
+	return c
+}
 
+// refused returns the error a refused delivery finished c with.
+func (s *System) refused(c *callEnv) (any, error) {
+	r := <-c.reply
+	c.req = nil
+	s.calls.Put(c)
+	return nil, r.err
+}
+
+// await waits for the answer to c, delivered to pid.
+func (s *System) await(ctx context.Context, c *callEnv, pid PID) (any, error) {
 	// The default timeout runs on the system clock, so tests can fire it
 	// with a fake clock. It answers the call itself (finish is a
 	// compare-and-swap, so it and a reply cannot both land), which lets the
@@ -99,13 +114,34 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 }
 
 // CallNamed calls the process registered under name; an unknown name
-// fails with ErrUnknownName.
+// fails with ErrUnknownName. A name kept for a replacement (WithKeepName)
+// queues the call for the process that takes it over, which answers it;
+// the call waits for it, within its deadline as any call. If the
+// reservation is released instead, the call fails with an *ExitError
+// carrying the release's reason. Otherwise it fails as Call does.
 func (s *System) CallNamed(ctx context.Context, name string, req any) (any, error) {
-	pid, ok := s.Whereis(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownName, name)
+	if req == nil {
+		return nil, ErrNilMessage
 	}
-	return s.Call(ctx, pid, req)
+	if s.self != nil {
+		if pid, ok := s.Whereis(name); ok && pid == s.self.pid {
+			return nil, ErrCallSelf
+		}
+		if s.self.exiting.Load() {
+			return nil, ErrAbandoned
+		}
+	}
+	c := s.newCall(req)
+	pid, err := s.sendNamed(name, c)
+	if errors.Is(err, ErrUnknownName) { // never queued: c is unanswered
+		c.req = nil
+		s.calls.Put(c)
+		return nil, err
+	}
+	if err != nil {
+		return s.refused(c)
+	}
+	return s.await(ctx, c, pid)
 }
 
 // abandon gives up on c. If the answer raced in, it wins; either way c is

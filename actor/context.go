@@ -97,11 +97,10 @@ func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
 // CallNamed calls the process registered under name (see
 // System.CallNamed); a name this process holds fails with ErrCallSelf.
 func (c *Context) CallNamed(ctx context.Context, name string, req any) (any, error) {
-	pid, ok := c.p.sys.Whereis(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownName, name)
+	if c.abandoned() {
+		return nil, ErrAbandoned
 	}
-	return c.Call(ctx, pid, req)
+	return c.System().CallNamed(ctx, name, req)
 }
 
 // Continue asks for step to be handled next, before any other user
@@ -135,14 +134,7 @@ func (c *Context) Hold(from PID, b *mailbox.Backlog) {
 	x := c.p.x()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	live := x.held[:0]
-	for _, h := range x.held {
-		if h.b.Len() > 0 && h.b != b {
-			live = append(live, h)
-		}
-	}
-	clear(x.held[len(live):])
-	x.held = append(live, heldBacklog{from, b})
+	x.held = appendHeld(x.held, heldBacklog{from: from, b: b})
 }
 
 // IsCall reports whether the message being handled is a Call still waiting

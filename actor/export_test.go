@@ -9,3 +9,8 @@ func Pushed(s *System, pid PID) uint64 {
 	}
 	return p.mb.Pushed()
 }
+
+// OnNameResolved makes every send by name call f after it has found the
+// process holding the name and before it queues the message there (f must
+// be set before any send by name).
+func OnNameResolved(s *System, f func(name string)) { s.resolvedHook = f }

@@ -45,6 +45,7 @@ type process struct {
 	parent   PID
 	trapExit bool
 	handoff  bool        // hand queued messages to the parent at exit (WithHandoff)
+	keepName bool        // leave the name to the parent at exit (WithKeepName)
 	named    atomic.Bool // set by register; saves a names lookup at exit
 	// exiting is set by whoever takes the exit on: the process itself,
 	// after its Terminate, or System.Abandon for a process whose goroutine
@@ -80,7 +81,14 @@ type procExt struct {
 	deferred          []*callEnv    // calls to answer later through a ReplyTo
 	stops             []*stopReq    // Stop callers waiting for the exit
 	watches           []*Exited     // Watch handles
-	held              []heldBacklog // see Context.Hold
+	held              []heldBacklog // see Context.Hold, Context.HoldReservation
+	// Set while the process starts (see spawn), read by its exit: the
+	// reservation whose name it took (WithReservation), given back if
+	// Init fails; nil once Init succeeded. Then keepBound, the mailbox
+	// bound that applies to the queue of the reservation it leaves at
+	// exit (WithKeepName).
+	took      *Reservation
+	keepBound mailbox.Options
 	// Owner only.
 	log   *zap.Logger
 	batch *Batch  // reused by receiveBatch
@@ -109,6 +117,13 @@ type ExitMsg struct {
 	// (System.Undeliverable); the runtime does so when they would be
 	// dropped with a mailbox.
 	Queued *mailbox.Backlog
+	// Reserved is the exited process's registered name, kept with the
+	// messages sent to it since, when it was spawned WithKeepName and this
+	// process is its parent. The receiver passes it to the replacement
+	// (WithReservation) or releases it (System.ReleaseReservation); the
+	// runtime holds it for the receiver meanwhile, and releases it with the
+	// receiver's exit reason if the receiver exits first.
+	Reserved *Reservation
 }
 
 // Down is what a monitoring process receives when the monitored one exits:
@@ -362,10 +377,18 @@ func (p *process) callTerminate(reason error) {
 // Signals: the system lane.
 
 type exitSig struct {
-	from   PID
-	reason error
-	link   bool             // sent because a linked process exited
-	queued *mailbox.Backlog // handed over to the parent (WithHandoff)
+	from     PID
+	reason   error
+	link     bool             // sent because a linked process exited
+	queued   *mailbox.Backlog // handed over to the parent (WithHandoff)
+	reserved *Reservation     // the name left to the parent (WithKeepName)
+}
+
+// drop reports what an exit signal carried for its receiver when it will
+// not be passed on: the handed-over messages and the kept name.
+func (s exitSig) drop(sys *System) {
+	sys.undeliverableAll(s.from, s.queued, s.reason)
+	sys.ReleaseReservation(s.reserved, s.reason)
 }
 
 type linkSig struct{ from PID }
@@ -505,7 +528,7 @@ func (p *process) inspect(f func(state any)) (err error) {
 func (p *process) onExitSignal(s exitSig) {
 	if s.link {
 		if !p.hasLink(s.from) {
-			p.sys.undeliverableAll(s.from, s.queued, s.reason)
+			s.drop(p.sys)
 			return // unlinked meanwhile: the signal is stale
 		}
 		p.removeLink(s.from)
@@ -522,14 +545,19 @@ func (p *process) onExitSignal(s exitSig) {
 		// The message takes the place the signal had when it arrived, so
 		// it comes after what the sender sent before it and before what it
 		// sent after (OTP's signal order between two processes).
-		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason, Queued: s.queued}, p.mb.Mark())
+		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason, Queued: s.queued, Reserved: s.reserved}, p.mb.Mark())
+		if s.reserved != nil {
+			// Held from now: if this process exits before it has passed the
+			// reservation on, the exit releases it (see ExitMsg.Reserved).
+			p.holdReservation(s.reserved)
+		}
 		return
 	case s.reason == Normal:
 		// ignored by a process that does not trap exits
 	default:
 		p.stop(s.reason, false)
 	}
-	p.sys.undeliverableAll(s.from, s.queued, s.reason)
+	s.drop(p.sys)
 }
 
 func (p *process) hasLink(pid PID) bool {
@@ -568,10 +596,28 @@ func (p *process) removeLink(pid PID) {
 }
 
 // heldBacklog is a queue another process handed over that this one keeps
-// (Context.Hold).
+// (Context.Hold), or a reservation it holds (Context.HoldReservation).
 type heldBacklog struct {
 	from PID
 	b    *mailbox.Backlog
+	r    *Reservation
+}
+
+// live reports whether h still holds anything to answer for.
+func (h heldBacklog) live() bool {
+	if h.r != nil {
+		return h.r.open()
+	}
+	return h.b.Len() > 0
+}
+
+// drop reports what h holds as undeliverable with reason.
+func (h heldBacklog) drop(s *System, reason error) {
+	if h.r != nil {
+		s.ReleaseReservation(h.r, reason)
+		return
+	}
+	s.undeliverableAll(h.from, h.b, reason) // a no-op once passed on
 }
 
 // addWatch adds w to the process's Watch handles, or closes it at once
@@ -633,23 +679,37 @@ func (p *process) exit(reason error, terminate bool) {
 // goroutine at all.
 func (p *process) finish(reason error, owner bool) {
 	s := p.sys
-	if p.named.Load() {
-		s.unregisterPID(p.pid)
-	}
 	// (A process that never needed its procExt gets one now, for late
 	// Watches to find: see System.Watch.)
 	x := p.x()
 	x.mu.Lock()
 	_, linked := x.links[p.parent]
 	x.mu.Unlock()
+	// The name, first. A process whose Init failed gives back the
+	// reservation it took (and every message it was given, which closes
+	// its mailbox: given back). One spawned WithKeepName leaves its name
+	// to its parent, reserved before its mailbox closes, so that a send by
+	// name that finds the mailbox closed finds the reservation instead.
+	var kept *Reservation
+	var sysLeft, userLeft []any
+	closed := false
+	switch {
+	case owner && x.took != nil:
+		sysLeft, closed = s.giveBack(p, x.took, reason), true
+		x.took = nil
+	case owner && p.keepName && linked && p.named.Load():
+		kept = s.reserve(p, x.keepBound)
+	case p.named.Load():
+		s.unregisterPID(p.pid)
+	}
 	// With handoff, what is still queued goes to the parent whole, with the
 	// exit signal, for a supervisor to pass to the replacement (notices
 	// such as ExitMsg and Down go along; the replacement drops a Down it
 	// did not ask for). Otherwise each message is reported.
 	handoff := p.handoff && linked
-	var sysLeft, userLeft []any
 	var handed *mailbox.Backlog
 	switch {
+	case closed:
 	case !owner:
 		var idle bool
 		sysLeft, userLeft, idle = p.mb.CloseForeign()
@@ -686,7 +746,7 @@ func (p *process) finish(reason error, owner bool) {
 		p.dropLeft(m, reason)
 	}
 	for _, h := range held {
-		s.undeliverableAll(h.from, h.b, reason) // a no-op once passed on
+		h.drop(s, reason)
 	}
 	s.procs.remove(p.pid.id) // before the links and monitors hear of it
 	s.takenByExited.Add(p.mb.Taken())
@@ -694,11 +754,15 @@ func (p *process) finish(reason error, owner bool) {
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		if l == p.parent {
 			sig.queued, handed = handed, nil
+			sig.reserved, kept = kept, nil
 		}
 		if t := s.lookup(l); t == nil || !t.signal(sig) {
-			s.undeliverableAll(p.pid, sig.queued, reason)
+			sig.drop(s)
 		}
 	}
+	// Not linked to the parent any more: nobody else will pass these on.
+	s.undeliverableAll(p.pid, handed, reason)
+	s.ReleaseReservation(kept, reason)
 	for ref, w := range watchers {
 		if t := s.lookup(w); t != nil {
 			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
@@ -760,7 +824,9 @@ func (p *process) release(reason error) {
 func (p *process) dropLeft(m any, reason error) {
 	switch m := m.(type) {
 	case ExitMsg:
-		p.sys.undeliverableAll(m.From, m.Queued, m.Reason) // handed to us, not passed on
+		// handed to us, not passed on
+		p.sys.undeliverableAll(m.From, m.Queued, m.Reason)
+		p.sys.ReleaseReservation(m.Reserved, m.Reason)
 	case Down:
 		// a notice addressed to this process; nobody else wants it
 	default:
@@ -795,9 +861,9 @@ func (p *process) refuseSignal(m any, reason error) {
 	s := p.sys
 	switch r := m.(type) {
 	case exitSig:
-		// A handoff child's queue that reached us too late: nobody will
-		// pass it on.
-		s.undeliverableAll(r.from, r.queued, r.reason)
+		// A handoff child's queue (or kept name) that reached us too
+		// late: nobody will pass it on.
+		r.drop(s)
 	case linkSig:
 		if t := s.lookup(r.from); t != nil {
 			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})

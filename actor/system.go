@@ -52,9 +52,14 @@ type system struct {
 	refs   atomic.Uint64
 	events events
 
-	namesMu sync.RWMutex
-	names   map[string]PID // guarded by namesMu
-	nameOf  map[PID]string // guarded by namesMu
+	namesMu  sync.RWMutex
+	names    map[string]PID          // guarded by namesMu
+	nameOf   map[PID]string          // guarded by namesMu
+	reserved map[string]*Reservation // guarded by namesMu; see WithKeepName
+	// resolvedHook, set only by tests (export_test.go) before any send,
+	// runs in sendNamed between finding a name's process and queueing the
+	// message there: a test holds a send in that window.
+	resolvedHook func(name string)
 
 	modMu sync.RWMutex
 	mods  map[string]*module // guarded by modMu
@@ -135,6 +140,7 @@ func NewSystem(opts ...Option) *System {
 		pickup:      true,
 		names:       make(map[string]PID),
 		nameOf:      make(map[PID]string),
+		reserved:    make(map[string]*Reservation),
 		mods:        make(map[string]*module),
 		drained:     make(chan struct{}),
 	}}
@@ -182,6 +188,9 @@ type spawnOptions struct {
 	link     bool // set by Context.SpawnLink
 	handoff  bool
 	backlog  *mailbox.Backlog
+	// keepName and reservation: see WithKeepName and WithReservation.
+	keepName    bool
+	reservation *Reservation
 	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
 	startInfo *any
 }
@@ -248,7 +257,13 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if o.mailbox.Capacity < 0 {
 		return PID{}, fmt.Errorf("actor: spawn %q: negative mailbox capacity %d", module, o.mailbox.Capacity)
 	}
-	if o.name != "" {
+	if r := o.reservation; r != nil {
+		if o.name != "" && o.name != r.name {
+			return PID{}, fmt.Errorf("%w: spawn %q: name %q with a reservation of %q", ErrInvalidName, module, o.name, r.name)
+		}
+		o.name = r.name
+	}
+	if o.name != "" && !s.reservedFor(o.name, o.reservation) {
 		if err := s.checkNameFree(o.name); err != nil && !s.awaitRelease(o.name) {
 			return PID{}, err
 		}
@@ -263,7 +278,10 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s.root, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, active: true}
+	p := &process{sys: s.root, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, keepName: o.keepName, active: true}
+	if o.keepName {
+		p.x().keepBound = o.mailbox // the bound of the queue its reservation will have
+	}
 	p.ver.Store(rel.code)
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
@@ -284,7 +302,14 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		return PID{}, ErrStopping
 	}
 	if o.name != "" {
-		if err := s.register(o.name, p); err != nil {
+		took, err := false, error(nil)
+		if o.reservation != nil {
+			took, err = s.registerReserved(p, o.reservation)
+		}
+		if !took && err == nil {
+			err = s.register(o.name, p)
+		}
+		if err != nil {
 			p.exit(Normal, false)
 			return PID{}, err
 		}
@@ -293,6 +318,9 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	p.ctx.beginInit(o.startInfo != nil)
 	state, err := p.callInit(args)
 	info := p.ctx.endInit()
+	if o.reservation != nil && err == nil {
+		p.x().took = nil // from now on an exit reserves the name anew (WithKeepName)
+	}
 	if p.exiting.Load() { // abandoned during Init
 		p.zombie()
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid, Reason: Killed})
@@ -336,13 +364,20 @@ func (s *System) Send(pid PID, msg any) error {
 	return p.deliver(msg)
 }
 
-// SendNamed delivers msg to the process registered under name.
+// SendNamed delivers msg to the process registered under name; it fails
+// with ErrUnknownName if there is none. A name kept for a replacement
+// (WithKeepName) queues msg for the process that takes it over. A message
+// goes to what the name stands for when it is queued: a send that finds
+// the process exiting looks the name up again.
 func (s *System) SendNamed(name string, msg any) error {
-	pid, ok := s.Whereis(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownName, name)
+	if msg == nil {
+		return ErrNilMessage
 	}
-	return s.Send(pid, msg)
+	if s.self != nil && s.self.exiting.Load() {
+		return ErrAbandoned
+	}
+	_, err := s.sendNamed(name, msg)
+	return err
 }
 
 // deliver pushes msg into the user lane and starts the receive loop if the
@@ -758,10 +793,28 @@ func (s *System) exited() {
 func (s *System) checkNameFree(name string) error {
 	s.namesMu.RLock()
 	defer s.namesMu.RUnlock()
+	return s.checkNameFreeLocked(name)
+}
+
+// checkNameFreeLocked: namesMu is held.
+func (s *System) checkNameFreeLocked(name string) error {
 	if _, taken := s.names[name]; taken {
 		return fmt.Errorf("%w: %q", ErrNameTaken, name)
 	}
+	if r := s.reserved[name]; r != nil {
+		return fmt.Errorf("%w: %q is reserved for the replacement of %v", ErrNameTaken, name, r.from)
+	}
 	return nil
+}
+
+// reservedFor reports whether name is reserved by r.
+func (s *System) reservedFor(name string, r *Reservation) bool {
+	if r == nil {
+		return false
+	}
+	s.namesMu.RLock()
+	defer s.namesMu.RUnlock()
+	return s.reserved[name] == r
 }
 
 // releaseWait bounds awaitRelease.
@@ -773,17 +826,39 @@ const releaseWait = 100 * time.Millisecond
 // supervisor starts the child again under its name. It waits (up to
 // releaseWait, wall-clock) until the holder has served the signals queued
 // now, or finished exiting, and reports whether the name is free then.
+//
+// A name reserved for a replacement (WithKeepName) whose holder has exited
+// is released by that exit, or by the exit signal that failed to reach the
+// holder: it waits for that too. A reservation whose holder is alive is
+// its holder's to pass on: the name is taken.
 func (s *System) awaitRelease(name string) bool {
-	pid, ok := s.Whereis(name)
+	s.namesMu.RLock()
+	pid, ok := s.names[name]
+	r := s.reserved[name]
+	s.namesMu.RUnlock()
+	if r != nil && !ok {
+		if s.lookup(r.holder) != nil {
+			return false
+		}
+		if done := r.doneCh(); done != nil {
+			timer := time.NewTimer(releaseWait)
+			defer timer.Stop()
+			select {
+			case <-done:
+			case <-timer.C:
+			}
+		}
+		return s.checkNameFree(name) == nil
+	}
 	p := s.lookup(pid)
 	if !ok || p == nil {
 		return s.checkNameFree(name) == nil
 	}
 	timer := time.NewTimer(releaseWait)
 	defer timer.Stop()
-	r := &infoReq{done: make(chan struct{})} // answered after what is queued
-	done := r.done
-	if !p.signal(r) { // exiting: its name goes first, but wait for the end
+	req := &infoReq{done: make(chan struct{})} // answered after what is queued
+	done := req.done
+	if !p.signal(req) { // exiting: its name goes first, but wait for the end
 		w := &Exited{done: make(chan struct{})}
 		p.x().addWatch(w)
 		done = w.done
@@ -796,7 +871,9 @@ func (s *System) awaitRelease(name string) bool {
 }
 
 // Register registers pid under name (erlang:register/2). The name is
-// released when the process exits. A process has at most one name.
+// released when the process exits (or kept for a replacement: see
+// WithKeepName). A process has at most one name. A name reserved for a
+// replacement is taken (ErrNameTaken).
 func (s *System) Register(name string, pid PID) error {
 	p := s.lookup(pid)
 	if p == nil {
@@ -812,8 +889,8 @@ func (s *System) register(name string, p *process) error {
 	}
 	s.namesMu.Lock()
 	defer s.namesMu.Unlock()
-	if _, taken := s.names[name]; taken {
-		return fmt.Errorf("%w: %q", ErrNameTaken, name)
+	if err := s.checkNameFreeLocked(name); err != nil {
+		return err
 	}
 	if old, has := s.nameOf[pid]; has {
 		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, pid, old)
@@ -832,7 +909,9 @@ func (s *System) register(name string, p *process) error {
 	return nil
 }
 
-// Unregister removes a registered name (erlang:unregister/1).
+// Unregister removes a registered name (erlang:unregister/1). A name
+// reserved for a replacement is held by no process: Unregister fails on it
+// with ErrUnknownName (its holder releases it: ReleaseReservation).
 func (s *System) Unregister(name string) error {
 	s.namesMu.Lock()
 	defer s.namesMu.Unlock()
@@ -845,7 +924,11 @@ func (s *System) Unregister(name string) error {
 	return nil
 }
 
-// Whereis returns the PID registered under name (erlang:whereis/1).
+// Whereis returns the PID registered under name (erlang:whereis/1). A name
+// reserved for a replacement (WithKeepName) is held by no process until
+// the replacement takes it: Whereis reports false meanwhile, although
+// SendNamed and CallNamed queue for the replacement and Register refuses
+// the name.
 func (s *System) Whereis(name string) (PID, bool) {
 	s.namesMu.RLock()
 	defer s.namesMu.RUnlock()
