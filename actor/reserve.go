@@ -147,6 +147,19 @@ func SpawnName(opts ...SpawnOption) string {
 	return o.name
 }
 
+// Reserved reports whether name is reserved for a replacement (see
+// WithKeepName), which Whereis does not show: the PID of the process that
+// held it, and how many messages are queued for the replacement.
+func (s *System) Reserved(name string) (from PID, queued int, ok bool) {
+	s.namesMu.RLock()
+	r := s.reserved[name]
+	s.namesMu.RUnlock()
+	if r == nil {
+		return PID{}, 0, false
+	}
+	return r.from, r.Len(), true
+}
+
 // ReleaseReservation frees the name r keeps and reports every message
 // queued in it as undeliverable with reason (a call's caller gets an
 // *ExitError with reason, other messages become DeadLetters addressed to

@@ -343,6 +343,11 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		}
 		spec := s.template
 		spec.Start.Args = m.args
+		if spec.KeepName && actor.SpawnName(slices.Concat(spec.Start.Options, m.opts)...) == "" {
+			reply(nil, &SpecError{Child: spec.ID, Field: "keep_name",
+				Reason: "needs a registered name (actor.WithName in the template's Start.Options or the instance's SpawnOptions)"})
+			return
+		}
 		c := &child{spec: spec, own: m.opts}
 		info, err := s.start(ctx, c, false, m.info)
 		if err != nil {
@@ -381,6 +386,7 @@ func (s *state) request(ctx *actor.Context, msg any) {
 			// does nothing: the restart is cancelled.
 			undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
 			c.inherit = nil
+			release(ctx, c, actor.Shutdown)
 		}
 		s.forget(c)
 		reply(nil, nil)

@@ -183,6 +183,18 @@ type ChildSpec struct {
 	// them are answered by the replacement. If the child is not restarted
 	// they are reported as dead letters as usual.
 	Handoff bool
+	// KeepName (a Graft extension, not in OTP; needs Handoff and a
+	// registered name in Start.Options, or in an instance's own
+	// SpawnOptions under simple_one_for_one): the child's registered name
+	// stays bound through its restart. When the child exits, its name is
+	// reserved for the supervisor instead of being freed, and what is sent
+	// to the name meanwhile (SendNamed, CallNamed) queues for the
+	// replacement, which handles the handed-over messages first, then
+	// those sent in the gap, then new ones. If the child is not restarted
+	// (its restart type, the intensity reached, TerminateChild, the
+	// supervisor's exit) the name is freed and the queued messages are
+	// reported as dead letters. See docs/supervisors.md.
+	KeepName bool
 }
 
 // Flags are the supervisor flags.
@@ -282,6 +294,12 @@ func (c ChildSpec) validate(f Flags) error {
 		return bad("significant", "auto_shutdown is never")
 	case c.Significant && f.Strategy == SimpleOneForOne:
 		return bad("significant", "not supported by simple_one_for_one")
+	case c.KeepName && !c.Handoff:
+		// The replacement would get what was sent in the gap but not
+		// what was queued before it: a hole in every sender's sequence.
+		return bad("keep_name", "needs Handoff")
+	case c.KeepName && f.Strategy != SimpleOneForOne && actor.SpawnName(c.Start.Options...) == "":
+		return bad("keep_name", "needs a registered name (actor.WithName in Start.Options)")
 	}
 	for i, m := range c.Modules {
 		if m == "" {

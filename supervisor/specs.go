@@ -450,6 +450,7 @@ func (s *state) runSpecPlan(ctx *actor.Context, p specPlan) ([]SpecAction, error
 		if c.restarting && !slices.Contains(s.children, c) {
 			undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
 			c.inherit, c.restarting = nil, false
+			release(ctx, c, actor.Shutdown)
 		}
 	}
 	return acts, nil

@@ -45,6 +45,11 @@ type child struct {
 	// inherit holds the messages a Handoff child left queued, for its
 	// next start.
 	inherit *mailbox.Backlog
+	// kept is the registered name a KeepName child left, with what was
+	// sent to it since, for its next start (actor.WithReservation). The
+	// runtime holds it for the supervisor: if the supervisor exits first,
+	// it is released with the supervisor's exit reason.
+	kept *actor.Reservation
 }
 
 // state is a supervisor's state. children is in start order; for
@@ -99,7 +104,7 @@ func (behaviour) Handle(ctx *actor.Context, st, msg any) (any, error) {
 	s := st.(*state)
 	switch m := msg.(type) {
 	case actor.ExitMsg:
-		return s, s.childExited(ctx, m.From, m.Reason, m.Queued)
+		return s, s.childExited(ctx, m.From, m.Reason, m.Queued, m.Reserved)
 	case tryAgain:
 		if !m.c.restarting || !slices.Contains(s.children, m.c) {
 			return s, nil // cancelled by TerminateChild, or its spec removed
@@ -117,7 +122,9 @@ func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 	if s, ok := st.(*state); ok {
 		s.terminateAll(ctx)
 		for _, c := range s.children {
-			undeliverable(ctx, c.last, c.inherit, reason) // waiting for a restart that will not come
+			// waiting for a restart that will not come
+			undeliverable(ctx, c.last, c.inherit, reason)
+			release(ctx, c, reason)
 		}
 	}
 }
@@ -125,19 +132,22 @@ func (behaviour) Terminate(ctx *actor.Context, st any, reason error) {
 // childExited is the supervisor's decision on a child's exit: whether to
 // restart it under the restart type, the intensity check, and the strategy.
 // A returned error is the supervisor's own exit reason.
-func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, queued *mailbox.Backlog) error {
+func (s *state) childExited(ctx *actor.Context, pid actor.PID, reason error, queued *mailbox.Backlog, kept *actor.Reservation) error {
 	c := s.byPID(pid)
 	if c == nil {
 		undeliverable(ctx, pid, queued, reason)
+		ctx.System().ReleaseReservation(kept, reason)
 		return nil // not a current child: stale, or one it terminated itself
 	}
 	s.report(ctx, c, reason)
 	if !restartable(c.spec.Restart, reason) {
 		undeliverable(ctx, pid, queued, reason)
+		ctx.System().ReleaseReservation(kept, reason)
 		s.forget(c)
 		return s.autoShutdown(ctx, c)
 	}
 	c.inherit = queued // a child waiting for a restart has no process to crash: nothing to merge
+	c.kept = kept      // held by the runtime for the supervisor until it is passed on
 	// Held until the replacement takes it: if the supervisor is killed
 	// before the restart (one that failed and waits for its retry, say),
 	// its exit reports these messages instead of losing them.
@@ -150,6 +160,13 @@ func undeliverable(ctx *actor.Context, from actor.PID, b *mailbox.Backlog, reaso
 	ctx.System().UndeliverableBacklog(from, b, reason)
 }
 
+// release frees the name c kept for a restart that will not come; what
+// was sent to it meanwhile is reported as undeliverable with reason.
+func release(ctx *actor.Context, c *child, reason error) {
+	ctx.System().ReleaseReservation(c.kept, reason)
+	c.kept = nil
+}
+
 // restart counts a restart of c against the intensity and restarts
 // according to the strategy.
 func (s *state) restart(ctx *actor.Context, c *child) error {
@@ -158,6 +175,7 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 	if !ok {
 		undeliverable(ctx, c.last, c.inherit, actor.Shutdown)
 		c.inherit = nil
+		release(ctx, c, actor.Shutdown)
 		ctx.Log().Error("reached_max_restart_intensity",
 			zap.String("child", c.spec.ID), zap.Int("intensity", s.flags.Intensity), zap.Duration("period", s.flags.Period))
 		ctx.System().Emit(MaxIntensityReached{Supervisor: ctx.Self(), Child: c.spec.ID})
@@ -196,6 +214,9 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 			}
 			ctx.Log().Error("restart failed; trying again", zap.String("child", g.spec.ID), zap.Error(err))
 			g.restarting = true
+			// The failed start gave the kept name back: still held, and
+			// released if the supervisor exits before the retry.
+			ctx.HoldReservation(g.kept)
 			return ctx.Send(ctx.Self(), tryAgain{c: g})
 		}
 		if g.pid.IsZero() && s.flags.Strategy == SimpleOneForOne {
@@ -296,6 +317,14 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, er
 	if c.spec.Handoff {
 		opts = append(opts, actor.WithHandoff(), actor.WithBacklog(c.inherit))
 	}
+	if c.spec.KeepName {
+		opts = append(opts, actor.WithKeepName())
+		if c.kept != nil {
+			// The name and what was sent to it since the crash: taken by
+			// the new process, or given back to c.kept if its Init fails.
+			opts = append(opts, actor.WithReservation(c.kept))
+		}
+	}
 	var out any
 	if info {
 		opts = append(opts, actor.WithStartInfo(&out))
@@ -303,15 +332,17 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, er
 	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, opts...)
 	if errors.Is(err, actor.Ignore) {
 		// The ignored process took the handed-over messages and reported
-		// them as it exited.
+		// them as it exited; it gave the kept name back, with what was
+		// sent to it: reported now, as the child is not running.
 		c.pid, c.inherit, c.restarting = actor.PID{}, nil, false
+		release(ctx, c, actor.Normal)
 		ctx.Log().Info("child start ignored", zap.String("child", c.spec.ID), zap.Bool("restart", restart))
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
 	}
-	c.pid, c.inherit, c.restarting = pid, nil, false
+	c.pid, c.inherit, c.kept, c.restarting = pid, nil, nil, false
 	msg := "child started"
 	if restart {
 		msg = "child restarted"
