@@ -101,9 +101,9 @@ type keepModel struct {
 	top *supervisor.Handle
 
 	mu       sync.Mutex
-	handled  []knMsg         // in the order handled (calls as knMsg too)
-	letters  map[knMsg]error // dead letters' reasons
-	twice    []string        // a message reported or handled more than once
+	handled  []knMsg                      // in the order handled (calls as knMsg too)
+	letters  map[knMsg]error              // dead letters' reasons
+	twice    []string                     // a message reported or handled more than once
 	midStart chan supervisor.ChildStarted // a new mid has started its worker
 
 	// The model.
