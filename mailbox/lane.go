@@ -19,7 +19,7 @@ const (
 	// inlineSlots is the size of the segment every mailbox carries inside
 	// itself: a process that gets a few messages at a time never needs
 	// another one, and an idle process holds no segment of its own.
-	inlineSlots = 4
+	inlineSlots = 1
 	// segmentSlots is the size of every other segment: 256 slots of 24
 	// bytes, one 6 KiB allocation (a size class of its own) per 256
 	// messages when the sender runs ahead, none when the owner keeps up
@@ -29,6 +29,10 @@ const (
 	// reservation in it: the lane was closed, the segment is starting
 	// again from its first slot, or it came with a Backlog.
 	sealed = uint64(1) << 63
+	// maxSpares bounds the passed segments a running mailbox keeps for
+	// reuse: enough for a sender a few segments ahead, as when the owner
+	// is rescheduled; an idle mailbox keeps one.
+	maxSpares = 8
 )
 
 // Slot states.
@@ -85,7 +89,10 @@ func (s *segment) reset(base uint64) {
 func (m *Mailbox) laneEnd() uint64 {
 	t := m.tail.Load()
 	if t == nil {
-		return m.start
+		if a := m.adopted.Load(); a != nil {
+			return a.start
+		}
+		return 0
 	}
 	r := t.reserve.Load() &^ sealed
 	return min(r, t.base.Load()+t.end.Load())
@@ -133,7 +140,11 @@ func (m *Mailbox) extend(t *segment) error {
 	if t == nil {
 		// The first push: the lane starts in the mailbox's own segment.
 		m.inline.slots = m.inlineSlots[:]
-		m.inline.reset(m.start)
+		var start uint64
+		if a := m.adopted.Load(); a != nil {
+			start = a.start
+		}
+		m.inline.reset(start)
 		m.claimSeg.Store(&m.inline)
 		m.tail.Store(&m.inline)
 		return nil
@@ -144,13 +155,16 @@ func (m *Mailbox) extend(t *segment) error {
 	}
 	// Full, or sealed with the Backlog it came with (a closed mailbox
 	// returned above).
-	s := m.spare
-	m.spare = nil
-	if s == nil {
-		s = &segment{slots: make([]slot, segmentSlots)}
+	var s *segment
+	if sp := m.spares.Load(); sp != nil {
+		m.spares.Store(sp.next.Load())
+		s = &segment{slots: sp.slots} // a new header: see segment.slots
 	} else {
-		s = &segment{slots: s.slots} // a new header: see segment.slots
+		// Sizes double from the inline segment's up to segmentSlots: a
+		// short burst needs no 6 KiB segment.
+		s = &segment{slots: make([]slot, min(2*len(t.slots), segmentSlots))}
 	}
+
 	s.reset(t.base.Load() + t.end.Load())
 	t.next.Store(s)
 	m.tail.Store(s)
@@ -162,7 +176,7 @@ func (m *Mailbox) extend(t *segment) error {
 // first returns the segment the owner reads from, nil before any push.
 func (m *Mailbox) first() *segment {
 	if m.head == nil && m.tail.Load() != nil {
-		m.head = &m.inline
+		m.setHead(&m.inline, 0)
 	}
 	return m.head
 }
@@ -171,11 +185,11 @@ func (m *Mailbox) first() *segment {
 // overlay's (InsertUser, Adopt) when it is due, else the lane's next
 // message once it is written. Owner only.
 func (m *Mailbox) takeLane() (msg any, ok bool) {
-	if len(m.ins) > 0 && m.ins[0].at <= m.pos {
-		msg = m.ins[0].msg
-		m.ins[0] = insertion{}
-		m.ins = m.ins[1:]
-		if len(m.ins) == 0 {
+	if o := m.ins; o != nil && o.q[0].at <= m.pos {
+		msg = o.q[0].msg
+		o.q[0] = insertion{}
+		o.q = o.q[1:]
+		if len(o.q) == 0 {
 			m.ins = nil
 		}
 		return msg, true
@@ -185,8 +199,8 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 		if m.pos == m.claimEnd && !m.claim() {
 			return nil, false
 		}
-		if m.hi < len(seg.slots) {
-			s := &seg.slots[m.hi]
+		if int(m.hi) < len(m.slots) {
+			s := &m.slots[m.hi]
 			switch s.state.Load() {
 			case slotReady:
 				msg = s.msg
@@ -237,31 +251,48 @@ func (m *Mailbox) claim() bool {
 }
 
 // advance moves the owner from seg, all taken, to next. A full segment of
-// the usual size becomes the spare, for the next segment a producer links.
+// the usual size becomes a spare, for the next segment a producer links.
 // Under the lock: CloseForeign walks the lane from claimSeg, which must
 // never be a reused segment.
 func (m *Mailbox) advance(seg, next *segment) {
 	m.mu.Lock()
-	m.head, m.hi, m.cleared = next, 0, 0
+	m.setHead(next, 0)
 	m.claimSeg.Store(next)
-	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && m.spare == nil {
+	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && m.countSpares() < maxSpares {
 		// Every reservation in seg was taken (a sealed one may hold a
 		// late producer's write to a refused slot: it is left to the
-		// collector).
+		// collector). Its header, which only a descheduled producer may
+		// still look at (and find full), becomes the spare list's node.
 		clear(seg.slots)
-		m.spare = seg
+		seg.next.Store(m.spares.Load())
+		m.spares.Store(seg)
 	}
 	m.publish()
 	m.mu.Unlock()
 }
 
+// countSpares returns the length of the spare list. mu is held.
+func (m *Mailbox) countSpares() (n int) {
+	for s := m.spares.Load(); s != nil; s = s.next.Load() {
+		n++
+	}
+	return n
+}
+
+// setHead makes seg the segment the owner reads, from slot hi. The owner
+// keeps its own copy of seg.slots: reading the segment's header on every
+// message would share a cache line with the counter producers add to.
+func (m *Mailbox) setHead(seg *segment, hi int) {
+	m.head, m.slots, m.hi = seg, seg.slots, int32(hi)
+}
+
 // laneReady reports whether takeLane would return a message now, without
 // taking it. Owner only.
 func (m *Mailbox) laneReady() bool {
-	if len(m.ins) > 0 && m.ins[0].at <= m.pos {
+	if o := m.ins; o != nil && o.q[0].at <= m.pos {
 		return true
 	}
-	seg, i := m.first(), m.hi
+	seg, i := m.first(), int(m.hi)
 	for seg != nil {
 		if i < len(seg.slots) {
 			switch seg.slots[i].state.Load() {
@@ -289,20 +320,26 @@ func (m *Mailbox) laneReady() bool {
 // and never links a segment. Owner only.
 func (m *Mailbox) tidy() {
 	seg := m.head
-	if seg == nil || len(m.ins) > 0 {
+	if seg == nil || m.ins != nil {
 		return
 	}
-	for i := m.cleared; i < m.hi; i++ {
-		if s := &seg.slots[i]; s.state.Load() == slotReady {
+	for i := range m.hi {
+		if s := &seg.slots[i]; s.state.Load() == slotReady && s.msg != nil {
 			s.msg = nil
 		}
 	}
-	m.cleared = m.hi
-	if m.hi < len(seg.slots)/2 {
+	sp := m.spares.Load()
+	if int(m.hi) < len(seg.slots)/2 && (sp == nil || sp.next.Load() == nil) {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if sp := m.spares.Load(); sp != nil { // an idle mailbox keeps one
+		sp.next.Store(nil)
+	}
+	if int(m.hi) < len(seg.slots)/2 {
+		return
+	}
 	// Only if every reservation in seg was taken: then no producer holds
 	// one, and sealing refuses new ones until base has moved.
 	if !seg.reserve.CompareAndSwap(m.pos, m.pos|sealed) {
@@ -313,7 +350,7 @@ func (m *Mailbox) tidy() {
 	}
 	seg.base.Store(m.pos)
 	seg.reserve.Store(m.pos)
-	m.hi, m.cleared = 0, 0
+	m.hi = 0
 }
 
 // sealLane refuses every later reservation (Close, CloseForeign,
@@ -385,11 +422,30 @@ type insertion struct {
 // insert adds msg to the overlay at position at, after the overlay's
 // messages at the same position.
 func (m *Mailbox) insert(at uint64, msg any) {
-	i := len(m.ins)
-	for i > 0 && m.ins[i-1].at > at {
+	if m.ins == nil {
+		m.ins = &overlay{}
+	}
+	q := m.ins.q
+	i := len(q)
+	for i > 0 && q[i-1].at > at {
 		i--
 	}
-	m.ins = append(m.ins, insertion{})
-	copy(m.ins[i+1:], m.ins[i:])
-	m.ins[i] = insertion{at: at, msg: msg}
+	q = append(q, insertion{})
+	copy(q[i+1:], q[i:])
+	q[i] = insertion{at: at, msg: msg}
+	m.ins.q = q
+}
+
+func (o *overlay) len() int {
+	if o == nil {
+		return 0
+	}
+	return len(o.q)
+}
+
+func (o *overlay) list() []insertion {
+	if o == nil {
+		return nil
+	}
+	return o.q
 }

@@ -73,13 +73,14 @@ type Mailbox struct {
 	tail atomic.Pointer[segment]
 
 	mu  sync.Mutex
-	sys queue[sysEntry] // guarded by mu
+	sys sysQueue // guarded by mu
 	// b is the bounded lane, nil when the mailbox is unbounded (set by
 	// Configure). Guarded by mu.
 	b *boundedLane
-	// spare is a passed segment's slots, for the next segment a producer
-	// links. Guarded by mu.
-	spare *segment
+	// spares are passed segments, whose slots the next segments a
+	// producer links reuse, linked through next (at most maxSpares; one
+	// once idle). Written under mu; the owner looks without it.
+	spares atomic.Pointer[segment]
 
 	// claimed is the position up to which the owner has taken the lane
 	// on (claimDone once CloseForeign took the rest); claimSeg is a
@@ -90,25 +91,32 @@ type Mailbox struct {
 	// published is taken as of the owner's last slow-path pass, for Depth
 	// and Taken: the owner's fast path does not publish.
 	published atomic.Uint64
-	// start is the lane's first position, origin the one Pushed counts
-	// from (they differ after Adopt). Written before the mailbox is shared.
-	start, origin uint64
+	// adopted holds the lane's first position and the one Pushed counts
+	// from, when Adopt made them other than 0. Set before the mailbox is
+	// shared.
+	adopted atomic.Pointer[adoption]
 
 	// Owner only.
-	head     *segment // the segment the owner reads; nil: the inline one once there is a tail
-	hi       int      // next slot of head
-	cleared  int      // slots of head below this hold no message (see tidy)
-	pos      uint64   // position of the next lane message
-	claimEnd uint64   // the owner's copy of claimed
-	ins      []insertion
-	taken    uint64 // user messages ever taken
-	sysAt    uint64 // mark of the last system message Next returned
+	head  *segment // the segment the owner reads; nil: the inline one once there is a tail
+	slots []slot   // head.slots (see setHead)
+	hi    int32    // next slot of head
 	// ownSuspended is the owner's copy of stSuspended.
 	ownSuspended bool
+	pos          uint64   // position of the next lane message
+	claimEnd     uint64   // the owner's copy of claimed
+	ins          *overlay // nil when empty
+	taken        uint64   // user messages ever taken
+	sysAt        uint64   // mark of the last system message Next returned
 
 	inline      segment
 	inlineSlots [inlineSlots]slot
 }
+
+// adoption is what Adopt changed in a mailbox's positions.
+type adoption struct{ start, origin uint64 }
+
+// overlay is the owner's list of insertions, in position order.
+type overlay struct{ q []insertion }
 
 // State bits.
 const (
@@ -319,13 +327,13 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) { return m.next(true) }
 func (m *Mailbox) Peek() (msg any, lane Lane, ok bool) { return m.next(false) }
 
 func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
-	if m.sysLen.Load() == 0 && !m.ownSuspended && m.b == nil && len(m.ins) == 0 {
+	if m.sysLen.Load() == 0 && !m.ownSuspended && m.b == nil && m.ins == nil {
 		// Fast path: the next slot of the owner's segment, written and
 		// claimed; no lock, no atomic write.
-		if seg, i := m.head, m.hi; seg != nil && m.pos < m.claimEnd && i < len(seg.slots) {
-			if s := &seg.slots[i]; s.state.Load() == slotReady {
+		if i := int(m.hi); m.pos < m.claimEnd && i < len(m.slots) {
+			if s := &m.slots[i]; s.state.Load() == slotReady {
 				msg = s.msg
-				if seg == &m.inline {
+				if m.head == &m.inline {
 					s.msg = nil
 				}
 				m.hi++
@@ -566,7 +574,7 @@ func (m *Mailbox) Len() (user, system int) {
 	if m.b != nil {
 		return m.b.in.len(), m.sys.len()
 	}
-	return int(m.laneEnd()-m.pos) + len(m.ins), m.sys.len()
+	return int(m.laneEnd()-m.pos) + m.ins.len(), m.sys.len()
 }
 
 // Depth returns the number of user messages queued, from any goroutine,
@@ -599,7 +607,11 @@ func (m *Mailbox) Pushed() uint64 {
 		defer m.mu.Unlock()
 		return m.b.pushed
 	}
-	return m.laneEnd() - m.origin
+	var origin uint64
+	if a := m.adopted.Load(); a != nil {
+		origin = a.origin
+	}
+	return m.laneEnd() - origin
 }
 
 // closeLocked marks the mailbox closed (every later push is refused) and
@@ -617,7 +629,7 @@ func (m *Mailbox) closeLocked(running bool) (system []any) {
 			break
 		}
 	}
-	for _, e := range m.sys.drain(nil) {
+	for _, e := range m.sys.drain() {
 		system = append(system, e.msg)
 	}
 	m.sysLen.Store(0)
@@ -632,10 +644,10 @@ func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
 	if m.b != nil {
 		return m.b.drain(dst)
 	}
-	dst = collect(dst, m.first(), m.hi, m.pos, limit, m.ins)
+	dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins.list())
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
-		m.head, m.hi = t, int(t.end.Load())
+		m.setHead(t, int(t.end.Load()))
 		m.pos = t.base.Load() + t.end.Load()
 	}
 	return dst
@@ -764,16 +776,17 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 		return system, user
 	}
 	end := m.laneEnd()
-	user.n = int(end-m.pos) + len(m.ins)
+	user.n = int(end-m.pos) + m.ins.len()
 	if user.n == 0 {
 		return system, user
 	}
-	user.seg, user.i, user.pos, user.ins = m.first(), m.hi, m.pos, m.ins
+	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins.list()
 	user.last = sealAll(user.seg)
 	// The owner is left with an empty lane, as after Close.
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
-		m.head, m.hi, m.pos = t, int(t.end.Load()), end
+		m.setHead(t, int(t.end.Load()))
+		m.pos = end
 	}
 	return system, user
 }
@@ -797,34 +810,67 @@ func (m *Mailbox) Adopt(b *Backlog) {
 		bl.pushed += uint64(n)
 		return
 	}
-	if m.tail.Load() == nil && len(m.ins) == 0 && b.q.len() == 0 {
+	if m.tail.Load() == nil && m.ins == nil && b.q.len() == 0 {
 		// Take over the lane itself: its positions, its segments (the
 		// sealed last one is followed by a new one at the first push)
 		// and its overlay.
-		m.start, m.pos, m.claimEnd = b.pos, b.pos, b.pos
+		m.pos, m.claimEnd = b.pos, b.pos
 		m.claimed.Store(b.pos)
+		a := &adoption{start: b.pos}
+		m.adopted.Store(a)
 		if b.seg != nil {
-			m.head, m.hi = b.seg, b.i
+			m.setHead(b.seg, b.i)
 			m.claimSeg.Store(b.seg)
 			m.tail.Store(b.last)
 		}
-		m.ins = b.ins
-		m.origin = m.laneEnd() - uint64(n)
+		if len(b.ins) > 0 {
+			m.ins = &overlay{q: b.ins}
+		}
+		a.origin = m.laneEnd() - uint64(n)
 		*b = Backlog{}
 		return
 	}
 	// Before everything queued, in order: position 0 is due at once.
 	msgs := b.Take()
-	ins := make([]insertion, 0, len(msgs)+len(m.ins))
+	ins := make([]insertion, 0, len(msgs)+m.ins.len())
 	for _, msg := range msgs {
 		ins = append(ins, insertion{msg: msg})
 	}
-	m.ins = append(ins, m.ins...)
-	m.origin -= uint64(n)
+	m.ins = &overlay{q: append(ins, m.ins.list()...)}
+	a := adoption{}
+	if old := m.adopted.Load(); old != nil {
+		a = *old
+	}
+	a.origin -= uint64(n)
+	m.adopted.Store(&a)
 }
 
 // Closed reports whether Close was called.
 func (m *Mailbox) Closed() bool { return m.state.Load()&stClosed != 0 }
+
+// sysQueue is the system lane: a slice whose front is cut off as messages
+// are taken (it is short and often empty; the old buffer goes when it
+// empties, so that an idle mailbox holds none).
+type sysQueue []sysEntry
+
+func (q *sysQueue) len() int { return len(*q) }
+
+func (q *sysQueue) push(e sysEntry) { *q = append(*q, e) }
+
+func (q *sysQueue) pop() sysEntry {
+	e := (*q)[0]
+	(*q)[0] = sysEntry{}
+	if *q = (*q)[1:]; len(*q) == 0 {
+		*q = nil
+	}
+	return e
+}
+
+func (q *sysQueue) drain() []sysEntry {
+	e := *q
+	*q = nil
+	return e
+}
 
 type sysEntry struct {
 	msg any
