@@ -70,7 +70,7 @@ func TestUpgradeModel(t *testing.T) {
 			for p := range *modelPlans {
 				m.step(p)
 				if t.Failed() {
-					t.Fatalf("seed %d failed at plan %d (rerun: go test ./test -run TestUpgradeModel -model.seed=%d -model.plans=%d -v)",
+					t.Fatalf("seed %d failed at plan %d (rerun, in test/: go test . -run TestUpgradeModel -model.seed=%d -model.plans=%d -v)",
 						seed, p, seed, p+1)
 				}
 				plans++
