@@ -3,17 +3,19 @@
 # Debian's chromium, which make test installs when it is missing.
 #
 #   make run [ARGS='-duration 30s']   bin/graft, then the bank demo (examples/bank)
-#   make test                         vet + race tests (with the CI-sized chaos run),
-#                                     short fuzz runs: root module, admin/, cmd/graft/,
-#                                     examples/, bench/ and the live view in headless
-#                                     Chromium (test/browser)
+#   make test                         the lean check, go mod tidy -diff, go vet and
+#                                     go test (-race but for test/browser and bench) in every module (with
+#                                     the CI-sized chaos run and the live view in
+#                                     headless Chromium), then short fuzz runs
+#   make lean                         the core module needs only zap (see below)
+#   make tidy                         go mod tidy -diff, every module
 #   make browser-deps                 install Debian's chromium if it is missing
 #   make chaos [CHAOS='-chaos.duration=10m']
 #                                     the long chaos run (docs/reliability.md)
 #   make model [MODEL='-model.runs=2500']
 #                                     the long run of the model-based upgrade test
 #   make bench [COUNT=5]              comparison benchmarks (bench/run.sh)
-#   make lint                         gofmt check + vet, every module
+#   make lint                         go mod tidy -diff, gofmt check, go vet: every module
 #   make build                        bin/graft (the command, module cmd/graft)
 #   make plugins                      the examples' plugin versions, in bin/plugins
 #   make generate                     regenerate the plugin protocol (needs protoc)
@@ -24,7 +26,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test browser-deps fuzz chaos model bench lint build plugins generate
+.PHONY: run test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
 
 # The demo runs from here, so that the paths it prints (bin/graft,
 # bin/plugins/account-v4) are where its commands find them.
@@ -32,20 +34,90 @@ run: build
 	cd examples && $(GO) build -o ../bin/bank ./bank/cmd/bank
 	bin/bank $(ARGS)
 
-test:
-	$(GO) vet ./...
-	$(GO) test -race -timeout 20m ./...
+# The repository's modules, each with its own go.mod (docs/architecture.md
+# says what each holds and why): the core, which needs only zap; the plugin
+# host and SDK (gRPC, protobuf, go-plugin); the admin API (Prometheus); the
+# graft command (cobra); the examples; the project's own suites; the live
+# view's browser test (chromedp); the benchmarks and their peers. Every
+# target that vets, tests or tidies loops over this list.
+MODULES := . upgrade/plugin admin cmd/graft examples test test/browser bench
+
+# go test's flags and environment per module in make test (default
+# TESTFLAGS). The test module runs the CI-sized chaos suite (10,000
+# faults) and the model-based upgrade test. Two modules run without the
+# race detector, to keep a cold build within CI's budget: the browser
+# test (chromedp's code is not ours; the admin API it drives is raced in
+# admin/), and bench/, whose workloads run small (-short) and whose peers
+# (Ergo races with itself) are not ours either; graft's own code is raced
+# in the core module.
+TESTFLAGS := -race -timeout 10m
+TESTFLAGS_. := -race -timeout 20m
+TESTFLAGS_test := -race -timeout 20m
+TESTFLAGS_test/browser := -count=1 -timeout 5m
+TESTFLAGS_bench := -short -count=1
+TESTENV_bench := $(BENCH_ENV)
+
+# One recipe line per module: cd there, go test with its flags.
+define test-module
+cd $(1) && $(TESTENV_$(1)) $(GO) test $(or $(TESTFLAGS_$(1)),$(TESTFLAGS)) ./...
+
+endef
+
+test: lean tidy browser-deps vet
+	$(foreach m,$(MODULES),$(call test-module,$(m)))
 	$(MAKE) fuzz
-	cd admin && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
-	cd cmd/graft && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
-	cd examples && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
-	$(MAKE) browser-deps
-	cd test/browser && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
-	cd bench && $(GO) vet ./...
-	cd bench && $(BENCH_ENV) $(GO) test -race -short ./...
-	# Ergo's workloads are skipped under -race (Ergo races with itself):
-	# checked here without it.
-	cd bench && $(BENCH_ENV) $(GO) test -short -count=1 -run 'TestWorkloads/ergo' .
+
+# go mod tidy -diff in every module: fails, showing the diff, when a go.mod
+# or go.sum is not what go mod tidy would write.
+tidy:
+	@for m in $(MODULES); do \
+		echo "go mod tidy -diff ($$m)"; \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "$$m: run go mod tidy there"; exit 1; }; \
+	done
+
+# The core stays lean. Three checks:
+#  1. the core's runtime packages (all but the test kits actortest and
+#     upgradetest, which link testify and goleak) build from the standard
+#     library, the core module and zap (with multierr) alone;
+#  2. a program that imports actor and supervisor (a scratch module, with
+#     a replace to this tree) requires, after go mod tidy, nothing but
+#     Graft and zap (with multierr);
+#  3. and its module graph, where the versions it selects come from, holds
+#     nothing that a program importing zap, testify and goleak alone (the
+#     core's test libraries) would not have: no gRPC, protobuf or
+#     go-plugin (the plugin module's), cobra (the command's), Prometheus
+#     (the admin module's).
+LEAN_ALLOWED := github.com/graftrt/graft go.uber.org/zap go.uber.org/multierr
+LEAN_BASE := go.uber.org/zap github.com/stretchr/testify go.uber.org/goleak
+lean:
+	@pkgs="$$($(GO) list ./mailbox/... ./actor/... ./upgrade/... ./supervisor/... | grep -v 'test$$')"; \
+	mods="$$($(GO) list -deps -f '{{if not .Standard}}{{.Module.Path}}{{end}}' $$pkgs | sort -u)"; \
+	echo "lean: the core's runtime packages build from: std $$(echo $$mods)"; \
+	for m in $$mods; do \
+		case " $(LEAN_ALLOWED) " in *" $$m "*) ;; *) echo "lean: the core needs $$m"; exit 1;; esac; \
+	done
+	@dir="$$(mktemp -d)"; trap 'rm -rf "$$dir"' EXIT; mkdir "$$dir/core" "$$dir/base"; \
+	printf 'module leancheck\n\ngo 1.26.0\n\nreplace github.com/graftrt/graft => %s\n\nrequire github.com/graftrt/graft v0.0.0\n' "$(CURDIR)" >"$$dir/core/go.mod"; \
+	printf 'package main\n\nimport (\n\t_ "github.com/graftrt/graft/actor"\n\t_ "github.com/graftrt/graft/supervisor"\n)\n\nfunc main() {}\n' >"$$dir/core/main.go"; \
+	(cd "$$dir/core" && $(GO) mod tidy && $(GO) build -o /dev/null .) || exit 1; \
+	reqs="$$(sed -n -e 's/^require \([^ (]*\) .*/\1/p' -e '/^require (/,/^)/s/^[[:space:]][[:space:]]*\([^ )]*\) .*/\1/p' "$$dir/core/go.mod" | sort)"; \
+	echo "lean: a program importing actor and supervisor requires: $$(echo $$reqs)"; \
+	for m in $$reqs; do \
+		case " $(LEAN_ALLOWED) " in *" $$m "*) ;; *) echo "lean: importing actor and supervisor requires $$m"; cat "$$dir/core/go.mod"; exit 1;; esac; \
+	done; \
+	printf 'module leanbase\n\ngo 1.26.0\n' >"$$dir/base/go.mod"; \
+	for m in $(LEAN_BASE); do \
+		printf 'require %s %s\n' $$m "$$($(GO) list -m -f '{{.Version}}' $$m)" >>"$$dir/base/go.mod"; \
+	done; \
+	printf 'package main\n\nimport (\n\t_ "github.com/stretchr/testify/assert"\n\t_ "go.uber.org/goleak"\n\t_ "go.uber.org/zap"\n)\n\nfunc main() {}\n' >"$$dir/base/main.go"; \
+	(cd "$$dir/base" && $(GO) mod tidy) || exit 1; \
+	base=" $$(cd "$$dir/base" && $(GO) list -m -f '{{if not .Main}}{{.Path}}{{end}}' all | tr '\n' ' ')"; \
+	graph="$$(cd "$$dir/core" && $(GO) list -m -f '{{if not .Main}}{{.Path}}{{end}}' all)"; \
+	echo "lean: its module graph: $$(echo $$graph)"; \
+	for m in $$graph; do \
+		case "$$m $$base" in "github.com/graftrt/graft "*|*" $$m "*) ;; \
+		*) echo "lean: importing actor and supervisor brings $$m into the importer's module graph"; exit 1;; esac; \
+	done
 
 # Debian's chromium for test/browser, installed only when missing (about
 # 10 s on a CI machine: 115 MB of packages). As root, or through sudo.
@@ -59,46 +131,44 @@ browser-deps:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	}
 
-# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time);
-# the seed corpus is in each package's testdata/fuzz.
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time),
+# as module:package:target, run from its module's directory; the seed
+# corpus is in each package's testdata/fuzz.
 FUZZTIME ?= 5s
-FUZZ := ./upgrade:FuzzParsePlan ./upgrade/plugin/codec:FuzzDecode \
-	./upgrade/plugin/sdk:FuzzHandle ./supervisor:FuzzValidate
+FUZZ := .:./upgrade:FuzzParsePlan .:./supervisor:FuzzValidate \
+	upgrade/plugin:./codec:FuzzDecode upgrade/plugin:./sdk:FuzzHandle \
+	admin:.:FuzzPlanEndpoint
 
 fuzz:
 	@for f in $(FUZZ); do \
-		pkg=$${f%%:*}; name=$${f#*:}; \
-		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		mod=$${f%%:*}; rest=$${f#*:}; pkg=$${rest%%:*}; name=$${rest#*:}; \
+		echo "fuzz $$name ($$mod: $$pkg, $(FUZZTIME))"; \
+		(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg) || exit 1; \
 	done
-	@echo "fuzz FuzzPlanEndpoint (./admin, $(FUZZTIME))"
-	cd admin && $(GO) test -run '^$$' -fuzz '^FuzzPlanEndpoint$$' -fuzztime $(FUZZTIME) .
 
-# The long chaos run: faults until the duration passes, then the summary.
+# The long chaos run (module test): faults until the duration passes, then
+# the summary.
 CHAOS ?= -chaos.duration=10m
 chaos:
-	$(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./test/ -args -chaos.faults=0 $(CHAOS)
+	cd test && $(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v . -args -chaos.faults=0 $(CHAOS)
 
 # The model-based upgrade test, longer than make test's 5,000 plans (each
 # run is a fresh system and 20 plans): -model.seed=N replays one run.
 MODEL ?= -model.runs=2500
 model:
-	$(GO) test -count=1 -timeout 60m -run '^TestUpgradeModel$$' ./test/ -args $(MODEL)
+	cd test && $(GO) test -count=1 -timeout 60m -run '^TestUpgradeModel$$' . -args $(MODEL)
 
 bench:
 	bash bench/run.sh $(or $(COUNT),5)
 
-lint:
+lint: tidy vet
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; \
 	fi
-	$(GO) vet ./...
-	cd admin && $(GO) vet ./...
-	cd cmd/graft && $(GO) vet ./...
-	cd examples && $(GO) vet ./...
-	cd test/browser && $(GO) vet ./...
-	cd bench && $(GO) vet ./...
+
+vet:
+	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 
 build:
 	cd cmd/graft && $(GO) build -o ../../bin/graft .
@@ -117,7 +187,8 @@ plugins:
 	done
 
 # protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
-# here. The generated code is committed, so only protocol changes need this.
+# here, at the versions the plugin module (upgrade/plugin/go.mod) requires.
+# The generated code is committed, so only protocol changes need this.
 generate:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2

@@ -106,16 +106,25 @@ func TestSendKeepsOrderAndCallReplies(t *testing.T) {
 	assert.ErrorIs(t, sys.Send(pid, nil), actor.ErrNilMessage)
 }
 
-func TestSendToDeadProcessIsReported(t *testing.T) {
+// One rule for every send: an error means refused (the sender knows), not
+// a dead letter; an accepted message is handled or reported once.
+func TestSendToDeadProcessIsRefusedNotADeadLetter(t *testing.T) {
 	sys := newSys(t)
 	letters := deadLetters(sys)
-	pid, err := sys.Spawn("worker", nil)
+	pid, err := sys.Spawn("worker", nil, actor.WithName("w"))
 	require.NoError(t, err)
 	require.NoError(t, sys.Stop(context.Background(), pid))
 
-	err = sys.Send(pid, "late")
-	assert.ErrorIs(t, err, actor.NoProc)
-	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: "late", Reason: actor.NoProc}}, letters())
+	assert.ErrorIs(t, sys.Send(pid, "late"), actor.NoProc)
+	assert.ErrorIs(t, sys.SendNamed("w", "late"), actor.ErrUnknownName)
+	assert.Empty(t, letters())
+	assert.Zero(t, sys.DeadLetters())
+
+	// A timer's message has no sender left to tell: a dead letter.
+	letters = deadLetters(sys)
+	sys.SendAfter(pid, time.Second, "timed")
+	sys.Clock.Advance(time.Second)
+	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: "timed", Reason: actor.NoProc}}, letters())
 	assert.EqualValues(t, 1, sys.DeadLetters())
 }
 
@@ -532,7 +541,7 @@ func TestBoundedMailboxReject(t *testing.T) {
 	assert.ErrorIs(t, err, actor.ErrMailboxFull, "so does a caller")
 	release()
 	assert.Equal(t, []any{1, 2}, probe.ExpectN(2))
-	assert.Equal(t, []actor.DeadLetter{{To: pid, Message: 3, Reason: actor.ErrMailboxFull}}, letters())
+	assert.Empty(t, letters(), "refused at send: the sender was told, no dead letter")
 }
 
 func TestBoundedMailboxDropOldest(t *testing.T) {

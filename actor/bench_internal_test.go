@@ -74,24 +74,34 @@ func BenchmarkSend(b *testing.B) {
 }
 
 // BenchmarkCall measures a sequential Call round trip.
+// BenchmarkCall measures a Call round trip, with the system's default
+// timeout armed on every call (a context without a deadline) and without
+// it (WithCallTimeout(0)): the difference is what the timer costs.
 func BenchmarkCall(b *testing.B) {
-	sys := NewSystem()
-	defer func() { _ = sys.Shutdown(context.Background()) }()
-	v := Define("echo", "v1", Funcs[int]{
-		Handle: func(ctx *Context, n int, msg any) (int, error) {
-			ctx.Reply(msg)
-			return n, nil
-		},
-	})
-	if err := sys.Load(v); err != nil {
-		b.Fatal(err)
-	}
-	pid, _ := sys.Spawn("echo", nil)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := sys.Call(ctx, pid, i&0xff); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{{"default-timeout", nil}, {"no-timeout", []Option{WithCallTimeout(0)}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			sys := NewSystem(tc.opts...)
+			defer func() { _ = sys.Shutdown(context.Background()) }()
+			v := Define("echo", "v1", Funcs[int]{
+				Handle: func(ctx *Context, n int, msg any) (int, error) {
+					ctx.Reply(msg)
+					return n, nil
+				},
+			})
+			if err := sys.Load(v); err != nil {
+				b.Fatal(err)
+			}
+			pid, _ := sys.Spawn("echo", nil)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := sys.Call(ctx, pid, i&0xff); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

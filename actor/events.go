@@ -15,11 +15,15 @@ import (
 // on the concrete type.
 type Event any
 
-// DeadLetter reports a message that was not delivered, with the reason:
-// NoProc (the target was dead), ErrMailboxFull (a bounded mailbox refused
-// it or evicted it), or the exit reason of a process that died with the
-// message still queued. Calls are never dead-lettered silently either:
-// their caller gets the error.
+// DeadLetter reports a message that was accepted and then not handled,
+// with the reason: the exit reason of a process that died with the message
+// still queued, ErrMailboxFull (a DropOldest mailbox evicted it), NoProc
+// (a SendAfter timer found its target dead, or a handed-over queue found
+// nobody to take it). A send that returns an error (NoProc, a full Reject
+// mailbox, an unknown name) is refused, not a dead letter: its sender was
+// told. So for every message sent, exactly one holds: refused at send,
+// handled, or reported once as a DeadLetter. Calls are never dead-lettered
+// either: their caller gets the error.
 type DeadLetter struct {
 	To      PID
 	Message any

@@ -57,6 +57,7 @@ type process struct {
 	reason    error
 	terminate bool
 	answered  bool // a call was handled since the mailbox was last empty
+	streak    int  // messages taken since the mailbox was last empty
 	// cont is the step Context.Continue asked for, handled before the
 	// next user message (see runContinue); nil when none.
 	cont any
@@ -165,19 +166,24 @@ func (p *process) run() {
 func (p *process) next() bool {
 	msg, lane, ok := p.mb.Peek()
 	if !ok {
-		// A process that just answered a call yields once before going
-		// idle: the caller's next request often arrives within a
-		// scheduler turn, and taking it on this goroutine saves
-		// starting a new one. Other processes go idle at once; with
-		// many runnable processes a yield only adds a turn.
-		if p.answered {
+		// A process that just answered a call, or that has taken a
+		// stream of messages in this run, yields once before going
+		// idle: the caller's next request, or the sender's next
+		// message, often arrives within a scheduler turn, and taking it
+		// on this goroutine saves starting a new one (a sender that
+		// outpaces a restarting owner also makes its queue, and so its
+		// memory, grow). Other processes go idle at once; with many
+		// runnable processes a yield only adds a turn.
+		if p.answered || p.streak > 1 {
 			p.answered = false
 			runtime.Gosched()
 		}
+		p.streak = 0
 		if msg, lane, ok = p.mb.Next(); !ok {
 			return false
 		}
 	}
+	p.streak++
 	if lane == mailbox.System {
 		p.handleSignal(msg)
 	} else {

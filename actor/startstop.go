@@ -136,3 +136,35 @@ func (s *System) Alive(pid PID) bool {
 	p := s.lookup(pid)
 	return p != nil && !p.exiting.Load()
 }
+
+// StopAll stops every process of pids as Stop does (reason Normal,
+// Terminate included), all at once: each gets its stop request without
+// waiting for the others, then StopAll waits until every one has exited.
+// Stopping thousands of processes costs one pass, not a round trip each.
+// A PID that is not alive is skipped (it has stopped already). It fails
+// with ErrCallSelf, touching nothing, if pids holds the caller's own
+// process (see System), and with ctx's error if ctx ends first (the
+// requests sent stand).
+func (s *System) StopAll(ctx context.Context, pids []PID) error {
+	for _, pid := range pids {
+		if s.isSelf(pid) {
+			return ErrCallSelf
+		}
+	}
+	ws := make([]*Exited, 0, len(pids))
+	for _, pid := range pids {
+		w := s.Watch(pid)
+		if p := s.lookup(pid); p != nil {
+			p.signal(&stopReq{reason: Normal})
+		}
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		select {
+		case <-w.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("actor: stopping %d processes: %w", len(pids), ctx.Err())
+		}
+	}
+	return nil
+}

@@ -191,3 +191,62 @@ func TestReasonTerminatorBehaviour(t *testing.T) {
 	err = sys.StopWith(context.Background(), pid, actor.Normal)
 	assert.True(t, isExit(err, chosen), "%v", err)
 }
+
+func TestStopAllStopsEveryProcessAtOnce(t *testing.T) {
+	terminated := make(chan error, 100)
+	sys := actortest.NewSystem(t)
+	require.NoError(t, sys.Load(workerVersion(terminated)))
+	var pids []actor.PID
+	for range 50 {
+		pid, err := sys.Spawn("worker", nil)
+		require.NoError(t, err)
+		require.NoError(t, sys.Send(pid, trap{})) // Terminate runs on a stop either way
+		pids = append(pids, pid)
+	}
+	dead, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Stop(t.Context(), dead))
+	<-terminated
+
+	// One of them is busy: StopAll waits for it too.
+	release := hold(t, sys, pids[7])
+	done := make(chan error, 1)
+	go func() { done <- sys.StopAll(t.Context(), append(pids, dead)) }()
+	for range 49 {
+		assert.Equal(t, actor.Normal, <-terminated)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("StopAll returned before the busy process stopped: %v", err)
+	default:
+	}
+	release()
+	assert.Equal(t, actor.Normal, <-terminated)
+	require.NoError(t, <-done)
+	for _, pid := range pids {
+		assert.False(t, sys.Alive(pid))
+	}
+}
+
+func TestStopAllRefusesTheCallersOwnProcess(t *testing.T) {
+	sys := newSys(t)
+	other, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	v := actor.Define("self", "v1", actor.Funcs[int]{Handle: func(ctx *actor.Context, s int, _ any) (int, error) {
+		got <- ctx.System().StopAll(context.Background(), []actor.PID{other, ctx.Self()})
+		return s, nil
+	}})
+	require.NoError(t, sys.Load(v))
+	me, err := sys.Spawn("self", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Send(me, "go"))
+	assert.ErrorIs(t, <-got, actor.ErrCallSelf)
+	assert.True(t, sys.Alive(other), "nothing touched")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	release := hold(t, sys, other)
+	defer release()
+	assert.ErrorIs(t, sys.StopAll(ctx, []actor.PID{other}), context.Canceled)
+}

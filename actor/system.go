@@ -358,7 +358,6 @@ func (s *System) Send(pid PID, msg any) error {
 	}
 	p := s.lookup(pid)
 	if p == nil {
-		s.deadLetter(pid, msg, NoProc)
 		return fmt.Errorf("actor: send to %v: %w", pid, NoProc)
 	}
 	return p.deliver(msg)
@@ -389,7 +388,14 @@ func (p *process) deliver(msg any) error {
 		if errors.Is(err, mailbox.ErrFull) {
 			reason = ErrMailboxFull
 		}
-		p.sys.undeliverable(p.pid, msg, reason)
+		// Refused at send: the sender is told, so it is no dead letter
+		// (see DeadLetter). A call's caller gets the error; a queue the
+		// message carried is reported.
+		if _, isCall := msg.(*callEnv); isCall {
+			p.sys.undeliverable(p.pid, msg, reason)
+		} else if m, ok := msg.(ExitMsg); ok && m.Queued.Len() > 0 {
+			p.sys.undeliverableAll(m.From, m.Queued, m.Reason)
+		}
 		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
 	}
 	if evicted != nil {
@@ -657,7 +663,19 @@ func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid == pi
 // SendAfter sends msg to pid after d on the system clock
 // (erlang:send_after/3). Stop the returned timer to cancel.
 func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
-	return s.clock.AfterFunc(d, func() { _ = s.Send(pid, msg) })
+	return s.clock.AfterFunc(d, func() {
+		// Nobody is there to be told of a refusal: it is a dead letter.
+		err := s.Send(pid, msg)
+		switch {
+		case err == nil || msg == nil:
+		case errors.Is(err, ErrMailboxFull):
+			s.undeliverable(pid, msg, ErrMailboxFull)
+		case errors.Is(err, NoProc):
+			s.undeliverable(pid, msg, NoProc)
+		default:
+			s.undeliverable(pid, msg, err)
+		}
+	})
 }
 
 // Shutdown stops every process, roots first: each process spawned from

@@ -34,7 +34,9 @@ func TestMetricsAfterAnUpgrade(t *testing.T) {
 	})()
 	require.NoError(t, r.sys.Send(r.accounts[0], crash{}))
 	<-restarted
-	_ = r.sys.Send(r.accounts[0], "to the dead") // the crashed incarnation: a dead letter, noproc
+	// A timer's message to the crashed incarnation: a dead letter, noproc.
+	r.sys.SendAfter(r.accounts[0], time.Millisecond, "to the dead")
+	r.sys.Clock.Advance(time.Millisecond)
 
 	series := []string{
 		`graft_upgrades_total{mode="atomic",outcome="committed"} 1`,

@@ -13,13 +13,18 @@ import (
 // -benchtime=1x and -count=N (see run.sh), and read them with benchtable or
 // benchstat.
 
-func BenchmarkW1(b *testing.B) {
+func BenchmarkW1(b *testing.B) { benchFanIn(b, FanInInts) }
+
+// BenchmarkW1s is W1 with a small struct per message (see FanInStructs).
+func BenchmarkW1s(b *testing.B) { benchFanIn(b, FanInStructs) }
+
+func benchFanIn(b *testing.B, shape FanInShape) {
 	for _, f := range Frameworks() {
 		b.Run(f.Name, func(b *testing.B) {
 			var elapsed time.Duration
 			for range b.N {
 				var r Run
-				if err := f.FanIn(&r, FanInMessages); err != nil {
+				if err := f.FanIn(&r, FanInMessages, shape); err != nil {
 					b.Fatal(err)
 				}
 				elapsed += r.Elapsed
@@ -140,15 +145,17 @@ func TestWorkloads(t *testing.T) {
 				// ours. Its workloads run without -race (make bench).
 				t.Skip("ergo has data races of its own under -race")
 			}
-			t.Run("W1", func(t *testing.T) {
-				var r Run
-				if err := f.FanIn(&r, 10_000); err != nil {
-					t.Fatal(err)
-				}
-				if r.Elapsed <= 0 {
-					t.Errorf("elapsed %v, want > 0", r.Elapsed)
-				}
-			})
+			for name, shape := range map[string]FanInShape{"W1": FanInInts, "W1s": FanInStructs} {
+				t.Run(name, func(t *testing.T) {
+					var r Run
+					if err := f.FanIn(&r, 10_000, shape); err != nil {
+						t.Fatal(err)
+					}
+					if r.Elapsed <= 0 {
+						t.Errorf("elapsed %v, want > 0", r.Elapsed)
+					}
+				})
+			}
 			t.Run("W2", func(t *testing.T) {
 				var r Run
 				if err := f.PingPong(&r, 10, 100); err != nil {

@@ -17,7 +17,7 @@ func channelFramework() Framework {
 	}
 }
 
-func channelFanIn(r *Run, n int) error {
+func channelFanIn(r *Run, n int, shape FanInShape) error {
 	inbox := make(chan any, channelInboxSize)
 	done := newLatch(1)
 	go func() {
@@ -32,8 +32,14 @@ func channelFanIn(r *Run, n int) error {
 	defer close(inbox)
 
 	r.Begin()
-	for i := range n {
-		inbox <- i
+	if shape == FanInStructs {
+		for i := range n {
+			inbox <- fanInMsg{Seq: uint64(i), From: 1, Kind: 2}
+		}
+	} else {
+		for i := range n {
+			inbox <- i
+		}
 	}
 	err := done.wait("fan-in")
 	r.End()

@@ -4,6 +4,8 @@
 //
 //   - W1 fan-in: one goroutine outside the system sends 2,000,000 ints to one
 //     actor; the clock stops when the actor has handled the last one. Mmsg/s.
+//   - W1s fan-in of structs: W1 with a small struct per message (16 bytes,
+//     boxed on each send). Mmsg/s.
 //   - W2 ping-pong: 1,000 pairs of actors bounce a ball 1,000 times each,
 //     1,000,000 deliveries in all; the clock stops when every pair is done.
 //     Mmsg/s.

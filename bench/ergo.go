@@ -77,7 +77,7 @@ func startErgoNode() (gen.Node, error) {
 	return node, nil
 }
 
-func ergoFanIn(r *Run, n int) error {
+func ergoFanIn(r *Run, n int, shape FanInShape) error {
 	node, err := startErgoNode()
 	if err != nil {
 		return err
@@ -97,9 +97,17 @@ func ergoFanIn(r *Run, n int) error {
 	}
 
 	r.Begin()
-	for i := range n {
-		if err := node.Send(pid, i); err != nil {
-			return fmt.Errorf("ergo: send %d: %w", i, err)
+	if shape == FanInStructs {
+		for i := range n {
+			if err := node.Send(pid, fanInMsg{Seq: uint64(i), From: 1, Kind: 2}); err != nil {
+				return fmt.Errorf("ergo: send %d: %w", i, err)
+			}
+		}
+	} else {
+		for i := range n {
+			if err := node.Send(pid, i); err != nil {
+				return fmt.Errorf("ergo: send %d: %w", i, err)
+			}
 		}
 	}
 	err = done.wait("fan-in")

@@ -2,13 +2,17 @@ module github.com/graftrt/graft/bench
 
 go 1.26.8
 
-replace github.com/graftrt/graft => ../
+replace (
+	github.com/graftrt/graft => ../
+	github.com/graftrt/graft/upgrade/plugin => ../upgrade/plugin
+)
 
 require (
 	ergo.services/ergo v1.999.320
 	github.com/anthdm/hollywood v1.0.5
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/graftrt/graft v0.0.0
+	github.com/graftrt/graft/upgrade/plugin v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )

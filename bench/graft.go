@@ -46,7 +46,7 @@ func shutdownGraft(sys *actor.System) error {
 	return nil
 }
 
-func graftFanIn(r *Run, n int) (err error) {
+func graftFanIn(r *Run, n int, shape FanInShape) (err error) {
 	done := newLatch(1)
 	sys, err := graftSystem(actor.Define("sink", "v1", actor.Funcs[int]{
 		Handle: func(_ *actor.Context, count int, _ any) (int, error) {
@@ -67,9 +67,17 @@ func graftFanIn(r *Run, n int) (err error) {
 	}
 
 	r.Begin()
-	for i := range n {
-		if err := sys.Send(pid, i); err != nil {
-			return fmt.Errorf("graft: send %d: %w", i, err)
+	if shape == FanInStructs {
+		for i := range n {
+			if err := sys.Send(pid, fanInMsg{Seq: uint64(i), From: 1, Kind: 2}); err != nil {
+				return fmt.Errorf("graft: send %d: %w", i, err)
+			}
+		}
+	} else {
+		for i := range n {
+			if err := sys.Send(pid, i); err != nil {
+				return fmt.Errorf("graft: send %d: %w", i, err)
+			}
 		}
 	}
 	err = done.wait("fan-in")

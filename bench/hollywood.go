@@ -54,7 +54,7 @@ func newHollywoodEngine() (*hactor.Engine, error) {
 	return e, nil
 }
 
-func hollywoodFanIn(r *Run, n int) error {
+func hollywoodFanIn(r *Run, n int, shape FanInShape) error {
 	e, err := newHollywoodEngine()
 	if err != nil {
 		return err
@@ -72,8 +72,14 @@ func hollywoodFanIn(r *Run, n int) error {
 	defer e.Stop(pid)
 
 	r.Begin()
-	for i := range n {
-		e.Send(pid, i)
+	if shape == FanInStructs {
+		for i := range n {
+			e.Send(pid, fanInMsg{Seq: uint64(i), From: 1, Kind: 2})
+		}
+	} else {
+		for i := range n {
+			e.Send(pid, i)
+		}
 	}
 	err = done.wait("fan-in")
 	r.End()

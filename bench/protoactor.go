@@ -58,7 +58,7 @@ func protoactorProps(handle func(c pactor.Context, msg any), onStop func()) *pac
 	})
 }
 
-func protoactorFanIn(r *Run, n int) error {
+func protoactorFanIn(r *Run, n int, shape FanInShape) error {
 	sys := newProtoactorSystem()
 	defer sys.Shutdown()
 	done := newLatch(1)
@@ -72,8 +72,14 @@ func protoactorFanIn(r *Run, n int) error {
 	defer sys.Root.Stop(pid)
 
 	r.Begin()
-	for i := range n {
-		sys.Root.Send(pid, i)
+	if shape == FanInStructs {
+		for i := range n {
+			sys.Root.Send(pid, fanInMsg{Seq: uint64(i), From: 1, Kind: 2})
+		}
+	} else {
+		for i := range n {
+			sys.Root.Send(pid, i)
+		}
 	}
 	err := done.wait("fan-in")
 	r.End()

@@ -38,8 +38,9 @@ const (
 // measured and every framework is timed over the same span.
 type Framework struct {
 	Name string
-	// FanIn sends n messages from one goroutine to one actor (W1).
-	FanIn func(r *Run, n int) error
+	// FanIn sends n messages of the given shape from one goroutine to one
+	// actor (W1, W1s).
+	FanIn func(r *Run, n int, shape FanInShape) error
 	// PingPong bounces a ball perPair times within each of pairs pairs (W2).
 	PingPong func(r *Run, pairs, perPair int) error
 	// Call makes n sequential request/reply round trips, timing each with
@@ -65,6 +66,28 @@ func Frameworks() []Framework {
 		protoactorFramework(),
 		ergoFramework(),
 	}
+}
+
+// FanInShape is what the fan-in sender sends (W1 or W1s). Either way it
+// sends as fast as each send returns, so with an unbounded mailbox it runs
+// far ahead of the receiver.
+type FanInShape uint8
+
+const (
+	// FanInInts is W1: the ints 0, 1, ..., n-1. Boxing an int of 256 or
+	// more allocates 8 bytes, which the runtime's tiny allocator packs two
+	// to a 16-byte block.
+	FanInInts FanInShape = iota
+	// FanInStructs is W1s: a small struct (fanInMsg, 16 bytes) per message,
+	// as a service would send; boxing it allocates one 16-byte object.
+	FanInStructs
+)
+
+// fanInMsg is W1s's message.
+type fanInMsg struct {
+	Seq  uint64
+	From uint32
+	Kind uint16
 }
 
 // Run is what one execution of a workload measured.

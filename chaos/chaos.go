@@ -1,11 +1,13 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -19,8 +21,7 @@ import (
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/chaos/fault"
 	"github.com/graftrt/graft/supervisor"
-	"github.com/graftrt/graft/upgrade/plugin"
-	"github.com/graftrt/graft/upgrade/plugin/plugintest"
+	"github.com/graftrt/graft/upgrade"
 )
 
 // Kind is a kind of fault.
@@ -336,6 +337,14 @@ func (r *run) observe() (cancel func(), err error) {
 			r.emu.Lock()
 			r.loads = append(r.loads, e)
 			r.emu.Unlock()
+		case upgrade.LoaderProcessStarted:
+			// Every plugin process started during the run, even one that
+			// crashed before anything listed it: the leak check covers it.
+			if e.OSPID != 0 {
+				r.emu.Lock()
+				r.pluginPIDs[e.OSPID] = true
+				r.emu.Unlock()
+			}
 		}
 	})
 	return func() { stopHandled(); stopEvents() }, nil
@@ -644,10 +653,13 @@ func (r *run) do(ctx context.Context, k Kind) bool {
 }
 
 // runningPlugins returns the OS PIDs of the plugin processes running now,
-// remembering them for the leak check.
+// remembering them for the leak check. Plugin processes are found through
+// upgrade.LoaderProcesses, where a plugin host (package upgrade/plugin, a
+// module of its own) lists them: this package does not import it, so that
+// the chaos toolkit needs no gRPC.
 func (r *run) runningPlugins() []int {
 	var out []int
-	for _, p := range plugin.Processes(r.sys) {
+	for _, p := range upgrade.LoaderProcesses(r.sys) {
 		if p.OSPID != 0 {
 			out = append(out, p.OSPID)
 			r.emu.Lock()
@@ -665,7 +677,7 @@ func (r *run) currentIsPlugin(module string) bool {
 	if !ok {
 		return false
 	}
-	for _, p := range plugin.Processes(r.sys) {
+	for _, p := range upgrade.LoaderProcesses(r.sys) {
 		if p.Module == module && p.Version == cur.Name() {
 			return true
 		}
@@ -825,7 +837,7 @@ func (r *run) check(ctx context.Context) {
 func (r *run) pluginsStopped() (bool, string) {
 	var stray []string
 	running := 0
-	for _, p := range plugin.Processes(r.sys) {
+	for _, p := range upgrade.LoaderProcesses(r.sys) {
 		if p.OSPID == 0 {
 			continue
 		}
@@ -925,7 +937,7 @@ func (r *run) checkShutdown(ctx context.Context, leaks goleak.Option) {
 	}
 	var alive []string
 	for pid := range r.pluginPIDs {
-		if plugintest.Running(pid) {
+		if running(pid) {
 			alive = append(alive, fmt.Sprint(pid))
 		}
 	}
@@ -939,4 +951,20 @@ func (r *run) checkShutdown(ctx context.Context, leaks goleak.Option) {
 		detail += "; " + err.Error()
 	}
 	r.res.add(checkLeaks, ok, detail)
+}
+
+// running reports whether the OS process pid exists and is not a zombie
+// waiting to be reaped (the plugin host reaps the processes it starts; a
+// zombie still answers signal 0, and its /proc status says Z).
+func running(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: signal 0 is all there is
+	}
+	// pid (comm) state ...; comm may hold spaces and parentheses.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) == 0 || fields[0] != "Z"
 }

@@ -94,6 +94,19 @@
 //   - with Config.Shutdown: after System.Shutdown no goroutine (goleak) and
 //     no plugin process (by OS PID) is left.
 //
+// # Plugin versions
+//
+// This package does not import the plugin host (package upgrade/plugin,
+// a module of its own, which brings gRPC): it finds plugin processes
+// through upgrade.LoaderProcesses, where every plugin.Loader lists the
+// processes it runs for a system, and follows the
+// upgrade.LoaderProcessStarted events for the OS PIDs the leak check
+// covers. A system with plugin versions needs nothing more in Config; one
+// without gets no PluginKill or PluginHang fault (they find no process)
+// and passes the plugin checks trivially. A loader of another kind that
+// runs versions in OS processes takes part by registering them
+// (upgrade.RegisterLoaderProcesses) and reporting the same events.
+//
 // Result.String is the summary: seed, faults by kind, plans by mode and
 // outcome, by policy and by the number of modules they change, the plans
 // that met stragglers, per-process results, failed rollbacks of finished

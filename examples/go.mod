@@ -5,11 +5,13 @@ go 1.26.0
 replace (
 	github.com/graftrt/graft => ../
 	github.com/graftrt/graft/admin => ../admin
+	github.com/graftrt/graft/upgrade/plugin => ../upgrade/plugin
 )
 
 require (
 	github.com/graftrt/graft v0.0.0
 	github.com/graftrt/graft/admin v0.0.0
+	github.com/graftrt/graft/upgrade/plugin v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0

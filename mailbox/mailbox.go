@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -62,91 +63,184 @@ type Options struct {
 // of producers. The zero value is an idle, unbounded mailbox ready for use.
 // A Mailbox must not be copied after first use.
 type Mailbox struct {
-	// Producer side: written on every push, guarded by mu.
-	mu        sync.Mutex
-	in        queue[any]      // user lane
-	sys       queue[sysEntry] // system lane
-	pushed    uint64          // user messages ever queued
-	evicted   uint64          // user messages ever evicted by DropOldest
-	running   bool            // the owner is consuming (or has been told to start)
-	suspended bool            // user lane is not served; written by the owner only
-	closed    bool
-	// pinned counts the messages in in that the runtime put there for a
-	// signal (PushUserAlways, InsertUser) in a bounded mailbox: they are
-	// held as pinnedMsg, do not count towards the capacity and are never
-	// evicted.
-	pinned   int
-	capacity int // read-only after Configure
-	policy   Policy
+	// Shared with producers, read on every push and (state, sysLen) by
+	// the owner on every message; written rarely (state at each
+	// idle/running change, sysLen per signal, tail once per segment).
+	state  atomic.Uint32 // stRunning | stSuspended | stClosed
+	sysLen atomic.Int32  // sys.len(), so the owner skips the lock when it is 0
+	// tail is the unbounded lane's segment producers reserve in; nil
+	// before the first push (see lane.go).
+	tail atomic.Pointer[segment]
 
-	// The owner reads its fields below on every message. Sharing a cache
-	// line with the fields above, which a producer writes on every push,
-	// would make each of those reads a miss while messages stream in.
-	_ [64]byte
+	mu  sync.Mutex
+	sys sysQueue // guarded by mu
+	// b is the bounded lane, nil when the mailbox is unbounded (set by
+	// Configure). Guarded by mu.
+	b *boundedLane
+	// spares are passed segments, whose slots the next segments a
+	// producer links reuse, linked through next (at most maxSpares; one
+	// once idle). Written under mu; the owner looks without it.
+	spares atomic.Pointer[segment]
 
-	// sysLen mirrors sys.len() so the owner can skip the lock when the
-	// system lane is empty (the common case) while still checking it before
-	// every user message. Producers write it only on PushSystem.
-	sysLen atomic.Int32
-	// Owner-only copies of suspended and capacity > 0, for the lock-free
-	// fast path.
-	ownSuspended bool
-	bounded      bool
-	// Owner-only: the batch taken from in by an unbounded mailbox. Producers
-	// never touch it, which is why the owner reads it without the lock.
-	out queue[any]
-	// Owner-only: user messages ever taken, and the mark of the last
-	// system message Next returned (see Mark).
-	taken uint64
-	sysAt uint64
-	// published is taken as of the owner's last pass through the lock, for
-	// Depth and Taken: the owner's lock-free fast path does not publish.
+	// claimed is the position up to which the owner has taken the lane
+	// on (claimDone once CloseForeign took the rest); claimSeg is a
+	// segment at or before that position that the owner has not let go
+	// of. Written by the owner, read by CloseForeign under mu.
+	claimed  atomic.Uint64
+	claimSeg atomic.Pointer[segment]
+	// published is taken as of the owner's last slow-path pass, for Depth
+	// and Taken: the owner's fast path does not publish.
 	published atomic.Uint64
+	// adopted holds the lane's first position and the one Pushed counts
+	// from, when Adopt made them other than 0. Set before the mailbox is
+	// shared.
+	adopted atomic.Pointer[adoption]
+
+	// Owner only.
+	head  *segment // the segment the owner reads; nil: the inline one once there is a tail
+	slots []slot   // head.slots (see setHead)
+	hi    int32    // next slot of head
+	// ownSuspended is the owner's copy of stSuspended.
+	ownSuspended bool
+	pos          uint64   // position of the next lane message
+	claimEnd     uint64   // the owner's copy of claimed
+	ins          *overlay // nil when empty
+	taken        uint64   // user messages ever taken
+	sysAt        uint64   // mark of the last system message Next returned
+
+	inline      segment
+	inlineSlots [inlineSlots]slot
+}
+
+// adoption is what Adopt changed in a mailbox's positions.
+type adoption struct{ start, origin uint64 }
+
+// overlay is the owner's list of insertions, in position order.
+type overlay struct{ q []insertion }
+
+// State bits.
+const (
+	stRunning   uint32 = 1 << iota // the owner is consuming (or has been told to start)
+	stSuspended                    // the user lane is not served
+	stClosed
+)
+
+// claimDone marks claimed once CloseForeign has taken the lane beyond it.
+const claimDone = uint64(1) << 63
+
+// boundedLane is the user lane of a mailbox with a capacity: a queue under
+// the mailbox's lock, so that a push sees the true length and DropOldest
+// evicts the true oldest message.
+type boundedLane struct {
+	in       queue[any]
+	pushed   uint64 // user messages ever queued
+	evicted  uint64 // user messages ever evicted by DropOldest
+	capacity int
+	policy   Policy
+	// pinned counts the messages in in that the runtime put there for a
+	// signal (PushUserAlways, InsertUser): they are held as pinnedMsg, do
+	// not count towards the capacity and are never evicted.
+	pinned int
 }
 
 // Configure sets the mailbox's options. It must be called by the owner
 // before the mailbox is shared with producers.
 func (m *Mailbox) Configure(o Options) {
-	m.capacity = max(o.Capacity, 0)
-	m.policy = o.Overflow
-	m.bounded = m.capacity > 0
+	m.b = nil
+	if o.Capacity > 0 {
+		m.b = &boundedLane{capacity: o.Capacity, policy: o.Overflow}
+	}
 }
 
 // Capacity returns the bound of the user lane, 0 when unbounded.
-func (m *Mailbox) Capacity() int { return m.capacity }
+func (m *Mailbox) Capacity() int {
+	if m.b == nil {
+		return 0
+	}
+	return m.b.capacity
+}
 
 // PushUser appends msg to the user lane. schedule reports whether the caller
 // must start the owner. With DropOldest, evicted is the message dropped to
 // make room (nil when none was). err is ErrClosed after Close, or ErrFull
 // when a Reject mailbox is full; the message was not queued then.
 func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if m.b != nil {
+		return m.pushBounded(msg, false)
+	}
+	if m.state.Load()&stClosed != 0 {
 		return false, nil, ErrClosed
 	}
-	if m.capacity > 0 && m.in.len()-m.pinned >= m.capacity {
-		if m.policy != DropOldest {
-			m.mu.Unlock()
-			return false, nil, ErrFull
-		}
-		evicted = m.evictLocked()
+	if err := m.push(msg); err != nil {
+		return false, nil, err
 	}
-	schedule = m.appendUserLocked(msg)
-	m.mu.Unlock()
-	return schedule, evicted, nil
+	return m.wake(), nil, nil
 }
 
-// evictLocked removes the oldest user message that is not pinned: the
-// user lane is full, so there is one.
-func (m *Mailbox) evictLocked() any {
-	m.evicted++
-	if m.pinned == 0 {
-		return m.in.pop()
+// wake is what a push does once its message is in the lane: it starts the
+// owner if the owner is idle and may take user messages (a suspended owner
+// is not woken for them: it would find nothing it may take; Resume picks
+// them up). The message is visible before state is read, and the owner
+// clears stRunning before it looks at the lane a last time (goIdle), so
+// at least one of them sees the other.
+func (m *Mailbox) wake() bool {
+	for {
+		s := m.state.Load()
+		if s&(stRunning|stSuspended|stClosed) != 0 {
+			return false
+		}
+		if m.state.CompareAndSwap(s, s|stRunning) {
+			return true
+		}
 	}
-	for i := m.in.head; i < len(m.in.buf); i++ {
-		if _, ok := m.in.buf[i].(pinnedMsg); !ok {
-			return m.in.removeAt(i - m.in.head)
+}
+
+// wakeAny is wake for a system message: a suspended owner is started too.
+func (m *Mailbox) wakeAny() bool {
+	for {
+		s := m.state.Load()
+		if s&(stRunning|stClosed) != 0 {
+			return false
+		}
+		if m.state.CompareAndSwap(s, s|stRunning) {
+			return true
+		}
+	}
+}
+
+// pushBounded is PushUser (always false) and PushUserAlways (always true)
+// for a bounded mailbox.
+func (m *Mailbox) pushBounded(msg any, always bool) (schedule bool, evicted any, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state.Load()&stClosed != 0 {
+		return false, nil, ErrClosed
+	}
+	b := m.b
+	if always {
+		b.pinned++
+		msg = pinnedMsg{msg}
+	} else if b.in.len()-b.pinned >= b.capacity {
+		if b.policy != DropOldest {
+			return false, nil, ErrFull
+		}
+		evicted = b.evict()
+	}
+	b.in.push(msg)
+	b.pushed++
+	return m.wake(), evicted, nil
+}
+
+// evict removes the oldest user message that is not pinned: the user
+// lane is full, so there is one.
+func (b *boundedLane) evict() any {
+	b.evicted++
+	if b.pinned == 0 {
+		return b.in.pop()
+	}
+	for i := b.in.head; i < len(b.in.buf); i++ {
+		if _, ok := b.in.buf[i].(pinnedMsg); !ok {
+			return b.in.removeAt(i - b.in.head)
 		}
 	}
 	panic("mailbox: full user lane holds only pinned messages")
@@ -156,24 +250,21 @@ func (m *Mailbox) evictLocked() any {
 // a signal: it never counts towards the capacity and is never evicted.
 type pinnedMsg struct{ msg any }
 
-// pin wraps msg for a bounded mailbox's user lane. mu is held.
-func (m *Mailbox) pin(msg any) any {
-	if m.capacity == 0 {
-		return msg
-	}
-	m.pinned++
-	return pinnedMsg{msg}
-}
-
-// popBoundedLocked takes the oldest message of a bounded mailbox. mu is
-// held; in is not empty.
-func (m *Mailbox) popBoundedLocked() any {
-	msg := m.in.pop()
+// pop takes the oldest message of a bounded lane; it is not empty.
+func (b *boundedLane) pop() any {
+	msg := b.in.pop()
 	if p, ok := msg.(pinnedMsg); ok {
-		m.pinned--
+		b.pinned--
 		return p.msg
 	}
 	return msg
+}
+
+// drain returns the queued messages in order and empties the lane.
+func (b *boundedLane) drain(dst []any) []any {
+	dst = unpin(b.in.drain(dst))
+	b.pinned = 0
+	return dst
 }
 
 // unpin replaces pinned messages by what they hold, in place.
@@ -186,19 +277,6 @@ func unpin(msgs []any) []any {
 	return msgs
 }
 
-// appendUserLocked queues msg on the user lane and reports whether the
-// owner must be started. A suspended owner is not woken for user messages:
-// it would find nothing it may take; Resume picks them up.
-func (m *Mailbox) appendUserLocked(msg any) (schedule bool) {
-	m.in.push(msg)
-	m.pushed++
-	if !m.running && !m.suspended {
-		m.running = true
-		return true
-	}
-	return false
-}
-
 // PushUserAlways appends msg to the user lane even when a bounded mailbox
 // is full. The runtime uses it for signals converted to messages (a
 // monitor's down notice), which must never be refused: the capacity bounds
@@ -206,12 +284,12 @@ func (m *Mailbox) appendUserLocked(msg any) (schedule bool) {
 // DropOldest mailbox never evicts it. schedule and err are as for
 // PushUser.
 func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false, ErrClosed
+	if m.b != nil {
+		schedule, _, err = m.pushBounded(msg, true)
+		return schedule, err
 	}
-	return m.appendUserLocked(m.pin(msg)), nil
+	schedule, _, err = m.PushUser(msg)
+	return schedule, err
 }
 
 // PushSystem appends msg to the system lane, which is unbounded. schedule
@@ -219,18 +297,22 @@ func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
 // Close.
 func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	defer m.mu.Unlock()
+	if m.state.Load()&stClosed != 0 {
 		return false, ErrClosed
 	}
-	m.sys.push(sysEntry{msg: msg, at: m.pushed})
+	m.sys.push(sysEntry{msg: msg, at: m.pushedMark()})
 	m.sysLen.Add(1)
-	if !m.running {
-		m.running = true
-		schedule = true
+	return m.wakeAny(), nil
+}
+
+// pushedMark is the mark of a system message arriving now: the position
+// of the next user message. mu is held.
+func (m *Mailbox) pushedMark() uint64 {
+	if m.b != nil {
+		return m.b.pushed
 	}
-	m.mu.Unlock()
-	return schedule, nil
+	return m.laneEnd()
 }
 
 // Next returns the next message for the owner: a system message if there is
@@ -245,44 +327,140 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) { return m.next(true) }
 func (m *Mailbox) Peek() (msg any, lane Lane, ok bool) { return m.next(false) }
 
 func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
-	if m.out.len() > 0 && m.sysLen.Load() == 0 && !m.ownSuspended && !m.bounded {
-		// Fast path: the owner's own batch, no lock.
-		m.taken++
-		return m.out.pop(), User, true
-	}
-	m.mu.Lock()
-	if m.sys.len() > 0 {
-		e := m.sys.pop()
-		m.sysLen.Add(-1)
-		m.unlock()
-		m.sysAt = e.at
-		return e.msg, System, true
-	}
-	if !m.suspended && (m.in.len() > 0 || m.out.len() > 0) {
-		m.taken++
-		switch {
-		case m.capacity > 0:
-			msg = m.popBoundedLocked()
-			m.unlock()
-			return msg, User, true
-		case m.capacity == 0 && m.out.len() > 0:
-			// Left over from before a suspension or a system message.
-			m.unlock()
-			return m.out.pop(), User, true
-		default:
-			// Take the whole batch: the owner drains it without the lock.
-			m.in, m.out = m.out, m.in
-			m.unlock()
-			return m.out.pop(), User, true
+	if m.sysLen.Load() == 0 && !m.ownSuspended && m.b == nil && m.ins == nil {
+		// Fast path: the next slot of the owner's segment, written and
+		// claimed; no lock, no atomic write.
+		if i := int(m.hi); m.pos < m.claimEnd && i < len(m.slots) {
+			if s := &m.slots[i]; s.state.Load() == slotReady {
+				msg = s.msg
+				if m.head == &m.inline {
+					s.msg = nil
+				}
+				m.hi++
+				m.pos++
+				m.taken++
+				return msg, User, true
+			}
 		}
 	}
-	if idle {
-		m.running = false
-		m.in.shrink()
-		m.out.shrink()
+	for retook := false; ; {
+		if m.sysLen.Load() != 0 {
+			m.mu.Lock()
+			if m.sys.len() > 0 {
+				e := m.sys.pop()
+				m.sysLen.Add(-1)
+				m.publish()
+				m.mu.Unlock()
+				m.sysAt = e.at
+				return e.msg, System, true
+			}
+			m.mu.Unlock()
+		}
+		if !m.ownSuspended {
+			if msg, ok = m.takeUser(); ok {
+				return msg, User, true
+			}
+		}
+		if !idle {
+			return nil, User, false
+		}
+		if retook {
+			// The last look saw a push reserved but not yet written:
+			// let its producer run before looking again.
+			runtime.Gosched()
+		}
+		m.tidy()
+		m.publish()
+		if m.goIdle() {
+			return nil, User, false
+		}
+		retook = true
 	}
-	m.unlock()
-	return nil, User, false
+}
+
+// takeUser takes the next user message, through the lock when bounded.
+// Owner only; the user lane is not suspended.
+func (m *Mailbox) takeUser() (msg any, ok bool) {
+	if m.b != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.b.in.len() == 0 {
+			return nil, false
+		}
+		m.taken++
+		m.publish()
+		return m.b.pop(), true
+	}
+	if msg, ok = m.takeLane(); ok {
+		m.taken++
+		m.publish()
+	}
+	return msg, ok
+}
+
+// goIdle clears stRunning, then looks once more for work the owner may
+// take: a push that came in between did not schedule the owner (it saw
+// stRunning). If there is some, it sets stRunning again unless someone
+// else did (that push's caller starts a new owner), and reports false
+// when the owner must go on. Owner only.
+//
+// Once stRunning is clear, a new owner may be running: the last look uses
+// only what is shared (the system lane's length, the lane's reserved end,
+// the bounded lane under the lock), against what the owner had taken when
+// it let go.
+func (m *Mailbox) goIdle() bool {
+	suspended, pos := m.ownSuspended, m.pos
+	for {
+		s := m.state.Load()
+		if m.state.CompareAndSwap(s, s&^stRunning) {
+			break
+		}
+	}
+	if !m.workSince(suspended, pos) {
+		return true
+	}
+	for {
+		s := m.state.Load()
+		if s&(stRunning|stClosed) != 0 {
+			return true // started by a push: that owner takes it
+		}
+		if m.state.CompareAndSwap(s, s|stRunning) {
+			return false
+		}
+	}
+}
+
+// workSince reports whether there is a system message, or (unless
+// suspended) a user message reserved at or after position pos. Safe from
+// any goroutine.
+func (m *Mailbox) workSince(suspended bool, pos uint64) bool {
+	switch {
+	case m.sysLen.Load() != 0:
+		return true
+	case suspended:
+		return false
+	case m.b != nil:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.b.in.len() > 0
+	}
+	return m.laneEnd() > pos
+}
+
+// hasWork reports whether the owner may take a message now. Owner only.
+func (m *Mailbox) hasWork() bool {
+	if m.sysLen.Load() != 0 {
+		return true
+	}
+	if m.ownSuspended {
+		return false
+	}
+	if m.b != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.b.in.len() > 0
+	}
+	return m.laneReady()
 }
 
 // NextUser returns the next user message, but only when no system message
@@ -294,29 +472,7 @@ func (m *Mailbox) NextUser() (msg any, ok bool) {
 	if m.sysLen.Load() != 0 || m.ownSuspended {
 		return nil, false
 	}
-	if m.out.len() > 0 && !m.bounded {
-		m.taken++
-		return m.out.pop(), true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	defer m.publish()
-	if m.sys.len() > 0 || m.suspended {
-		return nil, false
-	}
-	switch {
-	case m.out.len() > 0:
-		msg = m.out.pop()
-	case m.in.len() == 0:
-		return nil, false
-	case m.bounded:
-		msg = m.popBoundedLocked()
-	default:
-		m.in, m.out = m.out, m.in
-		msg = m.out.pop()
-	}
-	m.taken++
-	return msg, true
+	return m.takeUser()
 }
 
 // Mark identifies a position in the user lane: the point at which a
@@ -337,31 +493,27 @@ func (m *Mailbox) InsertUser(msg any, at Mark) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.publish()
-	if m.closed {
+	if m.state.Load()&stClosed != 0 {
 		return
 	}
-	// Queued user messages that arrived before the mark.
-	ahead := int(max(int64(uint64(at)-m.taken-m.evicted), 0))
-	msg = m.pin(msg)
-	if ahead < m.out.len() {
-		m.out.insert(ahead, msg)
+	if b := m.b; b != nil {
+		// Queued user messages that arrived before the mark.
+		ahead := int(max(int64(uint64(at)-m.taken-b.evicted), 0))
+		b.pinned++
+		b.in.insert(ahead, pinnedMsg{msg})
 	} else {
-		m.in.insert(ahead-m.out.len(), msg)
+		m.insert(uint64(at), msg)
 	}
 	// The queue now holds one message more than pushed-taken-evicted, and
-	// every mark from now on must count it as ahead: one fewer taken does
-	// both (it is balanced when the owner takes the message).
+	// (bounded) every mark from now on must count it as ahead: one fewer
+	// taken does both (it is balanced when the owner takes the message).
 	m.taken--
 }
 
 // Start marks the owner as running without a push, so that messages pushed
 // while the owner is starting up queue without scheduling it. The owner
 // later calls Next until it reports ok == false, or Idle.
-func (m *Mailbox) Start() {
-	m.mu.Lock()
-	m.running = true
-	m.mu.Unlock()
-}
+func (m *Mailbox) Start() { m.state.Or(stRunning) }
 
 // Acquire makes the caller the owner if the mailbox is idle (no owner is
 // running or told to start, and it is not closed), and reports whether it
@@ -370,42 +522,41 @@ func (m *Mailbox) Start() {
 // ends with Idle (consuming on, as an owner does, while Idle reports
 // false).
 func (m *Mailbox) Acquire() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.running || m.closed {
-		return false
+	for {
+		s := m.state.Load()
+		if s&(stRunning|stClosed) != 0 {
+			return false
+		}
+		if m.state.CompareAndSwap(s, s|stRunning) {
+			return true
+		}
 	}
-	m.running = true
-	return true
 }
 
 // Idle marks the mailbox idle unless it holds work the owner may take, and
 // reports whether it did. When it returns false the owner must keep
 // consuming.
 func (m *Mailbox) Idle() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sys.len() > 0 || (!m.suspended && (m.in.len() > 0 || m.out.len() > 0)) {
+	if m.hasWork() {
 		return false
 	}
-	m.running = false
-	return true
+	m.tidy()
+	m.publish()
+	return m.goIdle()
 }
 
 // Suspend stops the owner from taking user messages; the system lane still
 // flows. Called by the owner only. Suspending twice is the same as once.
 func (m *Mailbox) Suspend() {
-	m.mu.Lock()
-	m.suspended, m.ownSuspended = true, true
-	m.mu.Unlock()
+	m.state.Or(stSuspended)
+	m.ownSuspended = true
 }
 
 // Resume lets the owner take user messages again. Called by the owner only,
 // while it is running (it is: it handles the resume request).
 func (m *Mailbox) Resume() {
-	m.mu.Lock()
-	m.suspended, m.ownSuspended = false, false
-	m.mu.Unlock()
+	m.state.And(^stSuspended)
+	m.ownSuspended = false
 }
 
 // UserReady reports whether the owner may take user work now: no system
@@ -416,35 +567,90 @@ func (m *Mailbox) UserReady() bool { return m.sysLen.Load() == 0 && !m.ownSuspen
 func (m *Mailbox) Suspended() bool { return m.ownSuspended }
 
 // Len returns the number of queued user messages and system messages.
-// Owner only (the owner's batch is not visible to others).
+// Owner only.
 func (m *Mailbox) Len() (user, system int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.in.len() + m.out.len(), m.sys.len()
+	if m.b != nil {
+		return m.b.in.len(), m.sys.len()
+	}
+	return int(m.laneEnd()-m.pos) + m.ins.len(), m.sys.len()
 }
 
 // Depth returns the number of user messages queued, from any goroutine,
-// without disturbing the owner beyond one lock: exact while the owner is
-// idle; while it drains a batch without the lock, the part of the batch it
-// has handled still counts until its next pass through the lock (at most
-// one batch high).
+// without disturbing the owner: exact while the owner is idle; while it
+// drains what it has taken on without the lock, the part it has handled
+// still counts until its next slow-path pass (at most one batch high).
 func (m *Mailbox) Depth() int {
+	return int(max(int64(m.Pushed()-m.evicted()-m.published.Load()), 0))
+}
+
+// evicted is the number of user messages DropOldest evicted.
+func (m *Mailbox) evicted() uint64 {
+	if m.b == nil {
+		return 0
+	}
 	m.mu.Lock()
-	n := m.pushed - m.evicted
-	m.mu.Unlock()
-	return int(max(int64(n-m.published.Load()), 0))
+	defer m.mu.Unlock()
+	return m.b.evicted
 }
 
 // Taken returns the number of user messages the owner has taken, as of its
-// last pass through the lock (see Depth). Safe from any goroutine.
+// last slow-path pass (see Depth). Safe from any goroutine.
 func (m *Mailbox) Taken() uint64 { return m.published.Load() }
 
 // Pushed returns the number of user messages ever queued. Safe from any
 // goroutine.
 func (m *Mailbox) Pushed() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pushed
+	if m.b != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.b.pushed
+	}
+	var origin uint64
+	if a := m.adopted.Load(); a != nil {
+		origin = a.origin
+	}
+	return m.laneEnd() - origin
+}
+
+// closeLocked marks the mailbox closed (every later push is refused) and
+// returns the system messages. running is the new stRunning. mu is held.
+func (m *Mailbox) closeLocked(running bool) (system []any) {
+	for {
+		s := m.state.Load()
+		n := s | stClosed
+		if running {
+			n |= stRunning
+		} else {
+			n &^= stRunning
+		}
+		if m.state.CompareAndSwap(s, n) {
+			break
+		}
+	}
+	for _, e := range m.sys.drain() {
+		system = append(system, e.msg)
+	}
+	m.sysLen.Store(0)
+	m.sealLane()
+	return system
+}
+
+// drainOwnedLocked returns the user messages from the owner's position on,
+// up to limit, and leaves the lane empty for the owner. mu is held, the
+// lane sealed.
+func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
+	if m.b != nil {
+		return m.b.drain(dst)
+	}
+	dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins.list())
+	m.ins = nil
+	if t := m.tail.Load(); t != nil {
+		m.setHead(t, int(t.end.Load()))
+		m.pos = t.base.Load() + t.end.Load()
+	}
+	return dst
 }
 
 // Close refuses every later push with ErrClosed and returns what was
@@ -454,51 +660,54 @@ func (m *Mailbox) Pushed() uint64 {
 func (m *Mailbox) Close() (system, user []any) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.closed = true
-	m.running = false
-	for _, e := range m.sys.drain(nil) {
-		system = append(system, e.msg)
-	}
-	m.sysLen.Store(0)
-	user = m.out.drain(nil)
-	user = unpin(m.in.drain(user))
-	m.pinned = 0
-	return system, user
+	system = m.closeLocked(false)
+	return system, m.drainOwnedLocked(nil, ^uint64(0))
 }
 
 // CloseForeign is Close for a caller that is not the owner, while the
 // owner may be running (busy in code that does not come back). It returns
-// the system messages and the user messages producers queued, and idle
-// true if no owner was running: then the owner's own batch is returned
-// too and the caller may act as the owner from now on. With an owner
-// running, its batch is left to it (DrainOwned).
+// the system messages and the user messages the owner has not taken on,
+// and idle true if no owner was running: then every user message is
+// returned and the caller may act as the owner from now on. With an owner
+// running, what it has taken on is left to it (DrainOwned).
 func (m *Mailbox) CloseForeign() (system, user []any, idle bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	idle = !m.running
-	m.closed = true
-	m.running = true // nobody may start consuming any more
-	for _, e := range m.sys.drain(nil) {
-		system = append(system, e.msg)
+	idle = m.state.Load()&stRunning == 0
+	system = m.closeLocked(true) // nobody may start consuming any more
+	if idle || m.b != nil {
+		return system, m.drainOwnedLocked(nil, ^uint64(0)), idle
 	}
-	m.sysLen.Store(0)
-	if idle {
-		user = m.out.drain(nil)
+	// The owner takes on the lane up to claimed, one compare-and-swap per
+	// batch (claim); from here on its claims fail, and the rest is ours.
+	// claimSeg is at or before that position and not let go of: the owner
+	// lets go of segments under mu.
+	from := m.claimed.Or(claimDone)
+	seg := m.claimSeg.Load()
+	if seg == nil {
+		return system, nil, false
 	}
-	user = unpin(m.in.drain(user))
-	m.pinned = 0
-	return system, user, idle
+	for seg != nil && seg.base.Load()+seg.end.Load() <= from {
+		seg = seg.next.Load()
+	}
+	if seg == nil {
+		return system, nil, false
+	}
+	i := int(from - seg.base.Load())
+	return system, collect(nil, seg, i, from, ^uint64(0), nil), false
 }
 
-// DrainOwned returns the user messages a closed mailbox still holds, the
-// owner's batch included, and empties it. Owner only: the owner of a
-// mailbox closed by CloseForeign calls it when it comes back.
+// DrainOwned returns the user messages a closed mailbox still holds, those
+// the owner had taken on included, and empties it. Owner only: the owner of
+// a mailbox closed by CloseForeign calls it when it comes back.
 func (m *Mailbox) DrainOwned() []any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	user := unpin(m.in.drain(m.out.drain(nil)))
-	m.pinned = 0
-	return user
+	limit := ^uint64(0)
+	if c := m.claimed.Load(); c&claimDone != 0 {
+		limit = c &^ claimDone // CloseForeign returned what lies beyond
+	}
+	return m.drainOwnedLocked(nil, limit)
 }
 
 // Backlog is the user messages a closed mailbox still held, taken whole
@@ -506,15 +715,26 @@ func (m *Mailbox) DrainOwned() []any {
 // copying: how a restarted process inherits what its predecessor had not
 // handled. The zero Backlog is empty.
 type Backlog struct {
-	out, in queue[any]
+	// A bounded mailbox's messages.
+	q queue[any]
+	// An unbounded mailbox's: its sealed lane from position pos (slot i
+	// of seg) to the end of last, and its overlay; n counts both.
+	seg, last *segment
+	i         int
+	pos       uint64
+	ins       []insertion
+	n         int
 }
 
-// Len returns the number of messages.
+// Len returns the number of messages. A message whose push was still being
+// written when the mailbox closed counts until it is read, when it is
+// refused (its sender's push fails with ErrClosed) if it is still not
+// written then.
 func (b *Backlog) Len() int {
 	if b == nil {
 		return 0
 	}
-	return b.out.len() + b.in.len()
+	return b.q.len() + b.n
 }
 
 // Messages returns the messages in order (a copy).
@@ -522,8 +742,11 @@ func (b *Backlog) Messages() []any {
 	if b == nil {
 		return nil
 	}
-	out := append([]any(nil), b.out.buf[b.out.head:]...)
-	return append(out, b.in.buf[b.in.head:]...)
+	out := append([]any(nil), b.q.buf[b.q.head:]...)
+	if b.seg != nil || len(b.ins) > 0 {
+		out = collect(out, b.seg, b.i, b.pos, ^uint64(0), b.ins)
+	}
+	return out
 }
 
 // Take returns the messages in order and empties b, so that they are
@@ -542,18 +765,29 @@ func (b *Backlog) Take() []any {
 func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.closed = true
-	m.running = false
-	for _, e := range m.sys.drain(nil) {
-		system = append(system, e.msg)
+	system = m.closeLocked(false)
+	user = &Backlog{}
+	if b := m.b; b != nil {
+		if b.pinned > 0 {
+			unpin(b.in.buf[b.in.head:])
+			b.pinned = 0
+		}
+		user.q, b.in = b.in, queue[any]{}
+		return system, user
 	}
-	m.sysLen.Store(0)
-	if m.pinned > 0 {
-		unpin(m.in.buf[m.in.head:])
-		m.pinned = 0
+	end := m.laneEnd()
+	user.n = int(end-m.pos) + m.ins.len()
+	if user.n == 0 {
+		return system, user
 	}
-	user = &Backlog{out: m.out, in: m.in}
-	m.out, m.in = queue[any]{}, queue[any]{}
+	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins.list()
+	user.last = sealAll(user.seg)
+	// The owner is left with an empty lane, as after Close.
+	m.ins = nil
+	if t := m.tail.Load(); t != nil {
+		m.setHead(t, int(t.end.Load()))
+		m.pos = end
+	}
 	return system, user
 }
 
@@ -569,22 +803,73 @@ func (m *Mailbox) Adopt(b *Backlog) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.capacity == 0 && m.out.len() == 0 && m.in.len() == 0 {
-		m.out, m.in = b.out, b.in
-	} else {
-		msgs := b.Messages()
-		m.in.buf = append(msgs, m.in.buf[m.in.head:]...)
-		m.in.head = 0
+	if bl := m.b; bl != nil {
+		msgs := b.Take()
+		bl.in.buf = append(msgs, bl.in.buf[bl.in.head:]...)
+		bl.in.head = 0
+		bl.pushed += uint64(n)
+		return
 	}
-	m.pushed += uint64(n)
-	*b = Backlog{}
+	if m.tail.Load() == nil && m.ins == nil && b.q.len() == 0 {
+		// Take over the lane itself: its positions, its segments (the
+		// sealed last one is followed by a new one at the first push)
+		// and its overlay.
+		m.pos, m.claimEnd = b.pos, b.pos
+		m.claimed.Store(b.pos)
+		a := &adoption{start: b.pos}
+		m.adopted.Store(a)
+		if b.seg != nil {
+			m.setHead(b.seg, b.i)
+			m.claimSeg.Store(b.seg)
+			m.tail.Store(b.last)
+		}
+		if len(b.ins) > 0 {
+			m.ins = &overlay{q: b.ins}
+		}
+		a.origin = m.laneEnd() - uint64(n)
+		*b = Backlog{}
+		return
+	}
+	// Before everything queued, in order: position 0 is due at once.
+	msgs := b.Take()
+	ins := make([]insertion, 0, len(msgs)+m.ins.len())
+	for _, msg := range msgs {
+		ins = append(ins, insertion{msg: msg})
+	}
+	m.ins = &overlay{q: append(ins, m.ins.list()...)}
+	a := adoption{}
+	if old := m.adopted.Load(); old != nil {
+		a = *old
+	}
+	a.origin -= uint64(n)
+	m.adopted.Store(&a)
 }
 
 // Closed reports whether Close was called.
-func (m *Mailbox) Closed() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.closed
+func (m *Mailbox) Closed() bool { return m.state.Load()&stClosed != 0 }
+
+// sysQueue is the system lane: a slice whose front is cut off as messages
+// are taken (it is short and often empty; the old buffer goes when it
+// empties, so that an idle mailbox holds none).
+type sysQueue []sysEntry
+
+func (q *sysQueue) len() int { return len(*q) }
+
+func (q *sysQueue) push(e sysEntry) { *q = append(*q, e) }
+
+func (q *sysQueue) pop() sysEntry {
+	e := (*q)[0]
+	(*q)[0] = sysEntry{}
+	if *q = (*q)[1:]; len(*q) == 0 {
+		*q = nil
+	}
+	return e
+}
+
+func (q *sysQueue) drain() []sysEntry {
+	e := *q
+	*q = nil
+	return e
 }
 
 type sysEntry struct {
@@ -676,12 +961,5 @@ func (q *queue[T]) drain(dst []T) []T {
 	return dst
 }
 
-// publish makes taken visible to Depth and Taken. Owner only, under mu
-// (another goroutine may own the mailbox once mu is released idle).
+// publish makes taken visible to Depth and Taken. Owner only.
 func (m *Mailbox) publish() { m.published.Store(m.taken) }
-
-// unlock publishes taken and releases mu. Owner only.
-func (m *Mailbox) unlock() {
-	m.published.Store(m.taken)
-	m.mu.Unlock()
-}

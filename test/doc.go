@@ -10,9 +10,11 @@
 //     the test. make test runs 10,000 faults; make chaos runs it for ten
 //     minutes (-chaos.seed, -chaos.faults, -chaos.duration).
 //
-// Run
+// The directory is a module of its own (github.com/graftrt/graft/test):
+// its suites use the plugin host, which the core module does not require.
+// Run, from test/,
 //
-//	go test ./test/ -rewrite
+//	go test . -rewrite
 //
 // to rewrite every transcript with the actual trace, then read the diff: a
 // trace that is not what OTP would do is a bug, not a golden.

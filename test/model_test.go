@@ -70,7 +70,7 @@ func TestUpgradeModel(t *testing.T) {
 			for p := range *modelPlans {
 				m.step(p)
 				if t.Failed() {
-					t.Fatalf("seed %d failed at plan %d (rerun: go test ./test -run TestUpgradeModel -model.seed=%d -model.plans=%d -v)",
+					t.Fatalf("seed %d failed at plan %d (rerun, in test/: go test . -run TestUpgradeModel -model.seed=%d -model.plans=%d -v)",
 						seed, p, seed, p+1)
 				}
 				plans++
@@ -134,6 +134,7 @@ type model struct {
 	faults  map[int]mfault                    // guarded by mu: by worker id
 	handled map[int]int                       // guarded by mu: message id → times handled
 	dead    map[int]int                       // guarded by mu: message id → times dead-lettered
+	refused map[int]int                       // guarded by mu: message id → sends that returned an error
 	lastSeq map[actor.PID]map[int]int         // guarded by mu: per process, per sender
 	bad     []string                          // guarded by mu: order violations
 	exits   map[actor.PID]actor.ProcessExited // guarded by mu
@@ -166,7 +167,7 @@ type mworker struct {
 func newModel(t *testing.T, seed uint64) *model {
 	m := &model{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), lin: map[string]lineage{},
 		versions: map[string]map[string]*actor.Version{}, faults: map[int]mfault{}, handled: map[int]int{},
-		dead: map[int]int{}, lastSeq: map[actor.PID]map[int]int{}, exits: map[actor.PID]actor.ProcessExited{},
+		dead: map[int]int{}, refused: map[int]int{}, lastSeq: map[actor.PID]map[int]int{}, exits: map[actor.PID]actor.ProcessExited{},
 		seqs: map[[2]int]int{}, skipOf: map[int]string{}, cur: map[string]string{}, previous: map[string]string{}, everCur: map[string]map[string]bool{},
 		knownAt: map[string][]string{}}
 	m.sys = actortest.NewSystem(t, actortest.WithLogLevel(zapOff()))
@@ -414,7 +415,17 @@ func (m *model) send(pids map[int]actor.PID, w *mworker, sender int) {
 	m.sent++
 	key := [2]int{sender, w.id}
 	m.seqs[key]++
-	_ = m.sys.Send(pids[w.id], mmsg{Sender: sender, Seq: m.seqs[key], ID: m.sent}) // a refused send is a DeadLetter
+	m.sendTo(pids[w.id], mmsg{Sender: sender, Seq: m.seqs[key], ID: m.sent})
+}
+
+// sendTo sends msg and records a refusal (a send that returned an error is
+// no dead letter: its sender was told).
+func (m *model) sendTo(pid actor.PID, msg mmsg) {
+	if err := m.sys.Send(pid, msg); err != nil {
+		m.mu.Lock()
+		m.refused[msg.ID]++
+		m.mu.Unlock()
+	}
 }
 
 // step sends some load, draws one plan, runs it with its faults, and
@@ -856,7 +867,7 @@ func (m *model) run(p upgrade.Plan, fx effect, pids map[int]actor.PID) (*upgrade
 		}
 		load.Go(func() {
 			for i, id := range loaded {
-				_ = m.sys.Send(pids[id], msgs[i])
+				m.sendTo(pids[id], msgs[i])
 			}
 		})
 	}
@@ -1454,8 +1465,8 @@ func (m *model) verify(last bool) {
 		t.Errorf("order violations: %v", m.bad)
 	}
 	for id := 1; id <= m.sent; id++ {
-		if n := m.handled[id] + m.dead[id]; n != 1 && (last || n > 1) {
-			t.Errorf("message %d: handled %d times, dead-lettered %d times", id, m.handled[id], m.dead[id])
+		if n := m.handled[id] + m.dead[id] + m.refused[id]; n != 1 && (last || n > 1) {
+			t.Errorf("message %d: handled %d times, dead-lettered %d times, refused %d times", id, m.handled[id], m.dead[id], m.refused[id])
 		}
 	}
 }

@@ -240,8 +240,8 @@ var (
 
 // load counts what became of the messages of a crash-every command.
 type load struct {
-	handled, crashes, dead atomic.Int64
-	progress               chan struct{} // poked on every count
+	handled, crashes, dead, refused atomic.Int64
+	progress                        chan struct{} // poked on every count
 }
 
 func (l *load) tick() {
@@ -745,14 +745,20 @@ func (r *runner) crashEvery(id string, kv map[string]string) []string {
 		r.mu.Lock()
 		pid := r.latest[id]
 		r.mu.Unlock()
-		_ = r.sys.Send(pid, work{seq: seq, every: k, l: l}) // a refused send is a dead letter
+		if err := r.sys.Send(pid, work{seq: seq, every: k, l: l}); err != nil {
+			l.refused.Add(1) // refused at send: no dead letter, the sender knows
+			select {
+			case l.progress <- struct{}{}:
+			default:
+			}
+		}
 	}
 	timeout := time.After(wait)
-	for l.handled.Load()+l.dead.Load() < int64(n) {
+	for l.handled.Load()+l.dead.Load()+l.refused.Load() < int64(n) {
 		select {
 		case <-l.progress:
 		case <-timeout:
-			r.t.Fatalf("crash-every: %d handled + %d dead-lettered of %d", l.handled.Load(), l.dead.Load(), n)
+			r.t.Fatalf("crash-every: %d handled + %d dead-lettered + %d refused of %d", l.handled.Load(), l.dead.Load(), l.refused.Load(), n)
 		}
 	}
 	// Wait for the supervisor to see the last crash before settling.
@@ -781,7 +787,7 @@ func (r *runner) crashEvery(id string, kv map[string]string) []string {
 	}
 	c := int(l.crashes.Load())
 	return []string{
-		fmt.Sprintf("sent=%d handled+dead_lettered=%d", n, l.handled.Load()+l.dead.Load()),
+		fmt.Sprintf("sent=%d handled+dead_lettered+refused=%d", n, l.handled.Load()+l.dead.Load()+l.refused.Load()),
 		fmt.Sprintf("crashed>0=%t exited=crashed:%t restarted=crashed:%t", c > 0, exits == c, starts == c),
 	}
 }

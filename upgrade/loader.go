@@ -1,9 +1,11 @@
 package upgrade
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/graftrt/graft/actor"
@@ -131,3 +133,64 @@ type (
 		Reason          error
 	}
 )
+
+// LoaderProcess is a version that a Loader serves from an OS process of
+// its own, and that process.
+type LoaderProcess struct {
+	Module, Version string
+	// OSPID is the process's PID, 0 while none runs (a crashed one not
+	// yet restarted, or one stopped until the version's next use).
+	OSPID int
+}
+
+// RegisterLoaderProcesses tells sys where to find the OS processes a
+// Loader runs for it: LoaderProcesses calls list. A Loader that serves
+// versions out of process (a plugin.Loader) registers once per system, so
+// that tools which must find those processes — the chaos toolkit kills
+// them, hangs them and checks that none outlives the system — need not
+// know the loader's package. list is called without any lock of this
+// package held, and must be quick.
+//
+// Following the LoaderProcessStarted and LoaderProcessStopped events alone
+// would not do for such tools: they miss the processes started before
+// they subscribed (a version loaded before a chaos run starts), and a
+// process taken out of service is reported stopped only once it is gone,
+// after its grace period.
+func RegisterLoaderProcesses(sys *actor.System, list func() []LoaderProcess) {
+	l := loaderProcessesOf(sys)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lists = append(l.lists, list)
+}
+
+// LoaderProcesses lists the versions served out of process in sys, with
+// their OS processes, from every Loader registered with
+// RegisterLoaderProcesses (none: an empty list), ordered by module,
+// version and OS PID.
+func LoaderProcesses(sys *actor.System) []LoaderProcess {
+	l := loaderProcessesOf(sys)
+	l.mu.Lock()
+	lists := slices.Clone(l.lists)
+	l.mu.Unlock()
+	var out []LoaderProcess
+	for _, list := range lists {
+		out = append(out, list()...)
+	}
+	slices.SortFunc(out, func(a, b LoaderProcess) int {
+		return cmp.Or(cmp.Compare(a.Module, b.Module), cmp.Compare(a.Version, b.Version), cmp.Compare(a.OSPID, b.OSPID))
+	})
+	return out
+}
+
+// loaderProcesses is a system's registered listers (an extension of the
+// system: two systems never see each other's).
+type loaderProcesses struct {
+	mu    sync.Mutex
+	lists []func() []LoaderProcess // guarded by mu
+}
+
+type loaderProcessesKey struct{}
+
+func loaderProcessesOf(sys *actor.System) *loaderProcesses {
+	return sys.Extension(loaderProcessesKey{}, func() any { return &loaderProcesses{} }).(*loaderProcesses)
+}

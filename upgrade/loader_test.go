@@ -39,6 +39,28 @@ func TestNativeLoader(t *testing.T) {
 	assert.ErrorIs(t, err, actor.ErrVersionConflict)
 }
 
+// Loaders that run versions out of process register how to list those
+// processes; LoaderProcesses merges every list of one system, and another
+// system sees none of them.
+func TestLoaderProcesses(t *testing.T) {
+	sys, other := actortest.NewSystem(t), actortest.NewSystem(t)
+	assert.Empty(t, upgrade.LoaderProcesses(sys.System), "nothing registered")
+
+	upgrade.RegisterLoaderProcesses(sys.System, func() []upgrade.LoaderProcess {
+		return []upgrade.LoaderProcess{{Module: "b", Version: "v1", OSPID: 30}, {Module: "a", Version: "v2"}}
+	})
+	upgrade.RegisterLoaderProcesses(sys.System, func() []upgrade.LoaderProcess {
+		return []upgrade.LoaderProcess{{Module: "a", Version: "v1", OSPID: 20}, {Module: "b", Version: "v1", OSPID: 10}}
+	})
+	assert.Equal(t, []upgrade.LoaderProcess{
+		{Module: "a", Version: "v1", OSPID: 20},
+		{Module: "a", Version: "v2"}, // registered, not running now
+		{Module: "b", Version: "v1", OSPID: 10},
+		{Module: "b", Version: "v1", OSPID: 30},
+	}, upgrade.LoaderProcesses(sys.System), "both lists, by module, version and OS PID")
+	assert.Empty(t, upgrade.LoaderProcesses(other.System), "per system")
+}
+
 // A loader resolves a reference to a version, wherever its code lives;
 // the version then goes into a plan like any other.
 func ExampleNative() {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/internal/strictjson"
 	"github.com/graftrt/graft/upgrade"
-	"github.com/graftrt/graft/upgrade/plugin/codec"
 )
 
 // Regression tests, one per way the upgrade transaction was found to
@@ -67,7 +67,8 @@ func lazily(t *testing.T, sys *actortest.System, p upgrade.Plan, wake []actor.PI
 }
 
 // Accounts: a balance, as compiled-in v1 and v2 and as a "plugin-like" v4
-// whose state is JSON (codec.Raw), loaded in the order v1, v4, v2.
+// whose state is JSON (a jsonState, as a plugin version's codec.Raw),
+// loaded in the order v1, v4, v2.
 type (
 	balV1 struct{ Balance int }
 	balV2 struct {
@@ -101,7 +102,7 @@ func accountVersions() (v1, v2, v3, v4 *actor.Version) {
 		},
 		down: func(st any) (any, error) { // to v2: decoded strictly by v2
 			var b balV4
-			if err := st.(codec.Raw).DecodeStrict(&b); err != nil {
+			if err := st.(jsonState).DecodeStrict(&b); err != nil {
 				return nil, err
 			}
 			return balV2{Balance: int(b.Cents / 100), Owner: b.Owner}, nil
@@ -112,13 +113,23 @@ func accountVersions() (v1, v2, v3, v4 *actor.Version) {
 	return v1, v2, v3, v4
 }
 
-func raw(v any) codec.Raw {
+func raw(v any) jsonState {
 	data, _ := json.Marshal(v)
-	return codec.Raw{Codec: "json", Data: data}
+	return jsonState(data)
 }
 
-// jsonVersion is an untyped version whose state is a codec.Raw, as a
-// plugin version's is.
+// jsonState is a state encoded as JSON, as a plugin version holds it (a
+// codec.Raw of the JSON codec, in the plugin module): Decode is
+// json.Unmarshal and DecodeStrict the strict decoding that codec.Raw's
+// DecodeStrict calls, so a typed version treats it as it treats a plugin's
+// state (actor.StrictDecoder).
+type jsonState []byte
+
+func (j jsonState) Decode(into any) error       { return json.Unmarshal(j, into) }
+func (j jsonState) DecodeStrict(into any) error { return strictjson.Unmarshal(j, into) }
+
+// jsonVersion is an untyped version whose state is a jsonState, as a
+// plugin version's is a codec.Raw.
 type jsonVersion struct {
 	follows  string
 	handle   func(ctx *actor.Context, s, msg any) (any, error)

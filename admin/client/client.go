@@ -71,8 +71,8 @@ func (c *Client) Addr() string { return c.addr }
 
 // Sentinels matched by *Error with errors.Is.
 var (
-	// ErrUnreachable: no node answered at the address.
-	ErrUnreachable = errors.New("client: no Graft node answers")
+	// ErrNoNode: no node answered at the address.
+	ErrNoNode = errors.New("client: no Graft node answers")
 	// ErrUnauthorized: the node refused the token (401).
 	ErrUnauthorized = errors.New("client: token refused")
 	// ErrNotFound: no such process or upgrade (404).
@@ -100,7 +100,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is matches the sentinel of the error's status.
 func (e *Error) Is(target error) bool {
 	switch target {
-	case ErrUnreachable:
+	case ErrNoNode:
 		return e.Status == 0
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized

@@ -223,7 +223,7 @@ func TestErrorsForAPerson(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.Status(ctx)
 		assert.EqualError(t, err, "no Graft node answers at "+addr+" (is it running? --addr or GRAFT_ADDR)")
-		assert.ErrorIs(t, err, client.ErrUnreachable)
+		assert.ErrorIs(t, err, client.ErrNoNode)
 	})
 
 	t.Run("a context that ended", func(t *testing.T) {

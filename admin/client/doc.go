@@ -17,7 +17,7 @@
 // not a 2xx is an *Error carrying the status and the node's message (the
 // admin.Error document); a node that does not answer at all (connection
 // refused, unknown host) is an *Error with Status 0. Both match the
-// sentinels of this package with errors.Is: ErrUnreachable,
+// sentinels of this package with errors.Is: ErrNoNode,
 // ErrUnauthorized (401), ErrNotFound (404), ErrConflict (409). An error of
 // the context is returned as it is.
 package client

@@ -78,8 +78,15 @@
 // plugin's output shortly after it exits, so a helper the plugin started
 // that still holds it holds nothing up. A version made current again after
 // its retirement starts a new process on first use. Processes lists them
-// with their OS PIDs.
+// with their OS PIDs, and so does upgrade.LoaderProcesses, for code that
+// does not import this package (the chaos toolkit).
 //
 // Module authors write versions with package sdk; the wire protocol is in
 // internal/pb (module.proto).
+//
+// This package and those below it are a module of their own,
+// github.com/graftrt/graft/upgrade/plugin, beside the core module
+// github.com/graftrt/graft: go-plugin, gRPC and protobuf are this
+// module's requirements, and a service that loads no plugin version never
+// requires them.
 package plugin

@@ -40,6 +40,8 @@ func TestAPluginProcessStopsWhenItsPlanDoesNotMakeItCurrent(t *testing.T) {
 			v2 := load(t, sys, plugin.NewLoader(), c.bin, "tally", "v2")
 			loaded := osPID(t, sys, "v2")
 			require.True(t, plugintest.Running(loaded), "Load starts the plugin process")
+			require.Equal(t, []upgrade.LoaderProcess{{Module: "tally", Version: "v2", OSPID: loaded}},
+				upgrade.LoaderProcesses(sys.System), "listed for code that does not import package plugin")
 
 			plan := c.plan
 			plan.Changes = []upgrade.Change{{Module: "tally", To: v2}}
@@ -47,6 +49,7 @@ func TestAPluginProcessStopsWhenItsPlanDoesNotMakeItCurrent(t *testing.T) {
 			require.Equal(t, c.outcome, rep.Outcome)
 			assert.False(t, plugintest.Running(loaded), "the plan is over: the process it started for v2 stopped")
 			assert.Zero(t, osPID(t, sys, "v2"))
+			assert.Equal(t, []upgrade.LoaderProcess{{Module: "tally", Version: "v2"}}, upgrade.LoaderProcesses(sys.System))
 			assert.Equal(t, before, plugintest.Children(), "no plugin process left")
 			for _, pid := range pids {
 				assert.Equal(t, Stats{Version: "v1", Handled: 1}, stats(t, sys, pid))

@@ -211,16 +211,32 @@ type registry struct {
 	// is over.
 	loading map[*proc]chan struct{} // guarded by mu
 	closed  bool                    // guarded by mu: the system has stopped
+	// registered: the registry's processes are listed by
+	// upgrade.LoaderProcesses.
+	registered sync.Once
 }
 
 type registryKey struct{}
 
 func registryOf(sys *actor.System) *registry {
-	return sys.Extension(registryKey{}, func() any {
+	reg := sys.Extension(registryKey{}, func() any {
 		reg := &registry{procs: make(map[*proc]*actor.Version), loading: make(map[*proc]chan struct{})}
 		sys.OnShutdown(reg.close)
 		return reg
 	}).(*registry)
+	// Not in Extension's create function, which runs under the system's
+	// lock of its extensions: registering takes it too.
+	reg.registered.Do(func() {
+		upgrade.RegisterLoaderProcesses(sys, func() []upgrade.LoaderProcess {
+			procs := Processes(sys)
+			out := make([]upgrade.LoaderProcess, len(procs))
+			for i, p := range procs {
+				out[i] = upgrade.LoaderProcess{Module: p.Module, Version: p.Version, OSPID: p.OSPID}
+			}
+			return out
+		})
+	})
+	return reg
 }
 
 // reserve lists p, a new proc for Load to start, unless a version of the
@@ -335,7 +351,9 @@ type Process struct {
 }
 
 // Processes lists the plugin versions loaded into sys and their OS
-// processes, by module and version.
+// processes, by module and version. upgrade.LoaderProcesses(sys) lists
+// them too, for code that does not import this package (the chaos
+// toolkit).
 func Processes(sys *actor.System) []Process {
 	reg := registryOf(sys)
 	reg.mu.Lock()

@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	"github.com/graftrt/graft/actor"
-	"github.com/graftrt/graft/upgrade/plugin/codec"
+	"github.com/graftrt/graft/internal/strictjson"
 )
 
 // checker runs the checks of one Problems call.
@@ -207,7 +207,7 @@ func (c *checker) decoding(v *actor.Version) {
 		_, err = actor.MigrateState(v, v, nil, e, c.Extra)
 		strict = strict || e.strict
 		if err != nil {
-			return fmt.Errorf("%v refuses its own state as JSON %s: %w", v, e.raw.Data, err)
+			return fmt.Errorf("%v refuses its own state as JSON %s: %w", v, e.data, err)
 		}
 		return nil
 	})
@@ -227,19 +227,23 @@ func (c *checker) decoding(v *actor.Version) {
 			if err != nil {
 				return nil // refused, as it should be
 			}
-			if same, err := sameJSON(e.raw.Data, got); err != nil || same {
+			if same, err := sameJSON(e.data, got); err != nil || same {
 				return err
 			}
-			return fmt.Errorf("%v read %s's state %s as %+v, losing or inventing fields, and is not Lenient", v, w.Name(), e.raw.Data, got)
+			return fmt.Errorf("%v read %s's state %s as %+v, losing or inventing fields, and is not Lenient", v, w.Name(), e.data, got)
 		})
 	}
 }
 
-// encodedJSON is a state as a plugin version holds it, JSON in a codec.Raw,
-// that records whether it was decoded strictly (a Lenient version calls
-// Decode instead; an untyped one neither).
+// encodedJSON is a state as a plugin version holds it with the JSON codec
+// (a codec.Raw of package upgrade/plugin/codec), that records whether it
+// was decoded strictly (a Lenient version calls Decode instead; an untyped
+// one neither). It decodes as that Raw does: Decode is json.Unmarshal,
+// DecodeStrict the core's strict decoding, which the codec's DecodeStrict
+// calls too. This package does not import the codec, which is in the
+// plugin module with gRPC and protobuf.
 type encodedJSON struct {
-	raw    codec.Raw
+	data   []byte
 	strict bool
 }
 
@@ -248,14 +252,14 @@ func encode(state any) (*encodedJSON, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the state does not encode as JSON: %w", err)
 	}
-	return &encodedJSON{raw: codec.Raw{Codec: codec.JSON.Name(), Data: data}}, nil
+	return &encodedJSON{data: data}, nil
 }
 
-func (e *encodedJSON) Decode(into any) error { return e.raw.Decode(into) }
+func (e *encodedJSON) Decode(into any) error { return json.Unmarshal(e.data, into) }
 
 func (e *encodedJSON) DecodeStrict(into any) error {
 	e.strict = true
-	return e.raw.DecodeStrict(into)
+	return strictjson.Unmarshal(e.data, into)
 }
 
 // sameJSON reports whether v encodes as the same JSON value as data:

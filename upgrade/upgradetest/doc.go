@@ -26,10 +26,13 @@
 //     A, up then down returns a state equal to the original.
 //   - Shortcut: a step that skips versions (UpgradesFrom, DowngradesTo)
 //     gives the state that the chain of steps it skips gives.
-//   - Decoding: a typed version accepts its own state encoded as JSON in
-//     a codec.Raw (as a plugin version holds it), and refuses another
+//   - Decoding: a typed version accepts its own state encoded as JSON
+//     and decoded as a plugin version's state is (a codec.Raw of the
+//     plugin module's codec package: strictly, refusing unknown and
+//     missing fields, with the very same checks), and refuses another
 //     version's unless it reads it without losing or inventing a field or
-//     is Lenient.
+//     is Lenient. This package does not import the codec: it needs
+//     neither gRPC nor protobuf.
 //   - Reach: every version has a route from the first version and to the
 //     last ones; a gap usually is a version missing from Versions, whose
 //     steps the other checks would otherwise skip unnoticed.

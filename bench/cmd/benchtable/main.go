@@ -162,6 +162,7 @@ const (
 func columns() []column {
 	return []column{
 		{title: "W1 Mmsg/s", m: metric{"W1", "Mmsg/s"}, format: fixed(2)},
+		{title: "W1s Mmsg/s", m: metric{"W1s", "Mmsg/s"}, format: fixed(2)},
 		{title: "W2 Mmsg/s", m: metric{"W2", "Mmsg/s"}, format: fixed(2)},
 		{title: "W3 p50 µs", m: metric{"W3", "p50-us"}, lowerIsBetter: true, format: fixed(2)},
 		{title: "W3 p99 µs", m: metric{"W3", "p99-us"}, lowerIsBetter: true, format: fixed(2)},
@@ -186,6 +187,7 @@ type cell struct {
 func cells() []cell {
 	return []cell{
 		{"W1 Mmsg/s", []string{"W1 Mmsg/s"}},
+		{"W1s Mmsg/s", []string{"W1s Mmsg/s"}},
 		{"W2 Mmsg/s", []string{"W2 Mmsg/s"}},
 		{"W3 p50 / p99 µs", []string{"W3 p50 µs", "W3 p99 µs"}},
 		{"W4 actors/s", []string{"W4 actors/s"}},

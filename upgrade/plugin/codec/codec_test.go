@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/upgrade/plugin/codec"
 )
 
@@ -157,4 +158,35 @@ func TestDecodeStrictRefusesOtherShapes(t *testing.T) {
 	ok, err := codec.DecodeStrict[*wrapperspb.StringValue](msg)
 	require.NoError(t, err)
 	assert.Equal(t, "hello", ok.GetValue())
+}
+
+// A Raw is an actor.StrictDecoder: a typed version given a plugin's state
+// decodes it strictly, and refuses one of another shape instead of reading
+// zeros (a Lenient version decodes it leniently, on purpose).
+func TestATypedVersionDecodesARawStrictly(t *testing.T) {
+	type balance struct{ Balance int }
+	type cents struct {
+		Cents int64
+		Owner string
+	}
+	handle := func(_ *actor.Context, s balance, _ any) (balance, error) { return s, nil }
+	v := actor.Define("acct", "v1", actor.Funcs[balance]{Handle: handle})
+	var _ actor.StrictDecoder = codec.Raw{}
+
+	own, err := codec.Encode(codec.JSON, balance{Balance: 7})
+	require.NoError(t, err)
+	got, err := actor.MigrateState(v, v, nil, own, nil)
+	require.NoError(t, err)
+	assert.Equal(t, balance{Balance: 7}, got)
+
+	other, err := codec.Encode(codec.JSON, cents{Cents: 700, Owner: "ann"})
+	require.NoError(t, err)
+	_, err = actor.MigrateState(v, v, nil, other, nil)
+	assert.ErrorIs(t, err, actor.ErrStateType)
+	assert.ErrorContains(t, err, `does not have the shape of the type: json: unknown field "Cents"`)
+
+	lenient := actor.Define("acct", "v1", actor.Funcs[balance]{Handle: handle, Lenient: true})
+	got, err = actor.MigrateState(lenient, lenient, nil, other, nil)
+	require.NoError(t, err, "Lenient: read anyway")
+	assert.Equal(t, balance{}, got)
 }

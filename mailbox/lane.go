@@ -1,0 +1,451 @@
+package mailbox
+
+import (
+	"sync/atomic"
+)
+
+// The unbounded user lane: a segmented multi-producer, single-consumer
+// queue that producers append to without the mailbox's lock. See doc.go
+// ("The unbounded lane") for the design and its guarantees; the comments
+// here say what each step relies on.
+//
+// Positions. Every user message pushed gets a position, one more than the
+// message before it: a ticket from the tail segment's counter. A segment
+// holds the positions base, base+1, ..., base+len(slots)-1. Positions are
+// what marks (Mark, InsertUser), Depth and Pushed count in; they never go
+// back, also when a segment starts again from its first slot.
+
+const (
+	// inlineSlots is the size of the segment every mailbox carries inside
+	// itself: a process that gets a few messages at a time never needs
+	// another one, and an idle process holds no segment of its own.
+	inlineSlots = 1
+	// segmentSlots is the size of every other segment: 256 slots of 24
+	// bytes, one 6 KiB allocation (a size class of its own) per 256
+	// messages when the sender runs ahead, none when the owner keeps up
+	// (a passed segment is reused).
+	segmentSlots = 256
+	// sealed, set in a segment's reserve, refuses every later
+	// reservation in it: the lane was closed, the segment is starting
+	// again from its first slot, or it came with a Backlog.
+	sealed = uint64(1) << 63
+	// maxSpares bounds the passed segments a running mailbox keeps for
+	// reuse: enough for a sender a few segments ahead, as when the owner
+	// is rescheduled; an idle mailbox keeps one.
+	maxSpares = 8
+)
+
+// Slot states.
+const (
+	slotEmpty   uint32 = iota // reserved or not, not written yet
+	slotReady                 // holds a message
+	slotSkipped               // refused: the lane was closed before the message was written
+)
+
+// slot holds one message. A producer writes msg, then moves state from
+// empty to ready; the owner reads msg once it sees ready. The one writer
+// per slot is the producer whose reservation it is.
+type slot struct {
+	state atomic.Uint32
+	msg   any
+}
+
+// segment is a block of slots.
+type segment struct {
+	// reserve is the next position a producer takes here (an atomic add),
+	// with the sealed bit. It runs past the segment's last position when
+	// the segment is full: each producer that finds it full adds one more
+	// and goes on to the next segment.
+	reserve atomic.Uint64
+	// base is the position of slots[0]. It changes only when the owner
+	// starts a segment again from its first slot (restart), under the
+	// mailbox's lock with the segment sealed.
+	base atomic.Uint64
+	// end is how many slots hold (or will hold) messages: len(slots),
+	// fewer for a segment sealed before it filled.
+	end  atomic.Uint64
+	next atomic.Pointer[segment]
+	// slots never changes once the segment is published. A segment
+	// header is never reused (a producer that was descheduled may still
+	// hold it); only its slots are, through the mailbox's spare, and only
+	// after every reservation in them was taken.
+	slots []slot
+}
+
+// reset prepares s, new or taken from a spare, to follow a segment that
+// ends at position base.
+func (s *segment) reset(base uint64) {
+	s.base.Store(base)
+	s.end.Store(uint64(len(s.slots)))
+	s.reserve.Store(base)
+}
+
+// laneEnd returns the position after the last reserved one: the number
+// of user messages ever pushed, counted from the lane's first position.
+// Safe from any goroutine. It reads two words, but each is consistent
+// with any order of the operations that change them: a reservation adds
+// to reserve, a restart moves base to reserve's value, a link adds a
+// segment whose reserve and base both start at the old end.
+func (m *Mailbox) laneEnd() uint64 {
+	t := m.tail.Load()
+	if t == nil {
+		if a := m.adopted.Load(); a != nil {
+			return a.start
+		}
+		return 0
+	}
+	r := t.reserve.Load() &^ sealed
+	return min(r, t.base.Load()+t.end.Load())
+}
+
+// push appends msg to the unbounded lane. It fails only with ErrClosed.
+func (m *Mailbox) push(msg any) error {
+	for {
+		t := m.tail.Load()
+		if t != nil {
+			// The fast path: one atomic add on the tail segment, the
+			// message, one compare-and-swap on its slot.
+			p := t.reserve.Add(1) - 1
+			if i := p - t.base.Load(); i < uint64(len(t.slots)) {
+				// (A sealed reserve makes p, and so i, huge.)
+				s := &t.slots[i]
+				s.msg = msg
+				if s.state.CompareAndSwap(slotEmpty, slotReady) {
+					return nil
+				}
+				// A closer skipped the slot: the lane was closed
+				// after the reservation and before the write.
+				return ErrClosed
+			}
+		}
+		if err := m.extend(t); err != nil {
+			return err
+		}
+	}
+}
+
+// extend is push's slow path: the tail t is full, sealed or missing. Under
+// the lock, so that producers that all find t full link one segment, and
+// so that a segment the owner seals to start it again (restart) is not
+// mistaken for a full one.
+func (m *Mailbox) extend(t *segment) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state.Load()&stClosed != 0 {
+		return ErrClosed
+	}
+	if m.tail.Load() != t {
+		return nil // moved on meanwhile: try again
+	}
+	if t == nil {
+		// The first push: the lane starts in the mailbox's own segment.
+		m.inline.slots = m.inlineSlots[:]
+		var start uint64
+		if a := m.adopted.Load(); a != nil {
+			start = a.start
+		}
+		m.inline.reset(start)
+		m.claimSeg.Store(&m.inline)
+		m.tail.Store(&m.inline)
+		return nil
+	}
+	r := t.reserve.Load()
+	if r&sealed == 0 && r-t.base.Load() < t.end.Load() {
+		return nil // started again from its first slot meanwhile: try again
+	}
+	// Full, or sealed with the Backlog it came with (a closed mailbox
+	// returned above).
+	var s *segment
+	if sp := m.spares.Load(); sp != nil {
+		m.spares.Store(sp.next.Load())
+		s = &segment{slots: sp.slots} // a new header: see segment.slots
+	} else {
+		// Sizes double from the inline segment's up to segmentSlots: a
+		// short burst needs no 6 KiB segment.
+		s = &segment{slots: make([]slot, min(2*len(t.slots), segmentSlots))}
+	}
+
+	s.reset(t.base.Load() + t.end.Load())
+	t.next.Store(s)
+	m.tail.Store(s)
+	return nil
+}
+
+// Owner side.
+
+// first returns the segment the owner reads from, nil before any push.
+func (m *Mailbox) first() *segment {
+	if m.head == nil && m.tail.Load() != nil {
+		m.setHead(&m.inline, 0)
+	}
+	return m.head
+}
+
+// takeLane returns the next message of the lane the owner may take: the
+// overlay's (InsertUser, Adopt) when it is due, else the lane's next
+// message once it is written. Owner only.
+func (m *Mailbox) takeLane() (msg any, ok bool) {
+	if o := m.ins; o != nil && o.q[0].at <= m.pos {
+		msg = o.q[0].msg
+		o.q[0] = insertion{}
+		o.q = o.q[1:]
+		if len(o.q) == 0 {
+			m.ins = nil
+		}
+		return msg, true
+	}
+	seg := m.first()
+	for seg != nil {
+		if m.pos == m.claimEnd && !m.claim() {
+			return nil, false
+		}
+		if int(m.hi) < len(m.slots) {
+			s := &m.slots[m.hi]
+			switch s.state.Load() {
+			case slotReady:
+				msg = s.msg
+				if seg == &m.inline {
+					s.msg = nil // so that an idle process holds no message
+				}
+				m.hi++
+				m.pos++
+				return msg, true
+			case slotSkipped:
+				m.hi++
+				m.pos++
+				continue
+			}
+			if uint64(m.hi) < seg.end.Load() {
+				if seg.reserve.Load()&sealed == 0 || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
+					// Reserved and being written (or not reserved
+					// yet): its producer schedules the owner if it
+					// went idle meanwhile. In a sealed segment (one
+					// that came with a Backlog) nobody will schedule
+					// us: the slot is refused instead, and its
+					// producer's push fails.
+					return nil, false
+				}
+				continue
+			}
+		}
+		next := seg.next.Load()
+		if next == nil {
+			return nil, false
+		}
+		m.advance(seg, next)
+		seg = next
+	}
+	return nil, false
+}
+
+// claim extends the part of the lane the owner has taken on, up to what
+// producers have reserved so far, and reports whether there is any.
+// CloseForeign takes the rest (see there). Owner only.
+func (m *Mailbox) claim() bool {
+	end := m.laneEnd()
+	if end <= m.pos || !m.claimed.CompareAndSwap(m.claimEnd, end) {
+		return false // nothing new, or CloseForeign took the rest
+	}
+	m.claimEnd = end
+	return true
+}
+
+// advance moves the owner from seg, all taken, to next. A full segment of
+// the usual size becomes a spare, for the next segment a producer links.
+// Under the lock: CloseForeign walks the lane from claimSeg, which must
+// never be a reused segment.
+func (m *Mailbox) advance(seg, next *segment) {
+	m.mu.Lock()
+	m.setHead(next, 0)
+	m.claimSeg.Store(next)
+	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && m.countSpares() < maxSpares {
+		// Every reservation in seg was taken (a sealed one may hold a
+		// late producer's write to a refused slot: it is left to the
+		// collector). Its header, which only a descheduled producer may
+		// still look at (and find full), becomes the spare list's node.
+		clear(seg.slots)
+		seg.next.Store(m.spares.Load())
+		m.spares.Store(seg)
+	}
+	m.publish()
+	m.mu.Unlock()
+}
+
+// countSpares returns the length of the spare list. mu is held.
+func (m *Mailbox) countSpares() (n int) {
+	for s := m.spares.Load(); s != nil; s = s.next.Load() {
+		n++
+	}
+	return n
+}
+
+// setHead makes seg the segment the owner reads, from slot hi. The owner
+// keeps its own copy of seg.slots: reading the segment's header on every
+// message would share a cache line with the counter producers add to.
+func (m *Mailbox) setHead(seg *segment, hi int) {
+	m.head, m.slots, m.hi = seg, seg.slots, int32(hi)
+}
+
+// laneReady reports whether takeLane would return a message now, without
+// taking it. Owner only.
+func (m *Mailbox) laneReady() bool {
+	if o := m.ins; o != nil && o.q[0].at <= m.pos {
+		return true
+	}
+	seg, i := m.first(), int(m.hi)
+	for seg != nil {
+		if i < len(seg.slots) {
+			switch seg.slots[i].state.Load() {
+			case slotReady:
+				return true
+			case slotSkipped:
+				i++
+				continue
+			}
+			if uint64(i) < seg.end.Load() {
+				// Empty; in a sealed segment takeLane refuses it and
+				// goes on, so there may be something behind it.
+				return seg.reserve.Load()&sealed != 0
+			}
+		}
+		seg, i = seg.next.Load(), 0
+	}
+	return false
+}
+
+// tidy runs as the owner goes idle with nothing to take. It lets go of the
+// messages it took from its segment (an idle process holds none) and, once
+// half of the segment is used, starts it again from its first slot: a
+// process woken for a message or two at a time keeps using the same slots
+// and never links a segment. Owner only.
+func (m *Mailbox) tidy() {
+	seg := m.head
+	if seg == nil || m.ins != nil {
+		return
+	}
+	for i := range m.hi {
+		if s := &seg.slots[i]; s.state.Load() == slotReady && s.msg != nil {
+			s.msg = nil
+		}
+	}
+	sp := m.spares.Load()
+	if int(m.hi) < len(seg.slots)/2 && (sp == nil || sp.next.Load() == nil) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sp := m.spares.Load(); sp != nil { // an idle mailbox keeps one
+		sp.next.Store(nil)
+	}
+	if int(m.hi) < len(seg.slots)/2 {
+		return
+	}
+	// Only if every reservation in seg was taken: then no producer holds
+	// one, and sealing refuses new ones until base has moved.
+	if !seg.reserve.CompareAndSwap(m.pos, m.pos|sealed) {
+		return
+	}
+	for i := range m.hi {
+		seg.slots[i].state.Store(slotEmpty)
+	}
+	seg.base.Store(m.pos)
+	seg.reserve.Store(m.pos)
+	m.hi = 0
+}
+
+// sealLane refuses every later reservation (Close, CloseForeign,
+// CloseBacklog): it seals the tail, and records how many of its slots
+// were reserved. Under the lock, with the mailbox closed, so no producer
+// links a segment after it.
+func (m *Mailbox) sealLane() {
+	t := m.tail.Load()
+	if t == nil {
+		return
+	}
+	if r := t.reserve.Or(sealed); r&sealed == 0 {
+		t.end.Store(min(r-t.base.Load(), uint64(len(t.slots))))
+	}
+}
+
+// collect appends to dst the messages of a sealed lane from position pos
+// (slot i of seg) up to position limit, with the overlay's messages in
+// their places, and returns it. An empty slot is refused on the way (its
+// producer's push fails), so that every slot is either returned here or
+// refused, once. The caller has exclusive access to that part of the
+// lane.
+func collect(dst []any, seg *segment, i int, pos, limit uint64, ins []insertion) []any {
+	for seg != nil && pos < limit {
+		end := int(seg.end.Load())
+		for ; i < end && pos < limit; i++ {
+			for len(ins) > 0 && ins[0].at <= pos {
+				dst = append(dst, ins[0].msg)
+				ins = ins[1:]
+			}
+			s := &seg.slots[i]
+			if s.state.Load() == slotReady || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
+				if s.state.Load() == slotReady {
+					dst = append(dst, s.msg)
+				}
+			}
+			pos++
+		}
+		if i < end {
+			break // at limit
+		}
+		seg, i = seg.next.Load(), 0
+	}
+	for _, in := range ins {
+		dst = append(dst, in.msg)
+	}
+	return dst
+}
+
+// sealAll seals every segment from seg on, so that whoever reads them
+// later (a Backlog's reader, the mailbox adopting it) refuses a slot still
+// empty instead of waiting for it: its producer pushed to a closed mailbox.
+func sealAll(seg *segment) (last *segment) {
+	for ; seg != nil; seg = seg.next.Load() {
+		seg.reserve.Or(sealed)
+		last = seg
+	}
+	return last
+}
+
+// insertion is a message the owner put into the lane at a position
+// (InsertUser, or Adopt into a mailbox that already had messages): it
+// comes after every lane message before position at and before the others.
+type insertion struct {
+	at  uint64
+	msg any
+}
+
+// insert adds msg to the overlay at position at, after the overlay's
+// messages at the same position.
+func (m *Mailbox) insert(at uint64, msg any) {
+	if m.ins == nil {
+		m.ins = &overlay{}
+	}
+	q := m.ins.q
+	i := len(q)
+	for i > 0 && q[i-1].at > at {
+		i--
+	}
+	q = append(q, insertion{})
+	copy(q[i+1:], q[i:])
+	q[i] = insertion{at: at, msg: msg}
+	m.ins.q = q
+}
+
+func (o *overlay) len() int {
+	if o == nil {
+		return 0
+	}
+	return len(o.q)
+}
+
+func (o *overlay) list() []insertion {
+	if o == nil {
+		return nil
+	}
+	return o.q
+}
