@@ -62,7 +62,7 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	}
 	c := s.newCall(req)
 	if err := p.deliver(c); err != nil {
-		return s.refused(c)
+		return s.refusedCall(c)
 	}
 	return s.await(ctx, c, pid)
 }
@@ -74,8 +74,8 @@ func (s *System) newCall(req any) *callEnv {
 	return c
 }
 
-// refused returns the error a refused delivery finished c with.
-func (s *System) refused(c *callEnv) (any, error) {
+// refusedCall returns the error a refused delivery finished c with.
+func (s *System) refusedCall(c *callEnv) (any, error) {
 	r := <-c.reply
 	c.req = nil
 	s.calls.Put(c)
@@ -139,7 +139,7 @@ func (s *System) CallNamed(ctx context.Context, name string, req any) (any, erro
 		return nil, err
 	}
 	if err != nil {
-		return s.refused(c)
+		return s.refusedCall(c)
 	}
 	return s.await(ctx, c, pid)
 }

@@ -322,23 +322,24 @@ func (s *System) giveBack(p *process, r *Reservation, reason error) (sysLeft []a
 	return sysLeft
 }
 
-// pushLocked queues msg in the reservation, under its mailbox bound, and
-// returns the message the bound dropped, if any (msg itself when refused,
-// with ErrMailboxFull), for the caller to report once it has let go of
-// namesMu. namesMu is held for reading and r is in reserved, so r is open.
-func (r *Reservation) pushLocked(msg any) (dropped any, err error) {
+// pushLocked queues msg in the reservation, under its mailbox bound. It
+// returns the message DropOldest evicted, if any, for the caller to report
+// once it has let go of namesMu; a message the Reject policy refuses is
+// returned with ErrMailboxFull. namesMu is held for reading and r is in
+// reserved, so r is open.
+func (r *Reservation) pushLocked(msg any) (evicted any, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c := r.bound.Capacity; c > 0 && len(r.queue) >= c {
 		if r.bound.Overflow != mailbox.DropOldest {
-			return msg, fmt.Errorf("actor: send to %q (reserved): %w", r.name, ErrMailboxFull)
+			return nil, fmt.Errorf("actor: send to %q (reserved): %w", r.name, ErrMailboxFull)
 		}
-		dropped = r.queue[0]
+		evicted = r.queue[0]
 		r.queue[0] = nil
 		r.queue = r.queue[1:]
 	}
 	r.queue = append(r.queue, msg)
-	return dropped, nil
+	return evicted, nil
 }
 
 // sendNamed delivers msg (a message or a call's envelope) to what name
@@ -347,7 +348,8 @@ func (r *Reservation) pushLocked(msg any) (dropped any, err error) {
 // closed, or the process gone, looks the name up again: the process may
 // have left its name to a reservation, or to its replacement, meanwhile.
 // It returns the PID the message went to (the exited holder's for a
-// reservation). A refused message is reported as Send reports it.
+// reservation). A refused message is handled as Send handles it (see
+// refuse): the error tells the sender, and it is no dead letter.
 func (s *System) sendNamed(name string, msg any) (PID, error) {
 	var tried PID
 	for {
@@ -355,10 +357,13 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 		pid, ok := s.names[name]
 		if !ok {
 			if r := s.reserved[name]; r != nil {
-				dropped, err := r.pushLocked(msg)
+				evicted, err := r.pushLocked(msg)
 				s.namesMu.RUnlock()
-				if dropped != nil {
-					s.undeliverable(r.from, dropped, ErrMailboxFull)
+				if evicted != nil {
+					s.undeliverable(r.from, evicted, ErrMailboxFull)
+				}
+				if err != nil {
+					s.refuse(r.from, msg, ErrMailboxFull)
 				}
 				return r.from, err
 			}
@@ -371,9 +376,9 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 			return PID{}, fmt.Errorf("%w: %q", ErrUnknownName, name)
 		case !ok || pid == tried:
 			// The process we found has exited and nobody holds the name
-			// now: the message was for it, as a Send by PID would have
-			// been.
-			s.undeliverable(tried, msg, NoProc)
+			// now: the message was for it, and is refused as a Send by
+			// PID would refuse it.
+			s.refuse(tried, msg, NoProc)
 			return tried, fmt.Errorf("actor: send to %v: %w", tried, NoProc)
 		}
 		if s.resolvedHook != nil {
@@ -390,7 +395,7 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 			continue
 		}
 		if err != nil {
-			s.undeliverable(pid, msg, ErrMailboxFull)
+			s.refuse(pid, msg, ErrMailboxFull)
 			return pid, fmt.Errorf("actor: send to %v: %w", pid, ErrMailboxFull)
 		}
 		if evicted != nil {

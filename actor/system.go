@@ -388,14 +388,7 @@ func (p *process) deliver(msg any) error {
 		if errors.Is(err, mailbox.ErrFull) {
 			reason = ErrMailboxFull
 		}
-		// Refused at send: the sender is told, so it is no dead letter
-		// (see DeadLetter). A call's caller gets the error; a queue the
-		// message carried is reported.
-		if _, isCall := msg.(*callEnv); isCall {
-			p.sys.undeliverable(p.pid, msg, reason)
-		} else if m, ok := msg.(ExitMsg); ok && m.Queued.Len() > 0 {
-			p.sys.undeliverableAll(m.From, m.Queued, m.Reason)
-		}
+		p.sys.refuse(p.pid, msg, reason)
 		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
 	}
 	if evicted != nil {
@@ -405,6 +398,17 @@ func (p *process) deliver(msg any) error {
 		go p.run()
 	}
 	return nil
+}
+
+// refuse reports a message refused at send. The sender is told, so it is
+// no dead letter (see DeadLetter): a call's caller gets the error, and a
+// queue the message carried is reported.
+func (s *System) refuse(to PID, msg any, reason error) {
+	if _, isCall := msg.(*callEnv); isCall {
+		s.undeliverable(to, msg, reason)
+	} else if m, ok := msg.(ExitMsg); ok && m.Queued.Len() > 0 {
+		s.undeliverableAll(m.From, m.Queued, m.Reason)
+	}
 }
 
 // signal pushes a system message; false means the process is gone.
