@@ -91,15 +91,21 @@ func BenchmarkW4(b *testing.B) {
 	}
 }
 
-func BenchmarkW5(b *testing.B) {
+func BenchmarkW5(b *testing.B) { benchRestart(b, RestartMessages, false) }
+
+// BenchmarkW5p is W5 paced: one message at a time (see Run.Paced), so that
+// the restart latency is the restart's own.
+func BenchmarkW5p(b *testing.B) { benchRestart(b, PacedRestartMessages, true) }
+
+func benchRestart(b *testing.B, n int, paced bool) {
 	for _, f := range Frameworks() {
 		b.Run(f.Name, func(b *testing.B) {
 			var elapsed time.Duration
 			var restarts, lost, reported int
 			var latencies []time.Duration
 			for range b.N {
-				var r Run
-				if err := f.Restart(&r, RestartMessages); err != nil {
+				r := Run{Paced: paced}
+				if err := f.Restart(&r, n); err != nil {
 					b.Fatal(err)
 				}
 				elapsed += r.Elapsed
@@ -183,35 +189,45 @@ func TestWorkloads(t *testing.T) {
 					t.Errorf("elapsed %v, idle memory %+v: Idle or End not called", r.Elapsed, r.IdleMem)
 				}
 			})
-			t.Run("W5", func(t *testing.T) {
-				const n = 2_000
-				var r Run
-				if err := f.Restart(&r, n); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%d restarts in %v; of %d messages %d handled, %d reported, %d lost; %d restart latencies",
-					r.Restarts, r.Elapsed, n, r.Handled, r.Reported, r.Lost, len(r.RestartLatencies))
-				if r.Elapsed <= 0 {
-					t.Errorf("elapsed %v, want > 0", r.Elapsed)
-				}
-				if r.Handled+r.Reported+r.Lost != n {
-					t.Errorf("handled %d + reported %d + lost %d != sent %d", r.Handled, r.Reported, r.Lost, n)
-				}
-				// Every crash is restarted and the restarted worker handles
-				// at least the end marker, so each crash shows as a restart
-				// with a latency; a crash is a handled multiple of
-				// RestartEvery, minus one.
-				if crashes := r.Handled / RestartEvery; r.Restarts < 1 || len(r.RestartLatencies) != r.Restarts {
-					t.Errorf("%d restarts, %d latencies (at least %d crashes handled), want equal and > 0",
-						r.Restarts, len(r.RestartLatencies), crashes)
-				}
-				// Only Ergo drops messages; everyone else hands each one to
-				// the handler or reports it.
-				if f.Name != "ergo" && r.Lost != 0 {
-					t.Errorf("lost %d messages", r.Lost)
-				}
-			})
+			for name, paced := range map[string]bool{"W5": false, "W5p": true} {
+				t.Run(name, func(t *testing.T) { testRestart(t, f, paced) })
+			}
 		})
+	}
+}
+
+// testRestart runs W5 (or W5p) at a small size and checks its accounting.
+func testRestart(t *testing.T, f Framework, paced bool) {
+	const n = 2_000
+	r := Run{Paced: paced}
+	if err := f.Restart(&r, n); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d restarts in %v; of %d messages %d handled, %d reported, %d lost; %d restart latencies",
+		r.Restarts, r.Elapsed, n, r.Handled, r.Reported, r.Lost, len(r.RestartLatencies))
+	if r.Elapsed <= 0 {
+		t.Errorf("elapsed %v, want > 0", r.Elapsed)
+	}
+	if r.Handled+r.Reported+r.Lost != n {
+		t.Errorf("handled %d + reported %d + lost %d != sent %d", r.Handled, r.Reported, r.Lost, n)
+	}
+	// Every crash is restarted and the restarted worker handles
+	// at least the end marker, so each crash shows as a restart
+	// with a latency; a crash is a handled multiple of
+	// RestartEvery, minus one.
+	if crashes := r.Handled / RestartEvery; r.Restarts < 1 || len(r.RestartLatencies) != r.Restarts {
+		t.Errorf("%d restarts, %d latencies (at least %d crashes handled), want equal and > 0",
+			r.Restarts, len(r.RestartLatencies), crashes)
+	}
+	// Only Ergo drops messages; everyone else hands each one to
+	// the handler or reports it.
+	if f.Name != "ergo" && r.Lost != 0 {
+		t.Errorf("lost %d messages", r.Lost)
+	}
+	// Graft with KeepName refuses nothing and reports nothing: every
+	// message is handled.
+	if f.Name == "graft" && GraftRestartSemantics == KeepName && r.Reported != 0 {
+		t.Errorf("graft (KeepName): %d messages refused or reported, want 0", r.Reported)
 	}
 }
 

@@ -204,15 +204,37 @@ func graftSpawn(r *Run, n int) (err error) {
 	return err
 }
 
+// RestartSemantics is what Graft's W5 worker does with its messages at a
+// crash: the child spec's options.
+type RestartSemantics uint8
+
+const (
+	// KeepName (Handoff and KeepName, the default here): the crashed
+	// worker's queue goes to its replacement, and its name stays bound
+	// through the restart, so sends by name in the gap queue for the
+	// replacement: nothing is refused or reported.
+	KeepName RestartSemantics = iota
+	// Handoff alone: the queue goes to the replacement; a send while no
+	// incarnation holds the name fails with ErrUnknownName (reported).
+	Handoff
+	// OTP: neither, OTP's semantics and Graft's default: each crash
+	// reports its queue as dead letters, and sends in the gap fail.
+	OTP
+)
+
+// GraftRestartSemantics selects the child spec of Graft's W5 (the bench
+// tests' -graft.w5 flag sets it).
+var GraftRestartSemantics = KeepName
+
 // graftRestart is W5: one worker under a one_for_one supervisor
 // (supervisor.Start), registered as "w" so that SendNamed always reaches the
-// current incarnation. A crashed incarnation's queued messages are reported
-// as DeadLetter events with its exit reason, and so is a message pushed to
-// it between its crash and its exit; a send while no incarnation holds the
-// name fails with ErrUnknownName. Both count as reported, not lost. The
-// sender never blocks (the mailbox is unbounded and a refused send is
-// cheap), so it runs far ahead of the worker and each crash takes a backlog
-// of thousands of messages with it: almost every message ends reported.
+// current incarnation, with the child spec's options of
+// GraftRestartSemantics. Without KeepName, a send while no incarnation holds
+// the name fails with ErrUnknownName (reported); without Handoff, a crashed
+// incarnation's queued messages are reported as DeadLetter events with its
+// exit reason. The sender never blocks (the mailbox is unbounded and a
+// refused send is cheap), so it runs far ahead of the worker and each crash
+// takes a backlog of thousands of messages with it.
 func graftRestart(r *Run, n int) (err error) {
 	p := newRestartProbe(n)
 	sys, err := graftSystem(actor.Define("w", "v1", actor.Funcs[*restartWorker]{
@@ -234,14 +256,18 @@ func graftRestart(r *Run, n int) (err error) {
 		}
 	})
 	defer cancel()
+	// Handoff: what the crashed worker had queued goes to its replacement
+	// (moved whole), as with the peers whose mailbox outlives a restart;
+	// KeepName: sends by name in the restart's gap queue for the
+	// replacement, as sends to the peers' PIDs, which survive a restart,
+	// do.
+	spec := supervisor.ChildSpec{ID: "w", Start: supervisor.StartSpec{
+		Module: "w", Options: []actor.SpawnOption{actor.WithName("w")},
+	}}
+	spec.Handoff = GraftRestartSemantics <= Handoff
+	spec.KeepName = GraftRestartSemantics == KeepName
 	_, err = supervisor.Start(sys, supervisor.Flags{Intensity: restartIntensity, Period: time.Hour},
-		// Handoff: what the crashed worker had queued goes to its
-		// replacement (moved whole), as with the peers whose mailbox
-		// outlives a restart; without it each crash reports the backlog
-		// as dead letters, as OTP would.
-		[]supervisor.ChildSpec{{ID: "w", Handoff: true, Start: supervisor.StartSpec{
-			Module: "w", Options: []actor.SpawnOption{actor.WithName("w")},
-		}}})
+		[]supervisor.ChildSpec{spec})
 	if err != nil {
 		return fmt.Errorf("graft: start supervisor: %w", err)
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,7 +11,22 @@ import (
 	"go.uber.org/goleak"
 )
 
+var graftW5 = flag.String("graft.w5", "keepname", "the child spec of Graft's W5 worker: keepname, handoff or otp")
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	switch *graftW5 {
+	case "keepname":
+		GraftRestartSemantics = KeepName
+	case "handoff":
+		GraftRestartSemantics = Handoff
+	case "otp":
+		GraftRestartSemantics = OTP
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -graft.w5=%q: want keepname, handoff or otp\n", *graftW5)
+		os.Exit(2)
+	}
+
 	// The W6 plugin is built on first use (see w6Plugin) into a directory
 	// made here and removed at the end, whatever the outcome: on Ctrl-C
 	// below, and through goleak's Cleanup, which runs after the leak check

@@ -22,6 +22,13 @@ const (
 	// RestartEvery: the W5 worker panics on every RestartEvery-th message
 	// (messages RestartEvery-1, 2·RestartEvery-1, ...), 10,000 of 100,000.
 	RestartEvery = 10
+	// PacedRestartMessages is W5p's count: W5 sent one message at a time
+	// (see Run.Paced), 2,000 restarts.
+	PacedRestartMessages = 20_000
+	// pacedWait is how long W5p's sender waits for a message to be handled
+	// or reported before it sends the next one anyway: a framework that
+	// loses a message would otherwise stop the run.
+	pacedWait = time.Millisecond
 	// restartIntensity is the restart limit given to every framework that
 	// has one, far above the 10,000 crashes of a run: W5 measures restarts,
 	// not a supervisor giving up.
@@ -52,8 +59,9 @@ type Framework struct {
 	Spawn func(r *Run, n int) error
 	// Restart sends n messages from one goroutine to one supervised worker,
 	// registered under a name, that panics on every RestartEvery-th message
-	// sent (see RestartEvery) that reaches it (W5); it fills in the W5
-	// fields of Run through a restartProbe.
+	// sent (see RestartEvery) that reaches it (W5; one at a time when
+	// r.Paced, W5p); it fills in the W5 fields of Run through a
+	// restartProbe.
 	Restart func(r *Run, n int) error
 }
 
@@ -109,6 +117,11 @@ type Run struct {
 	Restarts                int
 	RestartLatencies        []time.Duration
 	Handled, Reported, Lost int
+	// Paced is set by the caller for W5p: the sender sends each message
+	// once the one before it is handled or reported (or after pacedWait),
+	// so that a restart's latency is the restart's alone, not time spent
+	// behind a backlog.
+	Paced bool
 
 	started time.Time
 }
@@ -336,12 +349,15 @@ func (p *restartProbe) reported(msg any) {
 // reported; nothing is retried), then send the end marker until a worker
 // has handled it, and stop the clock at that moment. Everything sent before
 // the marker was handled by then or dropped with its incarnation. It fills
-// in the W5 fields of r.
+// in the W5 fields of r. With r.Paced (W5p), each message is sent once the
+// one before it has been handled or reported (see awaitMessage).
 func (p *restartProbe) drive(r *Run, send func(msg any) error) error {
 	r.Begin()
 	for i := range p.n {
 		if send(i) != nil {
 			p.mark(i, reportedBit)
+		} else if r.Paced {
+			p.awaitMessage(i)
 		}
 	}
 	if err := p.awaitDone(send); err != nil {
@@ -350,6 +366,20 @@ func (p *restartProbe) drive(r *Run, send func(msg any) error) error {
 	}
 	r.EndAt(p.doneAt)
 	return p.settle(r)
+}
+
+// awaitMessage waits until message i is handled or reported, or for
+// pacedWait. It spins (yielding) rather than blocks: W5p measures
+// restarts of a few µs, which a sleeping sender would dwarf. The crash
+// message itself is marked handled just before the worker panics, so the
+// next message is sent while the restart is under way: it lands in the
+// crashed worker's mailbox, in the gap, or at the replacement, and the
+// replacement's first message closes the restart's latency.
+func (p *restartProbe) awaitMessage(i int) {
+	deadline := time.Now().Add(pacedWait)
+	for p.ledger[i].Load() == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 }
 
 // awaitDone sends the end marker until it is handled: again after 20 µs,

@@ -174,6 +174,9 @@ func columns() []column {
 		{title: "W5 reported", m: metric{"W5", "reported"}, lowerIsBetter: true, format: thousands, noRatio: true},
 		{title: "W5 restart p50 µs", m: metric{"W5", "p50-µs"}, lowerIsBetter: true, format: micros},
 		{title: "W5 restart p99 µs", m: metric{"W5", "p99-µs"}, lowerIsBetter: true, format: micros},
+		{title: "W5p reported", m: metric{"W5p", "reported"}, lowerIsBetter: true, format: thousands, noRatio: true},
+		{title: "W5p restart p50 µs", m: metric{"W5p", "p50-µs"}, lowerIsBetter: true, format: micros},
+		{title: "W5p restart p99 µs", m: metric{"W5p", "p99-µs"}, lowerIsBetter: true, format: micros},
 	}
 }
 
@@ -197,6 +200,8 @@ func cells() []cell {
 		{"W5 lost", []string{"W5 lost"}},
 		{"W5 reported", []string{"W5 reported"}},
 		{"W5 restart p50 / p99 µs", []string{"W5 restart p50 µs", "W5 restart p99 µs"}},
+		{"W5p reported", []string{"W5p reported"}},
+		{"W5p restart p50 / p99 µs", []string{"W5p restart p50 µs", "W5p restart p99 µs"}},
 	}
 }
 
