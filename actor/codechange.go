@@ -222,7 +222,11 @@ func (b *Round) work() {
 		if i >= int64(len(b.runq)) {
 			return
 		}
-		b.runq[i].run()
+		// The worker goes on with the next queued process: a process the
+		// loop hands its goroutine to gets one of its own.
+		if q := b.runq[i].loop(); q != nil {
+			go q.run()
+		}
 	}
 }
 
@@ -250,7 +254,7 @@ func (p *process) serveNow(it *batchItem) bool {
 		return true
 	}
 	if p.reason != nil { // a kill
-		p.exit(p.reason, p.terminate)
+		p.exitAndRun(p.reason, p.terminate)
 		return true
 	}
 	if !p.mb.Idle() {

@@ -57,7 +57,11 @@ type process struct {
 	reason    error
 	terminate bool
 	answered  bool // a call was handled since the mailbox was last empty
-	streak    int  // messages taken since the mailbox was last empty
+	// looping: the receive loop is running Handle on this goroutine, so a
+	// process this one spawns can wait for the goroutine (starting, and
+	// procExt.starts): see WithDeferredStart and handOff.
+	looping, starting bool
+	streak            int // messages taken since the mailbox was last empty
 	// cont is the step Context.Continue asked for, handled before the
 	// next user message (see runContinue); nil when none.
 	cont any
@@ -90,6 +94,9 @@ type procExt struct {
 	// exit (WithKeepName).
 	took      *Reservation
 	keepBound mailbox.Options
+	// starts are processes this one spawned from its receive loop whose
+	// own loops wait for this goroutine (see handOff). Owner only.
+	starts []*process
 	// Owner only.
 	log   *zap.Logger
 	batch *Batch  // reused by receiveBatch
@@ -136,29 +143,119 @@ type Down struct {
 	Reason error
 }
 
-// run is the receive loop, the only long-lived code of a process. It is
-// started on a fresh goroutine when the mailbox goes from idle to having
-// work, and returns when the mailbox is idle again, so an idle process holds
-// no goroutine. Each turn takes the system lane first (exit signals, links,
-// monitors, suspend/resume, stop, info); then one user message, handled by
-// the version that is current right now (receive). After any message that
-// decided the process must exit, it exits.
+// run is the body of a goroutine started for a process whose mailbox went
+// from idle to having work: it runs the process's receive loop, then the
+// loop of whichever process that one hands the goroutine to (see loop),
+// until none does.
 func (p *process) run() {
+	for q := p; q != nil; {
+		q = q.loop()
+	}
+}
+
+// growStack makes the goroutine's stack at least stackPad deep (see loop).
+//
+//go:noinline
+func growStack() {
+	var pad [stackPad]byte
+	touch(pad[:])
+}
+
+// touch keeps growStack's frame from being optimized away.
+//
+//go:noinline
+func touch(b []byte) { b[len(b)-1] = 1 }
+
+const stackPad = 12 << 10
+
+// loop is the receive loop, the only long-lived code of a process. It
+// runs while the mailbox has work and returns when it is idle again, so an
+// idle process holds no goroutine. Each turn takes the system lane first
+// (exit signals, links, monitors, suspend/resume, stop, info); then one
+// user message, handled by the version that is current right now
+// (receive). After any message that decided the process must exit, it
+// exits.
+//
+// Instead of ending, the goroutine may go on with another process's loop,
+// which loop returns: the parent an exit woke (see finish), or a process
+// this one spawned (see handOff). A restart then runs on one goroutine
+// from the crash to the replacement's first message: the child's exit
+// wakes its supervisor, whose restart spawns the replacement. Starting a
+// goroutine for each costs more than the restart itself, mostly in
+// growing a fresh goroutine's stack, which this one has grown already.
+// (Each woken process would otherwise get a goroutine of its own; the
+// other choice, a pool of worker goroutines, would add a hand-over
+// between goroutines to every wake-up, where this adds none.)
+func (p *process) loop() *process {
 	for {
 		if p.exiting.Load() { // abandoned while it ran user code
+			p.startAll()
 			p.zombie()
-			return
+			return nil
 		}
 		if p.cont != nil && p.mb.UserReady() {
 			p.runContinue()
 		} else if !p.next() {
-			return // idle; the next push starts a new run
+			return nil // idle; the next push starts a new run
 		}
 		if p.reason != nil {
-			p.exit(p.reason, p.terminate)
-			return
+			p.startAll()
+			if p.handoff {
+				// Its exit hands its queue to its supervisor, whose restart
+				// runs next on this goroutine (see finish): the stack it
+				// needs is grown now, while it holds two frames, rather
+				// than deep in the restart, which would copy every frame.
+				growStack()
+			}
+			return p.exit(p.reason, p.terminate)
+		}
+		if p.starting {
+			if q := p.handOff(); q != nil {
+				return q
+			}
 		}
 	}
+}
+
+// handOff starts the processes this one spawned while handling its last
+// message. If it has nothing else to do now (its mailbox goes idle), the
+// first of them gets this goroutine: handOff returns it, and loop returns
+// it to run. The others get goroutines of their own.
+func (p *process) handOff() *process {
+	// Taken before the mailbox may go idle: from then on another
+	// goroutine may run this process.
+	starts := p.takeStarts()
+	if p.cont == nil && p.mb.Idle() {
+		for _, q := range starts[1:] {
+			go q.run()
+		}
+		return starts[0]
+	}
+	for _, q := range starts {
+		go q.run()
+	}
+	return nil
+}
+
+// startAll starts a goroutine for each process that waits for this one's
+// (see handOff).
+func (p *process) startAll() {
+	for _, q := range p.takeStarts() {
+		go q.run()
+	}
+}
+
+// takeStarts returns the processes waiting for this one's goroutine and
+// forgets them.
+func (p *process) takeStarts() []*process {
+	if !p.starting {
+		return nil
+	}
+	p.starting = false
+	x := p.ext.Load()
+	starts := x.starts
+	x.starts = nil
+	return starts
 }
 
 // next handles the next message: a signal first, else a user message. It
@@ -301,7 +398,9 @@ func (p *process) pinned(cur *release) *release {
 // handle calls the version's Handle. An error or a panic becomes the exit
 // reason; the state the handler returned is what Terminate sees.
 func (p *process) handle(msg any) {
+	p.looping = true
 	defer func() {
+		p.looping = false
 		if r := recover(); r != nil {
 			p.stop(newPanicError(r), true)
 		}
@@ -657,21 +756,31 @@ func (p *process) info() ProcessInfo {
 
 // exit ends the process: Terminate (when the exit is the process's own
 // decision), then the rest of the exit (finish), unless System.Abandon
-// took the exit over while Terminate ran.
-func (p *process) exit(reason error, terminate bool) {
+// took the exit over while Terminate ran. It returns the process the exit
+// woke for the caller's goroutine to run (see finish), or nil.
+func (p *process) exit(reason error, terminate bool) *process {
 	if p.exiting.Load() { // abandoned: Terminate is not for a killed process
 		p.zombie()
-		return
+		return nil
 	}
 	if terminate && p.active && p.code.v.terminate != nil {
 		p.callTerminate(reason)
 		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
 	}
+	p.startAll() // spawned by Terminate
 	if !p.exiting.CompareAndSwap(false, true) {
 		p.zombie()
-		return
+		return nil
 	}
-	p.finish(reason, true)
+	return p.finish(reason, true)
+}
+
+// exitAndRun is exit for a caller whose goroutine goes on with its own
+// work: the process the exit woke gets a goroutine of its own.
+func (p *process) exitAndRun(reason error, terminate bool) {
+	if q := p.exit(reason, terminate); q != nil {
+		go q.run()
+	}
 }
 
 // finish does an exit taken on (see exiting): the process leaves its name
@@ -683,7 +792,12 @@ func (p *process) exit(reason error, terminate bool) {
 // current call, its batch of messages, its activation) is left to that
 // goroutine for when it returns (zombie), unless the mailbox shows no
 // goroutine at all.
-func (p *process) finish(reason error, owner bool) {
+//
+// If the exit signal to the parent wakes the parent (its mailbox was
+// idle), finish does not start a goroutine for it when the owner exits:
+// it returns the parent, whose loop the owner's goroutine runs next (see
+// loop). Otherwise it returns nil.
+func (p *process) finish(reason error, owner bool) (wake *process) {
 	s := p.sys
 	// (A process that never needed its procExt gets one now, for late
 	// Watches to find: see System.Watch.)
@@ -758,11 +872,21 @@ func (p *process) finish(reason error, owner bool) {
 	s.takenByExited.Add(p.mb.Taken())
 	for l := range links {
 		sig := exitSig{from: p.pid, reason: reason, link: true}
+		t := s.lookup(l)
 		if l == p.parent {
 			sig.queued, handed = handed, nil
 			sig.reserved, kept = kept, nil
+			if t != nil && owner {
+				sched, ok := t.signalLater(sig)
+				if !ok {
+					sig.drop(s)
+				} else if sched {
+					wake = t
+				}
+				continue
+			}
 		}
-		if t := s.lookup(l); t == nil || !t.signal(sig) {
+		if t == nil || !t.signal(sig) {
 			sig.drop(s)
 		}
 	}
@@ -797,6 +921,7 @@ func (p *process) finish(reason error, owner bool) {
 		w.reason = reason
 		close(w.done)
 	}
+	return wake
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.

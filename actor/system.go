@@ -191,6 +191,7 @@ type spawnOptions struct {
 	// keepName and reservation: see WithKeepName and WithReservation.
 	keepName    bool
 	reservation *Reservation
+	deferStart  bool // see WithDeferredStart
 	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
 	startInfo *any
 }
@@ -231,6 +232,24 @@ func WithTrapExit() SpawnOption {
 // loses no queued message.
 func WithHandoff() SpawnOption {
 	return spawnOptionFunc(func(o *spawnOptions) { o.handoff = true })
+}
+
+// WithDeferredStart, for a spawn from a process's handler (Context.Spawn,
+// Context.SpawnLink) of a process that has work as soon as its Init has
+// returned (a backlog handed over with WithBacklog or WithReservation,
+// messages sent to it during Init), lets the new process's receive loop
+// wait until that handler has returned, and then run on the spawner's
+// goroutine if the spawner has nothing else to do, instead of starting a
+// goroutine of its own at once: the spawner's goroutine, whose stack has
+// grown, goes on with the new process. Messages sent to it meanwhile
+// queue, as during its Init.
+// Supervisors use it for a one_for_one restart, after which their handler
+// only reports the restart. The spawner must not wait on the new process
+// in the rest of that handler (a Call, a Stop, a shutdown): it would wait
+// for its own handler's end, until its deadline. Anywhere else (Init,
+// outside any process) it has no effect.
+func WithDeferredStart() SpawnOption {
+	return spawnOptionFunc(func(o *spawnOptions) { o.deferStart = true })
 }
 
 // WithBacklog queues b's messages in the new process's mailbox, in order,
@@ -298,7 +317,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	// Checked after insert so Shutdown either sees this process or this
 	// spawn sees stopping.
 	if s.stopping.Load() {
-		p.exit(ErrStopping, false)
+		p.exitAndRun(ErrStopping, false)
 		return PID{}, ErrStopping
 	}
 	if o.name != "" {
@@ -310,7 +329,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 			err = s.register(o.name, p)
 		}
 		if err != nil {
-			p.exit(Normal, false)
+			p.exitAndRun(Normal, false)
 			return PID{}, err
 		}
 	}
@@ -329,7 +348,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		// The process never ran: its exit reason goes to the links and
 		// monitors Init made, and the spawner gets it as an error instead
 		// of an exit signal (it is not linked yet).
-		p.exit(initExit(err), false)
+		p.exitAndRun(initExit(err), false)
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, err)
 	}
 	p.state = state
@@ -341,7 +360,16 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.addLink(parent.pid)
 	}
 	if p.cont != nil || !p.mb.Idle() { // a step Init asked for runs first
-		go p.run()
+		if o.deferStart && parent != nil && parent.looping {
+			// Spawned from the parent's receive loop, on its goroutine: the
+			// new process runs once the parent's handler returns, on this
+			// goroutine if the parent is idle then (see process.handOff).
+			x := parent.x()
+			x.starts = append(x.starts, p)
+			parent.starting = true
+		} else {
+			go p.run()
+		}
 	}
 	return p.pid, nil
 }
@@ -413,14 +441,18 @@ func (s *System) refuse(to PID, msg any, reason error) {
 
 // signal pushes a system message; false means the process is gone.
 func (p *process) signal(sig any) bool {
-	sched, err := p.mb.PushSystem(sig)
-	if err != nil {
-		return false
-	}
+	sched, ok := p.signalLater(sig)
 	if sched {
 		go p.run()
 	}
-	return true
+	return ok
+}
+
+// signalLater is signal, except that when the process must be started
+// (sched) it is left to the caller to run it.
+func (p *process) signalLater(sig any) (sched, ok bool) {
+	sched, err := p.mb.PushSystem(sig)
+	return sched, err == nil
 }
 
 // notify delivers a converted signal (ExitMsg, Down) to the user lane. It
@@ -534,7 +566,9 @@ func (s *System) Abandon(pid PID) error {
 		s.abandoned.Add(-1)
 		return nil // its own exit is under way and runs no user code
 	}
-	p.finish(Killed, false)
+	if q := p.finish(Killed, false); q != nil {
+		go q.run()
+	}
 	return nil
 }
 

@@ -349,7 +349,7 @@ func (s *state) request(ctx *actor.Context, msg any) {
 			return
 		}
 		c := &child{spec: spec, own: m.opts}
-		info, err := s.start(ctx, c, false, m.info)
+		info, err := s.start(ctx, c, false, m.info, false)
 		if err != nil {
 			reply(nil, err)
 			return
@@ -394,7 +394,7 @@ func (s *state) request(ctx *actor.Context, msg any) {
 		c, err := s.stopped(m.id)
 		var info any
 		if err == nil {
-			info, err = s.start(ctx, c, false, m.info)
+			info, err = s.start(ctx, c, false, m.info, false)
 		}
 		if err != nil {
 			reply(nil, err)
@@ -532,7 +532,7 @@ func (s *state) startChild(ctx *actor.Context, spec ChildSpec, info bool) (start
 		return started{}, fmt.Errorf("%w: %q is %v", ErrAlreadyStarted, spec.ID, c.pid)
 	}
 	c := &child{spec: spec.withDefaults()}
-	out, err := s.start(ctx, c, false, info)
+	out, err := s.start(ctx, c, false, info, false)
 	if err != nil {
 		return started{}, err
 	}

@@ -466,7 +466,7 @@ func (s *state) doSpecStep(ctx *actor.Context, st specStep) error {
 		}
 	case opRestart, opStart:
 		c.spec = st.spec
-		_, err := s.start(ctx, c, st.op == opRestart, false)
+		_, err := s.start(ctx, c, st.op == opRestart, false, false)
 		return err
 	case opAdd, opUpdate:
 		c.spec = st.spec

@@ -88,7 +88,7 @@ func (behaviour) Init(ctx *actor.Context, args any) (any, error) {
 	}
 	for _, spec := range cfg.specs {
 		c := &child{spec: spec.withDefaults()}
-		if _, err := s.start(ctx, c, false, false); err != nil {
+		if _, err := s.start(ctx, c, false, false, false); err != nil {
 			s.terminateAll(ctx)
 			return nil, err
 		}
@@ -204,11 +204,16 @@ func (s *state) restart(ctx *actor.Context, c *child) error {
 			s.forget(g)
 		}
 	}
+	// A restart of one child ends the handler: the replacement can wait
+	// for the supervisor's goroutine (actor.WithDeferredStart). In a
+	// group, a later sibling's Init may call an earlier one: each starts at
+	// once.
+	alone := len(group) == 1
 	for _, g := range group {
 		if g.spec.Restart == Temporary && g != c {
 			continue // forgotten above
 		}
-		if _, err := s.start(ctx, g, true, false); err != nil {
+		if _, err := s.start(ctx, g, true, false, alone); err != nil {
 			if errors.Is(err, actor.ErrStopping) {
 				return actor.Shutdown // the system is going down: no retries
 			}
@@ -309,7 +314,7 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 // with c not running (zero pid), as OTP's start returning ignore; the
 // caller decides whether the spec stays. With info, it returns the start
 // info the child's Init handed back (actor.Context.SetStartInfo).
-func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, error) {
+func (s *state) start(ctx *actor.Context, c *child, restart, info, deferred bool) (any, error) {
 	opts := slices.Clip(c.spec.Start.Options) // SpawnLink appends: never into the spec's array
 	if len(c.own) > 0 {
 		opts = slices.Concat(opts, c.own)
@@ -328,6 +333,9 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info bool) (any, er
 	var out any
 	if info {
 		opts = append(opts, actor.WithStartInfo(&out))
+	}
+	if deferred {
+		opts = append(opts, actor.WithDeferredStart())
 	}
 	pid, err := ctx.SpawnLink(c.spec.Start.Module, c.spec.Start.Args, opts...)
 	if errors.Is(err, actor.Ignore) {
