@@ -51,7 +51,24 @@
 //
 // An idle process holds no goroutine: a goroutine is started when its
 // mailbox goes from empty to non-empty and ends when it is empty again, so
-// a million idle processes fit in a few hundred megabytes.
+// a million idle processes fit in a few hundred megabytes. A goroutine may
+// go on with another process instead of ending: an exit that wakes the
+// exiting process's idle parent runs the parent next, and a process
+// spawned WithDeferredStart from a handler runs once that handler returns,
+// on the spawner's goroutine if the spawner is idle.
+//
+// # Handoff and kept names
+//
+// A process spawned WithHandoff gives its unhandled messages to its parent
+// at exit (ExitMsg.Queued), for a replacement spawned WithBacklog. One
+// spawned WithKeepName leaves its registered name to its parent, reserved
+// with a queue (ExitMsg.Reserved): sends by name queue there until a
+// replacement spawned WithReservation takes the name and the queue, or the
+// parent releases it (ReleaseReservation), which frees the name and
+// reports what was queued. A process that exits while it holds a
+// reservation releases it with its exit reason. While a name is reserved,
+// Whereis finds no process, Reserved shows the reservation, and Register
+// fails with ErrNameTaken.
 //
 // # Ordering
 //

@@ -25,6 +25,15 @@
 // children down in reverse start order and exits with reason shutdown,
 // which its own supervisor sees as a child exit (escalation).
 //
+// Two extensions keep what a crash would lose. A child spec with Handoff
+// passes the messages its process left queued to the replacement. One
+// with KeepName (and Handoff, and a registered name) keeps the name bound
+// through the restart: sends by name in the gap queue for the
+// replacement, which handles the handed-over messages, then those, then
+// new ones; a child that is not restarted frees the name and its queue is
+// reported as dead letters. OTP's semantics (each crash reports its queue,
+// its name is free until the restart) stay the default.
+//
 // A supervisor stops (Stop, its parent's shutdown, System.Shutdown, the
 // intensity limit, auto_shutdown) by shutting its children down in reverse
 // start order, each by its Shutdown spec: an exit signal shutdown then kill

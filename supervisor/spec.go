@@ -161,7 +161,7 @@ type StartSpec struct {
 	Args   any
 	// Options are passed to Spawn (names, mailbox bounds). A registered
 	// name is released when the child exits, so a restart can take it
-	// again.
+	// again (with KeepName, it stays bound through the restart).
 	Options []actor.SpawnOption
 }
 
