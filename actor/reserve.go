@@ -51,12 +51,17 @@ type Reservation struct {
 	queue []any            // guarded by mu; appended under namesMu.RLock
 	state reservationState // guarded by mu
 	done  chan struct{}    // guarded by mu; made on demand, closed when no longer open
+	// to is the process taking the name over once it has taken the
+	// queue: a send that finds the reservation then goes there (see
+	// registerReserved). Guarded by mu.
+	to *process
 }
 
 type reservationState uint8
 
 const (
 	reservationOpen     reservationState = iota // the name is reserved; sends queue
+	reservationMoving                           // a new process is taking it (see registerReserved)
 	reservationTaken                            // a new process holds the name and the queue
 	reservationReleased                         // the name is free; the queue was reported
 )
@@ -172,14 +177,14 @@ func (s *System) ReleaseReservation(r *Reservation, reason error) {
 		reason = Normal
 	}
 	s.namesMu.Lock()
-	if s.reserved[r.name] == r {
-		delete(s.reserved, r.name)
-	}
 	r.mu.Lock()
 	if r.state != reservationOpen {
 		r.mu.Unlock()
 		s.namesMu.Unlock()
 		return
+	}
+	if s.reserved[r.name] == r {
+		delete(s.reserved, r.name)
 	}
 	q := r.queue
 	r.queue = nil
@@ -251,6 +256,14 @@ func (s *System) reserve(p *process, bound mailbox.Options) *Reservation {
 // registerReserved registers p under r's name and moves r's queue into p's
 // mailbox (p is starting: nothing runs it yet). It reports false if r is
 // no longer reserved; the caller then registers the name as usual.
+//
+// The queue moves while senders go on: they append to it as before
+// (reservationMoving), and registerReserved moves what they appended, in
+// batches, until it finds it empty; from then on a send that finds the
+// reservation goes to p directly (r.to), and finally the name is switched
+// to p. Each message is queued in p after everything sent before it. A
+// sender is never held up for longer than one append (holding namesMu for
+// the whole move would stop every send by name in the system meanwhile).
 func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 	s.namesMu.Lock()
 	if s.reserved[r.name] != r {
@@ -261,35 +274,55 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 		s.namesMu.Unlock()
 		return true, fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, p.pid, old)
 	}
-	s.names[r.name] = p.pid
-	s.nameOf[p.pid] = r.name
-	p.named.Store(true)
-	if p.exiting.Load() { // abandoned meanwhile: undone, as register does
-		delete(s.names, r.name)
-		delete(s.nameOf, p.pid)
-		s.namesMu.Unlock()
-		return true, fmt.Errorf("actor: register %q: %w", r.name, NoProc)
-	}
-	delete(s.reserved, r.name)
 	r.mu.Lock()
-	q := r.queue
-	r.queue = nil
-	r.setLocked(reservationTaken)
+	r.setLocked(reservationMoving) // no release while it moves: the holder is spawning p
 	r.mu.Unlock()
+	s.namesMu.Unlock()
+
 	// Pushed as the runtime's own (never refused by a bounded mailbox):
 	// they were accepted when they were queued in the reservation.
 	var lost []any
-	for i, m := range q {
-		if _, err := p.mb.PushUserAlways(m); err != nil { // abandoned meanwhile
-			lost = q[i:]
+	for {
+		r.mu.Lock()
+		q := r.queue
+		r.queue = nil
+		if len(q) == 0 {
+			r.to = p
+			r.mu.Unlock()
 			break
 		}
+		r.mu.Unlock()
+		for i, m := range q {
+			if lost != nil {
+				lost = append(lost, m)
+			} else if _, err := p.mb.PushUserAlways(m); err != nil { // abandoned meanwhile
+				lost = append(lost, q[i])
+			}
+		}
+	}
+
+	s.namesMu.Lock()
+	delete(s.reserved, r.name)
+	s.names[r.name] = p.pid
+	s.nameOf[p.pid] = r.name
+	p.named.Store(true)
+	r.mu.Lock()
+	r.to = nil
+	r.setLocked(reservationTaken)
+	r.mu.Unlock()
+	abandoned := p.exiting.Load()
+	if abandoned { // meanwhile: undone, as register does (what it got is reported as it exits)
+		delete(s.names, r.name)
+		delete(s.nameOf, p.pid)
 	}
 	s.namesMu.Unlock()
-	p.x().took = r
 	for _, m := range lost {
 		s.undeliverable(p.pid, m, Killed)
 	}
+	if abandoned {
+		return true, fmt.Errorf("actor: register %q: %w", r.name, NoProc)
+	}
+	p.x().took = r
 	return true, nil
 }
 
@@ -325,21 +358,26 @@ func (s *System) giveBack(p *process, r *Reservation, reason error) (sysLeft []a
 // pushLocked queues msg in the reservation, under its mailbox bound. It
 // returns the message DropOldest evicted, if any, for the caller to report
 // once it has let go of namesMu; a message the Reject policy refuses is
-// returned with ErrMailboxFull. namesMu is held for reading and r is in
-// reserved, so r is open.
-func (r *Reservation) pushLocked(msg any) (evicted any, err error) {
+// returned with ErrMailboxFull. When a process is taking the name over and
+// has taken the queue (r.to), it returns that process instead, for the
+// caller to send msg to. namesMu is held for reading and r is in reserved,
+// so r is open or moving.
+func (r *Reservation) pushLocked(msg any) (to *process, evicted any, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.to != nil {
+		return r.to, nil, nil
+	}
 	if c := r.bound.Capacity; c > 0 && len(r.queue) >= c {
 		if r.bound.Overflow != mailbox.DropOldest {
-			return nil, fmt.Errorf("actor: send to %q (reserved): %w", r.name, ErrMailboxFull)
+			return nil, nil, fmt.Errorf("actor: send to %q (reserved): %w", r.name, ErrMailboxFull)
 		}
 		evicted = r.queue[0]
 		r.queue[0] = nil
 		r.queue = r.queue[1:]
 	}
 	r.queue = append(r.queue, msg)
-	return evicted, nil
+	return nil, evicted, nil
 }
 
 // sendNamed delivers msg (a message or a call's envelope) to what name
@@ -357,7 +395,7 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 		pid, ok := s.names[name]
 		if !ok {
 			if r := s.reserved[name]; r != nil {
-				evicted, err := r.pushLocked(msg)
+				to, evicted, err := r.pushLocked(msg)
 				s.namesMu.RUnlock()
 				if evicted != nil {
 					s.undeliverable(r.from, evicted, ErrMailboxFull)
@@ -365,10 +403,16 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 				if err != nil {
 					s.refuse(r.from, msg, ErrMailboxFull)
 				}
-				return r.from, err
+				if to == nil {
+					return r.from, err
+				}
+				pid, ok = to.pid, true // the process taking the name over
+			} else {
+				s.namesMu.RUnlock()
 			}
+		} else {
+			s.namesMu.RUnlock()
 		}
-		s.namesMu.RUnlock()
 		switch {
 		case !ok && tried.IsZero():
 			// Not reported (a call's envelope is left unanswered): the
