@@ -71,8 +71,11 @@
 //   - A trapped exit's message (InsertUser) and an adopted backlog in a
 //     mailbox that already had messages go to an owner-only list keyed by
 //     position and are merged in as the owner reaches their position.
-//   - CloseBacklog and Adopt move the lane's segments whole: constant time
-//     but for a walk over the segments (not the messages) sealing them.
+//   - CloseBacklog and Adopt move the lane's segments whole, in constant
+//     time: only the tail is sealed; the adopting mailbox takes every slot
+//     below the adopted lane's end as sealed (its producer pushed to the
+//     closed mailbox), refuses one still empty when it reaches it, and
+//     never reuses those segments.
 //
 // A bounded mailbox keeps its user lane under the lock (a push must see the
 // true length, and DropOldest evict the true oldest message).

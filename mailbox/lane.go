@@ -26,8 +26,12 @@ const (
 	// (a passed segment is reused).
 	segmentSlots = 256
 	// sealed, set in a segment's reserve, refuses every later
-	// reservation in it: the lane was closed, the segment is starting
-	// again from its first slot, or it came with a Backlog.
+	// reservation in it: the lane was closed (its tail), the segment is
+	// starting again from its first slot, or it is the last of a Backlog.
+	// The other segments of an adopted Backlog count as sealed by their
+	// positions (below Mailbox.sealedTo) rather than by the bit: setting it
+	// in each at CloseBacklog cost a cache miss per segment, at every
+	// restart of a Handoff child, however far behind it was.
 	sealed = uint64(1) << 63
 	// maxSpares bounds the passed segments a running mailbox keeps for
 	// reuse: enough for a sender a few segments ahead, as when the owner
@@ -219,9 +223,9 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 				if seg.reserve.Load()&sealed == 0 || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
 					// Reserved and being written (or not reserved
 					// yet): its producer schedules the owner if it
-					// went idle meanwhile. In a sealed segment (one
-					// that came with a Backlog) nobody will schedule
-					// us: the slot is refused instead, and its
+					// went idle meanwhile. In a sealed segment, or a
+					// slot that came with a Backlog, nobody will
+					// schedule us: the slot is refused instead, and its
 					// producer's push fails.
 					return nil, false
 				}
@@ -258,11 +262,12 @@ func (m *Mailbox) advance(seg, next *segment) {
 	m.mu.Lock()
 	m.setHead(next, 0)
 	m.claimSeg.Store(next)
-	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && m.countSpares() < maxSpares {
-		// Every reservation in seg was taken (a sealed one may hold a
-		// late producer's write to a refused slot: it is left to the
-		// collector). Its header, which only a descheduled producer may
-		// still look at (and find full), becomes the spare list's node.
+	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo && m.countSpares() < maxSpares {
+		// Every reservation in seg was taken (a sealed one, or one that
+		// came with a Backlog, may hold a late producer's write to a
+		// refused slot: it is left to the collector). Its header, which
+		// only a descheduled producer may still look at (and find full),
+		// becomes the spare list's node.
 		clear(seg.slots)
 		seg.next.Store(m.spares.Load())
 		m.spares.Store(seg)
@@ -303,9 +308,10 @@ func (m *Mailbox) laneReady() bool {
 				continue
 			}
 			if uint64(i) < seg.end.Load() {
-				// Empty; in a sealed segment takeLane refuses it and
-				// goes on, so there may be something behind it.
-				return seg.reserve.Load()&sealed != 0
+				// Empty; in a sealed segment, or in one that came with
+				// a Backlog, takeLane refuses it and goes on, so there
+				// may be something behind it.
+				return seg.reserve.Load()&sealed != 0 || seg.base.Load()+uint64(i) < m.sealedTo
 			}
 		}
 		seg, i = seg.next.Load(), 0
@@ -398,17 +404,6 @@ func collect(dst []any, seg *segment, i int, pos, limit uint64, ins []insertion)
 		dst = append(dst, in.msg)
 	}
 	return dst
-}
-
-// sealAll seals every segment from seg on, so that whoever reads them
-// later (a Backlog's reader, the mailbox adopting it) refuses a slot still
-// empty instead of waiting for it: its producer pushed to a closed mailbox.
-func sealAll(seg *segment) (last *segment) {
-	for ; seg != nil; seg = seg.next.Load() {
-		seg.reserve.Or(sealed)
-		last = seg
-	}
-	return last
 }
 
 // insertion is a message the owner put into the lane at a position

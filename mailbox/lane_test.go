@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -321,4 +322,67 @@ func nilIfEmpty(s []any) []any {
 		return nil
 	}
 	return s
+}
+
+// CloseBacklog and Adopt, again and again, racing with producers that
+// push to whichever mailbox is current and push again to the next one
+// when a push is refused (as a send by name that finds its process
+// exited does): every message arrives once, each producer's in order,
+// whether its push was written before the close, refused by the new
+// owner reaching its empty slot, or made to the new mailbox.
+func TestLaneBacklogChainRacingWithPushes(t *testing.T) {
+	for round := range 10 {
+		const producers, per, moves = 3, 5_000, 40
+		var cur atomic.Pointer[mailbox.Mailbox]
+		first := new(mailbox.Mailbox)
+		first.Start()
+		cur.Store(first)
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Go(func() {
+				for s := range per {
+					for {
+						_, _, err := cur.Load().PushUser(seqMsg{p, s})
+						if err == nil {
+							break
+						}
+						require.ErrorIs(t, err, mailbox.ErrClosed)
+					}
+				}
+			})
+		}
+		var got []any
+		for move := range moves {
+			m := cur.Load()
+			for range 50 + (round*7+move*13)%200 {
+				if v, ok := m.NextUser(); ok {
+					got = append(got, v)
+				}
+			}
+			_, b := m.CloseBacklog()
+			next := new(mailbox.Mailbox)
+			next.Start()
+			next.Adopt(b)
+			cur.Store(next)
+		}
+		wg.Wait()
+		for {
+			v, ok := cur.Load().NextUser()
+			if !ok {
+				break
+			}
+			got = append(got, v)
+		}
+		_, rest := cur.Load().Close()
+		got = append(got, rest...)
+		next := make([]int, producers)
+		for _, v := range got {
+			x := v.(seqMsg)
+			require.Equal(t, next[x.from], x.seq, "round %d producer %d: order, no duplicate", round, x.from)
+			next[x.from]++
+		}
+		for p := range producers {
+			require.Equal(t, per, next[p], "round %d producer %d: every message once", round, p)
+		}
+	}
 }

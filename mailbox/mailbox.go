@@ -107,6 +107,11 @@ type Mailbox struct {
 	ins          *overlay // nil when empty
 	taken        uint64   // user messages ever taken
 	sysAt        uint64   // mark of the last system message Next returned
+	// sealedTo is the lane's end when Adopt took a Backlog's lane over:
+	// a slot below it that is still empty when the owner reaches it was
+	// reserved by a producer of the closed mailbox, which nobody will
+	// schedule us for: it is refused, as in a sealed segment (see lane.go).
+	sealedTo uint64
 
 	inline      segment
 	inlineSlots [inlineSlots]slot
@@ -717,8 +722,9 @@ func (m *Mailbox) DrainOwned() []any {
 type Backlog struct {
 	// A bounded mailbox's messages.
 	q queue[any]
-	// An unbounded mailbox's: its sealed lane from position pos (slot i
-	// of seg) to the end of last, and its overlay; n counts both.
+	// An unbounded mailbox's: its closed lane from position pos (slot i
+	// of seg) to the end of last (the sealed tail), and its overlay; n
+	// counts both.
 	seg, last *segment
 	i         int
 	pos       uint64
@@ -780,8 +786,11 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 	if user.n == 0 {
 		return system, user
 	}
+	// Only the tail is sealed (by closeLocked): whoever adopts the lane
+	// takes every slot before its end as sealed (Mailbox.sealedTo), and
+	// collect refuses an empty one wherever it is.
 	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins.list()
-	user.last = sealAll(user.seg)
+	user.last = m.tail.Load()
 	// The owner is left with an empty lane, as after Close.
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
@@ -826,7 +835,8 @@ func (m *Mailbox) Adopt(b *Backlog) {
 		if len(b.ins) > 0 {
 			m.ins = &overlay{q: b.ins}
 		}
-		a.origin = m.laneEnd() - uint64(n)
+		m.sealedTo = m.laneEnd()
+		a.origin = m.sealedTo - uint64(n)
 		*b = Backlog{}
 		return
 	}
