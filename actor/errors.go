@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -76,9 +77,9 @@ type PanicError struct {
 }
 
 func newPanicError(v any) *PanicError {
-	pcs := make([]uintptr, 64)
-	n := runtime.Callers(3, pcs) // skip Callers, newPanicError and the deferred recover
-	return &PanicError{Value: v, pcs: pcs[:n]}
+	var buf [64]uintptr
+	n := runtime.Callers(3, buf[:]) // skip Callers, newPanicError and the deferred recover
+	return &PanicError{Value: v, pcs: slices.Clone(buf[:n])}
 }
 
 // Stack returns the stack of the panicking goroutine, one frame per two

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/graftrt/graft/mailbox"
 )
@@ -870,6 +871,37 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	}
 	s.procs.remove(p.pid.id) // before the links and monitors hear of it
 	s.takenByExited.Add(p.mb.Taken())
+	wake = p.tellExit(reason, owner, links, watchers, monitors, handed, kept)
+	if s.watched() {
+		p.emitExited(reason)
+	}
+	s.exited()
+	// Waiters last: when they wake, the process is gone in every respect.
+	x.mu.Lock()
+	x.finished = true
+	stops, watches := x.stops, x.watches
+	x.stops, x.watches = nil, nil
+	x.mu.Unlock()
+	for _, r := range stops {
+		close(r.done)
+	}
+	for _, w := range watches {
+		w.reason = reason
+		close(w.done)
+	}
+	return wake
+}
+
+// tellExit sends the exit to the links (the parent's signal carries what
+// is handed over to it), Down to the watchers, and drops the monitors
+// this process held. It returns the parent when the signal woke it and
+// owner is set (see finish). A function of its own, as is emitExited:
+// their frames then come and go instead of adding to finish's, on a
+// goroutine whose stack is often still the smallest.
+//
+//go:noinline
+func (p *process) tellExit(reason error, owner bool, links map[PID]struct{}, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
+	s := p.sys
 	for l := range links {
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		t := s.lookup(l)
@@ -904,24 +936,14 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 		}
 	}
 
-	if s.watched() {
-		s.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().v.name, Reason: reason})
-	}
-	s.exited()
-	// Waiters last: when they wake, the process is gone in every respect.
-	x.mu.Lock()
-	x.finished = true
-	stops, watches := x.stops, x.watches
-	x.stops, x.watches = nil, nil
-	x.mu.Unlock()
-	for _, r := range stops {
-		close(r.done)
-	}
-	for _, w := range watches {
-		w.reason = reason
-		close(w.done)
-	}
 	return wake
+}
+
+// emitExited tells the subscribers of the exit (see tellExit).
+//
+//go:noinline
+func (p *process) emitExited(reason error) {
+	p.sys.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().v.name, Reason: reason})
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.
@@ -1029,16 +1051,26 @@ func (p *process) refuseSignal(m any, reason error) {
 func (p *process) logExit(reason error) {
 	log := p.sys.log
 	if isQuiet(reason) {
+		// Enabled first: Check takes a frame that would grow a fresh
+		// goroutine's stack on the exit path, for an entry seldom written.
+		if !log.Core().Enabled(zap.DebugLevel) {
+			return
+		}
 		if ce := log.Check(zap.DebugLevel, "process exited"); ce != nil {
-			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-				zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()))
+			p.writeExit(ce, reason)
 		}
 		return
 	}
-	ce := log.Check(zap.ErrorLevel, "process crashed")
-	if ce == nil {
-		return // fields, and a panic's stack, are built only for a logger that writes them
+	if ce := log.Check(zap.ErrorLevel, "process crashed"); ce != nil {
+		p.writeExit(ce, reason) // fields, and a panic's stack, are built only for a logger that writes them
 	}
+}
+
+// writeExit writes logExit's entry. Its fields take a frame of their own,
+// off the exit path's stack when nothing is logged.
+//
+//go:noinline
+func (p *process) writeExit(ce *zapcore.CheckedEntry, reason error) {
 	fields := []zap.Field{
 		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 		zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()),

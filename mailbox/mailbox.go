@@ -649,7 +649,12 @@ func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
 	if m.b != nil {
 		return m.b.drain(dst)
 	}
-	dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins.list())
+	if m.ins != nil || m.pos < min(m.laneEnd(), limit) {
+		// (Skipped when there is nothing to collect: most mailboxes close
+		// empty, and collect's call is the one that would grow a fresh
+		// goroutine's stack on the exit path.)
+		dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins.list())
+	}
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
 		m.setHead(t, int(t.end.Load()))
