@@ -18,7 +18,12 @@ type callEnv struct {
 	// deferred is set when the handler took a ReplyTo; the process keeps a
 	// pointer to answer it on exit, so the envelope is never recycled.
 	deferred atomic.Bool
-	timer    Timer // reused across calls for the default timeout
+	// The call's place in the system's deadlines while it waits under the
+	// default timeout; guarded by the deadlines' lock.
+	prev, next *callEnv
+	expires    uint64 // the deadlines' tick at which the call times out
+	listed     bool
+	timedOut   bool // the timer answered the call
 }
 
 type callResult struct {
@@ -42,7 +47,8 @@ func (c *callEnv) finish(v any, err error) bool {
 //     answering (Reason is its exit reason, e.g. a *PanicError);
 //   - ErrMailboxFull if a bounded mailbox refused the request;
 //   - ctx's error if ctx ends first, or ErrTimeout after the system's
-//     default call timeout when ctx has no deadline;
+//     default call timeout when ctx has no deadline (within a sixteenth
+//     of it: see WithCallTimeout);
 //   - ErrNoReply if the handler returned without answering or deferring;
 //   - ErrCallSelf at once if pid is the process whose Context handed out
 //     this System (see System): it could not answer while it waits.
@@ -85,16 +91,14 @@ func (s *System) refusedCall(c *callEnv) (any, error) {
 // await waits for the answer to c, delivered to pid.
 func (s *System) await(ctx context.Context, c *callEnv, pid PID) (any, error) {
 	// The default timeout runs on the system clock, so tests can fire it
-	// with a fake clock. It answers the call itself (finish is a
-	// compare-and-swap, so it and a reply cannot both land), which lets the
-	// caller wait on the reply channel alone: a one-channel receive, not a
-	// select over the reply, the context and a timer.
+	// with a fake clock (see deadlines). It answers the call itself (finish
+	// is a compare-and-swap, so it and a reply cannot both land), which
+	// lets the caller wait on the reply channel alone: a one-channel
+	// receive, not a select over the reply, the context and a timer.
+	timed := false
 	if _, has := ctx.Deadline(); !has && s.callTimeout > 0 {
-		if c.timer == nil {
-			c.timer = s.clock.AfterFunc(s.callTimeout, func() { c.finish(nil, ErrTimeout) })
-		} else {
-			c.timer.Reset(s.callTimeout)
-		}
+		s.joinDeadlines(c)
+		timed = true
 	}
 
 	var r callResult
@@ -102,13 +106,17 @@ func (s *System) await(ctx context.Context, c *callEnv, pid PID) (any, error) {
 		select {
 		case r = <-c.reply:
 		case <-done:
+			if timed {
+				s.leaveDeadlines(c)
+			}
 			return s.abandon(c, fmt.Errorf("actor: call to %v: %w", pid, ctx.Err()))
 		}
 	} else {
 		r = <-c.reply
 	}
-	if r.err == ErrTimeout {
-		r.err = fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout)
+	if timed && s.leaveDeadlines(c) {
+		// Timed out: the target may still hold c, which is not reused.
+		return nil, fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout)
 	}
 	return s.recycle(c, r)
 }
@@ -147,9 +155,6 @@ func (s *System) CallNamed(ctx context.Context, name string, req any) (any, erro
 // abandon gives up on c. If the answer raced in, it wins; either way c is
 // not reused, since the target may still hold it.
 func (s *System) abandon(c *callEnv, err error) (any, error) {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	if c.done.CompareAndSwap(false, true) {
 		return nil, err
 	}
@@ -158,12 +163,10 @@ func (s *System) abandon(c *callEnv, err error) (any, error) {
 }
 
 // recycle returns the answer and puts c back in the pool, unless a
-// ReplyTo or a firing timer may still hold it: a timer that fired has
-// answered this very call (it lost to a reply, or its timeout is the
-// answer), but one that is firing right now must not see c reused, so only
-// a timer stopped before firing lets c go back.
+// ReplyTo may still hold it. The deadlines' timer does not: c left them
+// before, and a call the timer answered is never recycled.
 func (s *System) recycle(c *callEnv, r callResult) (any, error) {
-	if c.deferred.Load() || (c.timer != nil && !c.timer.Stop()) {
+	if c.deferred.Load() {
 		return r.val, r.err
 	}
 	c.req = nil

@@ -24,3 +24,20 @@ func Taken(s *System, pid PID) uint64 {
 	}
 	return p.mb.Taken()
 }
+
+// OnDeadlineJoined makes every call that waits under the default timeout
+// call f once it is in the system's deadlines (f must be set before any
+// call).
+func OnDeadlineJoined(s *System, f func()) { s.deadlineHook = f }
+
+// WaitingCalls returns how many calls wait under the default timeout.
+func WaitingCalls(s *System) int {
+	l := &s.deadlines
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := l.front; c != nil; c = c.next {
+		n++
+	}
+	return n
+}

@@ -60,11 +60,15 @@ type system struct {
 	// runs in sendNamed between finding a name's process and queueing the
 	// message there: a test holds a send in that window.
 	resolvedHook func(name string)
+	// deadlineHook, set only by tests, runs when a call has joined the
+	// deadlines.
+	deadlineHook func()
 
 	modMu sync.RWMutex
 	mods  map[string]*module // guarded by modMu
 
-	calls sync.Pool // *callEnv
+	calls     sync.Pool // *callEnv
+	deadlines deadlines // of calls under the default timeout
 
 	deadLetters atomic.Uint64
 	// takenByExited is what exited processes' mailboxes had taken (Taken).
@@ -112,7 +116,10 @@ func WithClock(c Clock) Option {
 }
 
 // WithCallTimeout sets the timeout of calls whose context has no deadline.
-// The default is 5 s, OTP's default; d <= 0 means no default timeout.
+// The default is 5 s, OTP's default; d <= 0 means no default timeout. One
+// timer keeps it for every waiting call, ticking every d/16: a call times
+// out between d and d·17/16 after it started (exactly at d when no other
+// call was waiting).
 func WithCallTimeout(d time.Duration) Option {
 	return optionFunc(func(s *System) { s.callTimeout = d })
 }
@@ -749,6 +756,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	select {
 	case <-s.drained:
 		s.runHooks(ctx)
+		s.idleDeadlines()
 		s.log.Info("system stopped")
 		return nil
 	case <-ctx.Done():

@@ -119,8 +119,8 @@ type fleet struct {
 }
 
 // newFleet starts n acct actors under a simple_one_for_one supervisor.
-func newFleet(t *testing.T, n int) *fleet {
-	sys := actortest.NewSystem(t)
+func newFleet(t *testing.T, n int, opts ...actortest.Option) *fleet {
+	sys := actortest.NewSystem(t, opts...)
 	require.NoError(t, sys.Load(acctV1Version))
 	sup, err := supervisor.Start(sys.System, supervisor.Flags{Strategy: supervisor.SimpleOneForOne, Intensity: 1000, Period: time.Minute},
 		[]supervisor.ChildSpec{{Start: supervisor.StartSpec{Module: "acct"}}})
@@ -260,7 +260,10 @@ func TestAtomicUpgradeRollsBackOnAnyFailure(t *testing.T) {
 			if testing.Short() {
 				n = 2000
 			}
-			f := newFleet(t, n)
+			// Without a default call timeout, the round's timer is the
+			// only one the clock holds once the walk is over (the one
+			// that keeps the default timeout ticks while calls wait).
+			f := newFleet(t, n, actortest.WithSystemOptions(actor.WithCallTimeout(0)))
 			stop := make(chan struct{})
 			wg := f.load(t, stop)
 			type result struct {
