@@ -219,6 +219,8 @@ func TestDeferredCallIsAnsweredOrFailedOnExit(t *testing.T) {
 
 func TestCallDefaultTimeoutUsesTheClock(t *testing.T) {
 	sys := newSys(t)
+	joined := make(chan struct{}, 1)
+	actor.OnDeadlineJoined(sys.System, func() { joined <- struct{}{} })
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
 	got := make(chan error, 1)
@@ -228,7 +230,11 @@ func TestCallDefaultTimeoutUsesTheClock(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 	defer cancel()
-	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1))
+	select { // the call waits under the default timeout
+	case <-joined:
+	case <-ctx.Done():
+		t.Fatal("the call never waited under the default timeout")
+	}
 	sys.Clock.Advance(4 * time.Second)
 	select {
 	case err := <-got:
@@ -788,6 +794,8 @@ func TestWatch(t *testing.T) {
 
 func TestCallTimeoutOption(t *testing.T) {
 	sys := actortest.NewSystem(t, actortest.WithSystemOptions(actor.WithCallTimeout(time.Second)))
+	joined := make(chan struct{}, 1)
+	actor.OnDeadlineJoined(sys.System, func() { joined <- struct{}{} })
 	require.NoError(t, sys.Load(workerVersion(nil)))
 	pid, err := sys.Spawn("worker", nil)
 	require.NoError(t, err)
@@ -798,7 +806,11 @@ func TestCallTimeoutOption(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 	defer cancel()
-	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1))
+	select { // the call waits under the default timeout
+	case <-joined:
+	case <-ctx.Done():
+		t.Fatal("the call never waited under the default timeout")
+	}
 	sys.Clock.Advance(time.Second)
 	assert.ErrorIs(t, <-got, actor.ErrTimeout, "the configured timeout, not OTP's 5 s")
 }

@@ -13,6 +13,17 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
+// BackgroundClock is a Clock that keeps the runtime's own housekeeping
+// timers apart from the others: the System arms its timer that keeps the
+// default call timeout (see WithCallTimeout) with AfterFuncBackground when
+// its clock has it. actortest.FakeClock does, so that a test waiting for a
+// timer of its own is not misled by that one.
+type BackgroundClock interface {
+	Clock
+	// AfterFuncBackground is AfterFunc for a housekeeping timer.
+	AfterFuncBackground(d time.Duration, f func()) Timer
+}
+
 // Timer is a stoppable, resettable timer from a Clock. It is an interface,
 // not *time.Timer, so a fake clock can implement it.
 type Timer interface {

@@ -47,7 +47,11 @@ func (s *system) joinDeadlines(c *callEnv) {
 		l.armed = true
 		c.expires--
 		if l.timer == nil {
-			l.timer = s.clock.AfterFunc(s.deadlinePeriod(), s.tickDeadlines)
+			if bc, ok := s.clock.(BackgroundClock); ok {
+				l.timer = bc.AfterFuncBackground(s.deadlinePeriod(), s.tickDeadlines)
+			} else {
+				l.timer = s.clock.AfterFunc(s.deadlinePeriod(), s.tickDeadlines)
+			}
 		} else {
 			l.timer.Reset(s.deadlinePeriod())
 		}

@@ -45,7 +45,8 @@ func TestCallDeadlinesEachAtItsOwn(t *testing.T) {
 	a := timedCall(t, sys, joined, context.Background(), pid, deferReply{}) // alone: 5 s
 	sys.Clock.Advance(2 * time.Second)
 	b := timedCall(t, sys, joined, context.Background(), pid, deferReply{}) // at 2 s, within tick 7: 7 s + 3/16 s
-	assert.Equal(t, 1, sys.Clock.Pending(), "one timer for every waiting call")
+	assert.Equal(t, 1, sys.Clock.PendingBackground(), "one timer for every waiting call")
+	assert.Zero(t, sys.Clock.Pending(), "a background timer: WaitForTimers does not count it")
 
 	sys.Clock.Advance(3*time.Second - time.Nanosecond)
 	assert.Equal(t, 2, actor.WaitingCalls(sys.System), "neither time is up")
@@ -60,7 +61,7 @@ func TestCallDeadlinesEachAtItsOwn(t *testing.T) {
 	sys.Clock.Advance(time.Nanosecond)
 	assert.ErrorIs(t, <-b, actor.ErrTimeout, "b at its tick")
 	assert.Zero(t, actor.WaitingCalls(sys.System))
-	assert.Zero(t, sys.Clock.Pending(), "the timer stops once nobody waits")
+	assert.Zero(t, sys.Clock.PendingBackground(), "the timer stops once nobody waits")
 }
 
 // Answered calls leave the deadlines and arm no timer of their own; a
@@ -74,12 +75,12 @@ func TestCallDeadlinesAnsweredLeave(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, i, v)
 		require.Zero(t, actor.WaitingCalls(sys.System))
-		require.LessOrEqual(t, sys.Clock.Pending(), 1)
+		require.LessOrEqual(t, sys.Clock.PendingBackground(), 1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 	defer cancel()
 	require.NoError(t, sys.Shutdown(ctx))
-	assert.Zero(t, sys.Clock.Pending(), "Shutdown stops the timer")
+	assert.Zero(t, sys.Clock.PendingBackground(), "Shutdown stops the timer")
 }
 
 // A randomized run against a reference model of the deadlines (a tick

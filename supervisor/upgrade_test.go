@@ -119,8 +119,8 @@ type fleet struct {
 }
 
 // newFleet starts n acct actors under a simple_one_for_one supervisor.
-func newFleet(t *testing.T, n int, opts ...actortest.Option) *fleet {
-	sys := actortest.NewSystem(t, opts...)
+func newFleet(t *testing.T, n int) *fleet {
+	sys := actortest.NewSystem(t)
 	require.NoError(t, sys.Load(acctV1Version))
 	sup, err := supervisor.Start(sys.System, supervisor.Flags{Strategy: supervisor.SimpleOneForOne, Intensity: 1000, Period: time.Minute},
 		[]supervisor.ChildSpec{{Start: supervisor.StartSpec{Module: "acct"}}})
@@ -260,10 +260,7 @@ func TestAtomicUpgradeRollsBackOnAnyFailure(t *testing.T) {
 			if testing.Short() {
 				n = 2000
 			}
-			// Without a default call timeout, the round's timer is the
-			// only one the clock holds once the walk is over (the one
-			// that keeps the default timeout ticks while calls wait).
-			f := newFleet(t, n, actortest.WithSystemOptions(actor.WithCallTimeout(0)))
+			f := newFleet(t, n)
 			stop := make(chan struct{})
 			wg := f.load(t, stop)
 			type result struct {
@@ -371,9 +368,10 @@ func acctHandleNop(_ *actor.Context, s acctV1, _ any) (acctV1, error) { return s
 
 func TestOverlappingUpgradeFails(t *testing.T) {
 	f := newFleet(t, 10)
-	gate := make(chan struct{})
+	gate, entered := make(chan struct{}), make(chan struct{})
 	v2 := acctV2Version(func(id int) error {
 		if id == 0 {
+			close(entered)
 			<-gate
 		}
 		return nil
@@ -385,7 +383,11 @@ func TestOverlappingUpgradeFails(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
 	defer cancel()
-	require.NoError(t, f.sys.Clock.WaitForTimers(ctx, 1)) // the first upgrade is migrating
+	select { // the first upgrade is migrating
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("the first upgrade never migrated")
+	}
 	_, err := f.sup.Upgrade(ctx, upgrade.Plan{Changes: []upgrade.Change{{Module: "acct", To: v2}}})
 	assert.ErrorIs(t, err, upgrade.ErrInProgress)
 	close(gate)

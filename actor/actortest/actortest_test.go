@@ -68,6 +68,30 @@ func TestFakeClockWaitForTimers(t *testing.T) {
 	assert.ErrorIs(t, c.WaitForTimers(ctx, 2), context.Canceled)
 }
 
+// A background timer fires as the clock moves, but Pending and
+// WaitForTimers count only the others.
+func TestFakeClockBackgroundTimers(t *testing.T) {
+	c := actortest.NewFakeClock()
+	fired := 0
+	bg := c.AfterFuncBackground(time.Second, func() { fired++ })
+	assert.Zero(t, c.Pending())
+	assert.Equal(t, 1, c.PendingBackground())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, c.WaitForTimers(ctx, 1), context.Canceled, "a background timer is not waited for")
+
+	c.AfterFunc(2*time.Second, func() {})
+	require.NoError(t, c.WaitForTimers(context.Background(), 1))
+	c.Advance(time.Second)
+	assert.Equal(t, 1, fired)
+	assert.Zero(t, c.PendingBackground())
+	assert.Equal(t, 1, c.Pending())
+	bg.Reset(time.Second)
+	assert.Equal(t, 1, c.PendingBackground(), "still a background timer after Reset")
+	assert.True(t, bg.Stop())
+	assert.Zero(t, c.PendingBackground())
+}
+
 func TestProbe(t *testing.T) {
 	sys := actortest.NewSystem(t)
 	require.NoError(t, sys.Load(actor.Define("fragile", "v1", actor.Funcs[int]{

@@ -26,7 +26,7 @@ func NewFakeClock() *FakeClock {
 	return &FakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), changed: make(chan struct{})}
 }
 
-var _ actor.Clock = (*FakeClock)(nil)
+var _ actor.BackgroundClock = (*FakeClock)(nil)
 
 // Now returns the clock's time.
 func (c *FakeClock) Now() time.Time {
@@ -45,6 +45,17 @@ func (c *FakeClock) NewTimer(d time.Duration) actor.Timer {
 // AfterFunc calls f during the Advance that passes d from now.
 func (c *FakeClock) AfterFunc(d time.Duration, f func()) actor.Timer {
 	t := &fakeTimer{clock: c, f: f}
+	t.Reset(d)
+	return t
+}
+
+// AfterFuncBackground is AfterFunc for the runtime's own housekeeping
+// (the timer that keeps the default call timeout, see
+// actor.BackgroundClock): Advance fires it as any other, but Pending and
+// WaitForTimers do not count it, so that a test waiting for the timer of
+// the code it tests is not misled by one that happens to be armed.
+func (c *FakeClock) AfterFuncBackground(d time.Duration, f func()) actor.Timer {
+	t := &fakeTimer{clock: c, f: f, background: true}
 	t.Reset(d)
 	return t
 }
@@ -78,19 +89,39 @@ func (c *FakeClock) Advance(d time.Duration) {
 	}
 }
 
-// Pending returns the number of timers that have not fired or been stopped.
+// Pending returns the number of timers that have not fired or been
+// stopped, background ones (AfterFuncBackground) aside.
 func (c *FakeClock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.timers)
+	return c.countLocked(false)
 }
 
-// WaitForTimers waits until at least n timers are pending, so that a test
-// can advance the clock knowing the code under test has armed its timer.
+// PendingBackground returns the number of background timers that have not
+// fired or been stopped.
+func (c *FakeClock) PendingBackground() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.countLocked(true)
+}
+
+func (c *FakeClock) countLocked(background bool) int {
+	n := 0
+	for _, t := range c.timers {
+		if t.background == background {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitForTimers waits until at least n timers are pending (background ones
+// aside), so that a test can advance the clock knowing the code under test
+// has armed its timer.
 func (c *FakeClock) WaitForTimers(ctx context.Context, n int) error {
 	for {
 		c.mu.Lock()
-		if len(c.timers) >= n {
+		if c.countLocked(false) >= n {
 			c.mu.Unlock()
 			return nil
 		}
@@ -136,8 +167,10 @@ type fakeTimer struct {
 	clock *FakeClock
 	ch    chan time.Time
 	f     func()
-	when  time.Time // guarded by clock.mu
-	seq   uint64    // guarded by clock.mu: orders timers due at the same instant
+	// background: see AfterFuncBackground.
+	background bool
+	when       time.Time // guarded by clock.mu
+	seq        uint64    // guarded by clock.mu: orders timers due at the same instant
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
