@@ -117,19 +117,30 @@ func (m *upgrades) start(w http.ResponseWriter, r *http.Request) {
 		m.all = slices.Delete(m.all, 0, len(m.all)-keepUpgrades)
 	}
 	m.mu.Unlock()
-	finished := make(chan struct{})
+	// finished: the plan's last event is in; final: the run's record is
+	// complete (report, state). The hub hands UpgradeFinished to the
+	// streams only after final, so a client that reads it there finds the
+	// upgrade done when it asks.
+	finished, final := make(chan struct{}), make(chan struct{})
 	stop := s.hub.follow(run.u.ID, func(e Event) {
 		run.mu.Lock()
-		defer run.mu.Unlock()
 		switch e.Type {
 		case "UpgradeCommitted":
 			run.committed = true
-		case "UpgradeFinished":
-			close(finished)
 		case "ProcessSuspended", "ProcessMigrated", "ProcessResumed", "ProcessSkipped", "ProcessKilled", "ProcessFailed":
+			run.mu.Unlock()
 			return // per-process steps are on the stream, not kept
 		}
 		run.u.Steps = append(run.u.Steps, e)
+		run.mu.Unlock()
+		if e.Type == "UpgradeFinished" {
+			close(finished)
+			select {
+			case <-final:
+			case <-s.hub.done:
+			case <-time.After(requestTimeout): // bounded, should Upgrade never return
+			}
+		}
 	})
 	s.log.Info("upgrade started through the admin API", zap.String("id", run.u.ID), zap.String("remote", r.RemoteAddr))
 	m.wg.Add(1)
@@ -145,7 +156,6 @@ func (m *upgrades) start(w http.ResponseWriter, r *http.Request) {
 		case <-s.hub.done:
 		case <-time.After(requestTimeout): // bounded, should the event never come
 		}
-		stop()
 		now := time.Now().UTC()
 		run.mu.Lock()
 		run.u.Finished = &now
@@ -163,6 +173,8 @@ func (m *upgrades) start(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		m.running = nil
 		m.mu.Unlock()
+		close(final)
+		stop()
 	}()
 	if r.URL.Query().Get("wait") != "" {
 		select {
