@@ -116,7 +116,7 @@ func (c *Context) CallNamed(ctx context.Context, name string, req any) (any, err
 // the step is dropped.
 func (c *Context) Continue(step any) {
 	if step != nil {
-		c.p.cont = step
+		c.p.x().cont = step
 	}
 }
 

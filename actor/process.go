@@ -27,8 +27,7 @@ type process struct {
 	// skip is the release whose migration failed for this process; it is
 	// not retried while it stays current (the same version made current
 	// again is another release, which is tried).
-	skip   *release
-	active bool // the process holds an activation of code
+	skip *release
 	// pending is a code change prepared while suspended (Prepare), to be
 	// committed or aborted by the upgrade runner.
 	pending *pending
@@ -42,30 +41,30 @@ type process struct {
 	ver    atomic.Pointer[code]
 	pinPub atomic.Pointer[release]
 
-	ctx      Context
-	parent   PID
-	trapExit bool
-	handoff  bool        // hand queued messages to the parent at exit (WithHandoff)
-	keepName bool        // leave the name to the parent at exit (WithKeepName)
-	named    atomic.Bool // set by register; saves a names lookup at exit
+	ctx    Context
+	parent PID
+	// reason is set when the process must exit after the current message;
+	// terminate says whether Terminate runs first.
+	reason error
+
+	// The flags, together (a process is allocated per spawn: padding
+	// between scattered flags cost a size class).
+	named atomic.Bool // set by register; saves a names lookup at exit
 	// exiting is set by whoever takes the exit on: the process itself,
 	// after its Terminate, or System.Abandon for a process whose goroutine
 	// is stuck in user code. Only that one finishes the exit (finish).
-	exiting atomic.Bool
-
-	// reason is set when the process must exit after the current message;
-	// terminate says whether Terminate runs first.
-	reason    error
+	exiting   atomic.Bool
+	streak    int32 // messages taken since the mailbox was last empty
+	active    bool  // the process holds an activation of code
+	trapExit  bool
+	handoff   bool // hand queued messages to the parent at exit (WithHandoff)
+	keepName  bool // leave the name to the parent at exit (WithKeepName)
 	terminate bool
 	answered  bool // a call was handled since the mailbox was last empty
 	// looping: the receive loop is running Handle on this goroutine, so a
 	// process this one spawns can wait for the goroutine (starting, and
 	// procExt.starts): see WithDeferredStart and handOff.
 	looping, starting bool
-	streak            int // messages taken since the mailbox was last empty
-	// cont is the step Context.Continue asked for, handled before the
-	// next user message (see runContinue); nil when none.
-	cont any
 
 	ext atomic.Pointer[procExt] // links, monitors and pending calls; most processes have none
 }
@@ -98,10 +97,19 @@ type procExt struct {
 	// starts are processes this one spawned from its receive loop whose
 	// own loops wait for this goroutine (see handOff). Owner only.
 	starts []*process
-	// Owner only.
+	// Owner only. cont is the step Context.Continue asked for, handled
+	// before the next user message (see runContinue); nil when none.
+	cont  any
 	log   *zap.Logger
 	batch *Batch  // reused by receiveBatch
 	view  *System // handed out by Context.System
+}
+
+// continuing reports whether Context.Continue left a step to run. Owner
+// only.
+func (p *process) continuing() bool {
+	x := p.ext.Load()
+	return x != nil && x.cont != nil
 }
 
 // x returns the process's procExt, creating it if needed. Safe from any
@@ -194,7 +202,7 @@ func (p *process) loop() *process {
 			p.zombie()
 			return nil
 		}
-		if p.cont != nil && p.mb.UserReady() {
+		if p.continuing() && p.mb.UserReady() {
 			p.runContinue()
 		} else if !p.next() {
 			return nil // idle; the next push starts a new run
@@ -226,7 +234,7 @@ func (p *process) handOff() *process {
 	// Taken before the mailbox may go idle: from then on another
 	// goroutine may run this process.
 	starts := p.takeStarts()
-	if p.cont == nil && p.mb.Idle() {
+	if !p.continuing() && p.mb.Idle() {
 		for _, q := range starts[1:] {
 			go q.run()
 		}
@@ -348,8 +356,9 @@ type Continued struct {
 // message, on the version that is current now (a long job made of steps
 // moves to new code between two of them).
 func (p *process) runContinue() {
-	msg := Continued{Step: p.cont}
-	p.cont = nil
+	x := p.ext.Load()
+	msg := Continued{Step: x.cont}
+	x.cont = nil
 	p.pickupCurrent()
 	if bh := p.code.v.batch; bh != nil {
 		p.receiveBatch(bh, msg, false)

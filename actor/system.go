@@ -366,7 +366,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		parent.addLink(p.pid)
 		p.addLink(parent.pid)
 	}
-	if p.cont != nil || !p.mb.Idle() { // a step Init asked for runs first
+	if p.continuing() || !p.mb.Idle() { // a step Init asked for runs first
 		if o.deferStart && parent != nil && parent.looping {
 			// Spawned from the parent's receive loop, on its goroutine: the
 			// new process runs once the parent's handler returns, on this

@@ -29,7 +29,7 @@ const (
 	// reservation in it: the lane was closed (its tail), the segment is
 	// starting again from its first slot, or it is the last of a Backlog.
 	// The other segments of an adopted Backlog count as sealed by their
-	// positions (below Mailbox.sealedTo) rather than by the bit: setting it
+	// positions (below adoption.sealedTo) rather than by the bit: setting it
 	// in each at CloseBacklog cost a cache miss per segment, at every
 	// restart of a Handoff child, however far behind it was.
 	sealed = uint64(1) << 63
@@ -100,6 +100,15 @@ func (m *Mailbox) laneEnd() uint64 {
 	}
 	r := t.reserve.Load() &^ sealed
 	return min(r, t.base.Load()+t.end.Load())
+}
+
+// sealedTo is the lane's end when Adopt took a Backlog's lane over (see
+// adoption), 0 otherwise.
+func (m *Mailbox) sealedTo() uint64 {
+	if a := m.adopted.Load(); a != nil {
+		return a.sealedTo
+	}
+	return 0
 }
 
 // push appends msg to the unbounded lane. It fails only with ErrClosed.
@@ -220,7 +229,7 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 				continue
 			}
 			if uint64(m.hi) < seg.end.Load() {
-				if seg.reserve.Load()&sealed == 0 || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
+				if (seg.reserve.Load()&sealed == 0 && m.pos >= m.sealedTo()) || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
 					// Reserved and being written (or not reserved
 					// yet): its producer schedules the owner if it
 					// went idle meanwhile. In a sealed segment, or a
@@ -262,7 +271,7 @@ func (m *Mailbox) advance(seg, next *segment) {
 	m.mu.Lock()
 	m.setHead(next, 0)
 	m.claimSeg.Store(next)
-	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo && m.countSpares() < maxSpares {
+	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo() && m.countSpares() < maxSpares {
 		// Every reservation in seg was taken (a sealed one, or one that
 		// came with a Backlog, may hold a late producer's write to a
 		// refused slot: it is left to the collector). Its header, which
@@ -311,7 +320,7 @@ func (m *Mailbox) laneReady() bool {
 				// Empty; in a sealed segment, or in one that came with
 				// a Backlog, takeLane refuses it and goes on, so there
 				// may be something behind it.
-				return seg.reserve.Load()&sealed != 0 || seg.base.Load()+uint64(i) < m.sealedTo
+				return seg.reserve.Load()&sealed != 0 || seg.base.Load()+uint64(i) < m.sealedTo()
 			}
 		}
 		seg, i = seg.next.Load(), 0

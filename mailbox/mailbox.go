@@ -107,18 +107,17 @@ type Mailbox struct {
 	ins          *overlay // nil when empty
 	taken        uint64   // user messages ever taken
 	sysAt        uint64   // mark of the last system message Next returned
-	// sealedTo is the lane's end when Adopt took a Backlog's lane over:
-	// a slot below it that is still empty when the owner reaches it was
-	// reserved by a producer of the closed mailbox, which nobody will
-	// schedule us for: it is refused, as in a sealed segment (see lane.go).
-	sealedTo uint64
 
 	inline      segment
 	inlineSlots [inlineSlots]slot
 }
 
-// adoption is what Adopt changed in a mailbox's positions.
-type adoption struct{ start, origin uint64 }
+// adoption is what Adopt changed in a mailbox's positions. sealedTo is the
+// lane's end when Adopt took a Backlog's lane over: a slot below it that is
+// still empty when the owner reaches it was reserved by a producer of the
+// closed mailbox, which nobody will schedule us for: it is refused, as in a
+// sealed segment (see lane.go).
+type adoption struct{ start, origin, sealedTo uint64 }
 
 // overlay is the owner's list of insertions, in position order.
 type overlay struct{ q []insertion }
@@ -792,7 +791,7 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 		return system, user
 	}
 	// Only the tail is sealed (by closeLocked): whoever adopts the lane
-	// takes every slot before its end as sealed (Mailbox.sealedTo), and
+	// takes every slot before its end as sealed (adoption.sealedTo), and
 	// collect refuses an empty one wherever it is.
 	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins.list()
 	user.last = m.tail.Load()
@@ -840,8 +839,8 @@ func (m *Mailbox) Adopt(b *Backlog) {
 		if len(b.ins) > 0 {
 			m.ins = &overlay{q: b.ins}
 		}
-		m.sealedTo = m.laneEnd()
-		a.origin = m.sealedTo - uint64(n)
+		a.sealedTo = m.laneEnd()
+		a.origin = a.sealedTo - uint64(n)
 		*b = Backlog{}
 		return
 	}
