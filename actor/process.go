@@ -701,17 +701,24 @@ func (p *process) finish(reason error, owner bool) {
 		if l == p.parent {
 			sig.queued, handed = handed, nil
 		}
-		if t := s.lookup(l); t == nil || !t.signal(sig) {
+		if r := s.remoteFor(l); r != nil {
+			_ = r.Exit(p.pid, l, reason, true) // a lost connection tells l itself
+			s.undeliverableAll(p.pid, sig.queued, reason)
+		} else if t := s.lookup(l); t == nil || !t.signal(sig) {
 			s.undeliverableAll(p.pid, sig.queued, reason)
 		}
 	}
 	for ref, w := range watchers {
-		if t := s.lookup(w); t != nil {
+		if r := s.remoteFor(w); r != nil {
+			r.Down(p.pid, w, ref, reason)
+		} else if t := s.lookup(w); t != nil {
 			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
 		}
 	}
 	for ref, target := range monitors {
-		if t := s.lookup(target); t != nil {
+		if r := s.remoteFor(target); r != nil {
+			r.Demonitor(p.pid, target, ref)
+		} else if t := s.lookup(target); t != nil {
 			t.signal(demonitorSig{ref: ref})
 		}
 	}
@@ -805,11 +812,15 @@ func (p *process) refuseSignal(m any, reason error) {
 		// pass it on.
 		s.undeliverableAll(r.from, r.queued, r.reason)
 	case linkSig:
-		if t := s.lookup(r.from); t != nil {
+		if rm := s.remoteFor(r.from); rm != nil {
+			_ = rm.Exit(p.pid, r.from, NoProc, true)
+		} else if t := s.lookup(r.from); t != nil {
 			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})
 		}
 	case monitorSig:
-		if t := s.lookup(r.from); t != nil {
+		if rm := s.remoteFor(r.from); rm != nil {
+			rm.Down(p.pid, r.from, r.ref, NoProc)
+		} else if t := s.lookup(r.from); t != nil {
 			t.notify(Down{Ref: r.ref, PID: p.pid, Reason: NoProc})
 		}
 	case *stopReq:
