@@ -1,0 +1,58 @@
+// Command testnode is one node of the cluster tests: it joins a cluster,
+// loads the test modules, registers an "echo" process, prints "ready" and
+// runs until its standard input closes (the test ended, or died).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/cluster"
+	"github.com/graftrt/graft/cluster/internal/testkit"
+)
+
+func main() {
+	name := flag.String("name", "", "node name, name@host")
+	cookie := flag.String("cookie", "", "cluster cookie")
+	reg := flag.Uint("registrar", cluster.DefaultRegistrarPort, "registrar port")
+	flag.Parse()
+	if err := run(*name, *cookie, uint16(*reg)); err != nil {
+		fmt.Fprintln(os.Stderr, "testnode:", err)
+		os.Exit(1)
+	}
+}
+
+func run(name, cookie string, reg uint16) error {
+	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
+	if err != nil {
+		return err
+	}
+	sys := actor.NewSystem(actor.WithLogger(log))
+	n, err := cluster.Join(sys, cluster.Options{
+		Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg, ClientOnly: true},
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Register(testkit.Types()...); err != nil {
+		return err
+	}
+	if err := sys.Load(testkit.Echo(n)); err != nil {
+		return err
+	}
+	if _, err := sys.Spawn("echo", nil, actor.WithName("echo")); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return sys.Shutdown(ctx)
+}

@@ -1,0 +1,588 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ergo.services/ergo"
+	"ergo.services/ergo/act"
+	"ergo.services/ergo/gen"
+	"ergo.services/ergo/net/edf"
+	"ergo.services/ergo/net/handshake"
+	"ergo.services/ergo/net/registrar"
+	enode "ergo.services/ergo/node"
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/actor"
+)
+
+// Errors of package cluster. Use errors.Is.
+var (
+	ErrBadOptions   = errors.New("cluster: bad options")
+	ErrBadType      = errors.New("cluster: type cannot be registered")
+	ErrUnregistered = errors.New("cluster: message type not registered")
+	ErrDecode       = errors.New("cluster: message cannot be decoded")
+	ErrUnknownNode  = errors.New("cluster: unknown node")
+	ErrStopped      = errors.New("cluster: node stopped")
+	ErrJoined       = errors.New("cluster: the system is attached to a node already")
+)
+
+// bridgeName is the name of the Ergo process through which a node's
+// Graft traffic goes, on every node.
+const bridgeName gen.Atom = "graft"
+
+// DefaultRegistrarPort is the port of Ergo's embedded registrar (its
+// default).
+const DefaultRegistrarPort = 4499
+
+// Options configure Join. Name and Cookie are required; the zero value of
+// every other field is a default.
+type Options struct {
+	// Name is the node's name, "name@host" (Ergo's and Erlang's form).
+	// Other nodes reach it through the host part, resolved by the
+	// registrar (or a static route).
+	Name string
+	// Cookie is the shared secret of the cluster: a connection between
+	// two nodes is accepted only if both have the same (Ergo's handshake
+	// checks it without sending it).
+	Cookie string
+	// Listen is the address incoming connections are accepted on,
+	// "host:port". Default: "localhost" and the first free port from
+	// Ergo's default, 11144, up.
+	Listen string
+	// Registrar says how node names are resolved to addresses.
+	Registrar Registrar
+	// TLS, when set, makes every connection of this node TLS.
+	TLS *TLS
+	// ShutdownTimeout bounds Stop's wait for Ergo's node (default 5 s).
+	ShutdownTimeout time.Duration
+}
+
+// Registrar says how nodes find each other. The default is Ergo's
+// embedded registrar on port 4499: the first node on a host serves it
+// (TCP on loopback, UDP for lookups), the others register with it, and
+// one of them takes over if that node goes away.
+type Registrar struct {
+	// Port of the embedded registrar (default DefaultRegistrarPort). Nodes
+	// that should find each other use the same port; tests use a free
+	// port each, so that parallel runs never meet.
+	Port uint16
+	// ClientOnly never serves the registrar from this node.
+	ClientOnly bool
+	// Routes are static routes, node name → "host:port", tried before the
+	// registrar.
+	Routes map[string]string
+	// External is another registrar (Ergo's etcd or Saturn clients); it
+	// replaces the embedded one.
+	External gen.Registrar
+}
+
+// TLS configures the node's connections.
+type TLS struct {
+	// Certificate is presented to peers.
+	Certificate tls.Certificate
+	// InsecureSkipVerify accepts any peer certificate (tests with
+	// self-signed certificates).
+	InsecureSkipVerify bool
+}
+
+// Node is a System attached to an Ergo node (Join). It is the System's way
+// to processes of other nodes: once joined, Send, Call, Context.Link,
+// Monitor and Exit accept their PIDs. A Node is safe for concurrent use.
+// Stop detaches it; System.Shutdown stops it too.
+type Node struct {
+	sys      *actor.System
+	name     gen.Atom
+	log      *zap.Logger
+	en       gen.Node
+	core     gen.Core
+	bridge   gen.PID
+	creation int64
+	codecs   *codecs
+	detach   func()
+
+	refs atomic.Uint64
+
+	mu      sync.Mutex
+	peers   []*peer             // guarded by mu; peer idx is its position + 1
+	byName  map[gen.Atom]*peer // guarded by mu; the newest incarnation of each node
+	stopped bool               // guarded by mu
+
+	// served are the goroutines serving remote calls and spawns; ctx ends
+	// them at Stop.
+	served sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopOnce sync.Once
+	stopErr  error
+	stopDone chan struct{}
+}
+
+// peer is one incarnation of another node, as this node knows it. Its
+// index is the node number in the PIDs of its processes here.
+type peer struct {
+	idx      uint32
+	name     gen.Atom
+	creation int64
+	gone     bool // a newer incarnation replaced it: its PIDs are dead
+
+	// Guarded by Node.mu.
+	watched  bool                     // the bridge monitors the connection
+	links    map[pidPair]struct{}     // local, remote
+	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
+	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
+	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
+	unacked  []sent                   // sends not yet acknowledged, oldest first
+	seq      uint64                   // sends so far
+}
+
+type pidPair struct{ local, remote actor.PID }
+
+type sent struct {
+	seq uint64
+	to  actor.PID
+	msg any
+}
+
+type callDone struct {
+	w   wire
+	err error // set when no answer came: the connection was lost
+}
+
+// Join attaches sys to a new Ergo node: it starts the node with its
+// network (acceptor, registrar, handshake with the cookie) and a bridge
+// process, and attaches itself to sys as its Remote (see actor.Remote).
+// A System joins one node at a time (ErrJoined).
+func Join(sys *actor.System, opts Options) (*Node, error) {
+	if sys == nil {
+		return nil, fmt.Errorf("%w: nil system", ErrBadOptions)
+	}
+	if err := checkName(opts.Name); err != nil {
+		return nil, err
+	}
+	if opts.Cookie == "" {
+		return nil, fmt.Errorf("%w: empty cookie", ErrBadOptions)
+	}
+	acc := gen.AcceptorOptions{Host: "localhost"}
+	if opts.Listen != "" {
+		host, port, err := net.SplitHostPort(opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: listen %q: %v", ErrBadOptions, opts.Listen, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("%w: listen %q: want a port in 1..65535", ErrBadOptions, opts.Listen)
+		}
+		if host != "" {
+			acc.Host = host
+		}
+		acc.Port, acc.PortRange = uint16(p), uint16(p)
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	if err := registerWire(); err != nil {
+		return nil, err
+	}
+
+	n := &Node{
+		sys:      sys,
+		name:     gen.Atom(opts.Name),
+		log:      sys.Logger().With(zap.String("node", opts.Name)),
+		codecs:   newCodecs(),
+		byName:   make(map[gen.Atom]*peer),
+		stopDone: make(chan struct{}),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	detach, err := sys.AttachRemote(remote{n})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrJoined, err)
+	}
+	n.detach = detach
+
+	reg := opts.Registrar.External
+	if reg == nil {
+		port := opts.Registrar.Port
+		if port == 0 {
+			port = DefaultRegistrarPort
+		}
+		reg = registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
+	}
+	nopts := gen.NodeOptions{
+		ShutdownTimeout: opts.ShutdownTimeout,
+		Network: gen.NetworkOptions{
+			Mode:      gen.NetworkModeEnabled,
+			Cookie:    opts.Cookie,
+			Registrar: reg,
+			// One TCP connection per pair of nodes, not Ergo's pool of
+			// three: Ergo picks a pool member by the sender, modulo the
+			// pool's size, and the pool grows after the first message, so
+			// two messages from one sender could take two connections and
+			// overtake each other. With one, what a node sends to another
+			// arrives in the order sent.
+			Handshake: handshake.Create(handshake.Options{PoolSize: 1}),
+			Acceptors: []gen.AcceptorOptions{acc},
+		},
+		Log: gen.LogOptions{
+			Level:         gen.LogLevelWarning,
+			DefaultLogger: gen.DefaultLoggerOptions{Disable: true},
+			Loggers:       []gen.Logger{{Name: "graft", Logger: zapLogger{n.log}}},
+		},
+	}
+	if opts.TLS != nil {
+		nopts.CertManager = gen.CreateCertManager(opts.TLS.Certificate)
+		nopts.Network.InsecureSkipVerify = opts.TLS.InsecureSkipVerify
+	}
+	en, err := enode.Start(n.name, nopts, ergo.FrameworkVersion)
+	if err != nil {
+		detach()
+		return nil, fmt.Errorf("cluster: start node %s: %w", opts.Name, err)
+	}
+	n.en = en
+	core, ok := en.(gen.Core)
+	if !ok {
+		en.StopForce()
+		detach()
+		return nil, errors.New("cluster: this Ergo node does not route messages as gen.Core")
+	}
+	n.core = core
+	n.creation = core.Creation()
+	for name, addr := range opts.Registrar.Routes {
+		host, port, err := net.SplitHostPort(addr)
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil {
+			n.stopErgo()
+			return nil, fmt.Errorf("%w: route %s → %q: want host:port", ErrBadOptions, name, addr)
+		}
+		route := gen.NetworkRoute{Route: gen.Route{Host: host, Port: uint16(p), TLS: opts.TLS != nil}, Cookie: opts.Cookie}
+		if err := en.Network().AddRoute(name, route, 100); err != nil {
+			n.stopErgo()
+			return nil, fmt.Errorf("%w: route %s: %v", ErrBadOptions, name, err)
+		}
+	}
+	pid, err := en.SpawnRegister(bridgeName, func() gen.ProcessBehavior { return &bridge{n: n} }, gen.ProcessOptions{})
+	if err != nil {
+		n.stopErgo()
+		return nil, fmt.Errorf("cluster: start the bridge process: %w", err)
+	}
+	n.bridge = pid
+	if err := sys.Load(remoteChildVersion(n)); err != nil {
+		n.stopErgo()
+		return nil, fmt.Errorf("cluster: load %s: %w", RemoteChildModule, err)
+	}
+	sys.OnShutdown(func(ctx context.Context) { _ = n.Stop(ctx) })
+	n.log.Info("joined", zap.Stringer("ergo", pid))
+	return n, nil
+}
+
+var wireOnce = sync.OnceValue(func() error {
+	if err := edf.RegisterTypeOf(wire{}); err != nil && !errors.Is(err, gen.ErrTaken) {
+		return fmt.Errorf("cluster: register the wire type with EDF: %w", err)
+	}
+	return nil
+})
+
+func registerWire() error { return wireOnce() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return string(n.name) }
+
+// System returns the System the node is attached to.
+func (n *Node) System() *actor.System { return n.sys }
+
+// Register makes the types of samples able to cross nodes, with Ergo's
+// EDF codec: a named type (struct fields exported, of native or
+// registered types; register nested types first), never a pointer. Every
+// node that sends or receives a type registers it; a Send of an
+// unregistered type fails at the sender with ErrUnregistered. Strings,
+// bools, int, int32, int64, uint32, uint64, float64 and []byte need no
+// registration.
+func (n *Node) Register(samples ...any) error {
+	for _, v := range samples {
+		if err := n.codecs.register(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RegisterCodec makes the type of sample cross nodes under name, encoded
+// by c.
+func (n *Node) RegisterCodec(sample any, name string, c Codec) error {
+	if sample == nil || name == "" || c == nil {
+		return fmt.Errorf("%w: RegisterCodec needs a sample, a name and a codec", ErrBadType)
+	}
+	return n.codecs.add(codecEntry{name: name, typ: reflectType(sample), c: c})
+}
+
+// NodeOf returns the name of the node pid lives on.
+func (n *Node) NodeOf(pid actor.PID) (string, error) {
+	if pid.Node() == 0 {
+		return string(n.name), nil
+	}
+	p, err := n.peerAt(pid.Node())
+	if err != nil {
+		return "", err
+	}
+	return string(p.name), nil
+}
+
+// Nodes returns the names of the nodes this node is connected to.
+func (n *Node) Nodes() []string {
+	var out []string
+	for _, a := range n.en.Network().Nodes() {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// Disconnect closes the connection to node, as a network failure would:
+// both ends see it lost (links and monitors across it fire with
+// noconnection), and the next request to node connects again.
+func (n *Node) Disconnect(node string) error {
+	rn, err := n.en.Network().Node(gen.Atom(node))
+	if err != nil {
+		return fmt.Errorf("cluster: disconnect %s: %w", node, actor.NoConnection)
+	}
+	rn.Disconnect()
+	return nil
+}
+
+// Stop detaches the node from its System and stops the Ergo node. Links
+// and monitors across nodes fire with noconnection, on this node and on
+// the others; calls waiting for other nodes fail. It may be called more
+// than once, and waits until the node has stopped or ctx ends.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		go func() {
+			defer close(n.stopDone)
+			n.detach()
+			n.mu.Lock()
+			n.stopped = true
+			peers := append([]*peer(nil), n.peers...)
+			n.mu.Unlock()
+			for _, p := range peers {
+				n.connectionLost(p)
+			}
+			n.cancel()
+			n.stopErgo()
+			n.served.Wait()
+		}()
+	})
+	select {
+	case <-n.stopDone:
+		return n.stopErr
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: stop %s: %w", n.name, ctx.Err())
+	}
+}
+
+func (n *Node) stopErgo() {
+	n.en.Stop()
+	n.en.Wait()
+}
+
+// peerAt returns the peer numbered idx.
+func (n *Node) peerAt(idx uint32) (*peer, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if idx == 0 || int(idx) > len(n.peers) {
+		return nil, fmt.Errorf("%w: no node numbered %d", ErrUnknownNode, idx)
+	}
+	return n.peers[idx-1], nil
+}
+
+// peerOfLocked returns the peer for node name in incarnation creation,
+// numbering it if it is new; a newer incarnation makes the older one gone.
+func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
+	if p := n.byName[name]; p != nil {
+		if p.creation == creation {
+			return p
+		}
+		if p.creation > creation {
+			// An older incarnation still talking: numbered apart, and dead.
+			q := n.newPeerLocked(name, creation)
+			q.gone = true
+			return q
+		}
+		p.gone = true
+	}
+	p := n.newPeerLocked(name, creation)
+	n.byName[name] = p
+	return p
+}
+
+func (n *Node) newPeerLocked(name gen.Atom, creation int64) *peer {
+	p := &peer{
+		idx: uint32(len(n.peers) + 1), name: name, creation: creation,
+		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
+		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
+	}
+	n.peers = append(n.peers, p)
+	return p
+}
+
+// connect returns the peer for node name, connecting if needed (through
+// the registrar or a route), and has the bridge watch the connection.
+func (n *Node) connect(name gen.Atom) (*peer, error) {
+	if name == n.name {
+		return nil, fmt.Errorf("cluster: %s is this node", name)
+	}
+	n.mu.Lock()
+	stopped := n.stopped
+	n.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
+	}
+	rn, err := n.en.Network().GetNode(name)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
+	}
+	n.mu.Lock()
+	p := n.peerOfLocked(name, rn.Creation())
+	ask := !p.watched
+	p.watched = true
+	n.mu.Unlock()
+	if ask {
+		// The bridge monitors the connection from its own goroutine (Ergo
+		// allows no other); if it is lost before, the bridge finds out
+		// when it asks.
+		if err := n.en.Send(n.bridge, watchNode{name: name}); err != nil {
+			return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
+		}
+	}
+	return p, nil
+}
+
+// route returns the peer of a remote PID, connected.
+func (n *Node) route(pid actor.PID) (*peer, error) {
+	p, err := n.peerAt(pid.Node())
+	if err != nil {
+		return nil, err
+	}
+	if p.gone {
+		// Its node restarted since: the process is gone with it.
+		return nil, actor.NoProc
+	}
+	q, err := n.connect(p.name)
+	if err != nil {
+		return nil, err
+	}
+	if q != p {
+		return nil, actor.NoProc
+	}
+	return p, nil
+}
+
+// send hands w to Ergo for p's node. Everything this node sends goes from
+// the bridge, with Ergo's network order kept, on the one connection
+// between the two nodes, and Ergo's receiving end queues it by that
+// order: it arrives in the order sent.
+func (n *Node) send(p *peer, w wire) error {
+	w.ToCreation = p.creation
+	err := n.core.RouteSendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
+		gen.MessageOptions{KeepNetworkOrder: true}, w)
+	if err != nil {
+		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
+	}
+	return nil
+}
+
+// connectionLost ends what crossed to p's node: links get exit signals
+// and monitors Downs with noconnection, monitors held from there are
+// dropped, calls waiting for an answer fail, and sends it had not
+// acknowledged are dead letters with reason noconnection (they may have
+// been lost on the way: at most once).
+func (n *Node) connectionLost(p *peer) {
+	n.mu.Lock()
+	links, monitors, watchers, calls, unacked := p.links, p.monitors, p.watchers, p.calls, p.unacked
+	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
+	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
+	p.watched = false
+	n.mu.Unlock()
+	if len(links)+len(monitors)+len(watchers)+len(calls)+len(unacked) > 0 {
+		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(links)),
+			zap.Int("monitors", len(monitors)), zap.Int("calls", len(calls)), zap.Int("unacknowledged", len(unacked)))
+	}
+	for _, s := range unacked {
+		n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
+	}
+	for l := range links {
+		_ = n.sys.RemoteExit(l.remote, l.local, actor.NoConnection, true)
+	}
+	for ref, m := range monitors {
+		n.sys.RemoteDown(m.remote, m.local, ref, actor.NoConnection)
+	}
+	for ref, to := range watchers {
+		n.sys.RemoteDemonitor(to, ref)
+	}
+	for _, ch := range calls {
+		ch <- callDone{err: actor.NoConnection}
+	}
+}
+
+// nodeDown is the bridge's report that the connection to name is lost.
+func (n *Node) nodeDown(name gen.Atom) {
+	n.mu.Lock()
+	p := n.byName[name]
+	n.mu.Unlock()
+	if p != nil {
+		n.connectionLost(p)
+	}
+}
+
+// watchNode asks the bridge to monitor a connection.
+type watchNode struct{ name gen.Atom }
+
+// bridge is the Ergo process through which the node's traffic arrives. It
+// handles one message at a time, in arrival order, and never blocks:
+// calls and spawns are served on goroutines of their own.
+type bridge struct {
+	act.Actor
+	n *Node
+}
+
+func (b *bridge) HandleMessage(from gen.PID, message any) error {
+	switch m := message.(type) {
+	case wire:
+		b.n.receive(b, from, m)
+	case watchNode:
+		b.watch(m.name)
+	case gen.MessageDownNode:
+		b.n.nodeDown(m.Name)
+	}
+	return nil
+}
+
+func (b *bridge) watch(name gen.Atom) {
+	if err := b.MonitorNode(name); err != nil && !errors.Is(err, gen.ErrTargetExist) {
+		b.n.nodeDown(name)
+	}
+}
+
+func (b *bridge) Terminate(reason error) {}
+
+// zapLogger writes Ergo's log into the System's logger.
+type zapLogger struct{ log *zap.Logger }
+
+func (z zapLogger) Log(m gen.MessageLog) {
+	msg := fmt.Sprintf(m.Format, m.Args...)
+	switch m.Level {
+	case gen.LogLevelError, gen.LogLevelPanic:
+		z.log.Error("ergo: " + msg)
+	case gen.LogLevelWarning:
+		z.log.Warn("ergo: " + msg)
+	default:
+		z.log.Debug("ergo: " + msg)
+	}
+}
+
+func (zapLogger) Terminate() {}
