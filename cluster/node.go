@@ -111,7 +111,7 @@ type Node struct {
 	refs atomic.Uint64
 
 	mu      sync.Mutex
-	peers   []*peer             // guarded by mu; peer idx is its position + 1
+	peers   []*peer            // guarded by mu; peer idx is its position + 1
 	byName  map[gen.Atom]*peer // guarded by mu; the newest incarnation of each node
 	stopped bool               // guarded by mu
 
