@@ -29,12 +29,16 @@ type (
 	Self struct{}
 	// Stall is a call Echo never answers (it defers and forgets it).
 	Stall struct{}
-	// LinkTo makes Echo link to (and Monitor: monitor) the process
-	// registered as Name on Node; it answers "ok".
+	// LinkTo makes Echo link to (Monitor: monitor) the process registered
+	// as Name on Node, trapping exits if Trap; it answers "ok". With
+	// ReportName set, every ExitMsg and Down Echo gets from then on is
+	// sent as a string "<node>: exit <reason>" (or "down") to ReportName
+	// on ReportNode.
 	LinkTo struct {
-		Name, Node string
-		Monitor    bool
-		Trap       bool
+		Name, Node             string
+		Monitor                bool
+		Trap                   bool
+		ReportName, ReportNode string
 	}
 	// Relay makes Echo send Count Pings to Name on Node, as From.
 	Relay struct {
@@ -56,10 +60,11 @@ func Types() []any {
 }
 
 type echoState struct {
-	Last  map[string]int64
-	Count int64
-	Bad   string
-	Notes []string
+	Last   map[string]int64
+	Count  int64
+	Bad    string
+	Notes  []string
+	Report cluster.Name
 }
 
 // Echo is the module "echo": see the message types.
@@ -103,6 +108,9 @@ func Echo(n *cluster.Node) *actor.Version {
 				if m.Trap {
 					ctx.TrapExit(true)
 				}
+				if m.ReportName != "" {
+					s.Report = cluster.Name{Name: m.ReportName, Node: m.ReportNode}
+				}
 				if m.Monitor {
 					ctx.Monitor(pid)
 				} else if err := ctx.Link(pid); err != nil {
@@ -134,9 +142,9 @@ func Echo(n *cluster.Node) *actor.Version {
 			case Notes:
 				ctx.Reply(fmt.Sprint(s.Notes))
 			case actor.ExitMsg:
-				s.Notes = append(s.Notes, "exit "+m.Reason.Error())
+				s.note(n, "exit "+m.Reason.Error())
 			case actor.Down:
-				s.Notes = append(s.Notes, "down "+m.Reason.Error())
+				s.note(n, "down "+m.Reason.Error())
 			default:
 				if ctx.IsCall() {
 					ctx.Reply(msg)
@@ -145,4 +153,11 @@ func Echo(n *cluster.Node) *actor.Version {
 			return s, nil
 		},
 	})
+}
+
+func (s *echoState) note(n *cluster.Node, text string) {
+	s.Notes = append(s.Notes, text)
+	if s.Report.Name != "" {
+		_ = n.SendNamed(s.Report, n.Name()+": "+text)
+	}
 }
