@@ -43,7 +43,7 @@ func (n *Node) SendNamed(name Name, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", name, err)
 	}
-	return n.send(p, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
+	return n.send(p, 0, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
 }
 
 // CallNamed calls the process registered as name.Name on name.Node and

@@ -128,6 +128,15 @@ type Node struct {
 
 // peer is one incarnation of another node, as this node knows it. Its
 // index is the node number in the PIDs of its processes here.
+//
+// A session is one Ergo connection to the peer: everything crossing to it
+// is recorded under the session it was sent in (links, monitors, calls,
+// unacknowledged sends), and when the connection changes — lost, or
+// replaced by a new one before the loss was reported — that record is
+// what ends with noconnection. Messages carry their sender's session; a
+// message from an older session than one already seen from the same
+// node was overtaken by the new connection and is dropped (its sender
+// reports it), so nothing arrives out of order.
 type peer struct {
 	idx      uint32
 	name     gen.Atom
@@ -135,6 +144,10 @@ type peer struct {
 	gone     bool // a newer incarnation replaced it: its PIDs are dead
 
 	// Guarded by Node.mu.
+	conn     gen.RemoteNode           // the connection of the current session; nil: none
+	session  uint64                   // sessions so far: this node's, numbered per peer
+	rsession uint64                   // the peer's newest session seen
+	rdead    uint64                   // the peer's sessions up to this one are over
 	watched  bool                     // the bridge monitors the connection
 	links    map[pidPair]struct{}     // local, remote
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
@@ -142,6 +155,24 @@ type peer struct {
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
 	unacked  []sent                   // sends not yet acknowledged, oldest first
 	seq      uint64                   // sends so far
+}
+
+// lost is what a session left when it ended.
+type lost struct {
+	links    map[pidPair]struct{}
+	monitors map[actor.Ref]pidPair
+	watchers map[actor.Ref]actor.PID
+	calls    map[uint64]chan callDone
+	unacked  []sent
+}
+
+// takeLocked ends the current session's record and returns it.
+func (p *peer) takeLocked() lost {
+	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls, unacked: p.unacked}
+	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
+	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
+	p.watched = false
+	return l
 }
 
 type pidPair struct{ local, remote actor.PID }
@@ -370,7 +401,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			peers := append([]*peer(nil), n.peers...)
 			n.mu.Unlock()
 			for _, p := range peers {
-				n.connectionLost(p)
+				n.switchConn(p, nil)
 			}
 			n.cancel()
 			n.stopErgo()
@@ -448,6 +479,9 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	}
 	n.mu.Lock()
 	p := n.peerOfLocked(name, rn.Creation())
+	n.mu.Unlock()
+	n.switchConn(p, rn)
+	n.mu.Lock()
 	ask := !p.watched
 	p.watched = true
 	n.mu.Unlock()
@@ -460,6 +494,39 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 		}
 	}
 	return p, nil
+}
+
+// switchConn makes cur (nil: none) the connection of p's session. If it
+// replaces another, that session is over: what it carried ends as a lost
+// connection does (connectionLost).
+func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
+	n.mu.Lock()
+	if p.conn == cur {
+		n.mu.Unlock()
+		return
+	}
+	old := p.conn
+	p.conn = cur
+	if cur != nil {
+		p.session++
+	}
+	if old != nil {
+		// The peer's session on the old connection is over too: what
+		// still arrives from it is stale (its sender reports it).
+		p.rdead = p.rsession
+	}
+	var l lost
+	if old != nil {
+		l = p.takeLocked()
+	}
+	session := p.session
+	n.mu.Unlock()
+	if ce := n.log.Check(zap.DebugLevel, "session"); ce != nil {
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", session), zap.Bool("connected", cur != nil))
+	}
+	if old != nil {
+		n.connectionLost(p, l)
+	}
 }
 
 // route returns the peer of a remote PID, connected.
@@ -482,13 +549,28 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 	return p, nil
 }
 
-// send hands w to Ergo for p's node. Everything this node sends goes from
-// the bridge, with Ergo's network order kept, on the one connection
-// between the two nodes, and Ergo's receiving end queues it by that
-// order: it arrives in the order sent.
-func (n *Node) send(p *peer, w wire) error {
-	w.ToCreation = p.creation
-	err := n.core.RouteSendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
+// send hands w to Ergo for p's node, in session (0: the current one); a
+// session that has ended sends nothing (what it recorded was ended as a
+// lost connection), and without a connection nothing is sent: answers
+// (replies, acknowledgements) never connect, so that the two ends of a
+// lost connection do not dial each other at once (Ergo may then keep a
+// connection one end has refused). Everything this node sends goes from the bridge, with
+// Ergo's network order kept, on the one connection between the two
+// nodes, and Ergo's receiving end queues it by that order: it arrives in
+// the order sent.
+func (n *Node) send(p *peer, session uint64, w wire) error {
+	n.mu.Lock()
+	conn, cur := p.conn, p.session
+	n.mu.Unlock()
+	if conn == nil || (session != 0 && session != cur) {
+		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
+	}
+	c, ok := conn.(gen.Connection)
+	if !ok {
+		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
+	}
+	w.ToCreation, w.Session = p.creation, cur
+	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
 		gen.MessageOptions{KeepNetworkOrder: true}, w)
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
@@ -496,47 +578,49 @@ func (n *Node) send(p *peer, w wire) error {
 	return nil
 }
 
-// connectionLost ends what crossed to p's node: links get exit signals
+// connectionLost ends what a session of p carried: links get exit signals
 // and monitors Downs with noconnection, monitors held from there are
-// dropped, calls waiting for an answer fail, and sends it had not
-// acknowledged are dead letters with reason noconnection (they may have
-// been lost on the way: at most once).
-func (n *Node) connectionLost(p *peer) {
-	n.mu.Lock()
-	links, monitors, watchers, calls, unacked := p.links, p.monitors, p.watchers, p.calls, p.unacked
-	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
-	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
-	p.watched = false
-	n.mu.Unlock()
-	if len(links)+len(monitors)+len(watchers)+len(calls)+len(unacked) > 0 {
-		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(links)),
-			zap.Int("monitors", len(monitors)), zap.Int("calls", len(calls)), zap.Int("unacknowledged", len(unacked)))
+// dropped, calls waiting for an answer fail, and sends the far node had
+// not acknowledged are dead letters with reason noconnection (they may
+// have been lost on the way: at most once).
+func (n *Node) connectionLost(p *peer, l lost) {
+	if len(l.links)+len(l.monitors)+len(l.watchers)+len(l.calls)+len(l.unacked) > 0 {
+		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(l.links)),
+			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)), zap.Int("unacknowledged", len(l.unacked)))
 	}
-	for _, s := range unacked {
+	for _, s := range l.unacked {
 		n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
 	}
-	for l := range links {
-		_ = n.sys.RemoteExit(l.remote, l.local, actor.NoConnection, true)
+	for k := range l.links {
+		_ = n.sys.RemoteExit(k.remote, k.local, actor.NoConnection, true)
 	}
-	for ref, m := range monitors {
+	for ref, m := range l.monitors {
 		n.sys.RemoteDown(m.remote, m.local, ref, actor.NoConnection)
 	}
-	for ref, to := range watchers {
+	for ref, to := range l.watchers {
 		n.sys.RemoteDemonitor(to, ref)
 	}
-	for _, ch := range calls {
+	for _, ch := range l.calls {
 		ch <- callDone{err: actor.NoConnection}
 	}
 }
 
-// nodeDown is the bridge's report that the connection to name is lost.
+// nodeDown is the bridge's report that a connection to name is lost. If
+// Ergo has connected again meanwhile and this node's session already uses
+// the new connection, the report is about an earlier session, ended
+// already.
 func (n *Node) nodeDown(name gen.Atom) {
 	n.mu.Lock()
 	p := n.byName[name]
 	n.mu.Unlock()
-	if p != nil {
-		n.connectionLost(p)
+	if p == nil {
+		return
 	}
+	var cur gen.RemoteNode
+	if rn, err := n.en.Network().Node(name); err == nil {
+		cur = rn
+	}
+	n.switchConn(p, cur)
 }
 
 // watchNode asks the bridge to monitor a connection.

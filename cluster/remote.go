@@ -31,17 +31,19 @@ func (r remote) Send(to actor.PID, msg any) error {
 	// letter if the connection is lost first.
 	n.mu.Lock()
 	p.seq++
-	seq := p.seq
+	seq, session := p.seq, p.session
 	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg})
 	n.mu.Unlock()
-	if err := n.send(p, wire{Kind: kSend, To: to.ID(), Ref: seq, Type: typ, Data: data}); err != nil {
+	if err := n.send(p, session, wire{Kind: kSend, To: to.ID(), Ref: seq, Type: typ, Data: data}); err != nil {
 		n.unsent(p, seq)
 		return fmt.Errorf("cluster: send to %v: %w", to, err)
 	}
 	return nil
 }
 
-// unsent withdraws a send Ergo refused: the sender was told.
+// unsent withdraws a send that was not sent: the sender is told. (If its
+// session ended meanwhile, it was reported as a dead letter already, and
+// the sender is told too; that is the one case where a message is both.)
 func (n *Node) unsent(p *peer, seq uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -121,9 +123,10 @@ func (n *Node) request(ctx context.Context, p *peer, w wire) (wire, error) {
 	ch := make(chan callDone, 1)
 	n.mu.Lock()
 	p.calls[ref] = ch
+	session := p.session
 	n.mu.Unlock()
 	w.Ref = ref
-	if err := n.send(p, w); err != nil {
+	if err := n.send(p, session, w); err != nil {
 		n.forget(p, ref)
 		return wire{}, err
 	}
@@ -170,8 +173,9 @@ func (r remote) Link(from, to actor.PID) error {
 	}
 	n.mu.Lock()
 	p.links[pidPair{from, to}] = struct{}{}
+	session := p.session
 	n.mu.Unlock()
-	if err := n.send(p, wire{Kind: kLink, From: from.ID(), To: to.ID()}); err != nil {
+	if err := n.send(p, session, wire{Kind: kLink, From: from.ID(), To: to.ID()}); err != nil {
 		n.mu.Lock()
 		delete(p.links, pidPair{from, to})
 		n.mu.Unlock()
@@ -189,9 +193,10 @@ func (r remote) Unlink(from, to actor.PID) {
 	n.mu.Lock()
 	_, had := p.links[pidPair{from, to}]
 	delete(p.links, pidPair{from, to})
+	session := p.session
 	n.mu.Unlock()
 	if had {
-		_ = n.send(p, wire{Kind: kUnlink, From: from.ID(), To: to.ID()})
+		_ = n.send(p, session, wire{Kind: kUnlink, From: from.ID(), To: to.ID()})
 	}
 }
 
@@ -207,8 +212,9 @@ func (r remote) Monitor(from, to actor.PID, ref actor.Ref) error {
 	}
 	n.mu.Lock()
 	p.monitors[ref] = pidPair{from, to}
+	session := p.session
 	n.mu.Unlock()
-	if err := n.send(p, wire{Kind: kMonitor, From: from.ID(), To: to.ID(), Ref: ref.ID()}); err != nil {
+	if err := n.send(p, session, wire{Kind: kMonitor, From: from.ID(), To: to.ID(), Ref: ref.ID()}); err != nil {
 		n.mu.Lock()
 		delete(p.monitors, ref)
 		n.mu.Unlock()
@@ -226,9 +232,10 @@ func (r remote) Demonitor(from, to actor.PID, ref actor.Ref) {
 	n.mu.Lock()
 	_, had := p.monitors[ref]
 	delete(p.monitors, ref)
+	session := p.session
 	n.mu.Unlock()
 	if had {
-		_ = n.send(p, wire{Kind: kDemonitor, From: from.ID(), To: to.ID(), Ref: ref.ID()})
+		_ = n.send(p, session, wire{Kind: kDemonitor, From: from.ID(), To: to.ID(), Ref: ref.ID()})
 	}
 }
 
@@ -238,10 +245,12 @@ func (r remote) Exit(from, to actor.PID, reason error, link bool) error {
 	if err != nil {
 		return fmt.Errorf("cluster: exit %v: %w", to, actor.NoProc)
 	}
+	var session uint64
 	if link {
 		n.mu.Lock()
 		_, had := p.links[pidPair{from, to}]
 		delete(p.links, pidPair{from, to})
+		session = p.session
 		n.mu.Unlock()
 		if !had {
 			return nil // the connection was lost meanwhile: to was told
@@ -250,7 +259,7 @@ func (r remote) Exit(from, to actor.PID, reason error, link bool) error {
 		return fmt.Errorf("cluster: exit %v: %w", to, err)
 	}
 	kind, text := encodeErr(reason)
-	return n.send(p, wire{Kind: kExit, From: from.ID(), To: to.ID(), ErrKind: kind, ErrText: text, Link: link})
+	return n.send(p, session, wire{Kind: kExit, From: from.ID(), To: to.ID(), ErrKind: kind, ErrText: text, Link: link})
 }
 
 func (r remote) Down(from, to actor.PID, ref actor.Ref, reason error) {
@@ -262,12 +271,13 @@ func (r remote) Down(from, to actor.PID, ref actor.Ref, reason error) {
 	n.mu.Lock()
 	_, had := p.watchers[ref]
 	delete(p.watchers, ref)
+	session := p.session
 	n.mu.Unlock()
 	if !had {
 		return // demonitored, or the connection was lost
 	}
 	kind, text := encodeErr(reason)
-	_ = n.send(p, wire{Kind: kDown, From: from.ID(), To: to.ID(), Ref: ref.ID(), ErrKind: kind, ErrText: text})
+	_ = n.send(p, session, wire{Kind: kDown, From: from.ID(), To: to.ID(), Ref: ref.ID(), ErrKind: kind, ErrText: text})
 }
 
 // receive handles a wire message from another node's bridge, on the
@@ -279,8 +289,28 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		return
 	}
 	p := n.peerOfLocked(from.Node, from.Creation)
-	watch := !p.watched && !p.gone
-	p.watched = true
+	if w.Session < p.rsession || w.Session <= p.rdead {
+		// Sent on a connection the sender has replaced since: overtaken,
+		// and dropped (the sender ended what it carried).
+		n.mu.Unlock()
+		if ce := n.log.Check(zap.DebugLevel, "dropped: from an earlier session"); ce != nil {
+			ce.Write(zap.String("peer", string(p.name)), zap.Uint8("kind", w.Kind), zap.Uint64("session", w.Session))
+		}
+		return
+	}
+	newer := w.Session > p.rsession
+	p.rsession = w.Session
+	n.mu.Unlock()
+	if newer {
+		// The sender's new connection is this node's too: a session of
+		// this node on an older one is over.
+		if rn, err := n.en.Network().Node(from.Node); err == nil {
+			n.switchConn(p, rn)
+		}
+	}
+	n.mu.Lock()
+	watch := !p.watched && !p.gone && p.conn != nil
+	p.watched = p.watched || watch
 	n.mu.Unlock()
 	if watch {
 		b.watch(from.Node)
@@ -298,7 +328,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 
 	switch w.Kind {
 	case kSend:
-		_ = n.send(p, wire{Kind: kAck, Ref: w.Ref})
+		_ = n.send(p, 0, wire{Kind: kAck, Ref: w.Ref})
 		msg, err := n.codecs.decode(w.Type, w.Data)
 		if err != nil {
 			n.sys.Undeliverable(to, Undecodable{Type: w.Type, Data: w.Data}, err)
@@ -454,13 +484,13 @@ func (n *Node) reply(p *peer, ref uint64, v any, err error) {
 		a.Type, a.Data = "", nil
 		a.ErrKind, a.ErrText = encodeErr(err)
 	}
-	_ = n.send(p, a) // a lost connection fails the call at the caller
+	_ = n.send(p, 0, a) // a lost connection fails the call at the caller
 }
 
 func (n *Node) replyKind(p *peer, kind uint8, ref, id uint64, err error) {
 	a := wire{Kind: kind, Ref: ref, To: id}
 	a.ErrKind, a.ErrText = encodeErr(err)
-	_ = n.send(p, a)
+	_ = n.send(p, 0, a)
 }
 
 func reflectType(v any) reflect.Type { return reflect.TypeOf(v) }

@@ -21,6 +21,9 @@ type wire struct {
 	// addresses (0 for requests by name): a PID of a node that has
 	// restarted since names no process of the new one.
 	ToCreation int64
+	// Session numbers the sender's connections to the receiver (see
+	// peer).
+	Session uint64
 	// Ref is the monitor's ref, or the number of a call or spawn the
 	// answer refers to.
 	Ref  uint64
