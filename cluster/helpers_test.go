@@ -127,9 +127,9 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 // startNode starts a node process named name on registrar port reg and
 // waits until it is ready. It ends when the test does (its standard input
 // closes), or when killed.
-func startNode(t *testing.T, name string, reg uint16) *osNode {
+func startNode(t *testing.T, name string, reg uint16, args ...string) *osNode {
 	t.Helper()
-	cmd := exec.Command(nodeBinary(t), "-name", name, "-cookie", cookie, "-registrar", fmt.Sprint(reg))
+	cmd := exec.Command(nodeBinary(t), append([]string{"-name", name, "-cookie", cookie, "-registrar", fmt.Sprint(reg)}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	on := &osNode{name: name, cmd: cmd, stdin: stdin, out: &readyWriter{ready: make(chan struct{})},
@@ -189,14 +189,15 @@ type cluster3 struct {
 	b, c, d *osNode
 }
 
-func newCluster3(t *testing.T) *cluster3 {
+// newCluster3 starts the cluster; dArgs go to node d's command line.
+func newCluster3(t *testing.T, dArgs ...string) *cluster3 {
 	t.Helper()
 	reg := freePort(t)
 	sys, n := joinLocal(t, "t@localhost", reg)
 	cl := &cluster3{sys: sys, n: n}
 	cl.b = startNode(t, "b@localhost", reg)
 	cl.c = startNode(t, "c@localhost", reg)
-	cl.d = startNode(t, "d@localhost", reg)
+	cl.d = startNode(t, "d@localhost", reg, dArgs...)
 	return cl
 }
 

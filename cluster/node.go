@@ -232,6 +232,11 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		byName:   make(map[gen.Atom]*peer),
 		stopDone: make(chan struct{}),
 	}
+	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
+		if err := n.codecs.register(v); err != nil {
+			return nil, err
+		}
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	detach, err := sys.AttachRemote(remote{n})
 	if err != nil {

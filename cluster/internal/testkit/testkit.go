@@ -56,7 +56,7 @@ type (
 
 // Types lists the message types, for Node.Register.
 func Types() []any {
-	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}}
+	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}}
 }
 
 type echoState struct {
@@ -160,4 +160,36 @@ func (s *echoState) note(n *cluster.Node, text string) {
 	if s.Report.Name != "" {
 		_ = n.SendNamed(s.Report, n.Name()+": "+text)
 	}
+}
+
+// Version asks a counter process which version handles it (a string).
+type Version struct{}
+
+// Counter returns the module "counter" in two versions: v2 follows v1,
+// with a CodeChange and a Downgrade. With badV2, v2's CodeChange fails
+// (a node whose dry run refuses the plan).
+func Counter(badV2 bool) (v1, v2 *actor.Version) {
+	handle := func(ctx *actor.Context, n int64, msg any) (int64, error) {
+		if _, ok := msg.(Version); ok {
+			ctx.Reply(ctx.Version())
+			return n, nil
+		}
+		if ctx.IsCall() {
+			ctx.Reply(n)
+		}
+		return n + 1, nil
+	}
+	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Handle: handle})
+	v2 = actor.Define("counter", "v2", actor.Funcs[int64]{
+		Follows: "v1",
+		Handle:  handle,
+		CodeChange: actor.Migrate(func(n int64, extra any) (int64, error) {
+			if badV2 {
+				return 0, fmt.Errorf("v2 refuses this node's state")
+			}
+			return n, nil
+		}),
+		Downgrade: func(to string, n int64, extra any) (any, error) { return n, nil },
+	})
+	return v1, v2
 }

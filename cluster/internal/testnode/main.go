@@ -16,20 +16,23 @@ import (
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/cluster"
 	"github.com/graftrt/graft/cluster/internal/testkit"
+	"github.com/graftrt/graft/supervisor"
+	"github.com/graftrt/graft/upgrade"
 )
 
 func main() {
 	name := flag.String("name", "", "node name, name@host")
 	cookie := flag.String("cookie", "", "cluster cookie")
 	reg := flag.Uint("registrar", cluster.DefaultRegistrarPort, "registrar port")
+	badV2 := flag.Bool("bad-v2", false, "load a v2 of counter whose migration fails")
 	flag.Parse()
-	if err := run(*name, *cookie, uint16(*reg)); err != nil {
+	if err := run(*name, *cookie, uint16(*reg), *badV2); err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, cookie string, reg uint16) error {
+func run(name, cookie string, reg uint16, badV2 bool) error {
 	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	if err != nil {
 		return err
@@ -48,6 +51,26 @@ func run(name, cookie string, reg uint16) error {
 		return err
 	}
 	if _, err := sys.Spawn("echo", nil, actor.WithName("echo")); err != nil {
+		return err
+	}
+	// Three counters on v1 under a supervisor, upgraded by cluster-wide
+	// plans through the node's agent; v2 is known, not loaded.
+	v1, v2 := testkit.Counter(badV2)
+	if err := sys.Load(v1); err != nil {
+		return err
+	}
+	var specs []supervisor.ChildSpec
+	for i := range 3 {
+		specs = append(specs, supervisor.ChildSpec{
+			ID:    fmt.Sprint("counter", i),
+			Start: supervisor.StartSpec{Module: "counter", Options: []actor.SpawnOption{actor.WithName(fmt.Sprint("counter", i))}},
+		})
+	}
+	top, err := supervisor.Start(sys, supervisor.Flags{Strategy: supervisor.OneForOne}, specs)
+	if err != nil {
+		return err
+	}
+	if _, err := n.ServeUpgrades(top, upgrade.NewNative(v1, v2)); err != nil {
 		return err
 	}
 	fmt.Println("ready")
