@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"errors"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,4 +154,37 @@ func within[T any](t *testing.T, ch <-chan T) T {
 		t.Fatalf("nothing within %v", wait)
 		panic("unreachable")
 	}
+}
+
+// A node that hangs without closing its sockets (SIGSTOP) is found by the
+// tick: what this node had waiting on it ends with noconnection after
+// NetTickTime, and calls to it fail instead of hanging.
+func TestHungNodeFoundByTheTick(t *testing.T) {
+	reg := freePort(t)
+	sys, n := joinLocal(t, "t@localhost", reg, func(o *cluster.Options) { o.NetTickTime = 500 * time.Millisecond })
+	c := startNode(t, "c@localhost", reg)
+	echo, err := n.Whereis(ctxWait(t), cluster.Name{Name: "echo", Node: "c@localhost"})
+	require.NoError(t, err)
+	p := actortest.NewProbe(t, sys.System)
+	p.Link(echo)
+	_, err = sys.Call(ctxWait(t), echo, testkit.Seen{}) // the link is in place
+	require.NoError(t, err)
+
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) })
+	// Wait until it has stopped (a signal takes effect a moment later).
+	var ws syscall.WaitStatus
+	_, err = syscall.Wait4(c.cmd.Process.Pid, &ws, syscall.WUNTRACED, nil)
+	require.NoError(t, err)
+	require.True(t, ws.Stopped(), "%v", ws)
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := sys.Call(ctxWait(t), echo, testkit.Seen{})
+		stalled <- err
+	}()
+	p.ExpectExit(echo, actor.NoConnection)
+	var ee *actor.ExitError
+	err = within(t, stalled)
+	require.ErrorAs(t, err, &ee, "%v", err)
+	assert.ErrorIs(t, ee.Reason, actor.NoConnection)
 }

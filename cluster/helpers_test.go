@@ -56,10 +56,14 @@ func ctxWait(t testing.TB) context.Context {
 
 // joinLocal starts a System in this process joined as name, with the test
 // types and modules; reg is the registrar's port.
-func joinLocal(t *testing.T, name string, reg uint16) (*actortest.System, *cluster.Node) {
+func joinLocal(t *testing.T, name string, reg uint16, opts ...func(*cluster.Options)) (*actortest.System, *cluster.Node) {
 	t.Helper()
 	sys := actortest.NewSystem(t, actortest.WithoutGoroutineCheck(), actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
-	n, err := cluster.Join(sys.System, cluster.Options{Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg}})
+	o := cluster.Options{Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg}}
+	for _, f := range opts {
+		f(&o)
+	}
+	n, err := cluster.Join(sys.System, o)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -63,6 +63,12 @@ type Options struct {
 	TLS *TLS
 	// ShutdownTimeout bounds Stop's wait for Ergo's node (default 5 s).
 	ShutdownTimeout time.Duration
+	// NetTickTime is how long a connection may leave this node's messages
+	// unacknowledged before it is declared lost (Erlang's net_ticktime):
+	// a node that hangs without closing its sockets is found this way. A
+	// tick is sent on a connection idle for a quarter of it. Default 20 s;
+	// negative: never (a connection is lost only when TCP says so).
+	NetTickTime time.Duration
 }
 
 // Registrar says how nodes find each other. The default is Ergo's
@@ -124,6 +130,10 @@ type Node struct {
 	stopOnce sync.Once
 	stopErr  error
 	stopDone chan struct{}
+
+	// The ticker (see Options.NetTickTime) runs until tickStop closes.
+	tickTime           time.Duration
+	tickStop, tickDone chan struct{}
 }
 
 // peer is one incarnation of another node, as this node knows it. Its
@@ -155,6 +165,7 @@ type peer struct {
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
 	unacked  []sent                   // sends not yet acknowledged, oldest first
 	seq      uint64                   // sends so far
+	lastSent time.Time                // when this node last sent to the peer
 }
 
 // lost is what a session left when it ended.
@@ -180,7 +191,8 @@ type pidPair struct{ local, remote actor.PID }
 type sent struct {
 	seq uint64
 	to  actor.PID
-	msg any
+	msg any // nil for a tick
+	at  time.Time
 }
 
 type callDone struct {
@@ -220,11 +232,17 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
+	if opts.NetTickTime == 0 {
+		opts.NetTickTime = 20 * time.Second
+	}
 	if err := registerWire(); err != nil {
 		return nil, err
 	}
 
 	n := &Node{
+		tickTime: opts.NetTickTime,
+		tickStop: make(chan struct{}),
+		tickDone: make(chan struct{}),
 		sys:      sys,
 		name:     gen.Atom(opts.Name),
 		log:      sys.Logger().With(zap.String("node", opts.Name)),
@@ -313,6 +331,11 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	if err := sys.Load(remoteChildVersion(n)); err != nil {
 		n.stopErgo()
 		return nil, fmt.Errorf("cluster: load %s: %w", RemoteChildModule, err)
+	}
+	if n.tickTime > 0 {
+		go n.ticker()
+	} else {
+		close(n.tickDone)
 	}
 	sys.OnShutdown(func(ctx context.Context) { _ = n.Stop(ctx) })
 	n.log.Info("joined", zap.Stringer("ergo", pid))
@@ -409,6 +432,12 @@ func (n *Node) Stop(ctx context.Context) error {
 				n.switchConn(p, nil)
 			}
 			n.cancel()
+			select {
+			case <-n.tickStop:
+			default:
+				close(n.tickStop)
+			}
+			<-n.tickDone
 			n.stopErgo()
 			n.served.Wait()
 		}()
@@ -566,6 +595,7 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 func (n *Node) send(p *peer, session uint64, w wire) error {
 	n.mu.Lock()
 	conn, cur := p.conn, p.session
+	p.lastSent = time.Now()
 	n.mu.Unlock()
 	if conn == nil || (session != 0 && session != cur) {
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
@@ -594,7 +624,9 @@ func (n *Node) connectionLost(p *peer, l lost) {
 			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)), zap.Int("unacknowledged", len(l.unacked)))
 	}
 	for _, s := range l.unacked {
-		n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
+		if s.msg != nil {
+			n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
+		}
 	}
 	for k := range l.links {
 		_ = n.sys.RemoteExit(k.remote, k.local, actor.NoConnection, true)
@@ -675,3 +707,58 @@ func (z zapLogger) Log(m gen.MessageLog) {
 }
 
 func (zapLogger) Terminate() {}
+
+// ticker checks the connections every quarter of the tick time: one that
+// has left a message unacknowledged for the whole tick time is declared
+// lost (closed, and its session ended), and an idle one is sent a tick,
+// which the far node acknowledges like any message. Wall-clock time: the
+// network's, not the System's clock.
+func (n *Node) ticker() {
+	defer close(n.tickDone)
+	t := time.NewTicker(n.tickTime / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.tickStop:
+			return
+		case now := <-t.C:
+			n.tick(now)
+		}
+	}
+}
+
+func (n *Node) tick(now time.Time) {
+	type tickTo struct {
+		p       *peer
+		seq     uint64
+		session uint64
+	}
+	var dead []*peer
+	var ticks []tickTo
+	n.mu.Lock()
+	for _, p := range n.peers {
+		switch {
+		case p.conn == nil || p.gone:
+		case len(p.unacked) > 0 && now.Sub(p.unacked[0].at) > n.tickTime:
+			dead = append(dead, p)
+		case len(p.unacked) == 0 && now.Sub(p.lastSent) >= n.tickTime/4:
+			p.seq++
+			p.unacked = append(p.unacked, sent{seq: p.seq, at: now})
+			ticks = append(ticks, tickTo{p, p.seq, p.session})
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range dead {
+		n.log.Warn("connection silent: declared lost", zap.String("peer", string(p.name)), zap.Duration("net_tick_time", n.tickTime))
+		n.mu.Lock()
+		conn := p.conn
+		n.mu.Unlock()
+		if conn != nil {
+			conn.Disconnect()
+		}
+		n.switchConn(p, nil)
+	}
+	for _, tk := range ticks {
+		_ = n.send(tk.p, tk.session, wire{Kind: kTick, Ref: tk.seq})
+	}
+}

@@ -32,7 +32,7 @@ func (r remote) Send(to actor.PID, msg any) error {
 	n.mu.Lock()
 	p.seq++
 	seq, session := p.seq, p.session
-	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg})
+	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg, at: time.Now()})
 	n.mu.Unlock()
 	if err := n.send(p, session, wire{Kind: kSend, To: to.ID(), Ref: seq, Type: typ, Data: data}); err != nil {
 		n.unsent(p, seq)
@@ -359,6 +359,8 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		go n.serve(p, w)
 	case kAck:
 		n.acked(p, w.Ref)
+	case kTick:
+		_ = n.send(p, 0, wire{Kind: kAck, Ref: w.Ref})
 	case kReply, kSpawnReply:
 		n.answered(p, w)
 	case kLink:

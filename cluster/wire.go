@@ -56,6 +56,7 @@ const (
 	kSpawnReply
 	kWhereis
 	kAck
+	kTick
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's
