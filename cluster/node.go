@@ -116,10 +116,12 @@ type Node struct {
 
 	refs atomic.Uint64
 
-	mu      sync.Mutex
-	peers   []*peer            // guarded by mu; peer idx is its position + 1
-	byName  map[gen.Atom]*peer // guarded by mu; the newest incarnation of each node
-	stopped bool               // guarded by mu
+	mu           sync.Mutex
+	peers        []*peer               // guarded by mu; peer idx is its position + 1
+	byName       map[gen.Atom]*peer    // guarded by mu; the newest incarnation of each node
+	incarnations map[incarnation]*peer // guarded by mu; every incarnation met
+	orphans      []orphan              // guarded by mu; see reap
+	stopped      bool                  // guarded by mu
 
 	// served are the goroutines serving remote calls and spawns; ctx ends
 	// them at Stop.
@@ -240,15 +242,16 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	}
 
 	n := &Node{
-		tickTime: opts.NetTickTime,
-		tickStop: make(chan struct{}),
-		tickDone: make(chan struct{}),
-		sys:      sys,
-		name:     gen.Atom(opts.Name),
-		log:      sys.Logger().With(zap.String("node", opts.Name)),
-		codecs:   newCodecs(),
-		byName:   make(map[gen.Atom]*peer),
-		stopDone: make(chan struct{}),
+		tickTime:     opts.NetTickTime,
+		tickStop:     make(chan struct{}),
+		tickDone:     make(chan struct{}),
+		sys:          sys,
+		name:         gen.Atom(opts.Name),
+		log:          sys.Logger().With(zap.String("node", opts.Name)),
+		codecs:       newCodecs(),
+		byName:       make(map[gen.Atom]*peer),
+		incarnations: make(map[incarnation]*peer),
+		stopDone:     make(chan struct{}),
 	}
 	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
 		if err := n.codecs.register(v); err != nil {
@@ -467,22 +470,51 @@ func (n *Node) peerAt(idx uint32) (*peer, error) {
 
 // peerOfLocked returns the peer for node name in incarnation creation,
 // numbering it if it is new; a newer incarnation makes the older one gone.
+//
+// A node met in a newer incarnation means the older one is gone: what
+// crossed to it ends as a lost connection does, once the caller has let go
+// of the lock (reap).
 func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
-	if p := n.byName[name]; p != nil {
-		if p.creation == creation {
-			return p
-		}
-		if p.creation > creation {
-			// An older incarnation still talking: numbered apart, and dead.
-			q := n.newPeerLocked(name, creation)
-			q.gone = true
-			return q
-		}
-		p.gone = true
+	if p := n.incarnations[incarnation{name, creation}]; p != nil {
+		return p
 	}
 	p := n.newPeerLocked(name, creation)
+	n.incarnations[incarnation{name, creation}] = p
+	old := n.byName[name]
+	if old != nil && old.creation > creation {
+		p.gone = true // an older incarnation, met late: dead already
+		return p
+	}
 	n.byName[name] = p
+	if old != nil {
+		old.gone = true
+		if old.conn != nil {
+			old.conn = nil
+			n.orphans = append(n.orphans, orphan{old, old.takeLocked()})
+		}
+	}
 	return p
+}
+
+type incarnation struct {
+	name     gen.Atom
+	creation int64
+}
+
+type orphan struct {
+	p *peer
+	l lost
+}
+
+// reap ends what crossed to node incarnations found gone.
+func (n *Node) reap() {
+	n.mu.Lock()
+	orphans := n.orphans
+	n.orphans = nil
+	n.mu.Unlock()
+	for _, o := range orphans {
+		n.connectionLost(o.p, o.l)
+	}
 }
 
 func (n *Node) newPeerLocked(name gen.Atom, creation int64) *peer {
@@ -514,6 +546,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	n.mu.Lock()
 	p := n.peerOfLocked(name, rn.Creation())
 	n.mu.Unlock()
+	n.reap()
 	n.switchConn(p, rn)
 	n.mu.Lock()
 	ask := !p.watched

@@ -289,6 +289,13 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		return
 	}
 	p := n.peerOfLocked(from.Node, from.Creation)
+	if p.gone {
+		// From an incarnation of that node older than one already met:
+		// nobody there is alive.
+		n.mu.Unlock()
+		n.reap()
+		return
+	}
 	if w.Session < p.rsession || w.Session <= p.rdead {
 		// Sent on a connection the sender has replaced since: overtaken,
 		// and dropped (the sender ended what it carried).
@@ -301,6 +308,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	newer := w.Session > p.rsession
 	p.rsession = w.Session
 	n.mu.Unlock()
+	n.reap()
 	if newer {
 		// The sender's new connection is this node's too: a session of
 		// this node on an older one is over.
