@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"ergo.services/ergo/lib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -170,4 +171,26 @@ func TestNothingLostSilentlyWhenTheConnectionBreaks(t *testing.T) {
 	assert.LessOrEqual(t, handled.(int64), sent)
 	assert.GreaterOrEqual(t, handled.(int64)+lost, sent, "every message handled or reported")
 	assert.Empty(t, dead["b: noconnection"], "the receiver reports nothing it did not take")
+}
+
+// Two nodes with TLS (self-signed certificates, not verified) talk as
+// plain ones do; a node with another cookie is refused.
+func TestTLSAndCookie(t *testing.T) {
+	reg := freePort(t)
+	cert, err := lib.GenerateSelfSignedCert("graft test", "localhost")
+	require.NoError(t, err)
+	withTLS := func(o *cluster.Options) { o.TLS = &cluster.TLS{Certificate: cert, InsecureSkipVerify: true} }
+	sysA, a := joinLocal(t, "a@localhost", reg, withTLS)
+	sysB, b := joinLocal(t, "b@localhost", reg, withTLS)
+	_, err = sysB.Spawn("echo", nil, actor.WithName("echo"))
+	require.NoError(t, err)
+	far, err := a.Whereis(ctxWait(t), cluster.Name{Name: "echo", Node: b.Name()})
+	require.NoError(t, err)
+	got, err := sysA.Call(ctxWait(t), far, testkit.Ping{From: "a", N: 1})
+	require.NoError(t, err)
+	assert.Equal(t, testkit.Ping{From: "a", N: 1}, got)
+
+	_, other := joinLocal(t, "intruder@localhost", reg, withTLS, func(o *cluster.Options) { o.Cookie = "not-the-cookie" })
+	_, err = other.Whereis(ctxWait(t), cluster.Name{Name: "echo", Node: b.Name()})
+	require.ErrorIs(t, err, actor.NoConnection)
 }
