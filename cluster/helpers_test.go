@@ -56,7 +56,7 @@ func ctxWait(t testing.TB) context.Context {
 
 // joinLocal starts a System in this process joined as name, with the test
 // types and modules; reg is the registrar's port.
-func joinLocal(t *testing.T, name string, reg uint16, opts ...func(*cluster.Options)) (*actortest.System, *cluster.Node) {
+func joinLocal(t testing.TB, name string, reg uint16, opts ...func(*cluster.Options)) (*actortest.System, *cluster.Node) {
 	t.Helper()
 	sys := actortest.NewSystem(t, actortest.WithoutGoroutineCheck(), actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
 	o := cluster.Options{Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg}}
