@@ -15,7 +15,9 @@
 // gave the other node (Erlang's way), NodeOf names it. Whereis, SendNamed
 // and CallNamed take a Name{Name, Node}; Spawn starts a process of a
 // module loaded on another node; RemoteChild puts one under a local
-// supervisor.
+// supervisor. ServeUpgrades and UpgradeCluster run an upgrade plan on
+// several nodes in two phases: a dry run everywhere, then commits in
+// waves, rolled back on failure.
 //
 // # Messages
 //
@@ -31,12 +33,15 @@
 // Delivery across nodes is at most once, as in Erlang distribution:
 // messages from one process to another arrive in the order sent (every
 // message between two nodes travels on one ordered connection), or not at
-// all once the connection breaks. Nothing is lost silently: a send the
-// connection refuses fails at the sender; a message the far node receives
-// and cannot deliver is a dead letter there, with the reason; a message
-// still unacknowledged when the connection is lost is a dead letter at
-// the sender with reason actor.NoConnection. When a connection is lost
-// (the node died, the network failed, Disconnect), every link across it
+// all once the connection breaks. Nothing is lost silently, and nothing
+// is counted twice: a send the connection refuses fails at the sender; a
+// message the far node takes and cannot deliver is a dead letter there,
+// with the reason; a message the far node never took, on a connection
+// that was lost, is a dead letter at the sender with reason
+// actor.NoConnection (reported once the far node says, on a new
+// connection, how far it took them, or after the tick time). When a
+// connection is lost (the node died, the network failed, Disconnect, or
+// it stayed silent for Options.NetTickTime), every link across it
 // delivers an exit signal with reason noconnection, every monitor a Down
 // with noconnection, and every call waiting for an answer fails with an
 // *actor.ExitError whose Reason is noconnection. The next request to that
@@ -48,5 +53,8 @@
 // Node.Stop (also run by System.Shutdown) detaches the node from its
 // System, ends what crossed to other nodes as a lost connection would,
 // and stops the Ergo node; it can be called more than once. Every goroutine
-// the package starts ends by then. Every codec call is recovered.
+// the package starts ends by then, but for a cluster upgrade's gate that
+// has not returned by its deadline (left running, as the runtime leaves
+// stuck hooks). Every call into user code (codecs, loaders, gates) is
+// recovered.
 package cluster

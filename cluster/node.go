@@ -166,8 +166,20 @@ type peer struct {
 	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
 	unacked  []sent                   // sends not yet acknowledged, oldest first
-	seq      uint64                   // sends so far
-	lastSent time.Time                // when this node last sent to the peer
+	// limbo holds the unacknowledged sends of ended sessions until the
+	// peer says how far it took them (kFinalAck, on a new connection),
+	// or until the tick time passes: then they are dead letters.
+	limbo   []sent
+	limboAt time.Time
+	// finalAck is the newest send taken from the peer when this node's
+	// session with it ended; finalPending: the peer has not been told.
+	finalAck     uint64
+	finalPending bool
+	seq          uint64    // sends so far
+	lastSent     time.Time // when this node last sent to the peer
+	ackSeq       uint64    // the newest send taken from the peer
+	ackSent      uint64    // the newest acknowledged
+	ackPending   bool      // a flushAcks is queued
 }
 
 // lost is what a session left when it ended.
@@ -179,9 +191,17 @@ type lost struct {
 	unacked  []sent
 }
 
-// takeLocked ends the current session's record and returns it.
-func (p *peer) takeLocked() lost {
-	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls, unacked: p.unacked}
+// takeLocked ends the current session's record and returns it. Its
+// unacknowledged sends wait in limbo for the peer's final word (see
+// peer), unless final: the peer is gone, or this node stops.
+func (p *peer) takeLocked(final bool) lost {
+	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls}
+	p.limbo = append(p.limbo, p.unacked...)
+	p.limboAt = time.Now()
+	if final {
+		l.unacked, p.limbo = p.limbo, nil
+	}
+	p.finalAck, p.finalPending = p.ackSeq, true
 	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
 	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
 	p.watched = false
@@ -433,6 +453,11 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.mu.Unlock()
 			for _, p := range peers {
 				n.switchConn(p, nil)
+				n.mu.Lock()
+				limbo := p.limbo
+				p.limbo = nil
+				n.mu.Unlock()
+				n.lostSends(p, limbo)
 			}
 			n.cancel()
 			select {
@@ -490,7 +515,7 @@ func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
 		old.gone = true
 		if old.conn != nil {
 			old.conn = nil
-			n.orphans = append(n.orphans, orphan{old, old.takeLocked()})
+			n.orphans = append(n.orphans, orphan{old, old.takeLocked(true)})
 		}
 	}
 	return p
@@ -548,6 +573,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	n.mu.Unlock()
 	n.reap()
 	n.switchConn(p, rn)
+	n.finalWord(p)
 	n.mu.Lock()
 	ask := !p.watched
 	p.watched = true
@@ -584,7 +610,7 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	}
 	var l lost
 	if old != nil {
-		l = p.takeLocked()
+		l = p.takeLocked(n.stopped)
 	}
 	session := p.session
 	n.mu.Unlock()
@@ -648,19 +674,15 @@ func (n *Node) send(p *peer, session uint64, w wire) error {
 
 // connectionLost ends what a session of p carried: links get exit signals
 // and monitors Downs with noconnection, monitors held from there are
-// dropped, calls waiting for an answer fail, and sends the far node had
-// not acknowledged are dead letters with reason noconnection (they may
-// have been lost on the way: at most once).
+// dropped, calls waiting for an answer fail, and (when the session's
+// unacknowledged sends are final) those sends are dead letters with
+// reason noconnection.
 func (n *Node) connectionLost(p *peer, l lost) {
-	if len(l.links)+len(l.monitors)+len(l.watchers)+len(l.calls)+len(l.unacked) > 0 {
+	if len(l.links)+len(l.monitors)+len(l.watchers)+len(l.calls) > 0 {
 		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(l.links)),
-			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)), zap.Int("unacknowledged", len(l.unacked)))
+			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)))
 	}
-	for _, s := range l.unacked {
-		if s.msg != nil {
-			n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
-		}
-	}
+	n.lostSends(p, l.unacked)
 	for k := range l.links {
 		_ = n.sys.RemoteExit(k.remote, k.local, actor.NoConnection, true)
 	}
@@ -712,6 +734,8 @@ func (b *bridge) HandleMessage(from gen.PID, message any) error {
 		b.watch(m.name)
 	case gen.MessageDownNode:
 		b.n.nodeDown(m.Name)
+	case flushAcks:
+		b.n.flushAcks(m.p)
 	}
 	return nil
 }
@@ -768,8 +792,17 @@ func (n *Node) tick(now time.Time) {
 	}
 	var dead []*peer
 	var ticks []tickTo
+	type limboOf struct {
+		p *peer
+		s []sent
+	}
+	var expired []limboOf
 	n.mu.Lock()
 	for _, p := range n.peers {
+		if len(p.limbo) > 0 && now.Sub(p.limboAt) > n.tickTime {
+			expired = append(expired, limboOf{p, p.limbo})
+			p.limbo = nil
+		}
 		switch {
 		case p.conn == nil || p.gone:
 		case len(p.unacked) > 0 && now.Sub(p.unacked[0].at) > n.tickTime:
@@ -781,6 +814,9 @@ func (n *Node) tick(now time.Time) {
 		}
 	}
 	n.mu.Unlock()
+	for _, e := range expired {
+		n.lostSends(e.p, e.s)
+	}
 	for _, p := range dead {
 		n.log.Warn("connection silent: declared lost", zap.String("peer", string(p.name)), zap.Duration("net_tick_time", n.tickTime))
 		n.mu.Lock()
@@ -794,4 +830,46 @@ func (n *Node) tick(now time.Time) {
 	for _, tk := range ticks {
 		_ = n.send(tk.p, tk.session, wire{Kind: kTick, Ref: tk.seq})
 	}
+}
+
+// lostSends reports sends lost with a connection as dead letters with
+// reason noconnection (ticks are not messages).
+func (n *Node) lostSends(p *peer, ss []sent) {
+	count := 0
+	for _, s := range ss {
+		if s.msg != nil {
+			n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
+			count++
+		}
+	}
+	if count > 0 {
+		n.log.Warn("sends lost with a connection", zap.String("peer", string(p.name)), zap.Int("dead_letters", count))
+	}
+}
+
+// finalWord tells p how far this node took its sends in the session that
+// ended (kFinalAck), once, on the new connection.
+func (n *Node) finalWord(p *peer) {
+	n.mu.Lock()
+	pending, seq := p.finalPending, p.finalAck
+	p.finalPending = false
+	n.mu.Unlock()
+	if pending {
+		_ = n.send(p, 0, wire{Kind: kFinalAck, Ref: seq})
+	}
+}
+
+// finalAcked settles the sends in limbo for p: those up to seq were taken
+// by p (handled there, or dead letters there); the rest are lost.
+func (n *Node) finalAcked(p *peer, seq uint64) {
+	n.mu.Lock()
+	var lostOnes []sent
+	for _, s := range p.limbo {
+		if s.seq > seq {
+			lostOnes = append(lostOnes, s)
+		}
+	}
+	p.limbo = nil
+	n.mu.Unlock()
+	n.lostSends(p, lostOnes)
 }

@@ -314,6 +314,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		// this node on an older one is over.
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
 			n.switchConn(p, rn)
+			n.finalWord(p)
 		}
 	}
 	n.mu.Lock()
@@ -336,7 +337,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 
 	switch w.Kind {
 	case kSend:
-		_ = n.send(p, 0, wire{Kind: kAck, Ref: w.Ref})
+		n.ackLater(b, p, w.Ref)
 		msg, err := n.codecs.decode(w.Type, w.Data)
 		if err != nil {
 			n.sys.Undeliverable(to, Undecodable{Type: w.Type, Data: w.Data}, err)
@@ -367,6 +368,8 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		go n.serve(p, w)
 	case kAck:
 		n.acked(p, w.Ref)
+	case kFinalAck:
+		n.finalAcked(p, w.Ref)
 	case kTick:
 		_ = n.send(p, 0, wire{Kind: kAck, Ref: w.Ref})
 	case kReply, kSpawnReply:
@@ -504,3 +507,42 @@ func (n *Node) replyKind(p *peer, kind uint8, ref, id uint64, err error) {
 }
 
 func reflectType(v any) reflect.Type { return reflect.TypeOf(v) }
+
+// flushAcks makes the bridge acknowledge what it took from a peer once
+// the messages queued in its mailbox now are handled.
+type flushAcks struct{ p *peer }
+
+// ackLater records that the bridge took send seq from p; the
+// acknowledgement goes when the bridge's mailbox has drained (a message
+// to itself, queued behind what arrived so far), or at once every
+// ackEvery sends, so that a stream of sends costs a few acknowledgements.
+func (n *Node) ackLater(b *bridge, p *peer, seq uint64) {
+	n.mu.Lock()
+	p.ackSeq = seq
+	now := seq-p.ackSent >= ackEvery
+	if now {
+		p.ackSent = seq
+	}
+	flush := !now && !p.ackPending
+	p.ackPending = p.ackPending || flush
+	n.mu.Unlock()
+	if now {
+		_ = n.send(p, 0, wire{Kind: kAck, Ref: seq})
+	} else if flush {
+		_ = b.Send(b.PID(), flushAcks{p})
+	}
+}
+
+const ackEvery = 32
+
+func (n *Node) flushAcks(p *peer) {
+	n.mu.Lock()
+	p.ackPending = false
+	seq := p.ackSeq
+	send := seq > p.ackSent
+	p.ackSent = seq
+	n.mu.Unlock()
+	if send {
+		_ = n.send(p, 0, wire{Kind: kAck, Ref: seq})
+	}
+}

@@ -57,6 +57,7 @@ const (
 	kWhereis
 	kAck
 	kTick
+	kFinalAck
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's
