@@ -41,16 +41,18 @@ func (r remote) Send(to actor.PID, msg any) error {
 	return nil
 }
 
-// unsent withdraws a send that was not sent: the sender is told. (If its
-// session ended meanwhile, it was reported as a dead letter already, and
-// the sender is told too; that is the one case where a message is both.)
+// unsent withdraws a send that was not sent (the sender is told), from
+// the current session's record or, if that session ended meanwhile, from
+// limbo.
 func (n *Node) unsent(p *peer, seq uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for i, s := range p.unacked {
-		if s.seq == seq {
-			p.unacked = append(p.unacked[:i:i], p.unacked[i+1:]...)
-			return
+	for _, q := range []*[]sent{&p.unacked, &p.limbo} {
+		for i, s := range *q {
+			if s.seq == seq {
+				*q = append((*q)[:i:i], (*q)[i+1:]...)
+				return
+			}
 		}
 	}
 }
