@@ -43,7 +43,8 @@ func (n *Node) SendNamed(name Name, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", name, err)
 	}
-	return n.send(p, 0, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
+	// Accounted for as a Send is (a dead letter to no PID if lost).
+	return n.sendTracked(p, actor.PID{}, msg, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
 }
 
 // CallNamed calls the process registered as name.Name on name.Node and

@@ -153,7 +153,13 @@ func TestNothingLostSilentlyWhenTheConnectionBreaks(t *testing.T) {
 	var sent int64
 	send := func(from, to int64) {
 		for i := from; i <= to; i++ {
-			if sysA.Send(far, testkit.Ping{From: "a", N: i}) == nil {
+			var err error
+			if i%2 == 0 { // by name, as often
+				err = a.SendNamed(cluster.Name{Name: "echo", Node: b.Name()}, testkit.Ping{From: "a", N: i})
+			} else {
+				err = sysA.Send(far, testkit.Ping{From: "a", N: i})
+			}
+			if err == nil {
 				sent++
 			}
 		}

@@ -27,16 +27,25 @@ func (r remote) Send(to actor.PID, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", to, err)
 	}
-	// Kept until the far node acknowledges it, to be reported as a dead
-	// letter if the connection is lost first.
+	if err := n.sendTracked(p, to, msg, wire{Kind: kSend, To: to.ID(), Type: typ, Data: data}); err != nil {
+		return fmt.Errorf("cluster: send to %v: %w", to, err)
+	}
+	return nil
+}
+
+// sendTracked sends a message (w, carrying msg for to) and keeps it until
+// the far node acknowledges it, to be reported as a dead letter if the
+// connection is lost before the far node took it.
+func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 	n.mu.Lock()
 	p.seq++
 	seq, session := p.seq, p.session
 	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg, at: time.Now()})
 	n.mu.Unlock()
-	if err := n.send(p, session, wire{Kind: kSend, To: to.ID(), Ref: seq, Type: typ, Data: data}); err != nil {
+	w.Ref = seq
+	if err := n.send(p, session, w); err != nil {
 		n.unsent(p, seq)
-		return fmt.Errorf("cluster: send to %v: %w", to, err)
+		return err
 	}
 	return nil
 }
@@ -353,6 +362,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 			n.sys.Undeliverable(to, msg, refusal(err))
 		}
 	case kSendNamed:
+		n.ackLater(b, p, w.Ref)
 		msg, err := n.codecs.decode(w.Type, w.Data)
 		if err != nil {
 			n.sys.Undeliverable(actor.PID{}, Undecodable{Type: w.Type, Data: w.Data}, err)
