@@ -3,6 +3,8 @@
 # Debian's chromium, which make test installs when it is missing.
 #
 #   make run [ARGS='-duration 30s']   bin/graft, then the bank demo (examples/bank)
+#   make cluster-demo [ARGS=...]      four nodes, a cluster-wide upgrade with a node
+#                                     killed midway (cluster/example)
 #   make test                         the lean check, go mod tidy -diff, go vet and
 #                                     go test (-race but for test/browser, cluster and bench) in every module (with
 #                                     the CI-sized chaos run and the live view in
@@ -26,13 +28,20 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
+.PHONY: run cluster-demo test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
 
 # The demo runs from here, so that the paths it prints (bin/graft,
 # bin/plugins/account-v4) are where its commands find them.
 run: build
 	cd examples && $(GO) build -o ../bin/bank ./bank/cmd/bank
 	bin/bank $(ARGS)
+
+# Four nodes on this machine: a cluster-wide upgrade under load that loses
+# a node midway and rolls back, then commits on the nodes left; the books
+# at the end (cluster/example/README.md).
+cluster-demo:
+	cd cluster && $(GO) build -o ../bin/cluster-demo ./example
+	bin/cluster-demo $(ARGS)
 
 # The repository's modules, each with its own go.mod (docs/architecture.md
 # says what each holds and why): the core, which needs only zap; the plugin

@@ -682,6 +682,7 @@ func (n *Node) connectionLost(p *peer, l lost) {
 		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(l.links)),
 			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)))
 	}
+	n.sys.Emit(ConnectionLost{Node: string(p.name), Links: len(l.links), Monitors: len(l.monitors) + len(l.watchers), Calls: len(l.calls)})
 	n.lostSends(p, l.unacked)
 	for k := range l.links {
 		_ = n.sys.RemoteExit(k.remote, k.local, actor.NoConnection, true)
@@ -844,6 +845,7 @@ func (n *Node) lostSends(p *peer, ss []sent) {
 	}
 	if count > 0 {
 		n.log.Warn("sends lost with a connection", zap.String("peer", string(p.name)), zap.Int("dead_letters", count))
+		n.sys.Emit(SendsLost{Node: string(p.name), Count: count})
 	}
 }
 
@@ -873,3 +875,21 @@ func (n *Node) finalAcked(p *peer, seq uint64) {
 	n.mu.Unlock()
 	n.lostSends(p, lostOnes)
 }
+
+// Events the node reports through its System (actor.System.Subscribe).
+type (
+	// ConnectionLost: a connection to Node ended (lost, closed, replaced,
+	// or the node stopped); Links, Monitors and Calls crossed it and were
+	// ended with noconnection.
+	ConnectionLost struct {
+		Node                   string
+		Links, Monitors, Calls int
+	}
+	// SendsLost: Count messages sent to Node were reported as dead
+	// letters with reason noconnection: the connection they were sent on
+	// was lost before Node took them.
+	SendsLost struct {
+		Node  string
+		Count int
+	}
+)
