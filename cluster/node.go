@@ -622,15 +622,26 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	}
 }
 
-// route returns the peer of a remote PID, connected.
+// route returns the peer of a remote PID, connected: at once when its
+// connection is up, else through connect.
 func (n *Node) route(pid actor.PID) (*peer, error) {
-	p, err := n.peerAt(pid.Node())
-	if err != nil {
-		return nil, err
+	idx := pid.Node()
+	n.mu.Lock()
+	if idx == 0 || int(idx) > len(n.peers) {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("%w: no node numbered %d", ErrUnknownNode, idx)
 	}
-	if p.gone {
+	p := n.peers[idx-1]
+	gone, up, stopped := p.gone, p.conn != nil && p.watched, n.stopped
+	n.mu.Unlock()
+	switch {
+	case stopped:
+		return nil, ErrStopped
+	case gone:
 		// Its node restarted since: the process is gone with it.
 		return nil, actor.NoProc
+	case up:
+		return p, nil
 	}
 	q, err := n.connect(p.name)
 	if err != nil {
@@ -659,13 +670,23 @@ func (n *Node) send(p *peer, session uint64, w wire) error {
 	if conn == nil || (session != 0 && session != cur) {
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
+	return n.transmit(p, conn, cur, w)
+}
+
+// transmit hands w to conn, the connection of session.
+func (n *Node) transmit(p *peer, conn gen.RemoteNode, session uint64, w wire) error {
 	c, ok := conn.(gen.Connection)
 	if !ok {
 		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
 	}
-	w.ToCreation, w.Session = p.creation, cur
+	w.ToCreation, w.Session = p.creation, session
 	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
 		gen.MessageOptions{KeepNetworkOrder: true}, w)
+	if errors.Is(err, gen.ErrNoConnection) {
+		// The connection is gone and the bridge has not heard yet: end its
+		// session now, so that the next request connects again.
+		n.nodeDown(p.name)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
 	}

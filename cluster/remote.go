@@ -37,13 +37,20 @@ func (r remote) Send(to actor.PID, msg any) error {
 // the far node acknowledges it, to be reported as a dead letter if the
 // connection is lost before the far node took it.
 func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
+	now := time.Now()
 	n.mu.Lock()
+	conn, session := p.conn, p.session
+	if conn == nil {
+		n.mu.Unlock()
+		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
+	}
 	p.seq++
-	seq, session := p.seq, p.session
-	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg, at: time.Now()})
+	seq := p.seq
+	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg, at: now})
+	p.lastSent = now
 	n.mu.Unlock()
 	w.Ref = seq
-	if err := n.send(p, session, w); err != nil {
+	if err := n.transmit(p, conn, session, w); err != nil {
 		n.unsent(p, seq)
 		return err
 	}
