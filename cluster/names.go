@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"ergo.services/ergo/gen"
@@ -163,54 +164,71 @@ type remoteChildState struct {
 	child actor.PID
 }
 
-func remoteChildVersion(n *Node) *actor.Version {
-	return actor.Define(RemoteChildModule, "v1", actor.Funcs[remoteChildState]{
-		Init: func(ctx *actor.Context, args any) (remoteChildState, error) {
-			rc, ok := args.(RemoteChild)
-			if !ok {
-				return remoteChildState{}, fmt.Errorf("%w: %s wants a RemoteChild, got %T", ErrBadOptions, RemoteChildModule, args)
-			}
-			if n.isLocal(rc.Node) {
-				return remoteChildState{}, fmt.Errorf("%w: %s is this node; supervise the child directly", ErrBadOptions, rc.Node)
-			}
-			ctx.TrapExit(true)
-			cctx, cancel := withDefaultTimeout(context.Background())
-			defer cancel()
-			pid, err := n.Spawn(cctx, rc.Node, rc.Module, rc.Args)
-			if err != nil {
-				return remoteChildState{}, err
-			}
-			if err := ctx.Link(pid); err != nil {
-				return remoteChildState{}, err
-			}
-			return remoteChildState{child: pid}, nil
-		},
-		Handle: func(ctx *actor.Context, s remoteChildState, msg any) (remoteChildState, error) {
-			if e, ok := msg.(actor.ExitMsg); ok {
-				if e.From == s.child {
-					return s, e.Reason // the child's exit is the stand-in's
-				}
-				return s, nil
-			}
-			if ctx.IsCall() {
-				cctx, cancel := withDefaultTimeout(context.Background())
-				defer cancel()
-				if v, err := ctx.Call(cctx, s.child, msg); err != nil {
-					ctx.ReplyError(err)
-				} else {
-					ctx.Reply(v)
-				}
-				return s, nil
-			}
-			if err := ctx.Send(s.child, msg); err != nil {
-				ctx.System().Undeliverable(s.child, msg, refusal(err))
+// remoteChildVersion holds no node: it finds the one its System is
+// attached to (see nodeOf), so one version serves every System, and a
+// System that joins again after Stop keeps it.
+var remoteChildVersion = actor.Define(RemoteChildModule, "v1", actor.Funcs[remoteChildState]{
+	Init: func(ctx *actor.Context, args any) (remoteChildState, error) {
+		rc, ok := args.(RemoteChild)
+		if !ok {
+			return remoteChildState{}, fmt.Errorf("%w: %s wants a RemoteChild, got %T", ErrBadOptions, RemoteChildModule, args)
+		}
+		n := nodeOf(ctx.System())
+		if n == nil {
+			return remoteChildState{}, fmt.Errorf("%w: the system is not attached to a node", ErrStopped)
+		}
+		if n.isLocal(rc.Node) {
+			return remoteChildState{}, fmt.Errorf("%w: %s is this node; supervise the child directly", ErrBadOptions, rc.Node)
+		}
+		ctx.TrapExit(true)
+		cctx, cancel := withDefaultTimeout(context.Background())
+		defer cancel()
+		pid, err := n.Spawn(cctx, rc.Node, rc.Module, rc.Args)
+		if err != nil {
+			return remoteChildState{}, err
+		}
+		if err := ctx.Link(pid); err != nil {
+			return remoteChildState{}, err
+		}
+		return remoteChildState{child: pid}, nil
+	},
+	Handle: func(ctx *actor.Context, s remoteChildState, msg any) (remoteChildState, error) {
+		if e, ok := msg.(actor.ExitMsg); ok {
+			if e.From == s.child {
+				return s, e.Reason // the child's exit is the stand-in's
 			}
 			return s, nil
-		},
-		Terminate: func(ctx *actor.Context, s remoteChildState, reason error) {
-			if !s.child.IsZero() {
-				_ = ctx.Exit(s.child, reason)
+		}
+		if ctx.IsCall() {
+			cctx, cancel := withDefaultTimeout(context.Background())
+			defer cancel()
+			if v, err := ctx.Call(cctx, s.child, msg); err != nil {
+				ctx.ReplyError(err)
+			} else {
+				ctx.Reply(v)
 			}
-		},
-	})
+			return s, nil
+		}
+		if err := ctx.Send(s.child, msg); err != nil {
+			ctx.System().Undeliverable(s.child, msg, refusal(err))
+		}
+		return s, nil
+	},
+	Terminate: func(ctx *actor.Context, s remoteChildState, reason error) {
+		if !s.child.IsZero() {
+			_ = ctx.Exit(s.child, reason)
+		}
+	},
+})
+
+// nodeSlot is where a System keeps the Node attached to it.
+type nodeSlot struct{ n atomic.Pointer[Node] }
+
+type nodeKey struct{}
+
+func slotOf(sys *actor.System) *nodeSlot {
+	return sys.Extension(nodeKey{}, func() any { return &nodeSlot{} }).(*nodeSlot)
 }
+
+// nodeOf returns the Node sys is attached to, or nil.
+func nodeOf(sys *actor.System) *Node { return slotOf(sys).n.Load() }

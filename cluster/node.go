@@ -351,7 +351,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start the bridge process: %w", err)
 	}
 	n.bridge = pid
-	if err := sys.Load(remoteChildVersion(n)); err != nil {
+	if err := loadOnce(sys, remoteChildVersion); err != nil {
 		n.stopErgo()
 		return nil, fmt.Errorf("cluster: load %s: %w", RemoteChildModule, err)
 	}
@@ -360,6 +360,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	} else {
 		close(n.tickDone)
 	}
+	slotOf(sys).n.Store(n)
 	sys.OnShutdown(func(ctx context.Context) { _ = n.Stop(ctx) })
 	n.log.Info("joined", zap.Stringer("ergo", pid))
 	return n, nil
@@ -447,6 +448,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		go func() {
 			defer close(n.stopDone)
 			n.detach()
+			slotOf(n.sys).n.CompareAndSwap(n, nil)
 			n.mu.Lock()
 			n.stopped = true
 			peers := append([]*peer(nil), n.peers...)
@@ -914,3 +916,11 @@ type (
 		Count int
 	}
 )
+
+// loadOnce makes v current in sys unless it is already.
+func loadOnce(sys *actor.System, v *actor.Version) error {
+	if cur, ok := sys.Current(v.Module()); ok && cur == v {
+		return nil
+	}
+	return sys.Load(v)
+}

@@ -43,6 +43,11 @@ func TestJoinTwiceAndStopTwice(t *testing.T) {
 	require.NoError(t, n.Stop(ctxWait(t)))
 	// Detached: PIDs of other nodes are dead again.
 	require.ErrorIs(t, sys.Send(actor.NewPID(1, 1), "x"), actor.NoProc)
+
+	// The System can join again.
+	again, err := cluster.Join(sys.System, cluster.Options{Name: "again@localhost", Cookie: cookie, Registrar: cluster.Registrar{Port: reg}})
+	require.NoError(t, err)
+	require.NoError(t, again.Stop(ctxWait(t)))
 }
 
 func TestRegisterRejectsWhatCannotCross(t *testing.T) {

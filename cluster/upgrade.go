@@ -52,7 +52,7 @@ func (n *Node) ServeUpgrades(top *supervisor.Handle, loader upgrade.Loader) (act
 	if top == nil || loader == nil {
 		return actor.PID{}, fmt.Errorf("%w: ServeUpgrades needs a supervisor and a loader", ErrBadOptions)
 	}
-	if err := n.sys.Load(agentVersion); err != nil {
+	if err := loadOnce(n.sys, agentVersion); err != nil {
 		return actor.PID{}, err
 	}
 	return n.sys.Spawn(AgentModule, agentState{top: top, loader: loader}, actor.WithName(AgentName))
