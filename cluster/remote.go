@@ -351,6 +351,15 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	stale := w.ToCreation != 0 && w.ToCreation != n.creation
 	if stale {
 		to = actor.PID{}
+		noproc, _ := encodeErr(actor.NoProc)
+		switch w.Kind {
+		case kLink: // answered as a link to a dead process is
+			_ = n.send(p, 0, wire{Kind: kExit, From: w.To, To: w.From, ErrKind: noproc, Link: true})
+			return
+		case kMonitor:
+			_ = n.send(p, 0, wire{Kind: kDown, From: w.To, To: w.From, Ref: w.Ref, ErrKind: noproc})
+			return
+		}
 	}
 
 	switch w.Kind {
