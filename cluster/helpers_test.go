@@ -83,7 +83,7 @@ var (
 )
 
 // nodeBinary builds internal/testnode once per test run.
-func nodeBinary(t *testing.T) string {
+func nodeBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "graft-cluster-test")
@@ -131,7 +131,7 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 // startNode starts a node process named name on registrar port reg and
 // waits until it is ready. It ends when the test does (its standard input
 // closes), or when killed.
-func startNode(t *testing.T, name string, reg uint16, args ...string) *osNode {
+func startNode(t testing.TB, name string, reg uint16, args ...string) *osNode {
 	t.Helper()
 	cmd := exec.Command(nodeBinary(t), append([]string{"-name", name, "-cookie", cookie, "-registrar", fmt.Sprint(reg)}, args...)...)
 	stdin, err := cmd.StdinPipe()

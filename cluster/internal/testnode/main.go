@@ -25,14 +25,15 @@ func main() {
 	cookie := flag.String("cookie", "", "cluster cookie")
 	reg := flag.Uint("registrar", cluster.DefaultRegistrarPort, "registrar port")
 	badV2 := flag.Bool("bad-v2", false, "load a v2 of counter whose migration fails")
+	counters := flag.Int("counters", 3, "counters under the supervisor")
 	flag.Parse()
-	if err := run(*name, *cookie, uint16(*reg), *badV2); err != nil {
+	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters); err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, cookie string, reg uint16, badV2 bool) error {
+func run(name, cookie string, reg uint16, badV2 bool, counters int) error {
 	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	if err != nil {
 		return err
@@ -53,14 +54,14 @@ func run(name, cookie string, reg uint16, badV2 bool) error {
 	if _, err := sys.Spawn("echo", nil, actor.WithName("echo")); err != nil {
 		return err
 	}
-	// Three counters on v1 under a supervisor, upgraded by cluster-wide
-	// plans through the node's agent; v2 is known, not loaded.
+	// Counters on v1 under a supervisor, upgraded by cluster-wide plans
+	// through the node's agent; v2 is known, not loaded.
 	v1, v2 := testkit.Counter(badV2)
 	if err := sys.Load(v1); err != nil {
 		return err
 	}
 	var specs []supervisor.ChildSpec
-	for i := range 3 {
+	for i := range counters {
 		specs = append(specs, supervisor.ChildSpec{
 			ID:    fmt.Sprint("counter", i),
 			Start: supervisor.StartSpec{Module: "counter", Options: []actor.SpawnOption{actor.WithName(fmt.Sprint("counter", i))}},
