@@ -27,6 +27,7 @@ func (n *Node) isLocal(node string) bool { return node == "" || gen.Atom(node) =
 // the package doc); an unknown name on the far node is a dead letter
 // there, with reason ErrUnknownName. On this node it is System.SendNamed.
 func (n *Node) SendNamed(name Name, msg any) error {
+	name = n.resolve(name)
 	if n.isLocal(name.Node) {
 		return n.sys.SendNamed(name.Name, msg)
 	}
@@ -53,6 +54,7 @@ func (n *Node) SendNamed(name Name, msg any) error {
 // with ErrUnknownName; without a deadline in ctx, the call waits 5 s at
 // most.
 func (n *Node) CallNamed(ctx context.Context, name Name, req any) (any, error) {
+	name = n.resolve(name)
 	if n.isLocal(name.Node) {
 		return n.sys.CallNamed(ctx, name.Name, req)
 	}
@@ -75,6 +77,7 @@ func (n *Node) CallNamed(ctx context.Context, name Name, req any) (any, error) {
 // name.Node (erlang:whereis/1 there): a PID this System can Send to, Call,
 // link and monitor. An unknown name fails with ErrUnknownName.
 func (n *Node) Whereis(ctx context.Context, name Name) (actor.PID, error) {
+	name = n.resolve(name)
 	if n.isLocal(name.Node) {
 		pid, ok := n.sys.Whereis(name.Name)
 		if !ok {

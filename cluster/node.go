@@ -117,11 +117,12 @@ type Node struct {
 	refs atomic.Uint64
 
 	mu           sync.Mutex
-	peers        []*peer               // guarded by mu; peer idx is its position + 1
-	byName       map[gen.Atom]*peer    // guarded by mu; the newest incarnation of each node
-	incarnations map[incarnation]*peer // guarded by mu; every incarnation met
-	orphans      []orphan              // guarded by mu; see reap
-	stopped      bool                  // guarded by mu
+	peers        []*peer                          // guarded by mu; peer idx is its position + 1
+	byName       map[gen.Atom]*peer               // guarded by mu; the newest incarnation of each node
+	incarnations map[incarnation]*peer            // guarded by mu; every incarnation met
+	orphans      []orphan                         // guarded by mu; see reap
+	handoffs     map[gen.Atom]map[string]gen.Atom // guarded by mu; see Leave
+	stopped      bool                             // guarded by mu
 
 	// served are the goroutines serving remote calls and spawns; ctx ends
 	// them at Stop.
@@ -271,6 +272,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		codecs:       newCodecs(),
 		byName:       make(map[gen.Atom]*peer),
 		incarnations: make(map[incarnation]*peer),
+		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
 		stopDone:     make(chan struct{}),
 	}
 	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
@@ -513,6 +515,7 @@ func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
 		return p
 	}
 	n.byName[name] = p
+	delete(n.handoffs, name) // it joined again: its names are its own
 	if old != nil {
 		old.gone = true
 		if old.conn != nil {

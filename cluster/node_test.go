@@ -205,3 +205,16 @@ func TestTLSAndCookie(t *testing.T) {
 	_, err = other.Whereis(ctxWait(t), cluster.Name{Name: "echo", Node: b.Name()})
 	require.ErrorIs(t, err, actor.NoConnection)
 }
+
+func TestLeaveRejectsBadHandoffs(t *testing.T) {
+	_, n := joinLocal(t, "leaver@localhost", freePort(t))
+	for _, h := range []map[string]string{
+		{"x": "leaver@localhost"},
+		{"x": "nohost"},
+		{"": "b@localhost"},
+		{"a\tb": "b@localhost"},
+	} {
+		assert.ErrorIs(t, n.Leave(ctxWait(t), h), cluster.ErrBadOptions, "%v", h)
+	}
+	require.NoError(t, n.Leave(ctxWait(t), nil), "leaving alone, handing nothing over")
+}

@@ -394,6 +394,8 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		}
 		n.served.Add(1)
 		go n.serve(p, w)
+	case kHandoff:
+		n.handedOff(p, w)
 	case kAck:
 		n.acked(p, w.Ref)
 	case kFinalAck:

@@ -139,3 +139,33 @@ func TestSupervisedRemoteChildNodeKilled(t *testing.T) {
 	within(t, gone.Done())
 	assert.ErrorIs(t, gone.Reason(), actor.Shutdown)
 }
+
+// A node leaves gracefully and hands its name "echo" to node b: {echo, c}
+// reaches b's echo from then on; c's own processes are gone.
+func TestLeaveHandsNamesOver(t *testing.T) {
+	cl := newCluster3(t)
+	sys := cl.sys.System
+	left := make(chan cluster.NodeLeft, 1)
+	defer sys.Subscribe(func(e actor.Event) {
+		if l, ok := e.(cluster.NodeLeft); ok {
+			left <- l
+		}
+	})()
+	oldEcho := cl.echo(t, "c@localhost")
+	require.NoError(t, sys.Send(oldEcho, testkit.Leave{Name: "echo", To: "b@localhost"}))
+	l := within(t, left)
+	assert.Equal(t, cluster.NodeLeft{Node: "c@localhost", Handoff: map[string]string{"echo": "b@localhost"}}, l)
+
+	viaC := cluster.Name{Name: "echo", Node: "c@localhost"}
+	require.NoError(t, cl.n.SendNamed(viaC, testkit.Ping{From: "t", N: 1}))
+	seen, err := cl.n.CallNamed(ctxWait(t), viaC, testkit.Seen{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), seen, "b's echo took it")
+	pid, err := cl.n.Whereis(ctxWait(t), viaC)
+	require.NoError(t, err)
+	node, err := cl.n.NodeOf(pid)
+	require.NoError(t, err)
+	assert.Equal(t, "b@localhost", node)
+	_, err = sys.Call(ctxWait(t), oldEcho, testkit.Seen{})
+	require.Error(t, err, "c's processes are not handed over")
+}

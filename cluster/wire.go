@@ -58,6 +58,7 @@ const (
 	kAck
 	kTick
 	kFinalAck
+	kHandoff
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's

@@ -49,6 +49,9 @@ type (
 	// result: a call from this node, so it arrives after what this node
 	// sent there.
 	AskSeen struct{ Name, Node string }
+	// Leave makes Echo take its node out of the cluster, handing the name
+	// Name to node To (Node.Leave).
+	Leave struct{ Name, To string }
 	// Notes asks Echo for what it was told of links and monitors: one
 	// line per ExitMsg or Down ("exit <reason>", "down <reason>").
 	Notes struct{}
@@ -56,7 +59,7 @@ type (
 
 // Types lists the message types, for Node.Register.
 func Types() []any {
-	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}}
+	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}, Leave{}}
 }
 
 type echoState struct {
@@ -139,6 +142,10 @@ func Echo(n *cluster.Node) *actor.Version {
 				} else {
 					ctx.Reply(v)
 				}
+			case Leave:
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = n.Leave(cctx, map[string]string{m.Name: m.To})
 			case Notes:
 				ctx.Reply(fmt.Sprint(s.Notes))
 			case actor.ExitMsg:
