@@ -20,6 +20,15 @@ type Name struct {
 
 func (nm Name) String() string { return "{" + nm.Name + ", " + nm.Node + "}" }
 
+// ToName is the Message of a dead letter for a message sent by name
+// (SendNamed) that no process took: on the sending node when the
+// connection was lost before the far node took it, on the far node when
+// nobody there holds the name.
+type ToName struct {
+	Name    Name
+	Message any
+}
+
 func (n *Node) isLocal(node string) bool { return node == "" || gen.Atom(node) == n.name }
 
 // SendNamed sends msg to the process registered as name.Name on
@@ -45,8 +54,8 @@ func (n *Node) SendNamed(name Name, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", name, err)
 	}
-	// Accounted for as a Send is (a dead letter to no PID if lost).
-	return n.sendTracked(p, actor.PID{}, msg, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
+	// Accounted for as a Send is; if lost, the dead letter says to whom.
+	return n.sendTracked(p, actor.PID{}, ToName{Name: name, Message: msg}, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
 }
 
 // CallNamed calls the process registered as name.Name on name.Node and

@@ -63,11 +63,12 @@ type Options struct {
 	TLS *TLS
 	// ShutdownTimeout bounds Stop's wait for Ergo's node (default 5 s).
 	ShutdownTimeout time.Duration
-	// NetTickTime is how long a connection may leave this node's messages
-	// unacknowledged before it is declared lost (Erlang's net_ticktime):
-	// a node that hangs without closing its sockets is found this way. A
-	// tick is sent on a connection idle for a quarter of it. Default 20 s;
-	// negative: never (a connection is lost only when TCP says so).
+	// NetTickTime is how long a connection may stay silent before it is
+	// declared lost (Erlang's net_ticktime): each node ticks the other
+	// every quarter of it, and the far bridge answers ticks ahead of its
+	// backlog, so a busy node stays connected and one that hangs without
+	// closing its sockets is found. Default 20 s; negative: never (a
+	// connection is lost only when TCP says so).
 	NetTickTime time.Duration
 }
 
@@ -177,7 +178,7 @@ type peer struct {
 	finalAck     uint64
 	finalPending bool
 	seq          uint64    // sends so far
-	lastSent     time.Time // when this node last sent to the peer
+	lastHeard    time.Time // when this node last heard from the peer (see ticker)
 	ackSeq       uint64    // the newest send taken from the peer
 	ackSent      uint64    // the newest acknowledged
 	ackPending   bool      // a flushAcks is queued
@@ -214,8 +215,7 @@ type pidPair struct{ local, remote actor.PID }
 type sent struct {
 	seq uint64
 	to  actor.PID
-	msg any // nil for a tick
-	at  time.Time
+	msg any
 }
 
 type callDone struct {
@@ -607,6 +607,7 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	p.conn = cur
 	if cur != nil {
 		p.session++
+		p.lastHeard = time.Now()
 	}
 	if old != nil {
 		// The peer's session on the old connection is over too: what
@@ -670,7 +671,6 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 func (n *Node) send(p *peer, session uint64, w wire) error {
 	n.mu.Lock()
 	conn, cur := p.conn, p.session
-	p.lastSent = time.Now()
 	n.mu.Unlock()
 	if conn == nil || (session != 0 && session != cur) {
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
@@ -680,13 +680,17 @@ func (n *Node) send(p *peer, session uint64, w wire) error {
 
 // transmit hands w to conn, the connection of session.
 func (n *Node) transmit(p *peer, conn gen.RemoteNode, session uint64, w wire) error {
+	return n.transmitWith(p, conn, session, w, gen.MessagePriorityNormal)
+}
+
+func (n *Node) transmitWith(p *peer, conn gen.RemoteNode, session uint64, w wire, prio gen.MessagePriority) error {
 	c, ok := conn.(gen.Connection)
 	if !ok {
 		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
 	}
 	w.ToCreation, w.Session = p.creation, session
 	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
-		gen.MessageOptions{KeepNetworkOrder: true}, w)
+		gen.MessageOptions{KeepNetworkOrder: true, Priority: prio}, w)
 	if errors.Is(err, gen.ErrNoConnection) {
 		// The connection is gone and the bridge has not heard yet: end its
 		// session now, so that the next request connects again.
@@ -792,10 +796,12 @@ func (z zapLogger) Log(m gen.MessageLog) {
 
 func (zapLogger) Terminate() {}
 
-// ticker checks the connections every quarter of the tick time: one that
-// has left a message unacknowledged for the whole tick time is declared
-// lost (closed, and its session ended), and an idle one is sent a tick,
-// which the far node acknowledges like any message. Wall-clock time: the
+// ticker checks the connections every quarter of the tick time: each is
+// sent a tick, which the far node's bridge answers ahead of the messages
+// queued for it (both go with Ergo's high priority), and one from which
+// nothing has been heard for the whole tick time is declared lost
+// (closed, and its session ended). A node that is merely busy still
+// answers its ticks; one that hangs does not. Wall-clock time: the
 // network's, not the System's clock.
 func (n *Node) ticker() {
 	defer close(n.tickDone)
@@ -812,13 +818,7 @@ func (n *Node) ticker() {
 }
 
 func (n *Node) tick(now time.Time) {
-	type tickTo struct {
-		p       *peer
-		seq     uint64
-		session uint64
-	}
-	var dead []*peer
-	var ticks []tickTo
+	var dead, alive []*peer
 	type limboOf struct {
 		p *peer
 		s []sent
@@ -832,12 +832,10 @@ func (n *Node) tick(now time.Time) {
 		}
 		switch {
 		case p.conn == nil || p.gone:
-		case len(p.unacked) > 0 && now.Sub(p.unacked[0].at) > n.tickTime:
+		case now.Sub(p.lastHeard) > n.tickTime:
 			dead = append(dead, p)
-		case len(p.unacked) == 0 && now.Sub(p.lastSent) >= n.tickTime/4:
-			p.seq++
-			p.unacked = append(p.unacked, sent{seq: p.seq, at: now})
-			ticks = append(ticks, tickTo{p, p.seq, p.session})
+		default:
+			alive = append(alive, p)
 		}
 	}
 	n.mu.Unlock()
@@ -854,13 +852,26 @@ func (n *Node) tick(now time.Time) {
 		}
 		n.switchConn(p, nil)
 	}
-	for _, tk := range ticks {
-		_ = n.send(tk.p, tk.session, wire{Kind: kTick, Ref: tk.seq})
+	for _, p := range alive {
+		_ = n.sendUrgent(p, wire{Kind: kTick})
 	}
 }
 
+// sendUrgent sends w in the current session with Ergo's high priority: the
+// far bridge takes it ahead of the messages queued for it. Only for what
+// carries no order with them (ticks and their answers).
+func (n *Node) sendUrgent(p *peer, w wire) error {
+	n.mu.Lock()
+	conn, cur := p.conn, p.session
+	n.mu.Unlock()
+	if conn == nil {
+		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
+	}
+	return n.transmitWith(p, conn, cur, w, gen.MessagePriorityHigh)
+}
+
 // lostSends reports sends lost with a connection as dead letters with
-// reason noconnection (ticks are not messages).
+// reason noconnection.
 func (n *Node) lostSends(p *peer, ss []sent) {
 	count := 0
 	for _, s := range ss {

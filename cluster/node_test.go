@@ -111,6 +111,7 @@ func TestReceiverDeadLetters(t *testing.T) {
 	require.NoError(t, a.SendNamed(cluster.Name{Name: "nobody", Node: b.Name()}, "hello"))
 	d = within(t, letters)
 	assert.ErrorIs(t, d.Reason, actor.ErrUnknownName)
+	assert.Equal(t, cluster.ToName{Name: cluster.Name{Name: "nobody", Node: b.Name()}, Message: "hello"}, d.Message)
 }
 
 // Every message sent across a connection that breaks is handled, or
@@ -134,6 +135,9 @@ func TestNothingLostSilentlyWhenTheConnectionBreaks(t *testing.T) {
 	count := func(node string) func(actor.Event) {
 		return func(e actor.Event) {
 			if d, ok := e.(actor.DeadLetter); ok {
+				if tn, named := d.Message.(cluster.ToName); named {
+					d.Message = tn.Message
+				}
 				if _, ping := d.Message.(testkit.Ping); ping {
 					mu.Lock()
 					dead[node+": "+d.Reason.Error()]++

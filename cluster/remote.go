@@ -37,7 +37,6 @@ func (r remote) Send(to actor.PID, msg any) error {
 // the far node acknowledges it, to be reported as a dead letter if the
 // connection is lost before the far node took it.
 func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
-	now := time.Now()
 	n.mu.Lock()
 	conn, session := p.conn, p.session
 	if conn == nil {
@@ -46,8 +45,7 @@ func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 	}
 	p.seq++
 	seq := p.seq
-	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg, at: now})
-	p.lastSent = now
+	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg})
 	n.mu.Unlock()
 	w.Ref = seq
 	if err := n.transmit(p, conn, session, w); err != nil {
@@ -325,6 +323,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	}
 	newer := w.Session > p.rsession
 	p.rsession = w.Session
+	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
 	if newer {
@@ -385,7 +384,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 			return
 		}
 		if err := n.sys.SendNamed(w.Name, msg); err != nil {
-			n.sys.Undeliverable(actor.PID{}, msg, refusal(err))
+			n.sys.Undeliverable(actor.PID{}, ToName{Name: Name{Name: w.Name, Node: string(n.name)}, Message: msg}, refusal(err))
 		}
 	case kCall, kCallNamed, kSpawn, kWhereis:
 		if stale && w.Kind == kCall {
@@ -401,7 +400,8 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	case kFinalAck:
 		n.finalAcked(p, w.Ref)
 	case kTick:
-		_ = n.send(p, 0, wire{Kind: kAck, Ref: w.Ref})
+		_ = n.sendUrgent(p, wire{Kind: kTock})
+	case kTock: // heard (above)
 	case kReply, kSpawnReply:
 		n.answered(p, w)
 	case kLink:

@@ -59,6 +59,7 @@ const (
 	kTick
 	kFinalAck
 	kHandoff
+	kTock
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's
