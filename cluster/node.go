@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,8 +114,13 @@ type Node struct {
 	core     gen.Core
 	bridge   gen.PID
 	creation int64
-	codecs   *codecs
-	detach   func()
+	// incarnation tells this run of the node from any other under its
+	// name (Ergo's creation counts seconds: a node restarted within the
+	// second would share it). Peers learn it from the handshake (the
+	// node's Version) and from every message.
+	incarnation uint64
+	codecs      *codecs
+	detach      func()
 
 	refs atomic.Uint64
 
@@ -152,10 +159,11 @@ type Node struct {
 // node was overtaken by the new connection and is dropped (its sender
 // reports it), so nothing arrives out of order.
 type peer struct {
-	idx      uint32
-	name     gen.Atom
-	creation int64
-	gone     bool // a newer incarnation replaced it: its PIDs are dead
+	idx         uint32
+	name        gen.Atom
+	creation    int64  // Ergo's, in seconds: orders incarnations
+	incarnation uint64 // tells this run of the node from others
+	gone        bool   // a newer incarnation replaced it: its PIDs are dead
 
 	// Guarded by Node.mu.
 	conn     gen.RemoteNode           // the connection of the current session; nil: none
@@ -263,6 +271,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	}
 
 	n := &Node{
+		incarnation:  randIncarnation(),
 		tickTime:     opts.NetTickTime,
 		tickStop:     make(chan struct{}),
 		tickDone:     make(chan struct{}),
@@ -296,6 +305,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		reg = registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
 	}
 	nopts := gen.NodeOptions{
+		Version:         gen.Version{Name: "graft", Release: incarnationPrefix + strconv.FormatUint(n.incarnation, 16)},
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Network: gen.NetworkOptions{
 			Mode:      gen.NetworkModeEnabled,
@@ -334,6 +344,11 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	}
 	n.core = core
 	n.creation = core.Creation()
+	if got, ok := incarnationOf(en.Version()); !ok || got != n.incarnation {
+		n.stopErgo()
+		detach()
+		return nil, errors.New("cluster: the node's version does not carry its incarnation")
+	}
 	for name, addr := range opts.Registrar.Routes {
 		host, port, err := net.SplitHostPort(addr)
 		p, perr := strconv.ParseUint(port, 10, 16)
@@ -497,18 +512,19 @@ func (n *Node) peerAt(idx uint32) (*peer, error) {
 	return n.peers[idx-1], nil
 }
 
-// peerOfLocked returns the peer for node name in incarnation creation,
+// peerOfLocked returns the peer for node name in incarnation inc (started
+// at creation),
 // numbering it if it is new; a newer incarnation makes the older one gone.
 //
 // A node met in a newer incarnation means the older one is gone: what
 // crossed to it ends as a lost connection does, once the caller has let go
 // of the lock (reap).
-func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
-	if p := n.incarnations[incarnation{name, creation}]; p != nil {
+func (n *Node) peerOfLocked(name gen.Atom, creation int64, inc uint64) *peer {
+	if p := n.incarnations[incarnation{name, inc}]; p != nil {
 		return p
 	}
-	p := n.newPeerLocked(name, creation)
-	n.incarnations[incarnation{name, creation}] = p
+	p := n.newPeerLocked(name, creation, inc)
+	n.incarnations[incarnation{name, inc}] = p
 	old := n.byName[name]
 	if old != nil && old.creation > creation {
 		p.gone = true // an older incarnation, met late: dead already
@@ -527,8 +543,8 @@ func (n *Node) peerOfLocked(name gen.Atom, creation int64) *peer {
 }
 
 type incarnation struct {
-	name     gen.Atom
-	creation int64
+	name gen.Atom
+	inc  uint64
 }
 
 type orphan struct {
@@ -547,9 +563,9 @@ func (n *Node) reap() {
 	}
 }
 
-func (n *Node) newPeerLocked(name gen.Atom, creation int64) *peer {
+func (n *Node) newPeerLocked(name gen.Atom, creation int64, inc uint64) *peer {
 	p := &peer{
-		idx: uint32(len(n.peers) + 1), name: name, creation: creation,
+		idx: uint32(len(n.peers) + 1), name: name, creation: creation, incarnation: inc,
 		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
 		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
 	}
@@ -573,12 +589,15 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
 	}
+	inc, ok := incarnationOf(rn.Version())
+	if !ok {
+		return nil, fmt.Errorf("cluster: node %s is not a Graft node (its version is %v)", name, rn.Version())
+	}
 	n.mu.Lock()
-	p := n.peerOfLocked(name, rn.Creation())
+	p := n.peerOfLocked(name, rn.Creation(), inc)
 	n.mu.Unlock()
 	n.reap()
 	n.switchConn(p, rn)
-	n.finalWord(p)
 	n.mu.Lock()
 	ask := !p.watched
 	p.watched = true
@@ -619,12 +638,19 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 		l = p.takeLocked(n.stopped)
 	}
 	session := p.session
+	limbo, ackSeq := len(p.limbo), p.ackSeq
 	n.mu.Unlock()
 	if ce := n.log.Check(zap.DebugLevel, "session"); ce != nil {
-		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", session), zap.Bool("connected", cur != nil))
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", session), zap.Bool("connected", cur != nil),
+			zap.Int("limbo", limbo), zap.Uint64("taken", ackSeq))
 	}
 	if old != nil {
 		n.connectionLost(p, l)
+	}
+	if cur != nil {
+		// A new connection: the peer learns how far this node took its
+		// sends in the session that ended (if one did).
+		n.finalWord(p)
 	}
 }
 
@@ -688,7 +714,7 @@ func (n *Node) transmitWith(p *peer, conn gen.RemoteNode, session uint64, w wire
 	if !ok {
 		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
 	}
-	w.ToCreation, w.Session = p.creation, session
+	w.ToIncarnation, w.FromIncarnation, w.Session = p.incarnation, n.incarnation, session
 	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
 		gen.MessageOptions{KeepNetworkOrder: true, Priority: prio}, w)
 	if errors.Is(err, gen.ErrNoConnection) {
@@ -826,7 +852,14 @@ func (n *Node) tick(now time.Time) {
 	var expired []limboOf
 	n.mu.Lock()
 	for _, p := range n.peers {
-		if len(p.limbo) > 0 && now.Sub(p.limboAt) > n.tickTime {
+		// Sends in limbo wait for the peer's final word, which comes as
+		// soon as a new connection is up; without one for the tick time
+		// (or with one, but no word for four), the peer is taken for dead.
+		wait := n.tickTime
+		if p.conn != nil {
+			wait *= 4
+		}
+		if len(p.limbo) > 0 && now.Sub(p.limboAt) > wait {
 			expired = append(expired, limboOf{p, p.limbo})
 			p.limbo = nil
 		}
@@ -894,7 +927,10 @@ func (n *Node) finalWord(p *peer) {
 	p.finalPending = false
 	n.mu.Unlock()
 	if pending {
-		_ = n.send(p, 0, wire{Kind: kFinalAck, Ref: seq})
+		err := n.send(p, 0, wire{Kind: kFinalAck, Ref: seq})
+		if ce := n.log.Check(zap.DebugLevel, "final word sent"); ce != nil {
+			ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Error(err))
+		}
 	}
 }
 
@@ -908,8 +944,12 @@ func (n *Node) finalAcked(p *peer, seq uint64) {
 			lostOnes = append(lostOnes, s)
 		}
 	}
+	kept := len(p.limbo) - len(lostOnes)
 	p.limbo = nil
 	n.mu.Unlock()
+	if ce := n.log.Check(zap.DebugLevel, "final word heard"); ce != nil {
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Int("taken", kept), zap.Int("lost", len(lostOnes)))
+	}
 	n.lostSends(p, lostOnes)
 }
 
@@ -937,4 +977,25 @@ func loadOnce(sys *actor.System, v *actor.Version) error {
 		return nil
 	}
 	return sys.Load(v)
+}
+
+const incarnationPrefix = "incarnation "
+
+// randIncarnation draws a node's incarnation: random, never 0.
+func randIncarnation() uint64 {
+	for {
+		if v := mrand.Uint64(); v != 0 {
+			return v
+		}
+	}
+}
+
+// incarnationOf reads the incarnation a Graft node puts in its version.
+func incarnationOf(v gen.Version) (uint64, bool) {
+	hex, ok := strings.CutPrefix(v.Release, incarnationPrefix)
+	if !ok || v.Name != "graft" {
+		return 0, false
+	}
+	inc, err := strconv.ParseUint(hex, 16, 64)
+	return inc, err == nil && inc != 0
 }

@@ -304,7 +304,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		n.mu.Unlock()
 		return
 	}
-	p := n.peerOfLocked(from.Node, from.Creation)
+	p := n.peerOfLocked(from.Node, from.Creation, w.FromIncarnation)
 	if p.gone {
 		// From an incarnation of that node older than one already met:
 		// nobody there is alive.
@@ -331,7 +331,6 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		// this node on an older one is over.
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
 			n.switchConn(p, rn)
-			n.finalWord(p)
 		}
 	}
 	n.mu.Lock()
@@ -347,7 +346,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	}
 	to := actor.NewPID(0, w.To)
 	// A message for an earlier incarnation of this node finds nobody.
-	stale := w.ToCreation != 0 && w.ToCreation != n.creation
+	stale := w.ToIncarnation != n.incarnation
 	if stale {
 		to = actor.PID{}
 		noproc, _ := encodeErr(actor.NoProc)

@@ -33,10 +33,11 @@ type upgradeReq struct {
 }
 
 type upgradeAns struct {
-	Ready   bool     // prepare: the dry run found nothing to refuse; commit, rollback: committed
-	Summary []byte   // the node's upgrade.Summary, JSON
-	Current []string // prepare: "module=version" for each module of the plan, before it
-	Err     string   // why the phase failed at that node
+	Ready     bool     // prepare: the dry run found nothing to refuse; commit, rollback: committed
+	Unchanged bool     // the node runs the plan's versions already: nothing to do
+	Summary   []byte   // the node's upgrade.Summary, JSON
+	Current   []string // prepare: "module=version" for each module of the plan, before it
+	Err       string   // why the phase failed at that node
 }
 
 type agentState struct {
@@ -102,6 +103,20 @@ func (s agentState) serve(sys *actor.System, req upgradeReq) (ans upgradeAns) {
 	default:
 		return upgradeAns{Err: fmt.Sprintf("unknown phase %q", req.Phase)}
 	}
+	// A module the node runs at the plan's version already is left out; a
+	// node that runs them all has nothing to do (a node started after an
+	// upgrade, a plan run again).
+	var todo []upgrade.ChangeSpec
+	for _, c := range spec.Changes {
+		if cur, ok := sys.Current(c.Module); !ok || cur.Name() != c.Version {
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) == 0 {
+		ans.Ready, ans.Unchanged = true, true
+		return ans
+	}
+	spec.Changes = todo
 	plan, err := spec.Resolve(ctx, sys, s.loader)
 	if err != nil {
 		ans.Err = err.Error()
@@ -146,6 +161,7 @@ type ClusterUpgrade struct {
 // Node outcomes in a ClusterReport.
 const (
 	NodePrepared   = "prepared"    // its dry run passed; not committed (the upgrade stopped)
+	NodeUnchanged  = "unchanged"   // it ran the plan's versions already: nothing was done there
 	NodeRefused    = "refused"     // its dry run, or its commit, failed: it runs what it ran
 	NodeCommitted  = "committed"   // it runs the new versions
 	NodeRolledBack = "rolled_back" // it committed, and was rolled back
@@ -253,6 +269,8 @@ func (n *Node) UpgradeCluster(ctx context.Context, cu ClusterUpgrade) (*ClusterR
 			nr.Outcome, nr.Err, ready = NodeLost, a.err.Error(), false
 		case !a.ans.Ready:
 			nr.Outcome, nr.Err, ready = NodeRefused, a.ans.Err, false
+		case a.ans.Unchanged:
+			nr.Outcome = NodeUnchanged
 		default:
 			nr.Outcome = NodePrepared
 		}
@@ -296,6 +314,9 @@ func (n *Node) UpgradeCluster(ctx context.Context, cu ClusterUpgrade) (*ClusterR
 		}
 		for _, nd := range wave {
 			nr := byNode[nd]
+			if nr.Outcome == NodeUnchanged {
+				continue
+			}
 			ans, err := n.agentCall(ctx, nd, upgradeReq{Phase: "commit", Plan: planJSON, Timeout: int64(cu.Timeout)}, cu.Timeout)
 			nr.Commit = summary(ans.Summary)
 			switch {
@@ -307,6 +328,10 @@ func (n *Node) UpgradeCluster(ctx context.Context, cu ClusterUpgrade) (*ClusterR
 				return fail(fmt.Sprintf("node %s did not commit: %s", nd, ans.Err))
 			}
 			nr.Outcome = NodeCommitted
+			if ans.Unchanged { // it was upgraded meanwhile, by another plan
+				nr.Outcome = NodeUnchanged
+				continue
+			}
 			committed = append(committed, nd)
 		}
 	}

@@ -137,3 +137,21 @@ func TestClusterUpgradeRejectsBadInput(t *testing.T) {
 	assert.Equal(t, cluster.ClusterAborted, rep.Outcome)
 	assert.Contains(t, rep.Nodes[0].Err, "does not serve upgrades")
 }
+
+// Nodes that run the plan's version already are left alone: the plan
+// commits on the others, and a plan run again changes nothing.
+func TestClusterUpgradeWithNodesThereAlready(t *testing.T) {
+	cl := newCluster3(t)
+	rep, err := cl.n.UpgradeCluster(ctxWait(t), cluster.ClusterUpgrade{Plan: toV2, Nodes: []string{"b@localhost"}})
+	require.NoError(t, err)
+	require.Equal(t, cluster.ClusterCommitted, rep.Outcome)
+	rep, err = cl.n.UpgradeCluster(ctxWait(t), cluster.ClusterUpgrade{Plan: toV2, Nodes: bcd})
+	require.NoError(t, err)
+	assert.Equal(t, cluster.ClusterCommitted, rep.Outcome, rep.Reason)
+	assert.Equal(t, map[string]string{"b@localhost": "unchanged", "c@localhost": "committed", "d@localhost": "committed"}, outcomes(rep))
+	cl.expectVersion(t, "v2", bcd...)
+	rep, err = cl.n.UpgradeCluster(ctxWait(t), cluster.ClusterUpgrade{Plan: toV2, Nodes: bcd})
+	require.NoError(t, err)
+	assert.Equal(t, cluster.ClusterCommitted, rep.Outcome)
+	assert.Equal(t, map[string]string{"b@localhost": "unchanged", "c@localhost": "unchanged", "d@localhost": "unchanged"}, outcomes(rep))
+}

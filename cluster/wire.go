@@ -17,10 +17,10 @@ type wire struct {
 	// From and To are process numbers on the sending and the receiving
 	// node (0: none).
 	From, To uint64
-	// ToCreation is the incarnation of the receiving node the sender
-	// addresses (0 for requests by name): a PID of a node that has
-	// restarted since names no process of the new one.
-	ToCreation int64
+	// ToIncarnation is the incarnation of the receiving node the sender
+	// addresses: a PID of a node that has restarted since names no process
+	// of the new one. FromIncarnation is the sender's.
+	ToIncarnation, FromIncarnation uint64
 	// Session numbers the sender's connections to the receiver (see
 	// peer).
 	Session uint64

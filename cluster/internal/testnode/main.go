@@ -26,21 +26,22 @@ func main() {
 	reg := flag.Uint("registrar", cluster.DefaultRegistrarPort, "registrar port")
 	badV2 := flag.Bool("bad-v2", false, "load a v2 of counter whose migration fails")
 	counters := flag.Int("counters", 3, "counters under the supervisor")
+	tick := flag.Duration("net-tick", 0, "the node's NetTickTime (0: the default)")
 	flag.Parse()
-	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters); err != nil {
+	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters, *tick); err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, cookie string, reg uint16, badV2 bool, counters int) error {
+func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Duration) error {
 	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	if err != nil {
 		return err
 	}
 	sys := actor.NewSystem(actor.WithLogger(log))
 	n, err := cluster.Join(sys, cluster.Options{
-		Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg, ClientOnly: true},
+		Name: name, Cookie: cookie, Registrar: cluster.Registrar{Port: reg, ClientOnly: true}, NetTickTime: tick,
 	})
 	if err != nil {
 		return err
