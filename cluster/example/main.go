@@ -142,7 +142,7 @@ func run(out io.Writer, self string, counters int, load time.Duration) (*Books, 
 	}()
 	coord, err := cluster.Join(sys, cluster.Options{
 		Name: "demo@localhost", Cookie: cookie, Registrar: cluster.Registrar{Port: reg},
-		NetTickTime: 2 * time.Second, // a dead node's unacknowledged sends are reported after this
+		NetTickTime: 4 * time.Second, // a dead node's unacknowledged sends are reported after this
 	})
 	if err != nil {
 		return nil, err
@@ -258,7 +258,7 @@ func run(out io.Writer, self string, counters int, load time.Duration) (*Books, 
 	// (None are reported if nothing sent to c was on its way when it died.)
 	select {
 	case <-cLost:
-	case <-time.After(3 * 2 * time.Second):
+	case <-time.After(2 * 4 * time.Second):
 	}
 	mu.Lock()
 	defer mu.Unlock()
