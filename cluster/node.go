@@ -187,6 +187,7 @@ type peer struct {
 	finalPending bool
 	seq          uint64    // sends so far
 	lastHeard    time.Time // when this node last heard from the peer (see ticker)
+	lastIn       uint64    // the connection's count of packets in, then
 	ackSeq       uint64    // the newest send taken from the peer
 	ackSent      uint64    // the newest acknowledged
 	ackPending   bool      // a flushAcks is queued
@@ -626,7 +627,7 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	p.conn = cur
 	if cur != nil {
 		p.session++
-		p.lastHeard = time.Now()
+		p.lastHeard, p.lastIn = time.Now(), 0
 	}
 	if old != nil {
 		// The peer's session on the old connection is over too: what
@@ -862,6 +863,14 @@ func (n *Node) tick(now time.Time) {
 		if len(p.limbo) > 0 && now.Sub(p.limboAt) > wait {
 			expired = append(expired, limboOf{p, p.limbo})
 			p.limbo = nil
+		}
+		if p.conn != nil {
+			// Anything Ergo's reader has taken from the connection counts,
+			// decoded or not: a node whose packets wait behind a backlog
+			// here is not silent.
+			if in := p.conn.Info().MessagesIn; in != p.lastIn {
+				p.lastIn, p.lastHeard = in, now
+			}
 		}
 		switch {
 		case p.conn == nil || p.gone:

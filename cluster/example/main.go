@@ -187,8 +187,15 @@ func run(out io.Writer, self string, counters int, load time.Duration) (*Books, 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var rounds atomic.Int64
-	wg.Go(func() { // the load: an increment to every counter of every node, round after round
+	wg.Go(func() { // the load: an increment to every counter of every node, a round a millisecond at most
+		pace := time.NewTicker(time.Millisecond)
+		defer pace.Stop()
 		for {
+			select {
+			case <-stop:
+				return
+			case <-pace.C:
+			}
 			for _, node := range names {
 				for i := range counters {
 					select {
