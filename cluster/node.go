@@ -380,6 +380,13 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	}
 	slotOf(sys).n.Store(n)
 	sys.OnShutdown(func(ctx context.Context) { _ = n.Stop(ctx) })
+	// Ergo's node may stop on its own (its SIGINT/SIGTERM handler, see
+	// docs/cluster.md): the Node then stops too, so that what crossed to
+	// other nodes ends with noconnection instead of waiting forever.
+	go func() {
+		en.Wait()
+		_ = n.Stop(context.Background())
+	}()
 	n.log.Info("joined", zap.Stringer("ergo", pid))
 	return n, nil
 }
