@@ -3,8 +3,10 @@
 # Debian's chromium, which make test installs when it is missing.
 #
 #   make run [ARGS='-duration 30s']   bin/graft, then the bank demo (examples/bank)
+#   make cluster-demo [ARGS=...]      four nodes, a cluster-wide upgrade with a node
+#                                     killed midway (cluster/example)
 #   make test                         the lean check, go mod tidy -diff, go vet and
-#                                     go test (-race but for test/browser and bench) in every module (with
+#                                     go test (-race but for test/browser, cluster and bench) in every module (with
 #                                     the CI-sized chaos run and the live view in
 #                                     headless Chromium), then short fuzz runs
 #   make lean                         the core module needs only zap (see below)
@@ -26,7 +28,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
+.PHONY: run cluster-demo test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
 
 # The demo runs from here, so that the paths it prints (bin/graft,
 # bin/plugins/account-v4) are where its commands find them.
@@ -34,13 +36,21 @@ run: build
 	cd examples && $(GO) build -o ../bin/bank ./bank/cmd/bank
 	bin/bank $(ARGS)
 
+# Four nodes on this machine: a cluster-wide upgrade under load that loses
+# a node midway and rolls back, then commits on the nodes left; the books
+# at the end (cluster/example/README.md).
+cluster-demo:
+	cd cluster && $(GO) build -o ../bin/cluster-demo ./example
+	bin/cluster-demo $(ARGS)
+
 # The repository's modules, each with its own go.mod (docs/architecture.md
 # says what each holds and why): the core, which needs only zap; the plugin
 # host and SDK (gRPC, protobuf, go-plugin); the admin API (Prometheus); the
 # graft command (cobra); the examples; the project's own suites; the live
-# view's browser test (chromedp); the benchmarks and their peers. Every
-# target that vets, tests or tidies loops over this list.
-MODULES := . upgrade/plugin admin cmd/graft examples test test/browser bench
+# view's browser test (chromedp); the bridge to Ergo's network (cluster);
+# the benchmarks and their peers. Every target that vets, tests or tidies
+# loops over this list.
+MODULES := . upgrade/plugin admin cmd/graft examples test test/browser cluster bench
 
 # go test's flags and environment per module in make test (default
 # TESTFLAGS). The test module runs the CI-sized chaos suite (10,000
@@ -55,6 +65,13 @@ TESTFLAGS_. := -race -timeout 20m
 TESTFLAGS_test := -race -timeout 20m
 TESTFLAGS_test/browser := -count=1 -timeout 5m
 TESTFLAGS_bench := -short -count=1
+# cluster/ runs without the race detector too: Ergo's registrar and
+# connection shutdown race with themselves (net/registrar client and
+# server Terminate, proto connection Terminate), which -race reports in
+# every test that stops a node; the bridge's own state is guarded by one
+# mutex, and the actor package's side of it (actor.Remote) is raced in the
+# core module. Its tests start node processes and take tens of seconds.
+TESTFLAGS_cluster := -count=1 -timeout 5m
 TESTENV_bench := $(BENCH_ENV)
 
 # One recipe line per module: cd there, go test with its flags.

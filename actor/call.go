@@ -64,6 +64,9 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	}
 	p := s.lookup(pid)
 	if p == nil {
+		if r := s.remoteFor(pid); r != nil {
+			return s.callRemote(ctx, r, pid, req)
+		}
 		return nil, &ExitError{PID: pid, Reason: NoProc}
 	}
 	c := s.newCall(req)
@@ -119,6 +122,18 @@ func (s *System) await(ctx context.Context, c *callEnv, pid PID) (any, error) {
 		return nil, fmt.Errorf("%w: no reply from %v within %v", ErrTimeout, pid, s.callTimeout)
 	}
 	return s.recycle(c, r)
+}
+
+// callRemote is Call to a process of another node, through r, with the
+// system's default timeout when ctx has none (wall-clock time: a remote
+// answer does not come from the system's clock).
+func (s *System) callRemote(ctx context.Context, r Remote, pid PID, req any) (any, error) {
+	if _, has := ctx.Deadline(); !has && s.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.callTimeout)
+		defer cancel()
+	}
+	return r.Call(ctx, pid, req)
 }
 
 // CallNamed calls the process registered under name; an unknown name

@@ -229,6 +229,9 @@ func (c *Context) Link(pid PID) error {
 	if pid == p.pid || p.hasLink(pid) {
 		return nil
 	}
+	if r := p.sys.remoteFor(pid); r != nil {
+		return p.remoteLink(r, pid)
+	}
 	t := p.sys.lookup(pid)
 	if t == nil || !t.signal(linkSig{from: p.pid}) {
 		if p.trapExit {
@@ -251,6 +254,8 @@ func (c *Context) Unlink(pid PID) {
 	p.removeLink(pid)
 	if t := p.sys.lookup(pid); t != nil {
 		t.signal(unlinkSig{from: p.pid})
+	} else if r := p.sys.remoteFor(pid); r != nil {
+		r.Unlink(p.pid, pid)
 	}
 }
 
@@ -267,6 +272,12 @@ func (c *Context) Monitor(pid PID) Ref {
 	}
 	x.monitors[ref] = pid
 	x.mu.Unlock()
+	if r := p.sys.remoteFor(pid); r != nil {
+		if err := r.Monitor(p.pid, pid, ref); err != nil {
+			p.notify(Down{Ref: ref, PID: pid, Reason: NoConnection})
+		}
+		return ref
+	}
 	t := p.sys.lookup(pid)
 	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid}) {
 		p.notify(Down{Ref: ref, PID: pid, Reason: NoProc})
@@ -290,6 +301,8 @@ func (c *Context) Demonitor(ref Ref) {
 	}
 	if t := c.p.sys.lookup(pid); t != nil {
 		t.signal(demonitorSig{ref: ref})
+	} else if r := c.p.sys.remoteFor(pid); r != nil {
+		r.Demonitor(c.p.pid, pid, ref)
 	}
 }
 

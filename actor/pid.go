@@ -50,10 +50,19 @@ func (p *PID) UnmarshalBinary(b []byte) error {
 }
 
 // Ref identifies a monitor (erlang:make_ref/0). The zero Ref is no monitor.
-type Ref struct{ id uint64 }
+type Ref struct {
+	node uint32 // the node whose process made it; 0 is this one
+	id   uint64
+}
 
-// String returns the Ref as "#Ref<id>".
-func (r Ref) String() string { return "#Ref<" + strconv.FormatUint(r.id, 10) + ">" }
+// String returns the Ref as "#Ref<id>", or "#Ref<node.id>" for a Ref
+// another node made.
+func (r Ref) String() string {
+	if r.node != 0 {
+		return "#Ref<" + strconv.FormatUint(uint64(r.node), 10) + "." + strconv.FormatUint(r.id, 10) + ">"
+	}
+	return "#Ref<" + strconv.FormatUint(r.id, 10) + ">"
+}
 
 // ParsePID reads a PID in the form String writes, "<node.id.0>" (the angle
 // brackets may be left out). It is how a PID typed by a person or sent

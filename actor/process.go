@@ -912,6 +912,12 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 func (p *process) tellExit(reason error, owner bool, links map[PID]struct{}, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
 	s := p.sys
 	for l := range links {
+		if r := s.remoteFor(l); r != nil {
+			// A lost connection tells l itself; a parent elsewhere gets
+			// no backlog (reported below).
+			_ = r.Exit(p.pid, l, reason, true)
+			continue
+		}
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		t := s.lookup(l)
 		if l == p.parent {
@@ -935,12 +941,16 @@ func (p *process) tellExit(reason error, owner bool, links map[PID]struct{}, wat
 	s.undeliverableAll(p.pid, handed, reason)
 	s.ReleaseReservation(kept, reason)
 	for ref, w := range watchers {
-		if t := s.lookup(w); t != nil {
+		if r := s.remoteFor(w); r != nil {
+			r.Down(p.pid, w, ref, reason)
+		} else if t := s.lookup(w); t != nil {
 			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
 		}
 	}
 	for ref, target := range monitors {
-		if t := s.lookup(target); t != nil {
+		if r := s.remoteFor(target); r != nil {
+			r.Demonitor(p.pid, target, ref)
+		} else if t := s.lookup(target); t != nil {
 			t.signal(demonitorSig{ref: ref})
 		}
 	}
@@ -1027,11 +1037,15 @@ func (p *process) refuseSignal(m any, reason error) {
 		// late: nobody will pass it on.
 		r.drop(s)
 	case linkSig:
-		if t := s.lookup(r.from); t != nil {
+		if rm := s.remoteFor(r.from); rm != nil {
+			_ = rm.Exit(p.pid, r.from, NoProc, true)
+		} else if t := s.lookup(r.from); t != nil {
 			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})
 		}
 	case monitorSig:
-		if t := s.lookup(r.from); t != nil {
+		if rm := s.remoteFor(r.from); rm != nil {
+			rm.Down(p.pid, r.from, r.ref, NoProc)
+		} else if t := s.lookup(r.from); t != nil {
 			t.notify(Down{Ref: r.ref, PID: p.pid, Reason: NoProc})
 		}
 	case *stopReq:

@@ -79,6 +79,8 @@ type system struct {
 	extMu sync.Mutex
 	ext   map[any]any // guarded by extMu; see Extension
 
+	remote atomic.Pointer[remoteBox] // see AttachRemote
+
 	// Shutdown: stopping refuses new spawns; drained closes when the last
 	// process has exited after stopping was set.
 	stopping  atomic.Bool
@@ -393,6 +395,9 @@ func (s *System) Send(pid PID, msg any) error {
 	}
 	p := s.lookup(pid)
 	if p == nil {
+		if r := s.remoteFor(pid); r != nil {
+			return r.Send(pid, msg)
+		}
 		return fmt.Errorf("actor: send to %v: %w", pid, NoProc)
 	}
 	return p.deliver(msg)
@@ -532,6 +537,11 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 	}
 	reason = SafeError(reason)
 	p := s.lookup(to)
+	if p == nil {
+		if r := s.remoteFor(to); r != nil {
+			return r.Exit(from, to, reason, false)
+		}
+	}
 	if p == nil || !p.signal(exitSig{from: from, reason: reason}) {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
 	}

@@ -1,0 +1,202 @@
+// Package testkit holds what the cluster tests and their node executable
+// (internal/testnode) share: message types, which must have the same names
+// on every node, and the modules every test node loads.
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/cluster"
+)
+
+// Messages of the test modules.
+type (
+	// Ping is a message; Echo records it (checking that each sender's
+	// numbers arrive in order) and answers it as a call.
+	Ping struct {
+		From string
+		N    int64
+	}
+	// Crash makes Echo exit with reason "crash: Reason".
+	Crash struct{ Reason string }
+	// Seen asks Echo how many Pings it recorded (int64), or an error if
+	// one arrived out of order.
+	Seen struct{}
+	// Self asks for the process's number on its node (int64).
+	Self struct{}
+	// Stall is a call Echo never answers (it defers and forgets it).
+	Stall struct{}
+	// LinkTo makes Echo link to (Monitor: monitor) the process registered
+	// as Name on Node, trapping exits if Trap; it answers "ok". With
+	// ReportName set, every ExitMsg and Down Echo gets from then on is
+	// sent as a string "<node>: exit <reason>" (or "down") to ReportName
+	// on ReportNode.
+	LinkTo struct {
+		Name, Node             string
+		Monitor                bool
+		Trap                   bool
+		ReportName, ReportNode string
+	}
+	// Relay makes Echo send Count Pings to Name on Node, as From.
+	Relay struct {
+		Name, Node, From string
+		Count            int64
+	}
+	// AskSeen makes Echo call Seen on Name at Node and answer with the
+	// result: a call from this node, so it arrives after what this node
+	// sent there.
+	AskSeen struct{ Name, Node string }
+	// Leave makes Echo take its node out of the cluster, handing the name
+	// Name to node To (Node.Leave).
+	Leave struct{ Name, To string }
+	// Notes asks Echo for what it was told of links and monitors: one
+	// line per ExitMsg or Down ("exit <reason>", "down <reason>").
+	Notes struct{}
+)
+
+// Types lists the message types, for Node.Register.
+func Types() []any {
+	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}, Leave{}}
+}
+
+type echoState struct {
+	Last   map[string]int64
+	Count  int64
+	Bad    string
+	Notes  []string
+	Report cluster.Name
+}
+
+// Echo is the module "echo": see the message types.
+func Echo(n *cluster.Node) *actor.Version {
+	return actor.Define("echo", "v1", actor.Funcs[*echoState]{
+		Init: func(ctx *actor.Context, args any) (*echoState, error) {
+			return &echoState{Last: map[string]int64{}}, nil
+		},
+		Handle: func(ctx *actor.Context, s *echoState, msg any) (*echoState, error) {
+			switch m := msg.(type) {
+			case Ping:
+				if ctx.IsCall() {
+					ctx.Reply(m)
+					return s, nil
+				}
+				if last, ok := s.Last[m.From]; ok && m.N <= last && s.Bad == "" {
+					s.Bad = fmt.Sprintf("from %s: %d after %d", m.From, m.N, last)
+				}
+				s.Last[m.From] = m.N
+				s.Count++
+			case Crash:
+				return s, fmt.Errorf("crash: %s", m.Reason)
+			case Seen:
+				if s.Bad != "" {
+					ctx.ReplyError(fmt.Errorf("out of order: %s", s.Bad))
+				} else {
+					ctx.Reply(s.Count)
+				}
+			case Self:
+				ctx.Reply(int64(ctx.Self().ID()))
+			case Stall:
+				ctx.Defer()
+			case LinkTo:
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				pid, err := n.Whereis(cctx, cluster.Name{Name: m.Name, Node: m.Node})
+				if err != nil {
+					ctx.ReplyError(err)
+					return s, nil
+				}
+				if m.Trap {
+					ctx.TrapExit(true)
+				}
+				if m.ReportName != "" {
+					s.Report = cluster.Name{Name: m.ReportName, Node: m.ReportNode}
+				}
+				if m.Monitor {
+					ctx.Monitor(pid)
+				} else if err := ctx.Link(pid); err != nil {
+					ctx.ReplyError(err)
+					return s, nil
+				}
+				ctx.Reply("ok")
+			case Relay:
+				var err error
+				for i := range m.Count {
+					if err = n.SendNamed(cluster.Name{Name: m.Name, Node: m.Node}, Ping{From: m.From, N: i + 1}); err != nil {
+						break
+					}
+				}
+				if err != nil {
+					ctx.ReplyError(err)
+				} else {
+					ctx.Reply("ok")
+				}
+			case AskSeen:
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				v, err := n.CallNamed(cctx, cluster.Name{Name: m.Name, Node: m.Node}, Seen{})
+				if err != nil {
+					ctx.ReplyError(err)
+				} else {
+					ctx.Reply(v)
+				}
+			case Leave:
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = n.Leave(cctx, map[string]string{m.Name: m.To})
+			case Notes:
+				ctx.Reply(fmt.Sprint(s.Notes))
+			case actor.ExitMsg:
+				s.note(n, "exit "+m.Reason.Error())
+			case actor.Down:
+				s.note(n, "down "+m.Reason.Error())
+			default:
+				if ctx.IsCall() {
+					ctx.Reply(msg)
+				}
+			}
+			return s, nil
+		},
+	})
+}
+
+func (s *echoState) note(n *cluster.Node, text string) {
+	s.Notes = append(s.Notes, text)
+	if s.Report.Name != "" {
+		_ = n.SendNamed(s.Report, n.Name()+": "+text)
+	}
+}
+
+// Version asks a counter process which version handles it (a string).
+type Version struct{}
+
+// Counter returns the module "counter" in two versions: v2 follows v1,
+// with a CodeChange and a Downgrade. With badV2, v2's CodeChange fails
+// (a node whose dry run refuses the plan).
+func Counter(badV2 bool) (v1, v2 *actor.Version) {
+	handle := func(ctx *actor.Context, n int64, msg any) (int64, error) {
+		if _, ok := msg.(Version); ok {
+			ctx.Reply(ctx.Version())
+			return n, nil
+		}
+		if ctx.IsCall() {
+			ctx.Reply(n)
+		}
+		return n + 1, nil
+	}
+	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Handle: handle})
+	v2 = actor.Define("counter", "v2", actor.Funcs[int64]{
+		Follows: "v1",
+		Handle:  handle,
+		CodeChange: actor.Migrate(func(n int64, extra any) (int64, error) {
+			if badV2 {
+				return 0, fmt.Errorf("v2 refuses this node's state")
+			}
+			return n, nil
+		}),
+		Downgrade: func(to string, n int64, extra any) (any, error) { return n, nil },
+	})
+	return v1, v2
+}

@@ -1,0 +1,23 @@
+package cluster_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Ergo's node starts a goroutine that waits for SIGINT or SIGTERM to stop
+// the node, and nothing ends it but such a signal (turning it off closes
+// a channel the signal package may still send to): one per node started,
+// for the life of the program. docs/cluster.md says so.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("ergo.services/ergo/node.(*node).SetCTRLC.func1"),
+		goleak.Cleanup(func(code int) {
+			if binDir != "" {
+				os.RemoveAll(binDir)
+			}
+			os.Exit(code)
+		}))
+}

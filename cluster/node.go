@@ -1,0 +1,1017 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ergo.services/ergo"
+	"ergo.services/ergo/act"
+	"ergo.services/ergo/gen"
+	"ergo.services/ergo/net/edf"
+	"ergo.services/ergo/net/handshake"
+	"ergo.services/ergo/net/registrar"
+	enode "ergo.services/ergo/node"
+	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/actor"
+)
+
+// Errors of package cluster. Use errors.Is.
+var (
+	ErrBadOptions   = errors.New("cluster: bad options")
+	ErrBadType      = errors.New("cluster: type cannot be registered")
+	ErrUnregistered = errors.New("cluster: message type not registered")
+	ErrDecode       = errors.New("cluster: message cannot be decoded")
+	ErrUnknownNode  = errors.New("cluster: unknown node")
+	ErrStopped      = errors.New("cluster: node stopped")
+	ErrJoined       = errors.New("cluster: the system is attached to a node already")
+)
+
+// bridgeName is the name of the Ergo process through which a node's
+// Graft traffic goes, on every node.
+const bridgeName gen.Atom = "graft"
+
+// DefaultRegistrarPort is the port of Ergo's embedded registrar (its
+// default).
+const DefaultRegistrarPort = 4499
+
+// Options configure Join. Name and Cookie are required; the zero value of
+// every other field is a default.
+type Options struct {
+	// Name is the node's name, "name@host" (Ergo's and Erlang's form).
+	// Other nodes reach it through the host part, resolved by the
+	// registrar (or a static route).
+	Name string
+	// Cookie is the shared secret of the cluster: a connection between
+	// two nodes is accepted only if both have the same (Ergo's handshake
+	// checks it without sending it).
+	Cookie string
+	// Listen is the address incoming connections are accepted on,
+	// "host:port". Default: "localhost" and the first free port from
+	// Ergo's default, 11144, up.
+	Listen string
+	// Registrar says how node names are resolved to addresses.
+	Registrar Registrar
+	// TLS, when set, makes every connection of this node TLS.
+	TLS *TLS
+	// ShutdownTimeout bounds Stop's wait for Ergo's node (default 5 s).
+	ShutdownTimeout time.Duration
+	// NetTickTime is how long a connection may stay silent before it is
+	// declared lost (Erlang's net_ticktime): each node ticks the other
+	// every quarter of it, and the far bridge answers ticks ahead of its
+	// backlog, so a busy node stays connected and one that hangs without
+	// closing its sockets is found. Default 20 s; negative: never (a
+	// connection is lost only when TCP says so).
+	NetTickTime time.Duration
+}
+
+// Registrar says how nodes find each other. The default is Ergo's
+// embedded registrar on port 4499: the first node on a host serves it
+// (TCP on loopback, UDP for lookups), the others register with it, and
+// one of them takes over if that node goes away.
+type Registrar struct {
+	// Port of the embedded registrar (default DefaultRegistrarPort). Nodes
+	// that should find each other use the same port; tests use a free
+	// port each, so that parallel runs never meet.
+	Port uint16
+	// ClientOnly never serves the registrar from this node.
+	ClientOnly bool
+	// Routes are static routes, node name → "host:port", tried before the
+	// registrar.
+	Routes map[string]string
+	// External is another registrar (Ergo's etcd or Saturn clients); it
+	// replaces the embedded one.
+	External gen.Registrar
+}
+
+// TLS configures the node's connections.
+type TLS struct {
+	// Certificate is presented to peers.
+	Certificate tls.Certificate
+	// InsecureSkipVerify accepts any peer certificate (tests with
+	// self-signed certificates).
+	InsecureSkipVerify bool
+}
+
+// Node is a System attached to an Ergo node (Join). It is the System's way
+// to processes of other nodes: once joined, Send, Call, Context.Link,
+// Monitor and Exit accept their PIDs. A Node is safe for concurrent use.
+// Stop detaches it; System.Shutdown stops it too.
+type Node struct {
+	sys      *actor.System
+	name     gen.Atom
+	log      *zap.Logger
+	en       gen.Node
+	core     gen.Core
+	bridge   gen.PID
+	creation int64
+	// incarnation tells this run of the node from any other under its
+	// name (Ergo's creation counts seconds: a node restarted within the
+	// second would share it). Peers learn it from the handshake (the
+	// node's Version) and from every message.
+	incarnation uint64
+	codecs      *codecs
+	detach      func()
+
+	refs atomic.Uint64
+
+	mu           sync.Mutex
+	peers        []*peer                          // guarded by mu; peer idx is its position + 1
+	byName       map[gen.Atom]*peer               // guarded by mu; the newest incarnation of each node
+	incarnations map[incarnation]*peer            // guarded by mu; every incarnation met
+	orphans      []orphan                         // guarded by mu; see reap
+	handoffs     map[gen.Atom]map[string]gen.Atom // guarded by mu; see Leave
+	stopped      bool                             // guarded by mu
+
+	// served are the goroutines serving remote calls and spawns; ctx ends
+	// them at Stop.
+	served sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopOnce sync.Once
+	stopErr  error
+	stopDone chan struct{}
+
+	// The ticker (see Options.NetTickTime) runs until tickStop closes.
+	tickTime           time.Duration
+	tickStop, tickDone chan struct{}
+}
+
+// peer is one incarnation of another node, as this node knows it. Its
+// index is the node number in the PIDs of its processes here.
+//
+// A session is one Ergo connection to the peer: everything crossing to it
+// is recorded under the session it was sent in (links, monitors, calls,
+// unacknowledged sends), and when the connection changes — lost, or
+// replaced by a new one before the loss was reported — that record is
+// what ends with noconnection. Messages carry their sender's session; a
+// message from an older session than one already seen from the same
+// node was overtaken by the new connection and is dropped (its sender
+// reports it), so nothing arrives out of order.
+type peer struct {
+	idx         uint32
+	name        gen.Atom
+	creation    int64  // Ergo's, in seconds: orders incarnations
+	incarnation uint64 // tells this run of the node from others
+	gone        bool   // a newer incarnation replaced it: its PIDs are dead
+
+	// Guarded by Node.mu.
+	conn     gen.RemoteNode           // the connection of the current session; nil: none
+	session  uint64                   // sessions so far: this node's, numbered per peer
+	rsession uint64                   // the peer's newest session seen
+	rdead    uint64                   // the peer's sessions up to this one are over
+	watched  bool                     // the bridge monitors the connection
+	links    map[pidPair]struct{}     // local, remote
+	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
+	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
+	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
+	unacked  []sent                   // sends not yet acknowledged, oldest first
+	// limbo holds the unacknowledged sends of ended sessions until the
+	// peer says how far it took them (kFinalAck, on a new connection),
+	// or until the tick time passes: then they are dead letters.
+	limbo   []sent
+	limboAt time.Time
+	// finalAck is the newest send taken from the peer when this node's
+	// session with it ended; finalPending: the peer has not been told.
+	finalAck     uint64
+	finalPending bool
+	seq          uint64    // sends so far
+	lastHeard    time.Time // when this node last heard from the peer (see ticker)
+	lastIn       uint64    // the connection's count of packets in, then
+	ackSeq       uint64    // the newest send taken from the peer
+	ackSent      uint64    // the newest acknowledged
+	ackPending   bool      // a flushAcks is queued
+}
+
+// lost is what a session left when it ended.
+type lost struct {
+	links    map[pidPair]struct{}
+	monitors map[actor.Ref]pidPair
+	watchers map[actor.Ref]actor.PID
+	calls    map[uint64]chan callDone
+	unacked  []sent
+}
+
+// takeLocked ends the current session's record and returns it. Its
+// unacknowledged sends wait in limbo for the peer's final word (see
+// peer), unless final: the peer is gone, or this node stops.
+func (p *peer) takeLocked(final bool) lost {
+	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls}
+	p.limbo = append(p.limbo, p.unacked...)
+	p.limboAt = time.Now()
+	if final {
+		l.unacked, p.limbo = p.limbo, nil
+	}
+	p.finalAck, p.finalPending = p.ackSeq, true
+	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
+	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
+	p.watched = false
+	return l
+}
+
+type pidPair struct{ local, remote actor.PID }
+
+type sent struct {
+	seq uint64
+	to  actor.PID
+	msg any
+}
+
+type callDone struct {
+	w   wire
+	err error // set when no answer came: the connection was lost
+}
+
+// Join attaches sys to a new Ergo node: it starts the node with its
+// network (acceptor, registrar, handshake with the cookie) and a bridge
+// process, and attaches itself to sys as its Remote (see actor.Remote).
+// A System joins one node at a time (ErrJoined).
+func Join(sys *actor.System, opts Options) (*Node, error) {
+	if sys == nil {
+		return nil, fmt.Errorf("%w: nil system", ErrBadOptions)
+	}
+	if err := checkName(opts.Name); err != nil {
+		return nil, err
+	}
+	if opts.Cookie == "" {
+		return nil, fmt.Errorf("%w: empty cookie", ErrBadOptions)
+	}
+	acc := gen.AcceptorOptions{Host: "localhost"}
+	if opts.Listen != "" {
+		host, port, err := net.SplitHostPort(opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: listen %q: %v", ErrBadOptions, opts.Listen, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("%w: listen %q: want a port in 1..65535", ErrBadOptions, opts.Listen)
+		}
+		if host != "" {
+			acc.Host = host
+		}
+		acc.Port, acc.PortRange = uint16(p), uint16(p)
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	if opts.NetTickTime == 0 {
+		opts.NetTickTime = 20 * time.Second
+	}
+	if err := registerWire(); err != nil {
+		return nil, err
+	}
+
+	n := &Node{
+		incarnation:  randIncarnation(),
+		tickTime:     opts.NetTickTime,
+		tickStop:     make(chan struct{}),
+		tickDone:     make(chan struct{}),
+		sys:          sys,
+		name:         gen.Atom(opts.Name),
+		log:          sys.Logger().With(zap.String("node", opts.Name)),
+		codecs:       newCodecs(),
+		byName:       make(map[gen.Atom]*peer),
+		incarnations: make(map[incarnation]*peer),
+		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
+		stopDone:     make(chan struct{}),
+	}
+	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
+		if err := n.codecs.register(v); err != nil {
+			return nil, err
+		}
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	detach, err := sys.AttachRemote(remote{n})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrJoined, err)
+	}
+	n.detach = detach
+
+	reg := opts.Registrar.External
+	if reg == nil {
+		port := opts.Registrar.Port
+		if port == 0 {
+			port = DefaultRegistrarPort
+		}
+		reg = registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
+	}
+	nopts := gen.NodeOptions{
+		Version:         gen.Version{Name: "graft", Release: incarnationPrefix + strconv.FormatUint(n.incarnation, 16)},
+		ShutdownTimeout: opts.ShutdownTimeout,
+		Network: gen.NetworkOptions{
+			Mode:      gen.NetworkModeEnabled,
+			Cookie:    opts.Cookie,
+			Registrar: reg,
+			// One TCP connection per pair of nodes, not Ergo's pool of
+			// three: Ergo picks a pool member by the sender, modulo the
+			// pool's size, and the pool grows after the first message, so
+			// two messages from one sender could take two connections and
+			// overtake each other. With one, what a node sends to another
+			// arrives in the order sent.
+			Handshake: handshake.Create(handshake.Options{PoolSize: 1}),
+			Acceptors: []gen.AcceptorOptions{acc},
+		},
+		Log: gen.LogOptions{
+			Level:         gen.LogLevelWarning,
+			DefaultLogger: gen.DefaultLoggerOptions{Disable: true},
+			Loggers:       []gen.Logger{{Name: "graft", Logger: zapLogger{n.log}}},
+		},
+	}
+	if opts.TLS != nil {
+		nopts.CertManager = gen.CreateCertManager(opts.TLS.Certificate)
+		nopts.Network.InsecureSkipVerify = opts.TLS.InsecureSkipVerify
+	}
+	en, err := enode.Start(n.name, nopts, ergo.FrameworkVersion)
+	if err != nil {
+		detach()
+		return nil, fmt.Errorf("cluster: start node %s: %w", opts.Name, err)
+	}
+	n.en = en
+	core, ok := en.(gen.Core)
+	if !ok {
+		en.StopForce()
+		detach()
+		return nil, errors.New("cluster: this Ergo node does not route messages as gen.Core")
+	}
+	n.core = core
+	n.creation = core.Creation()
+	if got, ok := incarnationOf(en.Version()); !ok || got != n.incarnation {
+		n.stopErgo()
+		detach()
+		return nil, errors.New("cluster: the node's version does not carry its incarnation")
+	}
+	for name, addr := range opts.Registrar.Routes {
+		host, port, err := net.SplitHostPort(addr)
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil {
+			n.stopErgo()
+			return nil, fmt.Errorf("%w: route %s → %q: want host:port", ErrBadOptions, name, addr)
+		}
+		route := gen.NetworkRoute{Route: gen.Route{Host: host, Port: uint16(p), TLS: opts.TLS != nil}, Cookie: opts.Cookie}
+		if err := en.Network().AddRoute(name, route, 100); err != nil {
+			n.stopErgo()
+			return nil, fmt.Errorf("%w: route %s: %v", ErrBadOptions, name, err)
+		}
+	}
+	pid, err := en.SpawnRegister(bridgeName, func() gen.ProcessBehavior { return &bridge{n: n} }, gen.ProcessOptions{})
+	if err != nil {
+		n.stopErgo()
+		return nil, fmt.Errorf("cluster: start the bridge process: %w", err)
+	}
+	n.bridge = pid
+	if err := loadOnce(sys, remoteChildVersion); err != nil {
+		n.stopErgo()
+		return nil, fmt.Errorf("cluster: load %s: %w", RemoteChildModule, err)
+	}
+	if n.tickTime > 0 {
+		go n.ticker()
+	} else {
+		close(n.tickDone)
+	}
+	slotOf(sys).n.Store(n)
+	sys.OnShutdown(func(ctx context.Context) { _ = n.Stop(ctx) })
+	// Ergo's node may stop on its own (its SIGINT/SIGTERM handler, see
+	// docs/cluster.md): the Node then stops too, so that what crossed to
+	// other nodes ends with noconnection instead of waiting forever.
+	go func() {
+		en.Wait()
+		_ = n.Stop(context.Background())
+	}()
+	n.log.Info("joined", zap.Stringer("ergo", pid))
+	return n, nil
+}
+
+var wireOnce = sync.OnceValue(func() error {
+	if err := edf.RegisterTypeOf(wire{}); err != nil && !errors.Is(err, gen.ErrTaken) {
+		return fmt.Errorf("cluster: register the wire type with EDF: %w", err)
+	}
+	return nil
+})
+
+func registerWire() error { return wireOnce() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return string(n.name) }
+
+// System returns the System the node is attached to.
+func (n *Node) System() *actor.System { return n.sys }
+
+// Register makes the types of samples able to cross nodes, with Ergo's
+// EDF codec: a named type (struct fields exported, of native or
+// registered types; register nested types first), never a pointer. Every
+// node that sends or receives a type registers it; a Send of an
+// unregistered type fails at the sender with ErrUnregistered. Strings,
+// bools, int, int32, int64, uint32, uint64, float64 and []byte need no
+// registration.
+func (n *Node) Register(samples ...any) error {
+	for _, v := range samples {
+		if err := n.codecs.register(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RegisterCodec makes the type of sample cross nodes under name, encoded
+// by c.
+func (n *Node) RegisterCodec(sample any, name string, c Codec) error {
+	if sample == nil || name == "" || c == nil {
+		return fmt.Errorf("%w: RegisterCodec needs a sample, a name and a codec", ErrBadType)
+	}
+	return n.codecs.add(codecEntry{name: name, typ: reflectType(sample), c: c})
+}
+
+// NodeOf returns the name of the node pid lives on.
+func (n *Node) NodeOf(pid actor.PID) (string, error) {
+	if pid.Node() == 0 {
+		return string(n.name), nil
+	}
+	p, err := n.peerAt(pid.Node())
+	if err != nil {
+		return "", err
+	}
+	return string(p.name), nil
+}
+
+// Nodes returns the names of the nodes this node is connected to.
+func (n *Node) Nodes() []string {
+	var out []string
+	for _, a := range n.en.Network().Nodes() {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// Disconnect closes the connection to node, as a network failure would:
+// both ends see it lost (links and monitors across it fire with
+// noconnection), and the next request to node connects again.
+func (n *Node) Disconnect(node string) error {
+	rn, err := n.en.Network().Node(gen.Atom(node))
+	if err != nil {
+		return fmt.Errorf("cluster: disconnect %s: %w", node, actor.NoConnection)
+	}
+	rn.Disconnect()
+	return nil
+}
+
+// Stop detaches the node from its System and stops the Ergo node. Links
+// and monitors across nodes fire with noconnection, on this node and on
+// the others; calls waiting for other nodes fail. It may be called more
+// than once, and waits until the node has stopped or ctx ends.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		go func() {
+			defer close(n.stopDone)
+			n.detach()
+			slotOf(n.sys).n.CompareAndSwap(n, nil)
+			n.mu.Lock()
+			n.stopped = true
+			peers := append([]*peer(nil), n.peers...)
+			n.mu.Unlock()
+			for _, p := range peers {
+				n.switchConn(p, nil)
+				n.mu.Lock()
+				limbo := p.limbo
+				p.limbo = nil
+				n.mu.Unlock()
+				n.lostSends(p, limbo)
+			}
+			n.cancel()
+			select {
+			case <-n.tickStop:
+			default:
+				close(n.tickStop)
+			}
+			<-n.tickDone
+			n.stopErgo()
+			n.served.Wait()
+		}()
+	})
+	select {
+	case <-n.stopDone:
+		return n.stopErr
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: stop %s: %w", n.name, ctx.Err())
+	}
+}
+
+func (n *Node) stopErgo() {
+	n.en.Stop()
+	n.en.Wait()
+}
+
+// peerAt returns the peer numbered idx.
+func (n *Node) peerAt(idx uint32) (*peer, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if idx == 0 || int(idx) > len(n.peers) {
+		return nil, fmt.Errorf("%w: no node numbered %d", ErrUnknownNode, idx)
+	}
+	return n.peers[idx-1], nil
+}
+
+// peerOfLocked returns the peer for node name in incarnation inc (started
+// at creation),
+// numbering it if it is new; a newer incarnation makes the older one gone.
+//
+// A node met in a newer incarnation means the older one is gone: what
+// crossed to it ends as a lost connection does, once the caller has let go
+// of the lock (reap).
+func (n *Node) peerOfLocked(name gen.Atom, creation int64, inc uint64) *peer {
+	if p := n.incarnations[incarnation{name, inc}]; p != nil {
+		return p
+	}
+	p := n.newPeerLocked(name, creation, inc)
+	n.incarnations[incarnation{name, inc}] = p
+	old := n.byName[name]
+	if old != nil && old.creation > creation {
+		p.gone = true // an older incarnation, met late: dead already
+		return p
+	}
+	n.byName[name] = p
+	delete(n.handoffs, name) // it joined again: its names are its own
+	if old != nil {
+		old.gone = true
+		if old.conn != nil {
+			old.conn = nil
+			n.orphans = append(n.orphans, orphan{old, old.takeLocked(true)})
+		}
+	}
+	return p
+}
+
+type incarnation struct {
+	name gen.Atom
+	inc  uint64
+}
+
+type orphan struct {
+	p *peer
+	l lost
+}
+
+// reap ends what crossed to node incarnations found gone.
+func (n *Node) reap() {
+	n.mu.Lock()
+	orphans := n.orphans
+	n.orphans = nil
+	n.mu.Unlock()
+	for _, o := range orphans {
+		n.connectionLost(o.p, o.l)
+	}
+}
+
+func (n *Node) newPeerLocked(name gen.Atom, creation int64, inc uint64) *peer {
+	p := &peer{
+		idx: uint32(len(n.peers) + 1), name: name, creation: creation, incarnation: inc,
+		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
+		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
+	}
+	n.peers = append(n.peers, p)
+	return p
+}
+
+// connect returns the peer for node name, connecting if needed (through
+// the registrar or a route), and has the bridge watch the connection.
+func (n *Node) connect(name gen.Atom) (*peer, error) {
+	if name == n.name {
+		return nil, fmt.Errorf("cluster: %s is this node", name)
+	}
+	n.mu.Lock()
+	stopped := n.stopped
+	n.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
+	}
+	rn, err := n.en.Network().GetNode(name)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
+	}
+	inc, ok := incarnationOf(rn.Version())
+	if !ok {
+		return nil, fmt.Errorf("cluster: node %s is not a Graft node (its version is %v)", name, rn.Version())
+	}
+	n.mu.Lock()
+	p := n.peerOfLocked(name, rn.Creation(), inc)
+	n.mu.Unlock()
+	n.reap()
+	n.switchConn(p, rn)
+	n.mu.Lock()
+	ask := !p.watched
+	p.watched = true
+	n.mu.Unlock()
+	if ask {
+		// The bridge monitors the connection from its own goroutine (Ergo
+		// allows no other); if it is lost before, the bridge finds out
+		// when it asks.
+		if err := n.en.Send(n.bridge, watchNode{name: name}); err != nil {
+			return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
+		}
+	}
+	return p, nil
+}
+
+// switchConn makes cur (nil: none) the connection of p's session. If it
+// replaces another, that session is over: what it carried ends as a lost
+// connection does (connectionLost).
+func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
+	n.mu.Lock()
+	if p.conn == cur {
+		n.mu.Unlock()
+		return
+	}
+	old := p.conn
+	p.conn = cur
+	if cur != nil {
+		p.session++
+		p.lastHeard, p.lastIn = time.Now(), 0
+	}
+	if old != nil {
+		// The peer's session on the old connection is over too: what
+		// still arrives from it is stale (its sender reports it).
+		p.rdead = p.rsession
+	}
+	var l lost
+	if old != nil {
+		l = p.takeLocked(n.stopped)
+	}
+	session := p.session
+	limbo, ackSeq := len(p.limbo), p.ackSeq
+	n.mu.Unlock()
+	if ce := n.log.Check(zap.DebugLevel, "session"); ce != nil {
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", session), zap.Bool("connected", cur != nil),
+			zap.Int("limbo", limbo), zap.Uint64("taken", ackSeq))
+	}
+	if old != nil {
+		n.connectionLost(p, l)
+	}
+	if cur != nil {
+		// A new connection: the peer learns how far this node took its
+		// sends in the session that ended (if one did).
+		n.finalWord(p)
+	}
+}
+
+// route returns the peer of a remote PID, connected: at once when its
+// connection is up, else through connect.
+func (n *Node) route(pid actor.PID) (*peer, error) {
+	idx := pid.Node()
+	n.mu.Lock()
+	if idx == 0 || int(idx) > len(n.peers) {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("%w: no node numbered %d", ErrUnknownNode, idx)
+	}
+	p := n.peers[idx-1]
+	gone, up, stopped := p.gone, p.conn != nil && p.watched, n.stopped
+	n.mu.Unlock()
+	switch {
+	case stopped:
+		return nil, ErrStopped
+	case gone:
+		// Its node restarted since: the process is gone with it.
+		return nil, actor.NoProc
+	case up:
+		return p, nil
+	}
+	q, err := n.connect(p.name)
+	if err != nil {
+		return nil, err
+	}
+	if q != p {
+		return nil, actor.NoProc
+	}
+	return p, nil
+}
+
+// send hands w to Ergo for p's node, in session (0: the current one); a
+// session that has ended sends nothing (what it recorded was ended as a
+// lost connection), and without a connection nothing is sent: answers
+// (replies, acknowledgements) never connect, so that the two ends of a
+// lost connection do not dial each other at once (Ergo may then keep a
+// connection one end has refused). Everything this node sends goes from the bridge, with
+// Ergo's network order kept, on the one connection between the two
+// nodes, and Ergo's receiving end queues it by that order: it arrives in
+// the order sent.
+func (n *Node) send(p *peer, session uint64, w wire) error {
+	n.mu.Lock()
+	conn, cur := p.conn, p.session
+	n.mu.Unlock()
+	if conn == nil || (session != 0 && session != cur) {
+		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
+	}
+	return n.transmit(p, conn, cur, w)
+}
+
+// transmit hands w to conn, the connection of session.
+func (n *Node) transmit(p *peer, conn gen.RemoteNode, session uint64, w wire) error {
+	return n.transmitWith(p, conn, session, w, gen.MessagePriorityNormal)
+}
+
+func (n *Node) transmitWith(p *peer, conn gen.RemoteNode, session uint64, w wire, prio gen.MessagePriority) error {
+	c, ok := conn.(gen.Connection)
+	if !ok {
+		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
+	}
+	w.ToIncarnation, w.FromIncarnation, w.Session = p.incarnation, n.incarnation, session
+	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
+		gen.MessageOptions{KeepNetworkOrder: true, Priority: prio}, w)
+	if errors.Is(err, gen.ErrNoConnection) {
+		// The connection is gone and the bridge has not heard yet: end its
+		// session now, so that the next request connects again.
+		n.nodeDown(p.name)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
+	}
+	return nil
+}
+
+// connectionLost ends what a session of p carried: links get exit signals
+// and monitors Downs with noconnection, monitors held from there are
+// dropped, calls waiting for an answer fail, and (when the session's
+// unacknowledged sends are final) those sends are dead letters with
+// reason noconnection.
+func (n *Node) connectionLost(p *peer, l lost) {
+	if len(l.links)+len(l.monitors)+len(l.watchers)+len(l.calls) > 0 {
+		n.log.Warn("connection lost", zap.String("peer", string(p.name)), zap.Int("links", len(l.links)),
+			zap.Int("monitors", len(l.monitors)), zap.Int("calls", len(l.calls)))
+	}
+	n.sys.Emit(ConnectionLost{Node: string(p.name), Links: len(l.links), Monitors: len(l.monitors) + len(l.watchers), Calls: len(l.calls)})
+	n.lostSends(p, l.unacked)
+	for k := range l.links {
+		_ = n.sys.RemoteExit(k.remote, k.local, actor.NoConnection, true)
+	}
+	for ref, m := range l.monitors {
+		n.sys.RemoteDown(m.remote, m.local, ref, actor.NoConnection)
+	}
+	for ref, to := range l.watchers {
+		n.sys.RemoteDemonitor(to, ref)
+	}
+	for _, ch := range l.calls {
+		ch <- callDone{err: actor.NoConnection}
+	}
+}
+
+// nodeDown is the bridge's report that a connection to name is lost. If
+// Ergo has connected again meanwhile and this node's session already uses
+// the new connection, the report is about an earlier session, ended
+// already.
+func (n *Node) nodeDown(name gen.Atom) {
+	n.mu.Lock()
+	p := n.byName[name]
+	n.mu.Unlock()
+	if p == nil {
+		return
+	}
+	var cur gen.RemoteNode
+	if rn, err := n.en.Network().Node(name); err == nil {
+		cur = rn
+	}
+	n.switchConn(p, cur)
+}
+
+// watchNode asks the bridge to monitor a connection.
+type watchNode struct{ name gen.Atom }
+
+// bridge is the Ergo process through which the node's traffic arrives. It
+// handles one message at a time, in arrival order, and never blocks:
+// calls and spawns are served on goroutines of their own.
+type bridge struct {
+	act.Actor
+	n *Node
+}
+
+func (b *bridge) HandleMessage(from gen.PID, message any) error {
+	switch m := message.(type) {
+	case wire:
+		b.n.receive(b, from, m)
+	case watchNode:
+		b.watch(m.name)
+	case gen.MessageDownNode:
+		b.n.nodeDown(m.Name)
+	case flushAcks:
+		b.n.flushAcks(m.p)
+	}
+	return nil
+}
+
+func (b *bridge) watch(name gen.Atom) {
+	if err := b.MonitorNode(name); err != nil && !errors.Is(err, gen.ErrTargetExist) {
+		b.n.nodeDown(name)
+	}
+}
+
+func (b *bridge) Terminate(reason error) {}
+
+// zapLogger writes Ergo's log into the System's logger.
+type zapLogger struct{ log *zap.Logger }
+
+func (z zapLogger) Log(m gen.MessageLog) {
+	msg := fmt.Sprintf(m.Format, m.Args...)
+	switch m.Level {
+	case gen.LogLevelError, gen.LogLevelPanic:
+		z.log.Error("ergo: " + msg)
+	case gen.LogLevelWarning:
+		z.log.Warn("ergo: " + msg)
+	default:
+		z.log.Debug("ergo: " + msg)
+	}
+}
+
+func (zapLogger) Terminate() {}
+
+// ticker checks the connections every quarter of the tick time: each is
+// sent a tick, which the far node's bridge answers ahead of the messages
+// queued for it (both go with Ergo's high priority), and one from which
+// nothing has been heard for the whole tick time is declared lost
+// (closed, and its session ended). A node that is merely busy still
+// answers its ticks; one that hangs does not. Wall-clock time: the
+// network's, not the System's clock.
+func (n *Node) ticker() {
+	defer close(n.tickDone)
+	t := time.NewTicker(n.tickTime / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.tickStop:
+			return
+		case now := <-t.C:
+			n.tick(now)
+		}
+	}
+}
+
+func (n *Node) tick(now time.Time) {
+	var dead, alive []*peer
+	type limboOf struct {
+		p *peer
+		s []sent
+	}
+	var expired []limboOf
+	n.mu.Lock()
+	for _, p := range n.peers {
+		// Sends in limbo wait for the peer's final word, which comes as
+		// soon as a new connection is up; without one for the tick time
+		// (or with one, but no word for four), the peer is taken for dead.
+		wait := n.tickTime
+		if p.conn != nil {
+			wait *= 4
+		}
+		if len(p.limbo) > 0 && now.Sub(p.limboAt) > wait {
+			expired = append(expired, limboOf{p, p.limbo})
+			p.limbo = nil
+		}
+		if p.conn != nil {
+			// Anything Ergo's reader has taken from the connection counts,
+			// decoded or not: a node whose packets wait behind a backlog
+			// here is not silent.
+			if in := p.conn.Info().MessagesIn; in != p.lastIn {
+				p.lastIn, p.lastHeard = in, now
+			}
+		}
+		switch {
+		case p.conn == nil || p.gone:
+		case now.Sub(p.lastHeard) > n.tickTime:
+			dead = append(dead, p)
+		default:
+			alive = append(alive, p)
+		}
+	}
+	n.mu.Unlock()
+	for _, e := range expired {
+		n.lostSends(e.p, e.s)
+	}
+	for _, p := range dead {
+		n.log.Warn("connection silent: declared lost", zap.String("peer", string(p.name)), zap.Duration("net_tick_time", n.tickTime))
+		n.mu.Lock()
+		conn := p.conn
+		n.mu.Unlock()
+		if conn != nil {
+			conn.Disconnect()
+		}
+		n.switchConn(p, nil)
+	}
+	for _, p := range alive {
+		_ = n.sendUrgent(p, wire{Kind: kTick})
+	}
+}
+
+// sendUrgent sends w in the current session with Ergo's high priority: the
+// far bridge takes it ahead of the messages queued for it. Only for what
+// carries no order with them (ticks and their answers).
+func (n *Node) sendUrgent(p *peer, w wire) error {
+	n.mu.Lock()
+	conn, cur := p.conn, p.session
+	n.mu.Unlock()
+	if conn == nil {
+		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
+	}
+	return n.transmitWith(p, conn, cur, w, gen.MessagePriorityHigh)
+}
+
+// lostSends reports sends lost with a connection as dead letters with
+// reason noconnection.
+func (n *Node) lostSends(p *peer, ss []sent) {
+	count := 0
+	for _, s := range ss {
+		if s.msg != nil {
+			n.sys.Undeliverable(s.to, s.msg, actor.NoConnection)
+			count++
+		}
+	}
+	if count > 0 {
+		n.log.Warn("sends lost with a connection", zap.String("peer", string(p.name)), zap.Int("dead_letters", count))
+		n.sys.Emit(SendsLost{Node: string(p.name), Count: count})
+	}
+}
+
+// finalWord tells p how far this node took its sends in the session that
+// ended (kFinalAck), once, on the new connection.
+func (n *Node) finalWord(p *peer) {
+	n.mu.Lock()
+	pending, seq := p.finalPending, p.finalAck
+	p.finalPending = false
+	n.mu.Unlock()
+	if pending {
+		err := n.send(p, 0, wire{Kind: kFinalAck, Ref: seq})
+		if ce := n.log.Check(zap.DebugLevel, "final word sent"); ce != nil {
+			ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Error(err))
+		}
+	}
+}
+
+// finalAcked settles the sends in limbo for p: those up to seq were taken
+// by p (handled there, or dead letters there); the rest are lost.
+func (n *Node) finalAcked(p *peer, seq uint64) {
+	n.mu.Lock()
+	var lostOnes []sent
+	for _, s := range p.limbo {
+		if s.seq > seq {
+			lostOnes = append(lostOnes, s)
+		}
+	}
+	kept := len(p.limbo) - len(lostOnes)
+	p.limbo = nil
+	n.mu.Unlock()
+	if ce := n.log.Check(zap.DebugLevel, "final word heard"); ce != nil {
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Int("taken", kept), zap.Int("lost", len(lostOnes)))
+	}
+	n.lostSends(p, lostOnes)
+}
+
+// Events the node reports through its System (actor.System.Subscribe).
+type (
+	// ConnectionLost: a connection to Node ended (lost, closed, replaced,
+	// or the node stopped); Links, Monitors and Calls crossed it and were
+	// ended with noconnection.
+	ConnectionLost struct {
+		Node                   string
+		Links, Monitors, Calls int
+	}
+	// SendsLost: Count messages sent to Node were reported as dead
+	// letters with reason noconnection: the connection they were sent on
+	// was lost before Node took them.
+	SendsLost struct {
+		Node  string
+		Count int
+	}
+)
+
+// loadOnce makes v current in sys unless it is already.
+func loadOnce(sys *actor.System, v *actor.Version) error {
+	if cur, ok := sys.Current(v.Module()); ok && cur == v {
+		return nil
+	}
+	return sys.Load(v)
+}
+
+const incarnationPrefix = "incarnation "
+
+// randIncarnation draws a node's incarnation: random, never 0.
+func randIncarnation() uint64 {
+	for {
+		if v := mrand.Uint64(); v != 0 {
+			return v
+		}
+	}
+}
+
+// incarnationOf reads the incarnation a Graft node puts in its version.
+func incarnationOf(v gen.Version) (uint64, bool) {
+	hex, ok := strings.CutPrefix(v.Release, incarnationPrefix)
+	if !ok || v.Name != "graft" {
+		return 0, false
+	}
+	inc, err := strconv.ParseUint(hex, 16, 64)
+	return inc, err == nil && inc != 0
+}
