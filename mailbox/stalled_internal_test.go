@@ -60,3 +60,41 @@ func TestAdoptedLaneRefusesAStalledProducersSlot(t *testing.T) {
 		assert.False(t, stalled.state.CompareAndSwap(slotEmpty, slotReady), "before=%d: the late write is refused", before)
 	}
 }
+
+// heldMessages counts the messages the lane's segments still reference
+// in slots the owner has taken (ready slots before the owner's position).
+func heldMessages(m *Mailbox) int {
+	n := 0
+	for seg := m.first(); seg != nil; seg = seg.next.Load() {
+		for i := range seg.slots {
+			s := &seg.slots[i]
+			if s.state.Load() == slotReady && s.msg != nil && seg.base.Load()+uint64(i) < m.pos {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// An idle mailbox references no message it handed out, whether its owner
+// took one at a time (going idle after each: tidy looks only at what it
+// took since the last time) or bursts that fill and pass segments.
+func TestIdleMailboxHoldsNoTakenMessage(t *testing.T) {
+	var m Mailbox
+	m.Start()
+	step := 0
+	for _, burst := range []int{1, 1, 1, 2, 1, 3, 40, 1, 1, 300, 1, 700, 1, 1} {
+		for range burst {
+			_, _, err := m.PushUser(step)
+			require.NoError(t, err)
+			step++
+		}
+		for range burst {
+			_, ok := m.NextUser()
+			require.True(t, ok)
+		}
+		require.True(t, m.Idle(), "burst %d", burst)
+		require.Zero(t, heldMessages(&m), "after a burst of %d", burst)
+		m.Start() // the next push's owner
+	}
+}
