@@ -100,8 +100,9 @@ func TestPanickingObserversAreRemoved(t *testing.T) {
 	v, err := call(t, sys, pid, echo{V: 1})
 	require.NoError(t, err)
 	assert.Equal(t, 1, v)
+	w := sys.Watch(pid) // before the crash: a Watch made mid-exit finds no process
 	require.NoError(t, sys.Send(pid, crash{Err: errors.New("boom")})) // a ProcessExited event
-	<-sys.Watch(pid).Done()
+	<-w.Done()
 	assert.Equal(t, int32(1), calls.Load(), "removed after its first panic")
 	assert.Equal(t, 1, logs.FilterMessage("event subscriber panicked; unsubscribed").Len())
 	assert.Equal(t, 1, logs.FilterMessage("OnHandled observer panicked; removed").Len())
@@ -278,8 +279,9 @@ func TestDropOldestNeverEvictsSignals(t *testing.T) {
 	_, err = call(t, sys, pid, getCount{})
 	require.NoError(t, err)
 	release := hold(t, sys, pid)
+	w := sys.Watch(other)
 	require.NoError(t, sys.Send(other, crash{Err: errors.New("boom")}))
-	<-sys.Watch(other).Done()
+	<-w.Done()
 	// The exit signal turns into an ExitMsg when pid takes it, so pid
 	// takes it before the flood.
 	for i := range 10 {

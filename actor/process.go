@@ -80,7 +80,7 @@ type procExt struct {
 	// closing on.
 	closing, finished bool
 	reason            error
-	links             map[PID]struct{}
+	links             linkSet
 	monitors          map[Ref]PID   // monitors this process holds, by ref
 	watchers          map[Ref]PID   // processes monitoring this one
 	deferred          []*callEnv    // calls to answer later through a ReplyTo
@@ -682,8 +682,7 @@ func (p *process) hasLink(pid PID) bool {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	_, ok := x.links[pid]
-	return ok
+	return x.links.has(pid)
 }
 
 // addLink records a link; false if the process has exited meanwhile
@@ -695,17 +694,14 @@ func (p *process) addLink(pid PID) bool {
 	if x.closing {
 		return false
 	}
-	if x.links == nil {
-		x.links = make(map[PID]struct{})
-	}
-	x.links[pid] = struct{}{}
+	x.links.add(pid)
 	return true
 }
 
 func (p *process) removeLink(pid PID) {
 	if x := p.ext.Load(); x != nil {
 		x.mu.Lock()
-		delete(x.links, pid)
+		x.links.remove(pid)
 		x.mu.Unlock()
 	}
 }
@@ -756,7 +752,7 @@ func (p *process) info() ProcessInfo {
 	}
 	if x := p.ext.Load(); x != nil {
 		x.mu.Lock()
-		for l := range x.links {
+		for l := range x.links.all() {
 			in.Links = append(in.Links, l)
 		}
 		x.mu.Unlock()
@@ -813,7 +809,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	// Watches to find: see System.Watch.)
 	x := p.x()
 	x.mu.Lock()
-	_, linked := x.links[p.parent]
+	linked := x.links.has(p.parent)
 	x.mu.Unlock()
 	// The name, first. A process whose Init failed gives back the
 	// reservation it took (and every message it was given, which closes
@@ -862,7 +858,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	x.mu.Lock()
 	x.closing, x.reason = true, reason
 	links, watchers, monitors, deferred, held := x.links, x.watchers, x.monitors, x.deferred, x.held
-	x.links, x.watchers, x.monitors, x.deferred, x.held = nil, nil, nil, nil, nil
+	x.links, x.watchers, x.monitors, x.deferred, x.held = linkSet{}, nil, nil, nil, nil
 	x.mu.Unlock()
 
 	gone := &ExitError{PID: p.pid, Reason: reason}
@@ -909,9 +905,9 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 // goroutine whose stack is often still the smallest.
 //
 //go:noinline
-func (p *process) tellExit(reason error, owner bool, links map[PID]struct{}, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
+func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
 	s := p.sys
-	for l := range links {
+	for l := range links.all() {
 		if r := s.remoteFor(l); r != nil {
 			// A lost connection tells l itself; a parent elsewhere gets
 			// no backlog (reported below).

@@ -656,7 +656,10 @@ func (e *Exited) Reason() error { return e.reason }
 // is already closed and Reason is NoProc. Signals sent to pid after Watch
 // returns reach it after the watch is registered, so Watch followed by Exit
 // always sees that exit: supervisors shut children down this way, waiting
-// on Done and the system clock.
+// on Done and the system clock. A process whose exit is already under way
+// may count as not alive (it leaves the process table before its links,
+// monitors and subscribers are told): to wait for an exit to be complete,
+// Watch before the action that causes it.
 func (s *System) Watch(pid PID) *Exited {
 	w := &Exited{done: make(chan struct{})}
 	p := s.lookup(pid)

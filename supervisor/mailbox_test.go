@@ -25,8 +25,9 @@ func TestBoundedSupervisorKeepsExitMessages(t *testing.T) {
 	old := children(t, h)["a"]
 	ctx := context.Background()
 	require.NoError(t, r.Suspend(ctx, h.PID()))
+	w := r.Watch(old) // before: a Watch made mid-exit would not wait for it
 	require.NoError(t, r.Send(old, die{Reason: errors.New("boom")}))
-	<-r.Watch(old).Done()
+	<-w.Done()
 	// The exit signal is served while suspended; its ExitMsg waits in the
 	// user lane. Info round-trips the system lane after it.
 	_, err = r.Info(ctx, h.PID())
