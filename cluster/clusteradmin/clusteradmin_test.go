@@ -43,12 +43,12 @@ var bcd = []string{"b@localhost", "c@localhost", "d@localhost"}
 // serving upgrades, its admin API with the cluster's endpoints, and three
 // node processes b, c, d (internal/testnode) with three counters each.
 type rig struct {
-	sys     *actortest.System
-	node    *cluster.Node
-	srv     *admin.Server
-	api     *clusteradmin.API
-	c       *client.Client
-	d       *nodetest.Node
+	sys  *actortest.System
+	node *cluster.Node
+	srv  *admin.Server
+	api  *clusteradmin.API
+	c    *client.Client
+	d    *nodetest.Node
 }
 
 func newRig(t *testing.T, dArgs ...string) *rig {
