@@ -118,6 +118,9 @@ func writeClusterTree(w io.Writer, ts []admin.NodeTree) error {
 			continue
 		}
 		fmt.Fprintf(w, "%s: %d processes\n", t.Node, t.Processes)
+		if len(t.Roots) == 0 {
+			continue
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TREE\tPID\tMODULE\tVERSION\tQUEUED")
 		var walk func(n admin.ProcessNode, lead, more string)
@@ -176,12 +179,15 @@ func (a *app) clusterPs(ctx context.Context, c *client.Client) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Node, pidText(r.PID), dash(r.Name), r.Module,
 			versionText(r.Version, r.Pinned), r.Queued, r.Taken, pidText(r.Parent))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	for _, t := range ts {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "%s\tnot read: %s\n", t.Node, oneLine(t.Error))
+			fmt.Fprintf(a.stdout, "%s: not read: %s\n", t.Node, oneLine(t.Error))
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func (a *app) clusterModules(ctx context.Context, c *client.Client) error {
@@ -196,9 +202,10 @@ func (a *app) clusterModules(ctx context.Context, c *client.Client) error {
 	fmt.Fprintln(tw, "NODE\tMODULE\tCURRENT\tPREVIOUS\tVERSIONS (ACTIVATIONS)")
 	// current: module → version → the nodes that run it.
 	current := map[string]map[string][]string{}
+	var unread []string
 	for _, nm := range ms {
 		if nm.Error != "" {
-			fmt.Fprintf(tw, "%s\tnot read: %s\n", nm.Node, oneLine(nm.Error))
+			unread = append(unread, fmt.Sprintf("%s: not read: %s\n", nm.Node, oneLine(nm.Error)))
 			continue
 		}
 		mods := slices.Clone(nm.Modules)
@@ -217,6 +224,9 @@ func (a *app) clusterModules(ctx context.Context, c *client.Client) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, line := range unread {
+		fmt.Fprint(a.stdout, line)
 	}
 	// A module whose nodes run different versions is worth a line: a
 	// cluster upgrade in progress, or one that left a node behind.
