@@ -210,7 +210,7 @@ type ClusterPlan struct {
 // answer and run the plan's versions, every process of the plan's modules
 // included; otherwise every committed node is rolled back.
 type ClusterGate struct {
-	Observe string `json:"observe,omitempty"` // a Go duration (default 0)
+	Observe string `json:"observe,omitempty"` // a Go duration (default 0), less than the plan's timeout
 }
 
 // ClusterUpgrade is a cluster-wide upgrade started through the API: POST

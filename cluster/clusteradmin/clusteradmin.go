@@ -379,6 +379,11 @@ func (a *API) check(ctx context.Context, body []byte) (admin.ClusterPlan, cluste
 			return cp, cu, http.StatusBadRequest, fmt.Errorf("gate observe %q: want a Go duration (\"2s\")", cp.Gate.Observe)
 		}
 	}
+	// The gate runs within the timeout (UpgradeCluster bounds it so): an
+	// observation as long would always fail.
+	if timeout := cmp.Or(cu.Timeout, time.Minute); observe >= timeout {
+		return cp, cu, http.StatusBadRequest, fmt.Errorf("gate observe %v: want less than the timeout, %v", observe, timeout)
+	}
 	known := map[string]bool{}
 	for _, m := range a.members() {
 		known[m.Name] = true

@@ -293,6 +293,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"bad plan", `{"plan": {"changes": []}}`, 400, "change"},
 		{"dry run", `{"plan": {"dry_run": true, "changes": [{"module": "counter", "version": "v2"}]}}`, 400, "not a dry run"},
 		{"bad timeout", `{"plan": {"changes": [{"module": "counter", "version": "v2"}]}, "timeout": "soon"}`, 400, "timeout"},
+		{"gate longer than the timeout", `{"plan": {"changes": [{"module": "counter", "version": "v2"}]}, "gate": {"observe": "1m"}}`, 400, "want less than the timeout, 1m0s"},
 		{"bad wave size", `{"plan": {"changes": [{"module": "counter", "version": "v2"}]}, "wave_size": -1}`, 400, "wave_size"},
 		{"node twice", `{"plan": {"changes": [{"module": "counter", "version": "v2"}]}, "nodes": ["b@localhost", "b@localhost"]}`, 400, "listed twice"},
 		{"unknown node", `{"plan": {"changes": [{"module": "counter", "version": "v2"}]}, "nodes": ["b@localhost", "zz@localhost"]}`, 422, `unknown node "zz@localhost"`},
