@@ -136,3 +136,114 @@ type Health struct {
 type StateInspector interface {
 	InspectState() any
 }
+
+// The cluster's documents. A node in a cluster serves them under
+// /api/v1/cluster when package cluster/clusteradmin is mounted on its
+// admin server (the admin module itself knows nothing of clusters); a
+// node that is not in one answers 404 there.
+
+// ClusterNode is a node of the cluster: GET /api/v1/cluster/nodes is
+// []ClusterNode, the node serving the API first.
+type ClusterNode struct {
+	Name string `json:"name"`
+	// Self marks the node serving the API.
+	Self bool `json:"self,omitempty"`
+	// Connected: the serving node has a connection to it now (always true
+	// for itself).
+	Connected bool `json:"connected"`
+	// Incarnation tells this run of the node from its other runs (16 hex
+	// digits); "" for a node named in the configuration and never met.
+	Incarnation string `json:"incarnation,omitempty"`
+}
+
+// NodeTree is one node's process tree: GET /api/v1/cluster/tree is
+// []NodeTree. The tree is every live process under its parent (a
+// supervisor's children under it), with the version each runs, as the
+// node's System publishes it; PIDs are as that node numbers its own
+// processes ("<0.12.0>"). Error says why the node could not be read (it
+// is still listed).
+type NodeTree struct {
+	Node        string        `json:"node"`
+	Incarnation string        `json:"incarnation,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	Processes   int           `json:"processes"`
+	Roots       []ProcessNode `json:"roots"`
+}
+
+// ProcessNode is a process in a NodeTree, with the processes it started.
+type ProcessNode struct {
+	actor.ProcessStat
+	Children []ProcessNode `json:"children,omitempty"`
+}
+
+// NodeModules is one node's modules: GET /api/v1/cluster/modules is
+// []NodeModules.
+type NodeModules struct {
+	Node        string   `json:"node"`
+	Incarnation string   `json:"incarnation,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Modules     []Module `json:"modules"`
+}
+
+// ClusterPlan is the body of POST /api/v1/cluster/upgrades: one plan for
+// every node, prepared (a dry run) on all of them, then committed node by
+// node in waves. Each node resolves the plan's versions through its own
+// loader: a version must be compiled into it (or staged there), or named
+// by path.
+type ClusterPlan struct {
+	Plan upgrade.PlanSpec `json:"plan"`
+	// Nodes are the nodes to upgrade, in commit order (default: every
+	// node of GET /api/v1/cluster/nodes, in that order).
+	Nodes []string `json:"nodes,omitempty"`
+	// WaveSize is how many nodes commit per wave (default 1).
+	WaveSize int `json:"wave_size,omitempty"`
+	// Gate, if set, checks the nodes committed so far before each wave
+	// after the first.
+	Gate *ClusterGate `json:"gate,omitempty"`
+	// Timeout bounds each node's answer to each phase (a Go duration;
+	// default 1m).
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// ClusterGate is a cluster upgrade's health gate: before each wave after
+// the first it waits Observe, then every node committed so far must
+// answer and run the plan's versions, every process of the plan's modules
+// included; otherwise every committed node is rolled back.
+type ClusterGate struct {
+	Observe string `json:"observe,omitempty"` // a Go duration (default 0), less than the plan's timeout
+}
+
+// ClusterUpgrade is a cluster-wide upgrade started through the API: POST
+// /api/v1/cluster/upgrades answers it once it has ended (200); GET
+// /api/v1/cluster/upgrades lists them, newest first.
+type ClusterUpgrade struct {
+	ID string `json:"id"`
+	// State is "running", or the outcome: committed, aborted (a node was
+	// not ready: nothing committed), rolled_back (a wave failed: every
+	// committed node rolled back), stuck (a rollback failed: see the
+	// nodes).
+	State    string              `json:"state"`
+	Plan     ClusterPlan         `json:"plan"`
+	Started  time.Time           `json:"started"`
+	Finished *time.Time          `json:"finished,omitempty"`
+	Reason   string              `json:"reason,omitempty"`
+	Nodes    []ClusterNodeReport `json:"nodes"`
+}
+
+// ClusterNodeReport is one node's part in a ClusterUpgrade.
+type ClusterNodeReport struct {
+	Node string `json:"node"`
+	// Outcome: prepared (its dry run passed; the upgrade stopped before
+	// it committed), unchanged (it ran the plan's versions already),
+	// refused, committed, rolled_back, stuck, lost (it could not be
+	// reached).
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+	// Previous are the versions it ran before, by module.
+	Previous map[string]string `json:"previous,omitempty"`
+	// Its reports of each phase it ran: every process, its move and
+	// result.
+	Prepare  *upgrade.Summary `json:"prepare,omitempty"`
+	Commit   *upgrade.Summary `json:"commit,omitempty"`
+	Rollback *upgrade.Summary `json:"rollback,omitempty"`
+}

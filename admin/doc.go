@@ -23,6 +23,12 @@
 //	POST /api/v1/upgrades/{id}/cancel      202 Upgrade; 409 once it committed or ended
 //	GET  /api/v1/events[?upgrade=ID]       Server-Sent Events, each an Event
 //
+// Server.Handle adds endpoints from other packages, behind the same token:
+// package cluster/clusteradmin adds the cluster's under /api/v1/cluster
+// (their documents, ClusterNode, NodeTree, NodeModules, ClusterPlan and
+// ClusterUpgrade, are defined here, so that the client and the graft
+// command read them without the cluster module).
+//
 // Errors are an Error document with a 4xx or 5xx status: 400 malformed
 // input, 401 missing or wrong token, 404 unknown path, process or upgrade,
 // 405 wrong method, 409 conflict, 413 body over Options.MaxBody, 422 a plan

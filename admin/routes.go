@@ -50,6 +50,60 @@ func (s *Server) handle(pattern string, routes ...route) {
 	})
 }
 
+// Route is one method of an endpoint added with Server.Handle.
+type Route struct {
+	Method  string // "GET", "POST", ...
+	Handler http.Handler
+}
+
+// Handle adds an endpoint to the API, for packages that extend it (package
+// cluster/clusteradmin adds the cluster's): pattern is a path below the
+// server's prefix, as http.ServeMux reads it but without a method or host
+// ("/api/v1/cluster/nodes"); each route serves its method (a GET route
+// serves HEAD too), behind the same bearer token as every endpoint, and
+// any other method gets 405 with Allow. It may be called while the server
+// serves. A pattern that is malformed or registered already, or a route
+// without a method or handler, is an error and adds nothing.
+func (s *Server) Handle(pattern string, routes ...Route) (err error) {
+	if !strings.HasPrefix(pattern, "/") || strings.ContainsAny(pattern, " \t") {
+		return fmt.Errorf("admin: endpoint %q: want a path starting with /", pattern)
+	}
+	if len(routes) == 0 {
+		return fmt.Errorf("admin: endpoint %q: no routes", pattern)
+	}
+	rs := make([]route, 0, len(routes))
+	for _, rt := range routes {
+		if rt.Method == "" || rt.Handler == nil {
+			return fmt.Errorf("admin: endpoint %q: a route needs a method and a handler", pattern)
+		}
+		rs = append(rs, route{rt.Method, rt.Handler.ServeHTTP})
+	}
+	// http.ServeMux panics on a conflicting pattern: an error here.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("admin: endpoint %q: %v", pattern, p)
+		}
+	}()
+	s.handle(pattern, rs...)
+	return nil
+}
+
+// WriteJSON answers v as JSON with status, as every endpoint does.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError answers an Error document with status, as every endpoint
+// does.
+func WriteError(w http.ResponseWriter, status int, msg string) { writeError(w, status, msg) }
+
+// ReadBody reads a request body of at most Options.MaxBody bytes; when ok
+// is false it has answered the error (413, or 400).
+func (s *Server) ReadBody(w http.ResponseWriter, r *http.Request) (b []byte, ok bool) {
+	return s.readBody(w, r)
+}
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *zap.Logger { return s.log }
+
 func get(h http.HandlerFunc) route  { return route{http.MethodGet, h} }
 func post(h http.HandlerFunc) route { return route{http.MethodPost, h} }
 

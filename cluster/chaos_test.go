@@ -127,7 +127,7 @@ func TestClusterChaos(t *testing.T) {
 		switch k := rng.IntN(3); k {
 		case 0: // kill c, start it again
 			t.Logf("fault %d: kill c@localhost and start it again", f)
-			procs["c@localhost"].kill(t)
+			procs["c@localhost"].Kill(t)
 			p.ExpectDown(echo["c@localhost"], actor.NoConnection)
 			procs["c@localhost"] = startNode(t, "c@localhost", reg, "-net-tick", tick.String())
 			versions["c@localhost"] = "v1"

@@ -17,7 +17,10 @@
 // module loaded on another node; RemoteChild puts one under a local
 // supervisor. ServeUpgrades and UpgradeCluster run an upgrade plan on
 // several nodes in two phases: a dry run everywhere, then commits in
-// waves, rolled back on failure.
+// waves, rolled back on failure. Info asks a node for its processes and
+// modules (answered by that node's runtime, not by a process), Peers lists
+// the nodes met; package clusteradmin serves both, and cluster upgrades,
+// through a node's admin API.
 //
 // # Messages
 //

@@ -76,7 +76,7 @@ func TestNodeKilledMidTraffic(t *testing.T) {
 		t.Fatalf("refused before the kill: %v", err)
 	}
 
-	cl.c.kill(t)
+	cl.c.Kill(t)
 
 	e := p.ExpectExit(c, actor.NoConnection)
 	assert.Equal(t, c, e.From)
@@ -170,11 +170,11 @@ func TestHungNodeFoundByTheTick(t *testing.T) {
 	_, err = sys.Call(ctxWait(t), echo, testkit.Seen{}) // the link is in place
 	require.NoError(t, err)
 
-	require.NoError(t, c.cmd.Process.Signal(syscall.SIGSTOP))
-	t.Cleanup(func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) })
+	require.NoError(t, c.Cmd.Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = c.Cmd.Process.Signal(syscall.SIGCONT) })
 	// Wait until it has stopped (a signal takes effect a moment later).
 	var ws syscall.WaitStatus
-	_, err = syscall.Wait4(c.cmd.Process.Pid, &ws, syscall.WUNTRACED, nil)
+	_, err = syscall.Wait4(c.Cmd.Process.Pid, &ws, syscall.WUNTRACED, nil)
 	require.NoError(t, err)
 	require.True(t, ws.Stopped(), "%v", ws)
 	stalled := make(chan error, 1)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/graftrt/graft/cluster/internal/nodetest"
 )
 
 // Ergo's node starts a goroutine that waits for SIGINT or SIGTERM to stop
@@ -15,9 +17,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("ergo.services/ergo/node.(*node).SetCTRLC.func1"),
 		goleak.Cleanup(func(code int) {
-			if binDir != "" {
-				os.RemoveAll(binDir)
-			}
+			nodetest.Cleanup()
 			os.Exit(code)
 		}))
 }

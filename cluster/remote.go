@@ -385,7 +385,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		if err := n.sys.SendNamed(w.Name, msg); err != nil {
 			n.sys.Undeliverable(actor.PID{}, ToName{Name: Name{Name: w.Name, Node: string(n.name)}, Message: msg}, refusal(err))
 		}
-	case kCall, kCallNamed, kSpawn, kWhereis:
+	case kCall, kCallNamed, kSpawn, kWhereis, kInfo:
 		if stale && w.Kind == kCall {
 			n.reply(p, w.Ref, nil, &actor.ExitError{PID: to, Reason: actor.NoProc})
 			return
@@ -487,6 +487,9 @@ func (n *Node) serve(p *peer, w wire) {
 			return
 		}
 		n.replyKind(p, kSpawnReply, w.Ref, pid.ID(), nil)
+		return
+	case kInfo:
+		n.serveInfo(p, w.Ref)
 		return
 	case kSpawn:
 		args, err := n.codecs.decode(w.Type, w.Data)

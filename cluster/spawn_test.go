@@ -132,7 +132,7 @@ func TestSupervisedRemoteChildNodeKilled(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	gone := sys.Watch(top.PID())
-	cl.d.kill(t)
+	cl.d.Kill(t)
 	e := within(t, exited)
 	assert.ErrorIs(t, e.Reason, actor.NoConnection)
 	within(t, gaveUp)

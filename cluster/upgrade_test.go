@@ -112,7 +112,7 @@ func TestClusterUpgradeNodeLostBetweenPrepareAndCommit(t *testing.T) {
 		Plan: toV2, Nodes: bcd,
 		Gate: func(ctx context.Context, committed []string) error {
 			if len(committed) == 0 {
-				cl.c.kill(t)
+				cl.c.Kill(t)
 			}
 			return nil
 		},

@@ -60,6 +60,7 @@ const (
 	kFinalAck
 	kHandoff
 	kTock
+	kInfo
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's

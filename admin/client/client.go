@@ -94,7 +94,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// Unwrap returns the cause of a node that did not answer.
+// Unwrap returns the cause of a node that did not answer (or, for a
+// cluster endpoint a node does not serve, ErrNotInCluster).
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches the sentinel of the error's status.

@@ -19,15 +19,19 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/admin"
 	"github.com/graftrt/graft/cluster"
+	"github.com/graftrt/graft/cluster/clusteradmin"
 	"github.com/graftrt/graft/supervisor"
 	"github.com/graftrt/graft/upgrade"
 )
@@ -39,6 +43,7 @@ func main() {
 	reg := flag.Uint("registrar", 0, "registrar port (node mode)")
 	counters := flag.Int("counters", 100, "counters per node")
 	load := flag.Duration("load", time.Second, "how long the load runs before and between the upgrades")
+	adminAddr := flag.String("admin", "", "after the books, serve the admin API with the cluster's endpoints here (127.0.0.1:8470) until interrupted")
 	flag.Parse()
 	var err error
 	if *node != "" {
@@ -46,7 +51,11 @@ func main() {
 	} else {
 		var self string
 		if self, err = os.Executable(); err == nil {
-			_, err = run(os.Stdout, self, *counters, *load)
+			var hold func(*cluster.Node) error
+			if *adminAddr != "" {
+				hold = func(n *cluster.Node) error { return serveAdmin(os.Stdout, n, *adminAddr) }
+			}
+			_, err = run(os.Stdout, self, *counters, *load, hold)
 		}
 	}
 	if err != nil {
@@ -127,8 +136,9 @@ type Books struct {
 	First, Second                *cluster.ClusterReport
 }
 
-// run is the coordinator: nodes, load, the two upgrades, the books.
-func run(out io.Writer, self string, counters int, load time.Duration) (*Books, error) {
+// run is the coordinator: nodes, load, the two upgrades, the books; then
+// hold, if set, while the nodes left still run.
+func run(out io.Writer, self string, counters int, load time.Duration, hold func(*cluster.Node) error) (*Books, error) {
 	reg, err := freePort()
 	if err != nil {
 		return nil, err
@@ -277,7 +287,45 @@ func run(out io.Writer, self string, counters int, load time.Duration) (*Books, 
 	c := "c@localhost"
 	fmt.Fprintf(out, "  %s: sent %d, refused at send after it died %d; reported lost (not taken when it died) %d; the rest died with it\n",
 		c, books.Sent[c], books.Refused[c], books.Lost[c])
+	if hold != nil {
+		mu.Unlock() // the load has stopped; dead letters may still come
+		err := hold(coord)
+		mu.Lock()
+		if err != nil {
+			return nil, err
+		}
+	}
 	return books, nil
+}
+
+// serveAdmin serves the coordinator's admin API at addr with the
+// cluster's endpoints (package clusteradmin), prints the graft commands to
+// try, and returns when interrupted.
+func serveAdmin(out io.Writer, n *cluster.Node, addr string) error {
+	srv, err := admin.Start(n.System(), admin.Options{Addr: addr, Node: n.Name()})
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	api, err := clusteradmin.Mount(srv, n, clusteradmin.Options{Nodes: []string{"b@localhost", "d@localhost"}})
+	if err != nil {
+		return err
+	}
+	defer api.Close(context.Background())
+	port := srv.URL()[strings.LastIndex(srv.URL(), ":")+1:]
+	g := "bin/graft --addr " + strings.TrimPrefix(srv.URL(), "http://")
+	if port == "8470" {
+		g = "bin/graft"
+	}
+	fmt.Fprintf(out, "\nthe admin API of %s, with the cluster's endpoints: %s (token file %s)\n", n.Name(), srv.URL(), srv.TokenFile())
+	fmt.Fprintf(out, "try, from another terminal (make build first):\n")
+	fmt.Fprintf(out, "  %s --cluster status\n  %s --cluster modules\n  %s --cluster tree\n", g, g, g)
+	fmt.Fprintf(out, "  %s --cluster downgrade --module counter --to v1 --nodes b@localhost,d@localhost\n", g)
+	fmt.Fprintf(out, "Ctrl-C ends the demo\n")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
 }
 
 // pace lets the load run for d: what the demo shows happens meanwhile.

@@ -23,7 +23,7 @@ func TestDemo(t *testing.T) {
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	var log bytes.Buffer
-	books, err := run(&log, bin, 5, 0)
+	books, err := run(&log, bin, 5, 0, nil)
 	require.NoError(t, err, log.String())
 	t.Log(log.String())
 

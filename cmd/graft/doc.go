@@ -35,6 +35,37 @@
 //	                                   version from its build information) and, if a node answers, the
 //	                                   node's Graft version
 //
+// # A cluster
+//
+// With --cluster, a few commands are about every node of the node's
+// cluster, through the cluster endpoints of its admin API (served when the
+// service mounts package cluster/clusteradmin on its admin server; the
+// command itself knows nothing of Ergo or the cluster module):
+//
+//	graft --cluster status             the nodes: name, connected, incarnation
+//	graft --cluster tree               each node's processes under their parents, with the version each
+//	                                   runs; a node that does not answer is listed with why
+//	graft --cluster ps                 every process of every node, with its node
+//	graft --cluster modules            each node's modules: current, previous, the versions it knows with
+//	                                   their activations; then a line for each module whose nodes differ
+//	graft --cluster upgrade --module M --to V [--nodes A,B] [--wave-size N] [--cluster-observe D]
+//	                      [--node-timeout D]
+//	                                   a cluster-wide upgrade: a dry run on every node (or --nodes), then
+//	                                   commits in waves of --wave-size nodes, in --nodes' order, with a
+//	                                   health gate before each wave after the first; a failure rolls every
+//	                                   committed node back. The command waits for the end and prints each
+//	                                   node's outcome, the versions it ran before, and its processes
+//
+// The plan (a file or the flags) is a single node's, but for dry-run, which
+// a cluster upgrade runs on every node anyway. Each node resolves the
+// plan's versions itself: they must be compiled into it, staged there, or
+// named by path. PIDs in the cluster's output are as each node numbers its
+// own processes. A node whose admin API has no cluster endpoints answers
+// 404, and the command says "this node is not in a cluster" (exit status
+// 2). With -o json the commands print the API's documents (
+// []admin.ClusterNode, []admin.NodeTree, []admin.NodeModules,
+// admin.ClusterUpgrade; ps, one object per process with its "node").
+//
 // PIDs are written as graft prints them, "<0.12.0>", or without the angle
 // brackets, "0.12.0" (no quoting needed in a shell).
 //
@@ -117,10 +148,13 @@
 //
 // # Exit status
 //
-//	0  done: for upgrade and downgrade, the plan committed, was simulated (dry run) or converged (lazy)
+//	0  done: for upgrade and downgrade, the plan committed, was simulated (dry run) or converged (lazy);
+//	   with --cluster, committed on every node
 //	1  the node said no: an upgrade rolled back, refused (the node answers 422 for a plan it cannot
-//	   run), failed or unconverged; an unknown process or upgrade; a cancel too late; an interrupt
+//	   run), failed or unconverged (with --cluster: aborted, rolled back or stuck); an unknown process
+//	   or upgrade; a cancel too late; an interrupt
 //	   (except for events --follow, which ends that way, with 0)
 //	2  the command could not be run as asked: a usage error, a bad plan, a bad address, a node that
-//	   does not answer ("no Graft node answers at ADDR"), a refused or missing token
+//	   does not answer ("no Graft node answers at ADDR"), a refused or missing token, --cluster for a
+//	   node that is not in a cluster
 package main

@@ -30,6 +30,9 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.cluster {
+				return a.clusterStatus(cmd.Context(), c)
+			}
 			h, err := c.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -62,6 +65,9 @@ func newTreeCmd(a *app) *cobra.Command {
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
+			}
+			if a.cluster {
+				return a.clusterTree(cmd.Context(), c)
 			}
 			t, err := c.Tree(cmd.Context())
 			if err != nil {
@@ -123,6 +129,9 @@ func newPsCmd(a *app) *cobra.Command {
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
+			}
+			if a.cluster {
+				return a.clusterPs(cmd.Context(), c)
 			}
 			ps, err := c.Processes(cmd.Context())
 			if err != nil {
@@ -240,6 +249,9 @@ func newModulesCmd(a *app) *cobra.Command {
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
+			}
+			if a.cluster {
+				return a.clusterModules(cmd.Context(), c)
 			}
 			ms, err := c.Modules(cmd.Context())
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,8 @@ type app struct {
 	transport *http.Transport
 
 	addr, token, tokenFile, output string
+	// cluster: the command is about the node's whole cluster (--cluster).
+	cluster bool
 
 	// noToken explains a 401 when no token was found at all.
 	noToken error
@@ -52,14 +55,23 @@ stream.
 The node is found at --addr, else $GRAFT_ADDR, else ` + admin.DefaultAddr + `. The
 token is --token, else $GRAFT_TOKEN, else the contents of the token file:
 --token-file, else $GRAFT_TOKEN_FILE, else the file the node writes for its
-port. Exit status: 0 done, 1 the node said no (an upgrade rolled back,
-refused, failed or unconverged; an unknown process), 2 usage errors, bad
-plans, a node that does not answer or refuses the token.`,
+port.
+
+With --cluster, status (the nodes), tree, ps, modules, upgrade and downgrade
+are about every node of the node's cluster, through the cluster endpoints of
+its admin API (a node whose service mounts cluster/clusteradmin).
+
+Exit status: 0 done, 1 the node said no (an upgrade rolled back, refused,
+failed or unconverged; an unknown process), 2 usage errors, bad plans, a node
+that does not answer or refuses the token, or is not in a cluster (--cluster).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.output != "table" && a.output != "json" {
 				return usagef(cmd, "-o %q: want table or json", a.output)
+			}
+			if a.cluster && !slices.Contains(clusterCommands, cmd.Name()) {
+				return usagef(cmd, "--cluster: %s works on one node (--cluster is for %s)", cmd.CommandPath(), strings.Join(clusterCommands, ", "))
 			}
 			return nil
 		},
@@ -73,6 +85,7 @@ plans, a node that does not answer or refuses the token.`,
 	f.StringVar(&a.token, "token", "", "bearer token (default $GRAFT_TOKEN, else the token file)")
 	f.StringVar(&a.tokenFile, "token-file", "", "file holding the token (default $GRAFT_TOKEN_FILE, else the file the node writes for its port)")
 	f.StringVarP(&a.output, "output", "o", "table", "output: table (for people) or json (the API's documents, for scripts)")
+	f.BoolVar(&a.cluster, "cluster", false, "the node's whole cluster, through its cluster endpoints: status (the nodes), tree, ps, modules, upgrade, downgrade")
 	root.AddCommand(
 		newStatusCmd(a), newTreeCmd(a), newPsCmd(a), newInspectCmd(a), newKillCmd(a), newModulesCmd(a),
 		newUpgradeCmd(a, false), newUpgradeCmd(a, true), newCancelCmd(a), newUpgradesCmd(a),
@@ -95,6 +108,8 @@ func (a *app) runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.
 			return err
 		case a.noToken != nil && errors.Is(err, client.ErrUnauthorized):
 			return &exitError{code: exitUsage, err: a.noToken}
+		case errors.Is(err, client.ErrNotInCluster):
+			return &exitError{code: exitUsage, err: err}
 		}
 		return &exitError{code: exitFailed, err: err}
 	}

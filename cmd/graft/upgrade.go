@@ -31,6 +31,7 @@ var planFlags = []string{"module", "to", "path", "checksum", "mode", "waves", "o
 
 func newUpgradeCmd(a *app, down bool) *cobra.Command {
 	var o upgradeFlags
+	var co clusterFlags
 	verb, short := "upgrade", "Move modules to new versions in the running node, and report what happened"
 	if down {
 		verb, short = "downgrade", "Move a module back to an older version (the same request as upgrade: the lineage decides the direction)"
@@ -60,18 +61,34 @@ migrates at its next message; the upgrade waits for them until --timeout),
 dry-run (computes the schedule and runs every migration on copies, changing
 nothing).
 
+With --cluster the plan runs on every node of the cluster (or --nodes, in
+that order): a dry run on each, then commits in waves of --wave-size nodes,
+with a health gate before each wave after the first (--cluster-observe); a
+failure rolls every committed node back. The command waits for the end and
+prints each node's outcome and processes.
+
 Exit status: 0 committed, simulated (dry run) or converged (lazy); 1 rolled
-back, refused, failed or unconverged; 2 a bad plan or command line, or a node
+back, refused, failed or unconverged (with --cluster: aborted, rolled back
+or stuck); 2 a bad plan or command line, or a node
 that does not answer or refuses the token.`,
 		Args: args(0, 1),
 		RunE: a.runE(func(cmd *cobra.Command, argv []string) error {
+			if err := co.check(a, cmd); err != nil {
+				return err
+			}
 			spec, err := o.plan(cmd, argv, a.stdin)
 			if err != nil {
 				return err
 			}
+			if a.cluster && spec.DryRun {
+				return usagef(cmd, "--cluster: a cluster-wide upgrade runs a dry run on every node before it commits anywhere; there is no dry-run mode for it")
+			}
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
+			}
+			if a.cluster {
+				return a.clusterUpgrade(cmd.Context(), c, co.plan(spec))
 			}
 			return a.upgrade(cmd.Context(), c, spec)
 		}),
@@ -87,6 +104,7 @@ that does not answer or refuses the token.`,
 	f.IntVar(&o.maxCrashes, "max-crashes", 0, "a rolling upgrade's gate: crashes a wave may have")
 	f.DurationVar(&o.timeout, "timeout", 0, "how long processes have to suspend and migrate (lazy: to converge); default the node's (upgrade.DefaultTimeout)")
 	f.StringVar(&o.stragglers, "stragglers", "", "processes on an older version of the module: migrate (default), refuse or kill")
+	co.add(cmd)
 	return cmd
 }
 
