@@ -184,6 +184,8 @@ type spawnOptions struct {
 	backlog  *mailbox.Backlog
 	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
 	startInfo *any
+	// restore builds the state instead of Init (WithRestore).
+	restore *Restore
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -291,7 +293,13 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	}
 
 	p.ctx.beginInit(o.startInfo != nil)
-	state, err := p.callInit(args)
+	var state any
+	var err error
+	if o.restore != nil {
+		state, err = p.restore(o.restore)
+	} else {
+		state, err = p.callInit(args)
+	}
 	info := p.ctx.endInit()
 	if p.exiting.Load() { // abandoned during Init
 		p.zombie()
