@@ -70,6 +70,8 @@ type system struct {
 	extMu sync.Mutex
 	ext   map[any]any // guarded by extMu; see Extension
 
+	timers timerTable // pending SendAfter timers (timers.go)
+
 	// Shutdown: stopping refuses new spawns; drained closes when the last
 	// process has exited after stopping was set.
 	stopping  atomic.Bool
@@ -636,19 +638,7 @@ func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid == pi
 // SendAfter sends msg to pid after d on the system clock
 // (erlang:send_after/3). Stop the returned timer to cancel.
 func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
-	return s.clock.AfterFunc(d, func() {
-		// Nobody is there to be told of a refusal: it is a dead letter.
-		err := s.Send(pid, msg)
-		switch {
-		case err == nil || msg == nil:
-		case errors.Is(err, ErrMailboxFull):
-			s.undeliverable(pid, msg, ErrMailboxFull)
-		case errors.Is(err, NoProc):
-			s.undeliverable(pid, msg, NoProc)
-		default:
-			s.undeliverable(pid, msg, err)
-		}
-	})
+	return s.sendAfter(pid, d, msg)
 }
 
 // Shutdown stops every process, roots first: each process spawned from
