@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/graftrt/graft/mailbox"
 )
 
 // This file holds what a handoff (package handoff: a new build of the
@@ -474,4 +476,46 @@ func (p *process) restore(r *Restore) (state any, err error) {
 			zap.String("from", v.name), zap.String("to", p.code.v.name), zap.Int("queued", len(msgs)))
 	}
 	return st, nil
+}
+
+// SpawnSettings are the spawn options that describe a process as data,
+// so that it can be spawned again elsewhere with the same name, mailbox
+// and flags: what DescribeSpawn reads from options and Options turns back
+// into options.
+type SpawnSettings struct {
+	Name     string          `json:"name,omitempty"`
+	Mailbox  mailbox.Options `json:"mailbox"`
+	TrapExit bool            `json:"trap_exit,omitempty"`
+	Handoff  bool            `json:"handoff,omitempty"`
+}
+
+// DescribeSpawn reads the settings opts make. Options that belong to one
+// spawn only (WithBacklog, WithStartInfo, WithRestore) are not settings
+// and are left out.
+func DescribeSpawn(opts []SpawnOption) SpawnSettings {
+	var o spawnOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applySpawn(&o)
+		}
+	}
+	return SpawnSettings{Name: o.name, Mailbox: o.mailbox, TrapExit: o.trapExit, Handoff: o.handoff}
+}
+
+// Options returns spawn options that make these settings.
+func (s SpawnSettings) Options() []SpawnOption {
+	var out []SpawnOption
+	if s.Name != "" {
+		out = append(out, WithName(s.Name))
+	}
+	if s.Mailbox != (mailbox.Options{}) {
+		out = append(out, WithMailbox(s.Mailbox.Capacity, s.Mailbox.Overflow))
+	}
+	if s.TrapExit {
+		out = append(out, WithTrapExit())
+	}
+	if s.Handoff {
+		out = append(out, WithHandoff())
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
+	"github.com/graftrt/graft/mailbox"
 )
 
 // The "ledger" module for exports: v1 keeps a sum, v2 (following v1) a
@@ -313,4 +314,16 @@ func TestEvictReturnsTheQueue(t *testing.T) {
 	assert.Empty(t, letters())
 	assert.Empty(t, rec.all())
 	assert.True(t, errors.Is(sys.Send(pid, add{N: 1}), actor.NoProc))
+}
+
+// DescribeSpawn reads the settings of spawn options and Options makes
+// them again; one-spawn options are left out.
+func TestDescribeSpawn(t *testing.T) {
+	var info any
+	s := actor.DescribeSpawn([]actor.SpawnOption{actor.WithName("n"), actor.WithMailbox(8, mailbox.DropOldest),
+		actor.WithTrapExit(), actor.WithHandoff(), actor.WithStartInfo(&info), nil})
+	assert.Equal(t, actor.SpawnSettings{Name: "n", Mailbox: mailbox.Options{Capacity: 8, Overflow: mailbox.DropOldest},
+		TrapExit: true, Handoff: true}, s)
+	assert.Equal(t, s, actor.DescribeSpawn(s.Options()))
+	assert.Empty(t, actor.SpawnSettings{}.Options())
 }
