@@ -128,13 +128,39 @@ func TypeName(t reflect.Type) string {
 }
 
 // Types returns the types the version declares for values that cross with
-// its codec (messages, spawn arguments), by TypeName.
+// its codec (messages, spawn arguments), by TypeName. Basic types (bool,
+// string, the integers and floats, []byte, []string) cross without being
+// declared.
 func (v *Version) Types() map[string]reflect.Type {
 	out := make(map[string]reflect.Type, len(v.types))
 	for _, t := range v.types {
 		out[TypeName(t)] = t
 	}
 	return out
+}
+
+// builtin are the types every version's codec takes without listing
+// them in Types: the basic types (a call's answer is often one).
+var builtin = func() map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, v := range []any{false, "", 0, int8(0), int16(0), int32(0), int64(0), uint(0), uint8(0),
+		uint16(0), uint32(0), uint64(0), float32(0), float64(0), []byte(nil), []string(nil)} {
+		t := reflect.TypeOf(v)
+		m[TypeName(t)] = t
+	}
+	return m
+}()
+
+// typeNamed finds a type v takes by its TypeName: one it lists in Types,
+// or a basic type.
+func (v *Version) typeNamed(name string) (reflect.Type, bool) {
+	for _, t := range v.types {
+		if TypeName(t) == name {
+			return t, true
+		}
+	}
+	t, ok := builtin[name]
+	return t, ok
 }
 
 // setCodec records a codec declaration.

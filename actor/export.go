@@ -42,13 +42,13 @@ type EncodedMessage struct {
 }
 
 // EncodeMessage encodes msg with v's codec; its type must be one v lists
-// in Types. A panic in the codec is returned as an error.
+// in Types, or a basic type. A panic in the codec is returned as an error.
 func EncodeMessage(v *Version, msg any) (out EncodedMessage, err error) {
 	if v.codec == nil {
 		return out, fmt.Errorf("%w: %v", ErrNoCodec, v)
 	}
 	name := TypeName(reflect.TypeOf(msg))
-	if _, ok := v.Types()[name]; !ok {
+	if _, ok := v.typeNamed(name); !ok {
 		return out, fmt.Errorf("%w: %s does not list %s (%T) in its Types", ErrUnknownType, v, name, msg)
 	}
 	defer func() {
@@ -69,7 +69,7 @@ func DecodeMessage(v *Version, m EncodedMessage) (any, error) {
 	if v.codec == nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoCodec, v)
 	}
-	t, ok := v.Types()[m.Type]
+	t, ok := v.typeNamed(m.Type)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s does not list %s in its Types", ErrUnknownType, v, m.Type)
 	}
