@@ -316,13 +316,61 @@ type Letter struct {
 // still waiting (answer through Letter.Reply, or Undeliverable). Runtime
 // notices (ExitMsg, Down) are dropped: links and monitors do not cross.
 func (s *System) Evict(ctx context.Context, pid PID) ([]Letter, error) {
+	return s.EvictTo(ctx, pid, PID{})
+}
+
+// EvictTo is Evict that first moves pid's registered name, if it has one,
+// to heir (a process without a name), in one step: a send by name finds
+// one or the other, never neither. (A send that looked the name up just
+// before the move and reaches pid's closed mailbox after it is refused,
+// as to any exited process: its sender is told.)
+func (s *System) EvictTo(ctx context.Context, pid, heir PID) ([]Letter, error) {
 	p := s.lookup(pid)
 	if p == nil {
 		return nil, &ExitError{PID: pid, Reason: NoProc}
 	}
+	var h *process
+	if !heir.IsZero() {
+		if h = s.lookup(heir); h == nil {
+			return nil, &ExitError{PID: heir, Reason: NoProc}
+		}
+	}
 	var letters []Letter
-	err := s.onOwner(ctx, p, func() { letters = p.evict() })
+	var nerr error
+	err := s.onOwner(ctx, p, func() {
+		if h != nil {
+			if nerr = s.moveName(p, h); nerr != nil {
+				return
+			}
+		}
+		letters = p.evict()
+	})
+	if err == nil {
+		err = nerr
+	}
 	return letters, err
+}
+
+// moveName gives p's registered name, if any, to heir.
+func (s *System) moveName(p, heir *process) error {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	name, ok := s.nameOf[p.pid]
+	if !ok {
+		return nil
+	}
+	if old, has := s.nameOf[heir.pid]; has {
+		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, heir.pid, old)
+	}
+	heir.named.Store(true)
+	// As in register: an exit of heir that began meanwhile may have
+	// missed the name; then the name stays where it was.
+	if heir.exiting.Load() {
+		return &ExitError{PID: heir.pid, Reason: NoProc}
+	}
+	delete(s.nameOf, p.pid)
+	s.names[name], s.nameOf[heir.pid] = heir.pid, name
+	return nil
 }
 
 // evict runs on the owner.

@@ -327,3 +327,36 @@ func TestDescribeSpawn(t *testing.T) {
 	assert.Equal(t, s, actor.DescribeSpawn(s.Options()))
 	assert.Empty(t, actor.SpawnSettings{}.Options())
 }
+
+// EvictTo moves the name to the heir before the process goes: a send by
+// name always finds one of them.
+func TestEvictToMovesTheName(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	rec := &recorder{}
+	require.NoError(t, sys.Load(ledgerV1(rec, actor.JSON)))
+	pid, err := sys.Spawn("ledger", 0, actor.WithName("x"))
+	require.NoError(t, err)
+	heir, err := sys.Spawn("ledger", 0)
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+	require.NoError(t, sys.SuspendAll(ctx, []actor.PID{pid}))
+	require.NoError(t, sys.SendNamed("x", add{N: 1}))
+	letters, err := sys.EvictTo(ctx, pid, heir)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	got, ok := sys.Whereis("x")
+	require.True(t, ok)
+	assert.Equal(t, heir, got)
+	require.NoError(t, sys.SendNamed("x", add{N: 2}))
+	v, err := sys.CallNamed(ctx, "x", total{})
+	require.NoError(t, err)
+	assert.Equal(t, 2, v)
+	// A heir with a name of its own is refused, and nothing changes.
+	other, err := sys.Spawn("ledger", 0, actor.WithName("y"))
+	require.NoError(t, err)
+	_, err = sys.EvictTo(ctx, heir, other)
+	require.ErrorIs(t, err, actor.ErrInvalidName)
+	got, _ = sys.Whereis("x")
+	assert.Equal(t, heir, got)
+	assert.True(t, sys.Alive(heir))
+}

@@ -1,9 +1,8 @@
 package handoff
 
 import (
+	"context"
 	"fmt"
-
-	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
 )
@@ -12,7 +11,10 @@ import (
 // forwarder: a process that sends every message it receives to the new
 // process, by the same name, and relays the answers to calls. Code of the
 // old process that is still running (the HTTP handlers being drained)
-// keeps reaching the process it knew by name.
+// keeps reaching the process it knew by name: the name moves from the
+// process to its forwarder in one step (actor.System.EvictTo), and the
+// forwarder, suspended until the process's queue has gone over, keeps
+// each sender's order.
 
 // forwarderModule is the module of forwarders.
 const forwarderModule = "graft.handoff.forward"
@@ -43,15 +45,22 @@ func forwarderVersion() *actor.Version {
 	})
 }
 
-// startForwarder registers a forwarder under name.
-func (n *Node) startForwarder(name string, v *actor.Version) {
+// startForwarder starts a forwarder for name, suspended: it takes the
+// name when its process is evicted (actor.System.EvictTo), and forwards
+// what it got meanwhile once resumed, after that process's queue.
+func (n *Node) startForwarder(ctx context.Context, name string, v *actor.Version) (actor.PID, error) {
 	if _, ok := n.sys.Current(forwarderModule); !ok {
 		if err := n.sys.Load(forwarderVersion()); err != nil {
-			n.log.Error("handoff: forwarder module", zap.Error(err))
-			return
+			return actor.PID{}, err
 		}
 	}
-	if _, err := n.sys.Spawn(forwarderModule, &fwdState{name: name, v: v, n: n}, actor.WithName(name)); err != nil {
-		n.log.Warn("handoff: no forwarder for a name", zap.String("name", name), zap.Error(err))
+	pid, err := n.sys.Spawn(forwarderModule, &fwdState{name: name, v: v, n: n})
+	if err != nil {
+		return actor.PID{}, err
 	}
+	if err := n.sys.SuspendAll(ctx, []actor.PID{pid}); err != nil {
+		_ = n.sys.Kill(pid)
+		return actor.PID{}, err
+	}
+	return pid, nil
 }

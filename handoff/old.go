@@ -398,7 +398,18 @@ func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[
 	})
 	for _, pid := range pids {
 		ex, worker := exports[pid]
-		letters, err := n.sys.Evict(ctx, pid)
+		var heir actor.PID
+		v, verr := versionOf(n.sys, ex.Module, ex.Version)
+		if worker && ex.Name != "" && verr == nil {
+			var err error
+			if heir, err = n.startForwarder(ctx, ex.Name, v); err != nil {
+				n.log.Warn("handoff: no forwarder for a name", zap.String("name", ex.Name), zap.Error(err))
+			}
+		}
+		letters, err := n.sys.EvictTo(ctx, pid, heir)
+		if err != nil && !heir.IsZero() {
+			_ = n.sys.Kill(heir)
+		}
 		if err != nil {
 			n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(err))
 			continue
@@ -411,7 +422,6 @@ func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[
 			}
 			continue
 		}
-		v, verr := versionOf(n.sys, ex.Module, ex.Version)
 		for i, l := range letters {
 			if i < ex.Covered && !l.Reply.Valid() {
 				continue // crossed with the transfer
@@ -423,12 +433,10 @@ func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[
 			n.forward(deliver{To: newPID[pid].New}, v, l)
 			forwarded++
 		}
-		// The name's forwarder comes after the queue has gone, so that
-		// what a sender sent before reaches the new process first. A send
-		// by name in between is refused (the sender is told), as to any
-		// process between two lives.
-		if ex.Name != "" && verr == nil {
-			n.startForwarder(ex.Name, v)
+		// The forwarder goes on after the queue, so that what a sender
+		// sent before reaches the new process first.
+		if !heir.IsZero() {
+			_ = n.sys.ResumeAll(ctx, []actor.PID{heir})
 		}
 	}
 	return forwarded
