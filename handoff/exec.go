@@ -99,7 +99,17 @@ func (n *Node) start(path string) (*child, error) {
 		EnvChannel+"=3", EnvListeners+"="+strings.Join(names, ","))
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = n.opts.Stdout, n.opts.Stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// Starting the command put the listeners' descriptors in blocking
+	// mode (os.File.Fd does), and a duplicate shares that flag with the
+	// original: the listener this process still accepts on would block in
+	// accept, and its Close would wait for a connection. Set it back.
+	for _, f := range files[1:] {
+		if rc, rerr := f.SyscallConn(); rerr == nil {
+			_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), true) })
+		}
+	}
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -171,7 +171,11 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 	// gone.
 	served := make(chan struct{})
 	n.wg.Add(1)
-	go n.deliverLoop(ch, served)
+	go func() {
+		defer n.wg.Done()
+		n.deliverLoop(ch, served)
+		n.event(begin, StepForward, "closed", nil) // the old process has gone
+	}()
 	select {
 	case <-served:
 	case <-ctx.Done():
@@ -216,7 +220,6 @@ func (n *Node) armTimer(t timer) {
 // deliverLoop passes late messages on until the channel closes; served is
 // closed at the old process's serve, or when it has gone.
 func (n *Node) deliverLoop(ch *channel, served chan struct{}) {
-	defer n.wg.Done()
 	defer ch.close()
 	once := func() {
 		select {

@@ -133,8 +133,9 @@ type Node struct {
 	calls     map[uint64]pendingCall
 	nextCall  uint64
 
-	done chan struct{} // closed once the node has handed over and drained
-	wg   sync.WaitGroup
+	done  chan struct{} // closed once the node has handed over and drained
+	wg    sync.WaitGroup
+	conns connCount // connections the node's listeners accepted
 }
 
 type listener struct {
@@ -156,12 +157,15 @@ func New(sys *actor.System, opts Options) *Node {
 }
 
 // Listen is the package's Listen (the inherited socket, or a new one),
-// and remembers the listener so that the next handoff passes it on.
+// and remembers the listener so that the next handoff passes it on. Serve
+// the Options.Servers on listeners from here: the drain after a commit
+// waits for every connection they accepted to be closed.
 func (n *Node) Listen(network, addr string) (net.Listener, error) {
 	ln, err := Listen(network, addr)
 	if err != nil {
 		return nil, err
 	}
+	ln = &trackedListener{Listener: ln, n: n}
 	n.mu.Lock()
 	n.listeners = append(n.listeners, listener{network, addr, ln})
 	n.mu.Unlock()

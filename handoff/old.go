@@ -520,10 +520,30 @@ func (n *Node) readReplies(ch *channel) {
 	}
 }
 
-// drain shuts the HTTP servers down gracefully, bounded by DrainTimeout.
+// drain lets the old process's HTTP servers finish what they accepted,
+// bounded by DrainTimeout: keep-alives off (idle connections close), the
+// node's listeners closed (the new process accepts on the same sockets),
+// then a wait until every connection they accepted is closed, then
+// Shutdown for what is left. http.Server.Shutdown alone is not enough: a
+// connection accepted just before it whose request is read after it began
+// is closed without an answer (net/http drops requests read during a
+// shutdown), which its client sees as a failed request.
 func (n *Node) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.opts.DrainTimeout)
 	defer cancel()
+	for _, srv := range n.opts.Servers {
+		srv.SetKeepAlivesEnabled(false)
+	}
+	n.mu.Lock()
+	ls := n.listeners
+	n.listeners = nil
+	n.mu.Unlock()
+	for _, l := range ls {
+		_ = l.ln.Close()
+	}
+	if err := n.conns.wait(ctx); err != nil {
+		n.log.Warn("handoff: HTTP connections left at the end of the drain", zap.Error(err))
+	}
 	var wg sync.WaitGroup
 	for _, srv := range n.opts.Servers {
 		wg.Add(1)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"go.uber.org/zap"
 )
 
 // Target says where the next build is: its executable and that file's
@@ -37,7 +39,7 @@ func (n *Node) OnSIGHUP(next func() (Target, error), done func(*Report, error)) 
 				t, err = next()
 				return err
 			}); err != nil {
-				n.log.Error("handoff: SIGHUP: no target")
+				n.log.Error("handoff: SIGHUP: no target", zap.Error(err))
 				n.report(done, nil, err)
 				continue
 			}
@@ -57,6 +59,6 @@ func (n *Node) report(done func(*Report, error), rep *Report, err error) {
 		return
 	}
 	if perr := recovered(func() error { done(rep, err); return nil }); perr != nil {
-		n.log.Error("handoff: SIGHUP callback panicked")
+		n.log.Error("handoff: SIGHUP callback panicked", zap.Error(perr))
 	}
 }
