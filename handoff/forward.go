@@ -45,15 +45,18 @@ func forwarderVersion() *actor.Version {
 	})
 }
 
+// loadForwarder makes the forwarder module known, once per system.
+func (n *Node) loadForwarder() error {
+	if _, ok := n.sys.Current(forwarderModule); ok {
+		return nil
+	}
+	return n.sys.Load(forwarderVersion())
+}
+
 // startForwarder starts a forwarder for name, suspended: it takes the
 // name when its process is evicted (actor.System.EvictTo), and forwards
 // what it got meanwhile once resumed, after that process's queue.
 func (n *Node) startForwarder(ctx context.Context, name string, v *actor.Version) (actor.PID, error) {
-	if _, ok := n.sys.Current(forwarderModule); !ok {
-		if err := n.sys.Load(forwarderVersion()); err != nil {
-			return actor.PID{}, err
-		}
-	}
 	pid, err := n.sys.Spawn(forwarderModule, &fwdState{name: name, v: v, n: n})
 	if err != nil {
 		return actor.PID{}, err

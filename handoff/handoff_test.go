@@ -63,8 +63,12 @@ var acctV2 = actor.Define("acct", "v2", actor.Funcs[acctV2St]{
 	CodeChange: actor.Migrate(func(n int, _ any) (acctV2St, error) { return acctV2St{Balance: n}, nil }),
 })
 
-func bg(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+func bg(t testing.TB) context.Context {
+	wait := actortest.DefaultWait
+	if _, ok := t.(*testing.B); ok {
+		wait = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -105,7 +109,7 @@ func newNode(t *testing.T, check func(context.Context) error, versions ...*actor
 
 // pair runs both sides over an in-memory channel. breakAt, if set, closes
 // the new side's end when it has received that many frames.
-func pair(t *testing.T, oldN, newN *Node, breakAt int) (*Report, error, error) {
+func pair(t testing.TB, oldN, newN *Node, breakAt int) (*Report, error, error) {
 	a, b := net.Pipe()
 	var recvErr error
 	var wg sync.WaitGroup

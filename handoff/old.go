@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -269,7 +269,9 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 	rep.Timers = n.sendTimers(workers, newPID, exports)
 	n.wg.Add(1)
 	go n.readReplies(ch)
-	rep.Forwarded = n.evictAll(ctx, suspended, exports, newPID)
+	// Past the point of no return the caller's context no longer stops
+	// anything: each request to a process is bounded by StepTimeout.
+	rep.Forwarded = n.evictAll(context.WithoutCancel(ctx), suspended, exports, newPID)
 	_ = ch.send(kindServe, nil)
 	rep.Pause = time.Since(pauseFrom)
 	n.event(begin, StepForward, "done", nil)
@@ -385,59 +387,92 @@ func (n *Node) sendTimers(workers []actor.PID, newPID map[actor.PID]moved, expor
 	return len(ts.Timers)
 }
 
-// evictAll ends the old processes, workers first, forwarding what they
-// held that did not cross with the transfer, and puts a forwarder under
-// every worker's name.
+// evictAll ends the old processes, workers first (a few at a time),
+// forwarding what they held that did not cross with the transfer, and
+// puts a forwarder under every worker's name; then the supervisors.
 func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[actor.PID]actor.Exported, newPID map[actor.PID]moved) int {
-	forwarded := 0
-	pids := slices.Clone(suspended)
-	sort.SliceStable(pids, func(i, j int) bool {
-		_, wi := exports[pids[i]]
-		_, wj := exports[pids[j]]
-		return wi && !wj
-	})
-	for _, pid := range pids {
-		ex, worker := exports[pid]
-		var heir actor.PID
-		v, verr := versionOf(n.sys, ex.Module, ex.Version)
-		if worker && ex.Name != "" && verr == nil {
-			var err error
-			if heir, err = n.startForwarder(ctx, ex.Name, v); err != nil {
-				n.log.Warn("handoff: no forwarder for a name", zap.String("name", ex.Name), zap.Error(err))
+	var workers, sups []actor.PID
+	for _, pid := range suspended {
+		if _, ok := exports[pid]; ok {
+			workers = append(workers, pid)
+		} else {
+			sups = append(sups, pid)
+		}
+	}
+	if err := n.loadForwarder(); err != nil {
+		n.log.Error("handoff: forwarders", zap.Error(err)) // names are then refused in the old process
+	}
+	var forwarded atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan actor.PID)
+	for range min(8, len(workers)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pid := range next {
+				forwarded.Add(int64(n.evictWorker(ctx, pid, exports[pid], newPID[pid].New)))
 			}
-		}
-		letters, err := n.sys.EvictTo(ctx, pid, heir)
-		if err != nil && !heir.IsZero() {
-			_ = n.sys.Kill(heir)
-		}
+		}()
+	}
+	for _, pid := range workers {
+		next <- pid
+	}
+	close(next)
+	wg.Wait()
+	for _, pid := range sups {
+		sctx, cancel := context.WithTimeout(ctx, n.opts.StepTimeout)
+		letters, err := n.sys.Evict(sctx, pid)
+		cancel()
 		if err != nil {
 			n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(err))
 			continue
 		}
-		if !worker {
-			for _, l := range letters { // a supervisor's requests: its successor has other PIDs
-				if l.Reply.Valid() {
-					l.Reply.Error(ErrHandedOver)
-				}
+		for _, l := range letters { // a supervisor's requests: its successor has other PIDs
+			if l.Reply.Valid() {
+				l.Reply.Error(ErrHandedOver)
 			}
+		}
+	}
+	return int(forwarded.Load())
+}
+
+// evictWorker ends one worker and forwards what it held; it returns how
+// many letters it forwarded.
+func (n *Node) evictWorker(ctx context.Context, pid actor.PID, ex actor.Exported, to actor.PID) int {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.StepTimeout)
+	defer cancel()
+	var heir actor.PID
+	v, verr := versionOf(n.sys, ex.Module, ex.Version)
+	if ex.Name != "" && verr == nil {
+		var err error
+		if heir, err = n.startForwarder(ctx, ex.Name, v); err != nil {
+			n.log.Warn("handoff: no forwarder for a name", zap.String("name", ex.Name), zap.Error(err))
+		}
+	}
+	letters, err := n.sys.EvictTo(ctx, pid, heir)
+	if err != nil {
+		if !heir.IsZero() {
+			_ = n.sys.Kill(heir)
+		}
+		n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(err))
+		return 0
+	}
+	forwarded := 0
+	for i, l := range letters {
+		if i < ex.Covered && !l.Reply.Valid() {
+			continue // crossed with the transfer
+		}
+		if verr != nil {
+			n.refuse(pid, l, verr)
 			continue
 		}
-		for i, l := range letters {
-			if i < ex.Covered && !l.Reply.Valid() {
-				continue // crossed with the transfer
-			}
-			if verr != nil {
-				n.refuse(pid, l, verr)
-				continue
-			}
-			n.forward(deliver{To: newPID[pid].New}, v, l)
-			forwarded++
-		}
-		// The forwarder goes on after the queue, so that what a sender
-		// sent before reaches the new process first.
-		if !heir.IsZero() {
-			_ = n.sys.ResumeAll(ctx, []actor.PID{heir})
-		}
+		n.forward(deliver{To: to}, v, l)
+		forwarded++
+	}
+	// The forwarder goes on after the queue, so that what a sender sent
+	// before reaches the new process first.
+	if !heir.IsZero() {
+		_ = n.sys.ResumeAll(ctx, []actor.PID{heir})
 	}
 	return forwarded
 }
