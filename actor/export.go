@@ -351,6 +351,64 @@ func (s *System) EvictTo(ctx context.Context, pid, heir PID) ([]Letter, error) {
 	return letters, err
 }
 
+// EvictAll is EvictTo for many processes at once: every request is sent
+// without waiting for the others, then EvictAll waits for all. heirs is
+// parallel to pids (a zero PID: no heir). letters[i] and errs[i] are
+// pids[i]'s outcome; a process not served when ctx ends has errs[i] set
+// (its request may still be served later).
+func (s *System) EvictAll(ctx context.Context, pids, heirs []PID) (letters [][]Letter, errs []error) {
+	letters, errs = make([][]Letter, len(pids)), make([]error, len(pids))
+	type result struct {
+		letters []Letter
+		err     error
+	}
+	reqs := make([]*inspectReq, len(pids))
+	results := make([]*result, len(pids)) // each written by its process, read after done
+	for i, pid := range pids {
+		p := s.lookup(pid)
+		var h *process
+		if i < len(heirs) && !heirs[i].IsZero() {
+			if h = s.lookup(heirs[i]); h == nil {
+				errs[i] = &ExitError{PID: heirs[i], Reason: NoProc}
+				continue
+			}
+		}
+		if p == nil || s.isSelf(pid) {
+			errs[i] = &ExitError{PID: pid, Reason: NoProc}
+			continue
+		}
+		res := &result{}
+		r := &inspectReq{done: make(chan struct{}), f: func(any) {
+			if h != nil {
+				if res.err = s.moveName(p, h); res.err != nil {
+					return
+				}
+			}
+			res.letters = p.evict()
+		}}
+		if !p.signal(r) {
+			errs[i] = &ExitError{PID: pid, Reason: NoProc}
+			continue
+		}
+		reqs[i], results[i] = r, res
+	}
+	for i, r := range reqs {
+		if r == nil {
+			continue
+		}
+		select {
+		case <-r.done:
+			letters[i], errs[i] = results[i].letters, r.err
+			if errs[i] == nil {
+				errs[i] = results[i].err
+			}
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("actor: evict %v: %w", pids[i], ctx.Err())
+		}
+	}
+	return letters, errs
+}
+
 // moveName gives p's registered name, if any, to heir.
 func (s *System) moveName(p, heir *process) error {
 	s.namesMu.Lock()

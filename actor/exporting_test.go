@@ -360,3 +360,36 @@ func TestEvictToMovesTheName(t *testing.T) {
 	assert.Equal(t, heir, got)
 	assert.True(t, sys.Alive(heir))
 }
+
+// EvictAll evicts many processes at once, moving names to their heirs;
+// each outcome is its own.
+func TestEvictAll(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	require.NoError(t, sys.Load(ledgerV1(&recorder{}, actor.JSON)))
+	ctx := waitCtx(t)
+	var pids, heirs []actor.PID
+	for i := range 3 {
+		pid, err := sys.Spawn("ledger", 0, actor.WithName("e"+string(rune('0'+i))))
+		require.NoError(t, err)
+		heir, err := sys.Spawn("ledger", 0)
+		require.NoError(t, err)
+		pids, heirs = append(pids, pid), append(heirs, heir)
+	}
+	require.NoError(t, sys.SuspendAll(ctx, pids))
+	require.NoError(t, sys.SendNamed("e1", add{N: 5}))
+	gone := pids[2]
+	require.NoError(t, sys.Stop(ctx, gone)) // cannot be evicted any more
+	letters, errs := sys.EvictAll(ctx, pids, heirs)
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.ErrorIs(t, errs[2], actor.NoProc)
+	assert.Empty(t, letters[0])
+	require.Len(t, letters[1], 1)
+	assert.Equal(t, add{N: 5}, letters[1][0].Msg)
+	for i := range 2 {
+		got, ok := sys.Whereis("e" + string(rune('0'+i)))
+		require.True(t, ok)
+		assert.Equal(t, heirs[i], got)
+		assert.False(t, sys.Alive(pids[i]))
+	}
+}

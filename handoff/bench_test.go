@@ -125,6 +125,7 @@ func BenchmarkHandoff(b *testing.B) {
 		b.ReportMetric(float64((begun[StepDrain] - begun[StepForward]).Milliseconds()), "forward-ms")
 		b.ReportMetric(float64(rep.Bytes), "bytes")
 		b.ReportMetric(float64(lost), "lost")
+		b.ReportMetric(float64(rep.Forwarded), "forwarded")
 		b.ReportMetric(float64(sent.Load()), "sent")
 		oldN.Close()
 		newN.Close()

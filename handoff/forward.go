@@ -1,7 +1,6 @@
 package handoff
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/graftrt/graft/actor"
@@ -53,17 +52,9 @@ func (n *Node) loadForwarder() error {
 	return n.sys.Load(forwarderVersion())
 }
 
-// startForwarder starts a forwarder for name, suspended: it takes the
-// name when its process is evicted (actor.System.EvictTo), and forwards
-// what it got meanwhile once resumed, after that process's queue.
-func (n *Node) startForwarder(ctx context.Context, name string, v *actor.Version) (actor.PID, error) {
-	pid, err := n.sys.Spawn(forwarderModule, &fwdState{name: name, v: v, n: n})
-	if err != nil {
-		return actor.PID{}, err
-	}
-	if err := n.sys.SuspendAll(ctx, []actor.PID{pid}); err != nil {
-		_ = n.sys.Kill(pid)
-		return actor.PID{}, err
-	}
-	return pid, nil
+// spawnForwarder starts a forwarder for name, without the name: it takes
+// it as its process is evicted (actor.System.EvictAll), suspended until
+// that process's queue has gone over.
+func (n *Node) spawnForwarder(name string, v *actor.Version) (actor.PID, error) {
+	return n.sys.Spawn(forwarderModule, &fwdState{name: name, v: v, n: n})
 }

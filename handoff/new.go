@@ -244,6 +244,15 @@ func (n *Node) deliverLoop(ch *channel, served chan struct{}) {
 				continue
 			}
 			n.deliver(ch, d)
+		case kindDelivers:
+			var ds delivers
+			if err := json.Unmarshal(e.Body, &ds); err != nil {
+				n.log.Error("handoff: bad deliver frame", zap.Error(err))
+				continue
+			}
+			for _, d := range ds.Msgs {
+				n.deliver(ch, d)
+			}
 		}
 	}
 }

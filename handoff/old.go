@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -117,7 +116,9 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 		if len(suspended) > 0 {
 			rep.Outcome = Aborted
 		}
-		_ = ch.send(kindAbort, nil) // the new process may be gone already
+		// Tell a live new process to give up (bounded: it may be gone, or
+		// hung with its end of the channel full), then end it anyway.
+		_ = n.within(ch, time.Second, func() error { return ch.send(kindAbort, nil) })
 		kill()
 		// Resumed however the caller's context stands: the old process
 		// must run on.
@@ -387,10 +388,14 @@ func (n *Node) sendTimers(workers []actor.PID, newPID map[actor.PID]moved, expor
 	return len(ts.Timers)
 }
 
-// evictAll ends the old processes, workers first (a few at a time),
-// forwarding what they held that did not cross with the transfer, and
-// puts a forwarder under every worker's name; then the supervisors.
+// evictAll ends the old processes, workers first, all at once, and
+// forwards what they held that did not cross with the transfer; every
+// worker's name moves to a forwarder, which runs once every queue has
+// gone over (so what a sender sent before reaches the new process
+// first). Then the supervisors.
 func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[actor.PID]actor.Exported, newPID map[actor.PID]moved) int {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.StepTimeout)
+	defer cancel()
 	var workers, sups []actor.PID
 	for _, pid := range suspended {
 		if _, ok := exports[pid]; ok {
@@ -399,106 +404,149 @@ func (n *Node) evictAll(ctx context.Context, suspended []actor.PID, exports map[
 			sups = append(sups, pid)
 		}
 	}
-	if err := n.loadForwarder(); err != nil {
-		n.log.Error("handoff: forwarders", zap.Error(err)) // names are then refused in the old process
-	}
-	var forwarded atomic.Int64
-	var wg sync.WaitGroup
-	next := make(chan actor.PID)
-	for range min(8, len(workers)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for pid := range next {
-				forwarded.Add(int64(n.evictWorker(ctx, pid, exports[pid], newPID[pid].New)))
-			}
-		}()
-	}
-	for _, pid := range workers {
-		next <- pid
-	}
-	close(next)
-	wg.Wait()
-	for _, pid := range sups {
-		sctx, cancel := context.WithTimeout(ctx, n.opts.StepTimeout)
-		letters, err := n.sys.Evict(sctx, pid)
-		cancel()
-		if err != nil {
-			n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(err))
+	versions := make([]*actor.Version, len(workers))
+	verrs := make([]error, len(workers))
+	heirs := make([]actor.PID, len(workers))
+	var fwds []actor.PID
+	ferr := n.loadForwarder()
+	for i, pid := range workers {
+		ex := exports[pid]
+		versions[i], verrs[i] = versionOf(n.sys, ex.Module, ex.Version)
+		if ex.Name == "" || verrs[i] != nil || ferr != nil {
 			continue
 		}
-		for _, l := range letters { // a supervisor's requests: its successor has other PIDs
+		heir, err := n.spawnForwarder(ex.Name, versions[i])
+		if err != nil {
+			ferr = err
+			continue
+		}
+		heirs[i] = heir
+		fwds = append(fwds, heir)
+	}
+	if ferr == nil {
+		ferr = n.sys.SuspendAll(ctx, fwds)
+	}
+	if ferr != nil { // names are then refused in the old process (the senders are told)
+		n.log.Error("handoff: forwarders", zap.Error(ferr))
+		for i, h := range heirs {
+			if !h.IsZero() {
+				_ = n.sys.Kill(h)
+				heirs[i] = actor.PID{}
+			}
+		}
+		fwds = nil
+	}
+	all, errs := n.sys.EvictAll(ctx, workers, heirs)
+	forwarded := 0
+	var batch []deliver
+	var batchLetters []actor.Letter
+	flush := func() {
+		if len(batch) > 0 {
+			n.forwardBatch(batch, batchLetters)
+			batch, batchLetters = nil, nil
+		}
+	}
+	for i, pid := range workers {
+		if errs[i] != nil {
+			if !heirs[i].IsZero() {
+				_ = n.sys.Kill(heirs[i])
+			}
+			n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(errs[i]))
+			continue
+		}
+		ex := exports[pid]
+		for j, l := range all[i] {
+			if j < ex.Covered && !l.Reply.Valid() {
+				continue // crossed with the transfer
+			}
+			if verrs[i] != nil {
+				n.refuse(pid, l, verrs[i])
+				continue
+			}
+			d, ok := n.prepareDeliver(deliver{To: newPID[pid].New}, versions[i], l)
+			if !ok {
+				continue
+			}
+			batch, batchLetters = append(batch, d), append(batchLetters, l)
+			forwarded++
+			if len(batch) == deliverBatch {
+				flush()
+			}
+		}
+	}
+	flush()
+	_ = n.sys.ResumeAll(ctx, fwds)
+	letters, errs := n.sys.EvictAll(ctx, sups, nil)
+	for i, pid := range sups {
+		if errs[i] != nil {
+			n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(errs[i]))
+			continue
+		}
+		for _, l := range letters[i] { // a supervisor's requests: its successor has other PIDs
 			if l.Reply.Valid() {
 				l.Reply.Error(ErrHandedOver)
 			}
 		}
 	}
-	return int(forwarded.Load())
-}
-
-// evictWorker ends one worker and forwards what it held; it returns how
-// many letters it forwarded.
-func (n *Node) evictWorker(ctx context.Context, pid actor.PID, ex actor.Exported, to actor.PID) int {
-	ctx, cancel := context.WithTimeout(ctx, n.opts.StepTimeout)
-	defer cancel()
-	var heir actor.PID
-	v, verr := versionOf(n.sys, ex.Module, ex.Version)
-	if ex.Name != "" && verr == nil {
-		var err error
-		if heir, err = n.startForwarder(ctx, ex.Name, v); err != nil {
-			n.log.Warn("handoff: no forwarder for a name", zap.String("name", ex.Name), zap.Error(err))
-		}
-	}
-	letters, err := n.sys.EvictTo(ctx, pid, heir)
-	if err != nil {
-		if !heir.IsZero() {
-			_ = n.sys.Kill(heir)
-		}
-		n.log.Warn("handoff: evict", zap.Stringer("pid", pid), zap.Error(err))
-		return 0
-	}
-	forwarded := 0
-	for i, l := range letters {
-		if i < ex.Covered && !l.Reply.Valid() {
-			continue // crossed with the transfer
-		}
-		if verr != nil {
-			n.refuse(pid, l, verr)
-			continue
-		}
-		n.forward(deliver{To: to}, v, l)
-		forwarded++
-	}
-	// The forwarder goes on after the queue, so that what a sender sent
-	// before reaches the new process first.
-	if !heir.IsZero() {
-		_ = n.sys.ResumeAll(ctx, []actor.PID{heir})
-	}
 	return forwarded
 }
 
-// forward sends a letter to the new process; a call's answer comes back
-// through readReplies.
-func (n *Node) forward(d deliver, v *actor.Version, l actor.Letter) {
+// deliverBatch bounds the late messages sent in one frame.
+const deliverBatch = 1024
+
+// prepareDeliver encodes a letter for the new process, registering a
+// call for its answer; false if it cannot go (reported).
+func (n *Node) prepareDeliver(d deliver, v *actor.Version, l actor.Letter) (deliver, bool) {
 	m, err := actor.EncodeMessage(v, l.Msg)
 	if err != nil {
 		n.refuse(d.To, l, err)
-		return
+		return d, false
 	}
 	d.Module, d.Version, d.Msg = v.Module(), v.Name(), m
-	n.mu.Lock()
-	ch := n.link
 	if l.Reply.Valid() {
+		n.mu.Lock()
 		n.nextCall++
 		d.Call = n.nextCall
 		n.calls[d.Call] = pendingCall{reply: l.Reply, v: v}
+		n.mu.Unlock()
 	}
+	return d, true
+}
+
+// forward sends one letter to the new process; a call's answer comes back
+// through readReplies.
+func (n *Node) forward(d deliver, v *actor.Version, l actor.Letter) {
+	d, ok := n.prepareDeliver(d, v, l)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	ch := n.link
 	n.mu.Unlock()
 	if err := ch.send(kindDeliver, d); err != nil {
-		n.mu.Lock()
-		delete(n.calls, d.Call)
-		n.mu.Unlock()
-		n.refuse(d.To, l, err)
+		n.unsent([]deliver{d}, []actor.Letter{l}, err)
+	}
+}
+
+// forwardBatch sends letters prepared with prepareDeliver in one frame.
+func (n *Node) forwardBatch(ds []deliver, ls []actor.Letter) {
+	n.mu.Lock()
+	ch := n.link
+	n.mu.Unlock()
+	if err := ch.send(kindDelivers, delivers{Msgs: ds}); err != nil {
+		n.unsent(ds, ls, err)
+	}
+}
+
+// unsent reports letters whose frame could not be sent.
+func (n *Node) unsent(ds []deliver, ls []actor.Letter, err error) {
+	for i, d := range ds {
+		if d.Call != 0 {
+			n.mu.Lock()
+			delete(n.calls, d.Call)
+			n.mu.Unlock()
+		}
+		n.refuse(d.To, ls[i], err)
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 	kindTimers    = "timers"    // old → new: SendAfter timers taken over
 	kindServe     = "serve"     // old → new: the old process has let go; serve
 	kindDeliver   = "deliver"   // old → new: a late message (or call)
+	kindDelivers  = "delivers"  // old → new: late messages, in order
 	kindReply     = "reply"     // new → old: the answer to a forwarded call
 	kindAbort     = "abort"     // old → new: give up, exit
 	kindFailed    = "failed"    // either way: a step failed
@@ -79,6 +80,10 @@ type deliver struct {
 	Version string               `json:"version"`
 	Msg     actor.EncodedMessage `json:"msg"`
 	Call    uint64               `json:"call,omitempty"` // non-zero: answer with a reply
+}
+
+type delivers struct {
+	Msgs []deliver `json:"msgs"`
 }
 
 type reply struct {
