@@ -307,3 +307,33 @@ func TestHandoffNewSideGoneMidTransfer(t *testing.T) {
 	assert.False(t, suspendedAny(t, oldSys))
 	assert.Equal(t, 2, balanceOf(t, oldSys, "a2"))
 }
+
+// A migration that fails in the new build aborts at the rebuild: the new
+// side stops what it started, the old side resumes with every balance.
+func TestHandoffFailingMigrationAborts(t *testing.T) {
+	oldSys, oldN := oldNode(t, actor.JSON)
+	bad := actor.Define("acct", "v2", actor.Funcs[acctV2St]{
+		Follows: "v1", Codec: actor.JSON, Types: []any{credit{}, balance{}, later{}},
+		Handle: func(ctx *actor.Context, s acctV2St, msg any) (acctV2St, error) { return s, nil },
+		CodeChange: actor.Migrate(func(n int, _ any) (acctV2St, error) {
+			if n == 3 {
+				return acctV2St{}, errors.New("account 3 does not migrate")
+			}
+			return acctV2St{Balance: n}, nil
+		}),
+	})
+	newSys, newN := newNode(t, nil, acctV1(actor.JSON), bad)
+	rep, err, recvErr := pair(t, oldN, newN, 0)
+	var se *StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, StepRebuild, se.Step)
+	assert.True(t, se.Remote)
+	assert.Contains(t, err.Error(), "account 3 does not migrate")
+	require.Error(t, recvErr)
+	assert.Equal(t, Aborted, rep.Outcome)
+	assert.Equal(t, 0, newSys.ProcessCount())
+	assert.False(t, suspendedAny(t, oldSys))
+	for i := range accounts {
+		assert.Equal(t, i, balanceOf(t, oldSys, "a"+string(rune('0'+i))))
+	}
+}
