@@ -44,6 +44,9 @@ func (n *Node) Upgrade(ctx context.Context, path, checksum string) (*Report, err
 		n.mu.Unlock()
 	}()
 	rep := &Report{}
+	if len(n.Trees()) == 0 {
+		return rep, &StepError{Step: StepPrepare, Err: ErrNoTrees}
+	}
 	fail := func(step string, err error) (*Report, error) {
 		var se *StepError
 		if !errors.As(err, &se) {
