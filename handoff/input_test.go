@@ -12,13 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
 )
 
 // Bad input to Upgrade is refused before anything starts: no trees, a
 // checksum that is not one, a file that does not match it.
 func TestUpgradeRefusesBadInput(t *testing.T) {
-	_, n := oldNode(t, nil)
+	_, n := oldNode(t, actor.JSON)
 	empty := New(actortest.NewSystem(t).System, Options{})
 	_, err := empty.Upgrade(bg(t), "/bin/true", "00")
 	require.ErrorIs(t, err, ErrNoTrees)
@@ -40,6 +41,20 @@ func TestUpgradeRefusesBadInput(t *testing.T) {
 
 	err = New(actortest.NewSystem(t).System, Options{}).Receive(bg(t))
 	require.ErrorIs(t, err, ErrNotInherited)
+
+	// A version without a codec: refused before the executable is even
+	// checked or started.
+	noCodecSys, noCodec := oldNode(t, nil)
+	var steps []string
+	defer noCodecSys.Subscribe(func(e actor.Event) {
+		if ev, ok := e.(Event); ok {
+			steps = append(steps, ev.Step+" "+ev.Status)
+		}
+	})()
+	rep, err = noCodec.Upgrade(bg(t), path, sum)
+	require.ErrorIs(t, err, actor.ErrNoCodec)
+	assert.Equal(t, StepPrepare, rep.Step)
+	assert.Equal(t, []string{"prepare failed"}, steps)
 }
 
 // Frames that are too long, not JSON, or of another kind are protocol

@@ -56,6 +56,12 @@ func (n *Node) Upgrade(ctx context.Context, path, checksum string) (*Report, err
 		n.event(begin, se.Step, "failed", se)
 		return rep, se
 	}
+	// A version without a codec is refused before a process is started.
+	if _, workers, err := n.treeProcs(ctx, n.Trees()); err != nil {
+		return fail(StepPrepare, err)
+	} else if err := n.sys.CheckExport(workers); err != nil {
+		return fail(StepPrepare, err)
+	}
 	n.event(begin, StepVerify, "begin", nil)
 	if err := verify(path, checksum); err != nil {
 		return fail(StepVerify, err)
