@@ -22,7 +22,8 @@ import (
 // there must have a route to this build's current version), rebuilds the
 // trees from the transfer, migrating each state, runs the health gate
 // (every process alive, then Options.Check), and waits for the commit.
-// It returns once this process owns the trees (Trees returns them) and
+// Each step waits for the old process at most Options.StepTimeout. It
+// returns once this process owns the trees (Trees returns them) and
 // should serve; late messages from the old process keep arriving through
 // the node until the channel closes. An error means the handoff did not
 // happen: the old process runs on, and this process should exit (its
@@ -67,7 +68,7 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 
 	n.event(begin, StepPrepare, "begin", nil)
 	var prep prepare
-	if err := ch.expect(kindPrepare, &prep); err != nil {
+	if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.expect(kindPrepare, &prep) }); err != nil {
 		return fail(StepPrepare, err)
 	}
 	var errs []error
@@ -84,7 +85,7 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 	}
 
 	var tr transfer
-	if err := ch.expect(kindTransfer, &tr); err != nil {
+	if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.expect(kindTransfer, &tr) }); err != nil {
 		return fail(StepTransfer, err)
 	}
 	n.event(begin, StepRebuild, "begin", nil)
@@ -138,7 +139,12 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 	}
 
 	n.event(begin, StepCommit, "begin", nil)
-	e, err := ch.recv()
+	var e envelope
+	err = n.within(ch, n.opts.StepTimeout, func() error {
+		var rerr error
+		e, rerr = ch.recv()
+		return rerr
+	})
 	switch {
 	case err != nil:
 		return fail(StepCommit, err)
