@@ -58,21 +58,24 @@ var V2 = v2(nil)
 // entered: a new build stuck in its rebuild.
 func V2Hang(entered func()) *actor.Version { return v2(entered) }
 
+// handleV2 is v2's and v3's handler: they differ in their lineage only.
+func handleV2(ctx *actor.Context, s StateV2, msg any) (StateV2, error) {
+	switch m := msg.(type) {
+	case Deposit:
+		s.Balance += m.Amount
+		s.Deposits++
+	case Get:
+		ctx.Reply(s.Balance)
+	}
+	return s, nil
+}
+
 func v2(hang func()) *actor.Version {
 	return actor.Define(Module, "v2", actor.Funcs[StateV2]{
 		Follows: "v1",
 		Codec:   actor.JSON,
 		Types:   Types,
-		Handle: func(ctx *actor.Context, s StateV2, msg any) (StateV2, error) {
-			switch m := msg.(type) {
-			case Deposit:
-				s.Balance += m.Amount
-				s.Deposits++
-			case Get:
-				ctx.Reply(s.Balance)
-			}
-			return s, nil
-		},
+		Handle:  handleV2,
 		CodeChange: actor.Migrate(func(b int64, _ any) (StateV2, error) {
 			if hang != nil {
 				hang()
@@ -95,14 +98,5 @@ var V3 = actor.Define(Module, "v3", actor.Funcs[StateV2]{
 	Follows: "v2",
 	Codec:   actor.JSON,
 	Types:   Types,
-	Handle: func(ctx *actor.Context, s StateV2, msg any) (StateV2, error) {
-		switch m := msg.(type) {
-		case Deposit:
-			s.Balance += m.Amount
-			s.Deposits++
-		case Get:
-			ctx.Reply(s.Balance)
-		}
-		return s, nil
-	},
+	Handle:  handleV2,
 })
