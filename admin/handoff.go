@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,7 +38,7 @@ type HandoffResult struct {
 	Error  string          `json:"error,omitempty"`
 }
 
-// served bounds how long a committed handoff waits for the answer to be
+// servedTimeout bounds how long a committed handoff waits for the answer to be
 // written before the old process drains.
 const servedTimeout = 10 * time.Second
 
@@ -52,7 +52,7 @@ func (s *Server) handoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req HandoffRequest
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad handoff request: "+err.Error()+` (want {"path": "/abs/path", "checksum": "sha256 hex"})`)
