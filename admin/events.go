@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/handoff"
 	"github.com/graftrt/graft/upgrade"
 )
 
@@ -195,6 +196,9 @@ func encodeEvent(ev actor.Event) (Event, bool) {
 		return Event{}, false
 	}
 	e := Event{Time: time.Now().UTC(), Type: v.Type().Name()}
+	if _, ok := ev.(handoff.Event); ok {
+		e.Type = "HandoffStep" // not the upgrades' "Event"
+	}
 	if v.Kind() != reflect.Struct {
 		return e, e.Type != ""
 	}

@@ -337,3 +337,38 @@ func TestHandoffFailingMigrationAborts(t *testing.T) {
 		assert.Equal(t, i, balanceOf(t, oldSys, "a"+string(rune('0'+i))))
 	}
 }
+
+// UpgradeServed's callback gets the committed report after the forward
+// step and before the drain begins.
+func TestServedComesBeforeTheDrain(t *testing.T) {
+	oldSys, oldN := oldNode(t, actor.JSON)
+	_, newN := newNode(t, func(ctx context.Context) error { return nil })
+	var mu sync.Mutex
+	var steps []string
+	defer oldSys.Subscribe(func(e actor.Event) {
+		if ev, ok := e.(Event); ok {
+			mu.Lock()
+			steps = append(steps, ev.Step+" "+ev.Status)
+			mu.Unlock()
+		}
+	})()
+	var got *Report
+	oldN.served = func(r *Report) {
+		mu.Lock()
+		steps = append(steps, "served")
+		mu.Unlock()
+		got = r
+	}
+	rep, err, recvErr := pair(t, oldN, newN, 0)
+	require.NoError(t, err)
+	require.NoError(t, recvErr)
+	require.NotNil(t, got)
+	assert.Equal(t, Committed, got.Outcome)
+	assert.Len(t, got.Processes, len(rep.Processes))
+	assert.Positive(t, got.Total)
+	mu.Lock()
+	assert.Equal(t, []string{StepForward + " done", "served", StepDrain + " begin", StepDrain + " done"}, steps[len(steps)-4:])
+	mu.Unlock()
+	oldN.Close()
+	newN.Close()
+}

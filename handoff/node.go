@@ -128,6 +128,7 @@ type Node struct {
 	trees     []*supervisor.Handle // guarded by mu
 	listeners []listener           // guarded by mu
 	busy      bool                 // guarded by mu
+	served    func(*Report)        // guarded by mu: UpgradeServed's, while busy
 	over      bool                 // guarded by mu: handed over
 	link      *channel             // guarded by mu: after the commit, to forward
 	calls     map[uint64]pendingCall

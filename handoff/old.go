@@ -26,6 +26,15 @@ import (
 // node forwards what still reaches it, drains its HTTP servers and closes
 // Done.
 func (n *Node) Upgrade(ctx context.Context, path, checksum string) (*Report, error) {
+	return n.UpgradeServed(ctx, path, checksum, nil)
+}
+
+// UpgradeServed is Upgrade, and after a commit calls served with the
+// report once the new process serves, before the old process drains its
+// HTTP servers (Total is the time so far): a request that triggered the
+// handoff in the old process answers there, while its server still
+// serves. The drain waits for served to return.
+func (n *Node) UpgradeServed(ctx context.Context, path, checksum string, served func(*Report)) (*Report, error) {
 	begin := time.Now()
 	n.mu.Lock()
 	switch {
@@ -37,10 +46,12 @@ func (n *Node) Upgrade(ctx context.Context, path, checksum string) (*Report, err
 		return nil, ErrBusy
 	}
 	n.busy = true
+	n.served = served
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		n.busy = false
+		n.served = nil
 		n.mu.Unlock()
 	}()
 	rep := &Report{}
@@ -285,6 +296,17 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 	_ = ch.send(kindServe, nil)
 	rep.Pause = time.Since(pauseFrom)
 	n.event(begin, StepForward, "done", nil)
+	n.mu.Lock()
+	served := n.served
+	n.mu.Unlock()
+	if served != nil {
+		r := *rep
+		r.Total = time.Since(begin)
+		r.Processes = slices.Clone(rep.Processes)
+		if err := recovered(func() error { served(&r); return nil }); err != nil {
+			n.log.Error("handoff: the served callback panicked", zap.Error(err))
+		}
+	}
 
 	// Drain the HTTP servers, then Done.
 	n.event(begin, StepDrain, "begin", nil)

@@ -120,11 +120,11 @@ type service struct {
 	done chan struct{}
 }
 
-func start(t *testing.T, bin, dir string, accounts int) *service {
+func start(t *testing.T, bin, dir string, accounts int, args ...string) *service {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	s := &service{out: &output{more: make(chan struct{}), t: t}, next: filepath.Join(dir, "next"), done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-accounts", strconv.Itoa(accounts), "-next", s.next)
+	s.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-accounts", strconv.Itoa(accounts), "-next", s.next}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = w, os.Stderr
 	require.NoError(t, s.cmd.Start())
 	w.Close()

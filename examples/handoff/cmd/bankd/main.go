@@ -9,6 +9,11 @@
 // crash (exits at start), unhealthy (its health check fails), hang (its
 // migration never returns).
 //
+// With -admin-token the admin API is mounted under /graft on the same
+// listener (so the next build inherits it), and a handoff can also be
+// triggered through it: graft --addr http://ADDR/graft upgrade-binary PATH
+// --checksum SHA256.
+//
 // It prints one JSON object per line on stdout: listening, each handoff
 // step, each handoff's report, exit.
 package main
@@ -31,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/admin"
 	"github.com/graftrt/graft/examples/handoff/account"
 	"github.com/graftrt/graft/handoff"
 	"github.com/graftrt/graft/supervisor"
@@ -56,18 +62,19 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	accounts := flag.Int("accounts", 50, "number of accounts")
 	next := flag.String("next", "", "file with the next build's path and SHA-256, read on SIGHUP")
+	adminToken := flag.String("admin-token", "", "mount the admin API under /graft with this bearer token")
 	flag.Parse()
 	if variant == "crash" {
 		fmt.Fprintln(os.Stderr, "bankd: this build crashes at start")
 		os.Exit(3)
 	}
-	if err := run(*addr, *accounts, *next); err != nil {
+	if err := run(*addr, *accounts, *next, *adminToken); err != nil {
 		say(map[string]any{"event": "error", "err": err.Error()})
 		os.Exit(1)
 	}
 }
 
-func run(addr string, accounts int, next string) error {
+func run(addr string, accounts int, next, adminToken string) error {
 	cfg := zap.NewProductionConfig()
 	cfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
 	cfg.DisableStacktrace = true
@@ -122,6 +129,14 @@ func run(addr string, accounts int, next string) error {
 			return err
 		}
 		node.SetTrees(top)
+	}
+
+	var adm *admin.Server
+	if adminToken != "" {
+		adm, err = admin.Mount(mux, sys, admin.Options{Token: adminToken, Supervisors: node.Trees(), Handoff: node})
+		if err != nil {
+			return err
+		}
 	}
 
 	mux.HandleFunc("POST /deposit", func(w http.ResponseWriter, r *http.Request) {
@@ -190,6 +205,9 @@ func run(addr string, accounts int, next string) error {
 	<-served
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if adm != nil {
+		_ = adm.Close(sctx)
+	}
 	err = sys.Shutdown(sctx)
 	node.Close()
 	say(map[string]any{"event": "exit"})
