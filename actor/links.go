@@ -3,20 +3,13 @@ package actor
 import (
 	"iter"
 	"maps"
-	"slices"
 )
 
-// fewLinks is how many links a linkSet keeps in a slice before it moves
-// them to a map.
-const fewLinks = 8
-
-// linkSet is a process's links: a short slice while they are few (most
-// processes have one, to their parent, and a map for it cost an
-// allocation several times the size of the process's other link data at
-// every spawn), a map once there are more (a supervisor of many
-// children).
+// linkSet is a process's links: one inline (most processes have one, to
+// their parent, and a map for it cost an allocation at every spawn), a map
+// once there are more (a supervisor of many children).
 type linkSet struct {
-	few  []PID
+	one  PID // zero when none, or when many holds them
 	many map[PID]struct{}
 }
 
@@ -25,7 +18,7 @@ func (s *linkSet) has(pid PID) bool {
 		_, ok := s.many[pid]
 		return ok
 	}
-	return slices.Contains(s.few, pid)
+	return !pid.IsZero() && s.one == pid
 }
 
 func (s *linkSet) add(pid PID) {
@@ -33,15 +26,11 @@ func (s *linkSet) add(pid PID) {
 	case s.has(pid):
 	case s.many != nil:
 		s.many[pid] = struct{}{}
-	case len(s.few) < fewLinks:
-		s.few = append(s.few, pid)
+	case s.one.IsZero():
+		s.one = pid
 	default:
-		s.many = make(map[PID]struct{}, 2*fewLinks)
-		for _, l := range s.few {
-			s.many[l] = struct{}{}
-		}
-		s.many[pid] = struct{}{}
-		s.few = nil
+		s.many = map[PID]struct{}{s.one: {}, pid: {}}
+		s.one = PID{}
 	}
 }
 
@@ -50,8 +39,8 @@ func (s *linkSet) remove(pid PID) {
 		delete(s.many, pid)
 		return
 	}
-	if i := slices.Index(s.few, pid); i >= 0 {
-		s.few = slices.Delete(s.few, i, i+1)
+	if s.one == pid {
+		s.one = PID{}
 	}
 }
 
@@ -60,5 +49,9 @@ func (s *linkSet) all() iter.Seq[PID] {
 	if s.many != nil {
 		return maps.Keys(s.many)
 	}
-	return slices.Values(s.few)
+	return func(yield func(PID) bool) {
+		if !s.one.IsZero() {
+			yield(s.one)
+		}
+	}
 }
