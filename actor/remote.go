@@ -60,7 +60,7 @@ type Remote interface {
 	Call(ctx context.Context, to PID, req any) (any, error)
 	// Link asks to's node to link to with from (a local process that has
 	// recorded the link already). An error means the request could not
-	// be sent; the caller then treats to as unreachable.
+	// be sent; the caller then takes to as disconnected (NoConnection).
 	Link(from, to PID) error
 	// Unlink removes the link between from (local) and to.
 	Unlink(from, to PID)
@@ -109,8 +109,9 @@ func (s *system) remoteFor(pid PID) Remote {
 
 // remoteLink is how Context.Link reaches a process of another node: the
 // link is recorded here first, so that an exit of p after this point
-// tells the remote end; a request that cannot be sent makes the remote
-// process unreachable (NoConnection).
+// tells the remote end. A request that cannot be sent undoes the link: a
+// process trapping exits gets an ExitMsg with NoConnection, as for a lost
+// connection; otherwise Link fails with NoConnection.
 func (p *process) remoteLink(r Remote, pid PID) error {
 	if !p.addLink(pid) {
 		return ErrAbandoned
