@@ -100,7 +100,7 @@ func TestPanickingObserversAreRemoved(t *testing.T) {
 	v, err := call(t, sys, pid, echo{V: 1})
 	require.NoError(t, err)
 	assert.Equal(t, 1, v)
-	w := sys.Watch(pid) // before the crash: a Watch made mid-exit finds no process
+	w := sys.Watch(pid)                                               // before the crash: a Watch made mid-exit finds no process
 	require.NoError(t, sys.Send(pid, crash{Err: errors.New("boom")})) // a ProcessExited event
 	<-w.Done()
 	assert.Equal(t, int32(1), calls.Load(), "removed after its first panic")
