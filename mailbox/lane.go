@@ -297,7 +297,7 @@ func (m *Mailbox) countSpares() (n int) {
 // keeps its own copy of seg.slots: reading the segment's header on every
 // message would share a cache line with the counter producers add to.
 func (m *Mailbox) setHead(seg *segment, hi int) {
-	m.head, m.slots, m.hi, m.cleared = seg, seg.slots, int32(hi), 0
+	m.head, m.slots, m.hi = seg, seg.slots, int32(hi)
 }
 
 // laneReady reports whether takeLane would return a message now, without
@@ -338,15 +338,11 @@ func (m *Mailbox) tidy() {
 	if seg == nil || m.ins != nil {
 		return
 	}
-	// Only the slots taken since the last time: a process woken for a
-	// message at a time goes idle after each, and looking at the whole
-	// segment every time cost a tenth of a fan-in's receiver.
-	for i := int32(m.cleared); i < m.hi; i++ {
+	for i := range m.hi {
 		if s := &seg.slots[i]; s.state.Load() == slotReady && s.msg != nil {
 			s.msg = nil
 		}
 	}
-	m.cleared = uint16(m.hi)
 	sp := m.spares.Load()
 	if int(m.hi) < len(seg.slots)/2 && (sp == nil || sp.next.Load() == nil) {
 		return
@@ -369,7 +365,7 @@ func (m *Mailbox) tidy() {
 	}
 	seg.base.Store(m.pos)
 	seg.reserve.Store(m.pos)
-	m.hi, m.cleared = 0, 0
+	m.hi = 0
 }
 
 // sealLane refuses every later reservation (Close, CloseForeign,

@@ -100,8 +100,6 @@ type Mailbox struct {
 	head  *segment // the segment the owner reads; nil: the inline one once there is a tail
 	slots []slot   // head.slots (see setHead)
 	hi    int32    // next slot of head
-	// cleared: the slots of head before it hold no message (see tidy).
-	cleared uint16
 	// ownSuspended is the owner's copy of stSuspended.
 	ownSuspended bool
 	pos          uint64   // position of the next lane message
