@@ -9,23 +9,26 @@ import (
 )
 
 // The listeners Node.Listen returns count the connections they accepted
-// until each is closed. http.Server.Shutdown can return while a
-// connection its Serve loop accepted just before the listener closed is
-// not yet tracked by the server (it looks quiescent, then serves it): the
-// drain also waits for every accepted connection to be closed, so the old
-// process never exits under a request it took.
-
+// until each is closed, and each Accept call from the moment it begins:
+// a connection the kernel hands to an Accept just as the drain closes the
+// listener is counted before Accept returns it. http.Server.Shutdown can
+// return while a connection its Serve loop accepted just before the
+// listener closed is not yet tracked by the server (it looks quiescent,
+// then serves it): the drain closes the listeners, then waits for every
+// Accept call to return and every accepted connection to be closed, so the
+// old process never exits under a request it took.
 type trackedListener struct {
 	net.Listener
 	n *Node
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
+	l.n.conns.add() // the Accept call, then the connection it returns
 	c, err := l.Listener.Accept()
 	if err != nil {
+		l.n.conns.done()
 		return nil, err
 	}
-	l.n.conns.add()
 	return &trackedConn{Conn: c, n: l.n}, nil
 }
 
@@ -51,8 +54,8 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// connCount counts open accepted connections; zero is closed and
-// replaced each time the count reaches 0.
+// connCount counts Accept calls in progress and open accepted
+// connections; zero is closed and replaced each time the count reaches 0.
 type connCount struct {
 	mu   sync.Mutex
 	open int
@@ -75,7 +78,9 @@ func (c *connCount) done() {
 	c.mu.Unlock()
 }
 
-// wait waits until no accepted connection is open, or ctx ends.
+// wait waits until no Accept call is in progress and no accepted
+// connection is open, or ctx ends: after the listeners are closed, since
+// a Serve loop is always in an Accept while it runs.
 func (c *connCount) wait(ctx context.Context) error {
 	c.mu.Lock()
 	if c.open == 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -663,7 +664,10 @@ func (n *Node) drain() {
 		wg.Add(1)
 		go func(srv *http.Server) {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
+			// The listeners are closed already: Shutdown closing them
+			// again is no failure (it says so when a Serve loop has not
+			// returned yet). Only a drain cut short closes what is left.
+			if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 				n.log.Warn("handoff: HTTP server drain", zap.Error(err))
 				_ = srv.Close()
 			}
