@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/graftrt/graft/actor/actortest"
 	"github.com/graftrt/graft/admin"
 	"github.com/graftrt/graft/handoff"
 	"github.com/graftrt/graft/supervisor"
@@ -152,4 +153,38 @@ func TestHandoffAbortedAnswersTheFailedStep(t *testing.T) {
 	var st admin.Health
 	r.getJSON(t, "/api/v1/status", &st)
 	assert.Equal(t, "ok", st.Status)
+}
+
+// When a handoff's drain begins, every event stream sends what it has,
+// the drain's step included, and ends: its client reconnects, to the new
+// build, instead of holding the old process's drain until its timeout. A
+// stream opened later ends at once.
+func TestEventStreamsEndWhenTheHandoffDrains(t *testing.T) {
+	r := newRig(t, 1)
+	next, ended := r.stream(t, "")
+	r.sys.Emit(handoff.Event{Step: handoff.StepForward, Status: "begin"})
+	e := next()
+	require.Equal(t, "HandoffStep", e.Type)
+	assert.Equal(t, handoff.StepForward, e.Data["step"])
+	select {
+	case <-ended:
+		t.Fatal("the stream ended before the drain")
+	default:
+	}
+
+	r.sys.Emit(handoff.Event{Step: handoff.StepDrain, Status: "begin"})
+	e = next()
+	assert.Equal(t, handoff.StepDrain, e.Data["step"], "the drain's own step is sent before the end")
+	select {
+	case <-ended:
+	case <-time.After(actortest.DefaultWait):
+		t.Fatal("the stream did not end when the drain began")
+	}
+
+	_, later := r.stream(t, "")
+	select {
+	case <-later:
+	case <-time.After(actortest.DefaultWait):
+		t.Fatal("a stream opened during the drain did not end")
+	}
 }
