@@ -261,7 +261,7 @@ func balances(t *testing.T, addr string, n int) []int64 {
 // Throughout: no failed request, no lost deposit.
 func TestSwapUnderLoad(t *testing.T) {
 	dir := t.TempDir()
-	bins := build(t, dir, "v1", "v2", "crash", "unhealthy", "hang", "gap")
+	bins := build(t, dir, "v1", "v2", "crash", "unhealthy", "hang", "gap", "migratefail", "restorecrash")
 	const accounts = 20
 	s := start(t, bins["v1"], dir, accounts)
 	l := startLoad(s.addr, accounts, 4)
@@ -283,6 +283,16 @@ func TestSwapUnderLoad(t *testing.T) {
 	assert.Equal(t, handoff.Refused, rep.Outcome)
 	assert.Equal(t, handoff.StepPrepare, rep.Step)
 	assert.Contains(t, errText, "v2")
+
+	// One whose migration fails, and one that crashes while it restores.
+	rep, errText = s.handoff(t, bins["migratefail"])
+	assert.Equal(t, handoff.Aborted, rep.Outcome)
+	assert.Equal(t, handoff.StepRebuild, rep.Step)
+	assert.Contains(t, errText, "migration fails")
+	rep, errText = s.handoff(t, bins["restorecrash"])
+	assert.Equal(t, handoff.Aborted, rep.Outcome)
+	assert.Equal(t, handoff.StepRebuild, rep.Step)
+	assert.Contains(t, errText, "exit status 4")
 
 	// One whose health check fails.
 	rep, errText = s.handoff(t, bins["unhealthy"])

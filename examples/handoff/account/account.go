@@ -56,7 +56,17 @@ var V2 = v2(nil)
 
 // V2Hang is V2 whose migration from v1 never returns, after calling
 // entered: a new build stuck in its rebuild.
-func V2Hang(entered func()) *actor.Version { return v2(entered) }
+func V2Hang(entered func()) *actor.Version {
+	return v2(func() error {
+		entered()
+		select {}
+	})
+}
+
+// V2Faulty is V2 whose migration from v1 calls fault first and fails with
+// its error: a new build whose migration fails (or, if fault exits, one
+// that crashes while it restores).
+func V2Faulty(fault func() error) *actor.Version { return v2(fault) }
 
 // handleV2 is v2's and v3's handler: they differ in their lineage only.
 func handleV2(ctx *actor.Context, s StateV2, msg any) (StateV2, error) {
@@ -70,16 +80,17 @@ func handleV2(ctx *actor.Context, s StateV2, msg any) (StateV2, error) {
 	return s, nil
 }
 
-func v2(hang func()) *actor.Version {
+func v2(fault func() error) *actor.Version {
 	return actor.Define(Module, "v2", actor.Funcs[StateV2]{
 		Follows: "v1",
 		Codec:   actor.JSON,
 		Types:   Types,
 		Handle:  handleV2,
 		CodeChange: actor.Migrate(func(b int64, _ any) (StateV2, error) {
-			if hang != nil {
-				hang()
-				select {}
+			if fault != nil {
+				if err := fault(); err != nil {
+					return StateV2{}, err
+				}
 			}
 			return StateV2{Balance: b}, nil
 		}),

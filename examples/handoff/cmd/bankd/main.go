@@ -7,7 +7,8 @@
 // Variants: v1 (v1 current, v2 known), v2 (v2 current, v1 known); for the
 // failure runs, nocodec (v1 without a codec), gap (v1 and v3 but not v2),
 // crash (exits at start), unhealthy (its health check fails), hang (its
-// migration never returns).
+// migration never returns), migratefail (its migration fails),
+// restorecrash (exits while it restores the processes).
 //
 // With -admin-token the admin API is mounted under /graft on the same
 // listener (so the next build inherits it), and a handoff can also be
@@ -230,6 +231,16 @@ func load(sys *actor.System) error {
 	case "hang":
 		stage = []*actor.Version{account.V1}
 		current = account.V2Hang(func() { say(map[string]any{"event": "migration-hangs"}) })
+	case "migratefail":
+		stage = []*actor.Version{account.V1}
+		current = account.V2Faulty(func() error { return errors.New("this build's migration fails") })
+	case "restorecrash":
+		stage = []*actor.Version{account.V1}
+		current = account.V2Faulty(func() error {
+			fmt.Fprintln(os.Stderr, "bankd: this build crashes while it restores")
+			os.Exit(4)
+			return nil
+		})
 	default:
 		return fmt.Errorf("unknown variant %q", variant)
 	}
