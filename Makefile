@@ -20,6 +20,7 @@
 #   make lint                         go mod tidy -diff, gofmt check, go vet: every module
 #   make build                        bin/graft (the command, module cmd/graft)
 #   make plugins                      the examples' plugin versions, in bin/plugins
+#   make handoff-demo [SWAPS=20]      two builds of examples/handoff swapped under load
 #   make generate                     regenerate the plugin protocol (needs protoc)
 
 GO ?= go
@@ -28,7 +29,7 @@ GO ?= go
 # linking both panics at init without this (see bench/run.sh).
 BENCH_ENV := GOLANG_PROTOBUF_REGISTRATION_CONFLICT=warn
 
-.PHONY: run cluster-demo test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate
+.PHONY: run cluster-demo test vet tidy lean browser-deps fuzz chaos model bench lint build plugins generate handoff-demo
 
 # The demo runs from here, so that the paths it prints (bin/graft,
 # bin/plugins/account-v4) are where its commands find them.
@@ -107,7 +108,7 @@ tidy:
 LEAN_ALLOWED := github.com/graftrt/graft go.uber.org/zap go.uber.org/multierr
 LEAN_BASE := go.uber.org/zap github.com/stretchr/testify go.uber.org/goleak
 lean:
-	@pkgs="$$($(GO) list ./mailbox/... ./actor/... ./upgrade/... ./supervisor/... | grep -v 'test$$')"; \
+	@pkgs="$$($(GO) list ./mailbox/... ./actor/... ./upgrade/... ./supervisor/... ./handoff/... | grep -v 'test$$')"; \
 	mods="$$($(GO) list -deps -f '{{if not .Standard}}{{.Module.Path}}{{end}}' $$pkgs | sort -u)"; \
 	echo "lean: the core's runtime packages build from: std $$(echo $$mods)"; \
 	for m in $$mods; do \
@@ -202,6 +203,14 @@ plugins:
 		(cd examples && $(GO) build -o ../bin/plugins/$$name $$pkg) || exit 1; \
 		echo "bin/plugins/$$name sha256=$$(sha256sum bin/plugins/$$name | cut -d' ' -f1)"; \
 	done
+
+# The handoff example (examples/handoff): its test builds the service twice
+# with go build (v1 and v2 of its account module), fails four other builds
+# at four steps, then swaps the two SWAPS times under load and prints each
+# swap's report line and the books.
+SWAPS ?= 20
+handoff-demo:
+	cd examples && $(GO) test -count=1 -v -run '^TestSwapUnderLoad$$' ./handoff -args -handoff.swaps=$(SWAPS)
 
 # protoc comes from Debian's protobuf-compiler; the Go plugins are pinned
 # here, at the versions the plugin module (upgrade/plugin/go.mod) requires.

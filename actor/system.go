@@ -80,6 +80,7 @@ type system struct {
 	ext   map[any]any // guarded by extMu; see Extension
 
 	remote atomic.Pointer[remoteBox] // see AttachRemote
+	timers timerTable                // pending SendAfter timers (timers.go)
 
 	// Shutdown: stopping refuses new spawns; drained closes when the last
 	// process has exited after stopping was set.
@@ -203,6 +204,8 @@ type spawnOptions struct {
 	deferStart  bool // see WithDeferredStart
 	// startInfo receives what Init passed to SetStartInfo (WithStartInfo).
 	startInfo *any
+	// restore builds the state instead of Init (WithRestore).
+	restore *Restore
 }
 
 type spawnOptionFunc func(*spawnOptions)
@@ -344,7 +347,13 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	}
 
 	p.ctx.beginInit(o.startInfo != nil)
-	state, err := p.callInit(args)
+	var state any
+	var err error
+	if o.restore != nil {
+		state, err = p.restore(o.restore)
+	} else {
+		state, err = p.callInit(args)
+	}
 	info := p.ctx.endInit()
 	if o.reservation != nil && err == nil {
 		p.x().took = nil // from now on an exit reserves the name anew (WithKeepName)
@@ -721,19 +730,7 @@ func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid == pi
 // SendAfter sends msg to pid after d on the system clock
 // (erlang:send_after/3). Stop the returned timer to cancel.
 func (s *System) SendAfter(pid PID, d time.Duration, msg any) Timer {
-	return s.clock.AfterFunc(d, func() {
-		// Nobody is there to be told of a refusal: it is a dead letter.
-		err := s.Send(pid, msg)
-		switch {
-		case err == nil || msg == nil:
-		case errors.Is(err, ErrMailboxFull):
-			s.undeliverable(pid, msg, ErrMailboxFull)
-		case errors.Is(err, NoProc):
-			s.undeliverable(pid, msg, NoProc)
-		default:
-			s.undeliverable(pid, msg, err)
-		}
-	})
+	return s.sendAfter(pid, d, msg)
 }
 
 // Shutdown stops every process, roots first: each process spawned from

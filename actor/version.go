@@ -104,6 +104,10 @@ type Version struct {
 	wrap      func(plain any) (any, error)
 	unwrap    func(state any) any
 	stateType string
+	// codec and types: how states, messages and spawn arguments leave
+	// the process (see Codec).
+	codec Codec
+	types []reflect.Type
 }
 
 // Plain returns the state as migrations and inspectors see it: for a typed
@@ -178,6 +182,13 @@ func NewVersion(module, version string, b Behaviour) *Version {
 	if r, ok := b.(Releaser); ok {
 		v.retire, v.release = r.Retire, r.Release
 	}
+	if h, ok := b.(HasCodec); ok {
+		c, types, err := hasCodec(h)
+		v.setCodec(c, types)
+		if err != nil {
+			v.invalid = err
+		}
+	}
 	return v
 }
 
@@ -205,6 +216,13 @@ type Funcs[S any] struct {
 	// exactly, so that a shape this version does not know is refused
 	// instead of silently losing data.
 	Lenient bool
+	// Codec encodes the version's state, and the messages and spawn
+	// arguments listed in Types, where they leave the process (a handoff
+	// to a new build: see Codec). A version without one cannot be handed
+	// over. Types lists a value of each message and argument type that may
+	// be queued or passed to Init (Deposit{}, &Config{}).
+	Codec Codec
+	Types []any
 
 	Init      func(ctx *Context, args any) (S, error)
 	Handle    func(ctx *Context, state S, msg any) (S, error)
@@ -228,6 +246,7 @@ func Define[S any](module, version string, f Funcs[S]) *Version {
 	type cell struct{ s S }
 	v := &Version{module: module, name: version, lenient: f.Lenient}
 	v.setLineage(Lineage{Follows: f.Follows, UpgradesFrom: f.UpgradesFrom, DowngradesTo: f.DowngradesTo})
+	v.setCodec(f.Codec, f.Types)
 	v.stateType = reflect.TypeFor[S]().String()
 	v.wrap = func(plain any) (any, error) {
 		s, err := asState[S](plain)

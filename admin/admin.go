@@ -72,6 +72,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger (default: the system's).
 	Logger *zap.Logger
+	// Handoff, if set, is the node's handoff (a *handoff.Node):
+	// POST /api/v1/handoff hands the process over to a new build. Unset,
+	// that endpoint answers 404.
+	Handoff Handoff
 }
 
 // Server is the admin API of one system.

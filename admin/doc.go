@@ -22,6 +22,8 @@
 //	GET  /api/v1/upgrades/{id}             Upgrade
 //	POST /api/v1/upgrades/{id}/cancel      202 Upgrade; 409 once it committed or ended
 //	GET  /api/v1/events[?upgrade=ID]       Server-Sent Events, each an Event
+//	POST /api/v1/handoff                   body: HandoffRequest; 200 HandoffResult when it committed or
+//	                                       was aborted (Options.Handoff; 404 without, 409 if under way)
 //
 // Server.Handle adds endpoints from other packages, behind the same token:
 // package cluster/clusteradmin adds the cluster's under /api/v1/cluster

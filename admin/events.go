@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/handoff"
 	"github.com/graftrt/graft/upgrade"
 )
 
@@ -30,12 +31,18 @@ type hub struct {
 	tapID   string
 	closed  bool
 	done    chan struct{} // closed by close
+	// handedOver: the node's handoff began its drain (see publish).
+	handedOver bool
 }
 
 type stream struct {
 	upgrade string // only this upgrade's events, if set
 	ch      chan Event
 	gone    chan struct{} // closed when the hub drops the stream
+	// ended is closed when the node has been handed over to a new build
+	// and drains: the stream sends what it has and ends, so that its
+	// client reconnects, to the new build, instead of holding the drain.
+	ended chan struct{}
 }
 
 func newHub(sys *actor.System) *hub {
@@ -71,6 +78,12 @@ func (h *hub) publish(ev actor.Event) {
 			close(st.gone)
 		}
 	}
+	if hs, ok := ev.(handoff.Event); ok && hs.Step == handoff.StepDrain && hs.Status == "begin" && !h.handedOver {
+		h.handedOver = true
+		for st := range h.streams {
+			close(st.ended)
+		}
+	}
 }
 
 // follow taps the events of upgrade id until the returned stop.
@@ -88,12 +101,15 @@ func (h *hub) follow(id string, f func(Event)) (stop func()) {
 }
 
 func (h *hub) open(upgradeID string) *stream {
-	st := &stream{upgrade: upgradeID, ch: make(chan Event, streamBuffer), gone: make(chan struct{})}
+	st := &stream{upgrade: upgradeID, ch: make(chan Event, streamBuffer), gone: make(chan struct{}), ended: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		close(st.gone)
 		return st
+	}
+	if h.handedOver {
+		close(st.ended)
 	}
 	h.streams[st] = true
 	return st
@@ -149,29 +165,38 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case e := <-st.ch:
-			b, err := json.Marshal(e)
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
-			// Send what else is waiting before flushing.
-			for more := true; more; {
-				select {
-				case e = <-st.ch:
-					if b, err = json.Marshal(e); err == nil {
-						fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
-					}
-				default:
-					more = false
-				}
-			}
+			writeEvent(w, e)
+			writeWaiting(w, st.ch) // before flushing
 			flusher.Flush()
+		case <-st.ended:
+			writeWaiting(w, st.ch)
+			flusher.Flush()
+			return
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 			flusher.Flush()
 		case <-st.gone:
 			return
 		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// writeEvent writes one event in the stream's format.
+func writeEvent(w http.ResponseWriter, e Event) {
+	if b, err := json.Marshal(e); err == nil {
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
+	}
+}
+
+// writeWaiting writes the events waiting in ch, without waiting for more.
+func writeWaiting(w http.ResponseWriter, ch <-chan Event) {
+	for {
+		select {
+		case e := <-ch:
+			writeEvent(w, e)
+		default:
 			return
 		}
 	}
@@ -195,6 +220,9 @@ func encodeEvent(ev actor.Event) (Event, bool) {
 		return Event{}, false
 	}
 	e := Event{Time: time.Now().UTC(), Type: v.Type().Name()}
+	if _, ok := ev.(handoff.Event); ok {
+		e.Type = "HandoffStep" // not the upgrades' "Event"
+	}
 	if v.Kind() != reflect.Struct {
 		return e, e.Type != ""
 	}

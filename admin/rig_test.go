@@ -174,6 +174,15 @@ func errorOf(t *testing.T, b []byte) string {
 // events opens the event stream; next returns the next event.
 func (r *rig) events(t *testing.T, query string) (next func() admin.Event) {
 	t.Helper()
+	next, _ = r.stream(t, query)
+	return next
+}
+
+// stream opens the event stream; next returns the next event, and ended
+// is closed when the server ends the stream and every event before the
+// end was read.
+func (r *rig) stream(t *testing.T, query string) (next func() admin.Event, ended <-chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.srv.URL()+"/api/v1/events"+query, nil)
 	require.NoError(t, err)
@@ -212,7 +221,7 @@ func (r *rig) events(t *testing.T, query string) (next func() admin.Event) {
 			t.Fatal("no event within the wait")
 		}
 		return admin.Event{}
-	}
+	}, done
 }
 
 func parseFloat(t *testing.T, s string) float64 {

@@ -126,6 +126,7 @@ func (s *Server) routes() {
 	s.handle("/api/v1/upgrades/{id}", get(s.ups.get))
 	s.handle("/api/v1/upgrades/{id}/cancel", post(s.ups.cancel))
 	s.handle("/api/v1/events", get(s.events))
+	s.handle("/api/v1/handoff", post(s.handoff))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -24,6 +24,20 @@ var Version = actor.NewVersion(ModuleName, "v1", behaviour{})
 type config struct {
 	flags Flags
 	specs []ChildSpec
+	// A tree started again from data (RestoreTree): restored is parallel
+	// to specs; instances are a simple_one_for_one supervisor's.
+	restored  []restoredChild
+	instances []restoredChild
+}
+
+// restoredChild is how a child of a restored tree starts: its spec (an
+// instance's), the options of its first start (its process restored from
+// an export), whether it was not running, its restart count.
+type restoredChild struct {
+	spec     ChildSpec
+	first    []actor.SpawnOption
+	stopped  bool
+	restarts int
 }
 
 // child is one child spec and its process (zero PID when not running).
@@ -50,6 +64,9 @@ type child struct {
 	// runtime holds it for the supervisor: if the supervisor exits first,
 	// it is released with the supervisor's exit reason.
 	kept *actor.Reservation
+	// first are options for the next start only: a restored tree's child
+	// starts from its exported state once (RestoreTree).
+	first []actor.SpawnOption
 }
 
 // state is a supervisor's state. children is in start order; for
@@ -84,10 +101,28 @@ func (behaviour) Init(ctx *actor.Context, args any) (any, error) {
 	s := &state{flags: cfg.flags.withDefaults()}
 	if s.flags.Strategy == SimpleOneForOne {
 		s.template = cfg.specs[0].withDefaults()
+		for _, in := range cfg.instances {
+			c := &child{spec: in.spec.withDefaults(), first: in.first, restarts: in.restarts}
+			if _, err := s.start(ctx, c, false, false, false); err != nil {
+				s.terminateAll(ctx)
+				return nil, err
+			}
+			if !c.pid.IsZero() {
+				s.children = append(s.children, c)
+			}
+		}
 		return s, nil
 	}
-	for _, spec := range cfg.specs {
+	for i, spec := range cfg.specs {
 		c := &child{spec: spec.withDefaults()}
+		if i < len(cfg.restored) {
+			r := cfg.restored[i]
+			c.first, c.restarts = r.first, r.restarts
+			if r.stopped {
+				s.children = append(s.children, c) // present, not running, as it was
+				continue
+			}
+		}
 		if _, err := s.start(ctx, c, false, false, false); err != nil {
 			s.terminateAll(ctx)
 			return nil, err
@@ -329,6 +364,10 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info, deferred bool
 			// the new process, or given back to c.kept if its Init fails.
 			opts = append(opts, actor.WithReservation(c.kept))
 		}
+	}
+	if len(c.first) > 0 {
+		opts = append(opts, c.first...)
+		c.first = nil
 	}
 	var out any
 	if info {

@@ -16,6 +16,7 @@ import (
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/admin"
 	"github.com/graftrt/graft/admin/client"
+	"github.com/graftrt/graft/handoff"
 	"github.com/graftrt/graft/upgrade"
 )
 
@@ -255,4 +256,27 @@ func TestPrefix(t *testing.T) {
 	_, err = c.Status(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "/graft/api/v1/status", path)
+}
+
+func TestHandoffRequest(t *testing.T) {
+	calls := 0
+	c := node(t, func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		assert.Equal(t, "POST /api/v1/handoff", r.Method+" "+r.URL.Path)
+		var got admin.HandoffRequest
+		assert.NoError(t, json.NewDecoder(r.Body).Decode(&got))
+		if calls == 2 {
+			writeJSON(w, http.StatusConflict, admin.Error{Error: "a handoff is already under way on this node"})
+			return
+		}
+		assert.Equal(t, admin.HandoffRequest{Path: "/opt/svc/v2", Checksum: "ab12"}, got)
+		writeJSON(w, http.StatusOK, admin.HandoffResult{Report: &handoff.Report{Outcome: handoff.Committed, NewPID: 7}})
+	})
+	res, err := c.Handoff(context.Background(), "/opt/svc/v2", "ab12")
+	require.NoError(t, err)
+	require.NotNil(t, res.Report)
+	assert.Equal(t, handoff.Committed, res.Report.Outcome)
+	assert.Equal(t, 7, res.Report.NewPID)
+	_, err = c.Handoff(context.Background(), "/opt/svc/v2", "ab12")
+	assert.ErrorIs(t, err, client.ErrConflict)
 }

@@ -94,3 +94,15 @@ func pidPath(pid actor.PID) string {
 	s := pid.String()
 	return s[1 : len(s)-1]
 }
+
+// Handoff hands the node's process over to the executable at path (an
+// absolute path on the node's machine) whose SHA-256 is checksum, and
+// returns the result: POST /api/v1/handoff. The answer comes when the
+// handoff has committed (from the old process, before it exits) or was
+// aborted or refused (Report.Outcome, Error). A node started without a
+// handoff answers 404 (ErrNotFound), one whose handoff is under way 409
+// (ErrConflict).
+func (c *Client) Handoff(ctx context.Context, path, checksum string) (admin.HandoffResult, error) {
+	var r admin.HandoffResult
+	return r, c.call(ctx, http.MethodPost, api+"/handoff", nil, admin.HandoffRequest{Path: path, Checksum: checksum}, &r)
+}

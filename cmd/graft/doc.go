@@ -27,6 +27,10 @@
 //	                                   the same request as upgrade, under the name an operator looks for
 //	graft cancel ID                    stop a running upgrade before its commit (it rolls back)
 //	graft upgrades                     the upgrades started through the API, newest first
+//	graft upgrade-binary PATH --checksum SHA256
+//	                                   hand the node over to a new build of its executable (a handoff,
+//	                                   package handoff) and print the report: every process, old PID →
+//	                                   new PID, versions, state bytes, result; exit 1 if it was aborted
 //	graft events [--follow] [--upgrade ID]
 //	                                   the recorded steps of the upgrades (of one); with --follow the
 //	                                   node's events live, until interrupted (with --upgrade, until that
@@ -118,7 +122,8 @@
 //
 // Tables and lines for people by default. -o json prints the API's
 // documents instead (admin.Tree, []actor.ProcessStat, admin.Process,
-// []admin.Module, admin.Upgrade, []admin.Upgrade, admin.Health), indented;
+// []admin.Module, admin.Upgrade, []admin.Upgrade, admin.Health,
+// admin.HandoffResult), indented;
 // upgrade prints the upgrade's document once it has ended, with its
 // report; cancel the upgrade's document; events one admin.Event per line;
 // kill {"pid": PID, "killed": true}; version {"command": VERSION, "node":

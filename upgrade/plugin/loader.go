@@ -60,6 +60,7 @@ type options struct {
 	insecure     bool
 	env          []string
 	errors       map[string]map[string]error // by module, then code: see WithErrors
+	types        map[string][]any            // by module: see WithTypes
 }
 
 // backoff is the wait before start attempt n+1 after n failures: none after

@@ -184,7 +184,7 @@ func (b *behaviour) HandleBatch(_ *actor.Context, state any, batch *actor.Batch)
 }
 
 func (b *behaviour) handle(state any, msgs []*pb.Message) (*pb.HandleResponse, error) {
-	st, ok := state.(codec.Raw)
+	st, ok := asRaw(state).(codec.Raw)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s holds a %T, not its encoded state", actor.ErrStateType, b.p.ref, state)
 	}
@@ -342,7 +342,7 @@ func (b *behaviour) hostError(code string) error {
 // encode encodes v for the plugin: a codec.Raw passes as it is (another
 // plugin version's state, say); nil is an empty value.
 func (b *behaviour) encode(v any, what string) (*pb.Blob, error) {
-	switch v := v.(type) {
+	switch v := asRaw(v).(type) {
 	case nil:
 		return nil, nil
 	case codec.Raw:
