@@ -123,21 +123,11 @@ func writeClusterTree(w io.Writer, ts []admin.NodeTree) error {
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TREE\tPID\tMODULE\tVERSION\tQUEUED")
-		var walk func(n admin.ProcessNode, lead, more string)
-		walk = func(n admin.ProcessNode, lead, more string) {
-			fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%d\n", lead, first(n.Name, pidText(n.PID)), pidText(n.PID), dash(n.Module),
-				versionText(n.Version, n.Pinned), n.Queued)
-			for i, ch := range n.Children {
-				if i == len(n.Children)-1 {
-					walk(ch, more+"└─ ", more+"   ")
-				} else {
-					walk(ch, more+"├─ ", more+"│  ")
-				}
-			}
-		}
-		for _, r := range t.Roots {
-			walk(r, "", "")
-		}
+		drawTree(t.Roots, func(n admin.ProcessNode) []admin.ProcessNode { return n.Children },
+			func(n admin.ProcessNode, lead string) {
+				fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%d\n", lead, first(n.Name, pidText(n.PID)), pidText(n.PID), dash(n.Module),
+					versionText(n.Version, n.Pinned), n.Queued)
+			})
 		if err := tw.Flush(); err != nil {
 			return err
 		}

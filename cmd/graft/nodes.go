@@ -87,8 +87,7 @@ func writeTree(w io.Writer, t admin.Tree) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TREE\tPID\tMODULE\tVERSION\tSTATUS\tRESTARTS\tQUEUED")
 	// lead starts the node's own line; more starts its children's.
-	var walk func(n admin.Node, lead, more string)
-	walk = func(n admin.Node, lead, more string) {
+	drawTree(t.Roots, func(n admin.Node) []admin.Node { return n.Children }, func(n admin.Node, lead string) {
 		label := first(n.ID, n.Name, pidText(n.PID))
 		if n.Name != "" && n.Name != label {
 			label += " (" + n.Name + ")"
@@ -98,17 +97,7 @@ func writeTree(w io.Writer, t admin.Tree) error {
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%d\t%d\n", lead, label, pidText(n.PID), dash(n.Module),
 			versionText(n.Version, n.Pinned), n.Status, n.Restarts, n.Queued)
-		for i, ch := range n.Children {
-			if i == len(n.Children)-1 {
-				walk(ch, more+"└─ ", more+"   ")
-			} else {
-				walk(ch, more+"├─ ", more+"│  ")
-			}
-		}
-	}
-	for _, r := range t.Roots {
-		walk(r, "", "")
-	}
+	})
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -393,4 +382,24 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// drawTree calls row for every node of the trees under roots, depth
+// first, with the lines that lead to it ("├─ ", "│  └─ ", ...).
+func drawTree[N any](roots []N, children func(N) []N, row func(n N, lead string)) {
+	var walk func(n N, lead, more string)
+	walk = func(n N, lead, more string) {
+		row(n, lead)
+		kids := children(n)
+		for i, ch := range kids {
+			if i == len(kids)-1 {
+				walk(ch, more+"└─ ", more+"   ")
+			} else {
+				walk(ch, more+"├─ ", more+"│  ")
+			}
+		}
+	}
+	for _, r := range roots {
+		walk(r, "", "")
+	}
 }
