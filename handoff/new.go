@@ -84,39 +84,25 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 		return fail(StepPrepare, err)
 	}
 
-	var tr transfer
-	if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.expect(kindTransfer, &tr) }); err != nil {
-		return fail(StepTransfer, err)
-	}
-	n.event(begin, StepRebuild, "begin", nil)
-	exports := make(map[actor.PID]*actor.Exported, len(tr.Procs))
-	for i := range tr.Procs {
-		exports[tr.Procs[i].PID] = &tr.Procs[i]
-	}
-	restorer := func(old actor.PID) *actor.Restore {
-		ex := exports[old]
-		if ex == nil {
-			return nil
-		}
-		return &actor.Restore{Version: ex.Version, Codec: ex.Codec, State: ex.State, Queued: ex.Queued,
-			Step: ex.Step, TrapExit: ex.TrapExit}
-	}
+	// The waves (one, unless the old process sends its trees one at a
+	// time), each rebuilt as it arrives.
 	var rd ready
-	for _, t := range tr.Trees {
-		h, mapped, err := restoreTree(ctx, sys, t, restorer)
+	for i := 0; ; i++ {
+		var tr transfer
+		if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.expect(kindTransfer, &tr) }); err != nil {
+			return fail(StepTransfer, err)
+		}
+		if i == 0 {
+			n.event(begin, StepRebuild, "begin", nil)
+		}
+		m, hs, err := rebuild(ctx, sys, tr)
+		trees = append(trees, hs...)
 		if err != nil {
 			return fail(StepRebuild, err)
 		}
-		trees = append(trees, h)
-		for old, pid := range mapped {
-			if exports[old] == nil {
-				continue // a supervisor
-			}
-			to := ""
-			if pv, ok := sys.VersionOf(pid); ok {
-				to = pv.Version
-			}
-			rd.Moved = append(rd.Moved, moved{Old: old, New: pid, To: to})
+		rd.Moved = append(rd.Moved, m...)
+		if !tr.More {
+			break
 		}
 	}
 
@@ -188,6 +174,44 @@ func (n *Node) receive(ctx context.Context, ch *channel) (err error) {
 	}
 	n.event(begin, StepForward, "done", nil)
 	return nil
+}
+
+// rebuild restores a wave's trees, each process from its exported state
+// and queue; the trees it started are returned even with an error, to be
+// stopped.
+func rebuild(ctx context.Context, sys *actor.System, tr transfer) ([]moved, []*supervisor.Handle, error) {
+	exports := make(map[actor.PID]*actor.Exported, len(tr.Procs))
+	for i := range tr.Procs {
+		exports[tr.Procs[i].PID] = &tr.Procs[i]
+	}
+	restorer := func(old actor.PID) *actor.Restore {
+		ex := exports[old]
+		if ex == nil {
+			return nil
+		}
+		return &actor.Restore{Version: ex.Version, Codec: ex.Codec, State: ex.State, Queued: ex.Queued,
+			Step: ex.Step, TrapExit: ex.TrapExit}
+	}
+	var out []moved
+	var trees []*supervisor.Handle
+	for _, t := range tr.Trees {
+		h, mapped, err := restoreTree(ctx, sys, t, restorer)
+		if err != nil {
+			return out, trees, err
+		}
+		trees = append(trees, h)
+		for old, pid := range mapped {
+			if exports[old] == nil {
+				continue // a supervisor
+			}
+			to := ""
+			if pv, ok := sys.VersionOf(pid); ok {
+				to = pv.Version
+			}
+			out = append(out, moved{Old: old, New: pid, To: to})
+		}
+	}
+	return out, trees, nil
 }
 
 // restoreTree is supervisor.RestoreTree, with a panic in user code (a

@@ -75,6 +75,15 @@ type Options struct {
 	// Trees are the supervision trees to hand over, top supervisors
 	// each. A node started by a handoff gets those it rebuilt.
 	Trees []*supervisor.Handle
+	// Waves, if set, suspends and transfers the trees one at a time, in
+	// order, instead of all at once: the trees not yet reached keep
+	// serving while the earlier ones cross, and the new process rebuilds
+	// each as it arrives. A tree stays suspended from its wave until the
+	// commit (or the abort, which resumes every wave). A call from a
+	// tree of a later wave to one already suspended waits until the
+	// commit, or its own timeout: use waves for trees that do not call
+	// each other.
+	Waves bool
 	// Servers are drained after the commit (http.Server.Shutdown, bounded
 	// by DrainTimeout): they finish the requests they are serving while
 	// the new process takes the new connections.

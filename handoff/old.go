@@ -157,7 +157,7 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 
 	// Prepare: nothing is suspended until both sides agree.
 	n.event(begin, StepPrepare, "begin", nil)
-	pids, workers, err := n.treeProcs(ctx, trees)
+	_, workers, err := n.treeProcs(ctx, trees)
 	if err != nil {
 		return abort(StepPrepare, err, nil)
 	}
@@ -190,42 +190,31 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 		return abort(StepPrepare, err, nil)
 	}
 
-	// Suspend, all at once; a child started meanwhile is suspended too.
-	n.event(begin, StepSuspend, "begin", nil)
+	// Suspend and transfer: all at once, or tree by tree (Waves); what
+	// is suspended stays so until the commit or the abort.
 	pauseFrom := time.Now()
 	suspended := []actor.PID{}
-	for round := 0; ; round++ {
-		if err := sys.SuspendAll(ctx, pids); err != nil {
-			return abort(StepSuspend, err, suspended)
-		}
-		suspended = append(suspended, pids...)
-		all, w, err := n.treeProcs(ctx, trees)
-		if err != nil {
-			return abort(StepSuspend, err, suspended)
-		}
-		pids = slices.DeleteFunc(all, func(p actor.PID) bool { return slices.Contains(suspended, p) })
-		workers = w
-		if len(pids) == 0 {
-			break
-		}
-		if round == 3 {
-			return abort(StepSuspend, errors.New("the trees kept changing while being suspended"), suspended)
+	waves := [][]*supervisor.Handle{trees}
+	if n.opts.Waves {
+		waves = waves[:0]
+		for _, t := range trees {
+			waves = append(waves, []*supervisor.Handle{t})
 		}
 	}
-
-	// Transfer.
-	n.event(begin, StepTransfer, "begin", nil)
 	var tr transfer
-	for _, t := range trees {
-		tree, err := supervisor.ExportTree(ctx, sys, t)
+	workers = nil
+	for i, wave := range waves {
+		part, w, err := n.suspendAndExport(ctx, begin, wave, &suspended)
 		if err != nil {
+			return abort(part.step, err, suspended)
+		}
+		part.More = i < len(waves)-1
+		if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.send(kindTransfer, part.transfer) }); err != nil {
 			return abort(StepTransfer, err, suspended)
 		}
-		tr.Trees = append(tr.Trees, tree)
-	}
-	tr.Procs, err = n.exportAll(ctx, workers)
-	if err != nil {
-		return abort(StepTransfer, err, suspended)
+		workers = append(workers, w...)
+		tr.Trees = append(tr.Trees, part.Trees...)
+		tr.Procs = append(tr.Procs, part.Procs...)
 	}
 	paths := map[actor.PID]string{}
 	for _, t := range tr.Trees {
@@ -234,14 +223,6 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 	for _, ex := range tr.Procs {
 		rep.Processes = append(rep.Processes, ProcessReport{Path: paths[ex.PID], Name: ex.Name, Module: ex.Module,
 			OldPID: ex.PID, From: ex.Version, StateBytes: len(ex.State), Queued: len(ex.Queued)})
-	}
-	// Also every pending SendAfter timer's message must cross: checked
-	// now, taken after the commit.
-	if err := n.checkTimers(workers); err != nil {
-		return abort(StepTransfer, err, suspended)
-	}
-	if err := n.within(ch, n.opts.StepTimeout, func() error { return ch.send(kindTransfer, tr) }); err != nil {
-		return abort(StepTransfer, err, suspended)
 	}
 
 	// Rebuild and health, in the new process.
@@ -316,6 +297,58 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 	n.event(begin, StepDrain, "done", nil)
 	close(n.done)
 	return rep, nil
+}
+
+// wavePart is one wave's transfer, or the step that failed.
+type wavePart struct {
+	transfer
+	step string
+}
+
+// suspendAndExport suspends every process of trees (a child started
+// meanwhile too), adding them to suspended, and exports the trees and
+// their workers' states and queues, without sending them.
+func (n *Node) suspendAndExport(ctx context.Context, begin time.Time, trees []*supervisor.Handle, suspended *[]actor.PID) (part wavePart, workers []actor.PID, err error) {
+	n.event(begin, StepSuspend, "begin", nil)
+	part.step = StepSuspend
+	pids, workers, err := n.treeProcs(ctx, trees)
+	if err != nil {
+		return part, nil, err
+	}
+	for round := 0; len(pids) > 0; round++ {
+		if round == 4 {
+			return part, nil, errors.New("the trees kept changing while being suspended")
+		}
+		if err := n.sys.SuspendAll(ctx, pids); err != nil {
+			return part, nil, err
+		}
+		*suspended = append(*suspended, pids...)
+		all, w, err := n.treeProcs(ctx, trees)
+		if err != nil {
+			return part, nil, err
+		}
+		pids = slices.DeleteFunc(all, func(p actor.PID) bool { return slices.Contains(*suspended, p) })
+		workers = w
+	}
+
+	n.event(begin, StepTransfer, "begin", nil)
+	part.step = StepTransfer
+	for _, t := range trees {
+		tree, err := supervisor.ExportTree(ctx, n.sys, t)
+		if err != nil {
+			return part, nil, err
+		}
+		part.Trees = append(part.Trees, tree)
+	}
+	if part.Procs, err = n.exportAll(ctx, workers); err != nil {
+		return part, nil, err
+	}
+	// Also every pending SendAfter timer's message must cross: checked
+	// now, taken after the commit.
+	if err := n.checkTimers(workers); err != nil {
+		return part, nil, err
+	}
+	return part, workers, nil
 }
 
 // treeProcs lists the trees' processes, and those of them that are

@@ -41,9 +41,11 @@ type prepare struct {
 	Versions []inUse `json:"versions"`
 }
 
+// transfer is one wave: every tree at once, or one tree (Options.Waves).
 type transfer struct {
 	Trees []*supervisor.Tree `json:"trees"`
 	Procs []actor.Exported   `json:"procs"`
+	More  bool               `json:"more,omitempty"` // another wave follows
 }
 
 // moved is one process as the new process rebuilt it.
