@@ -91,6 +91,11 @@ type Registrar struct {
 	// External is another registrar (Ergo's etcd or Saturn clients); it
 	// replaces the embedded one.
 	External gen.Registrar
+	// TakenWait is how long Join tries again while the registrar still
+	// holds the node's name (default 5 s; negative: it does not): a node
+	// started again at once after a crash can find its old registration,
+	// until the registrar notices that the old connection has closed.
+	TakenWait time.Duration
 }
 
 // TLS configures the node's connections.
@@ -232,6 +237,39 @@ type callDone struct {
 	err error // set when no answer came: the connection was lost
 }
 
+// startErgo starts the Ergo node, then its network with a registrar of
+// its own for each attempt, and tries again while the registrar holds the
+// name (Ergo says so only in its error's text), for up to wait (default
+// 5 s; negative: once), backing off from 10 ms to 500 ms. The network
+// starts after the node so that a failed attempt can be undone: Ergo
+// leaves the acceptors of a network that failed to start open.
+func startErgo(name gen.Atom, nopts gen.NodeOptions, newRegistrar func() gen.Registrar, wait time.Duration) (gen.Node, error) {
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
+	netOpts := nopts.Network
+	nopts.Network = gen.NetworkOptions{Mode: gen.NetworkModeDisabled}
+	deadline, pause := time.Now().Add(wait), 10*time.Millisecond
+	for {
+		en, err := enode.Start(name, nopts, ergo.FrameworkVersion)
+		if err != nil {
+			return nil, err
+		}
+		netOpts.Registrar = newRegistrar()
+		err = en.NetworkStart(netOpts)
+		if err == nil {
+			return en, nil
+		}
+		_ = en.NetworkStop()
+		en.StopForce()
+		if !strings.Contains(err.Error(), gen.ErrTaken.Error()) || time.Now().Add(pause).After(deadline) {
+			return nil, err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 500*time.Millisecond)
+	}
+}
+
 // Join attaches sys to a new Ergo node: it starts the node with its
 // network (acceptor, registrar, handshake with the cookie) and a bridge
 // process, and attaches itself to sys as its Remote (see actor.Remote).
@@ -297,21 +335,22 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 	}
 	n.detach = detach
 
-	reg := opts.Registrar.External
-	if reg == nil {
+	newRegistrar := func() gen.Registrar {
+		if opts.Registrar.External != nil {
+			return opts.Registrar.External
+		}
 		port := opts.Registrar.Port
 		if port == 0 {
 			port = DefaultRegistrarPort
 		}
-		reg = registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
+		return registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
 	}
 	nopts := gen.NodeOptions{
 		Version:         gen.Version{Name: "graft", Release: incarnationPrefix + strconv.FormatUint(n.incarnation, 16)},
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Network: gen.NetworkOptions{
-			Mode:      gen.NetworkModeEnabled,
-			Cookie:    opts.Cookie,
-			Registrar: reg,
+			Mode:   gen.NetworkModeEnabled,
+			Cookie: opts.Cookie,
 			// One TCP connection per pair of nodes, not Ergo's pool of
 			// three: Ergo picks a pool member by the sender, modulo the
 			// pool's size, and the pool grows after the first message, so
@@ -331,7 +370,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		nopts.CertManager = gen.CreateCertManager(opts.TLS.Certificate)
 		nopts.Network.InsecureSkipVerify = opts.TLS.InsecureSkipVerify
 	}
-	en, err := enode.Start(n.name, nopts, ergo.FrameworkVersion)
+	en, err := startErgo(n.name, nopts, newRegistrar, opts.Registrar.TakenWait)
 	if err != nil {
 		detach()
 		return nil, fmt.Errorf("cluster: start node %s: %w", opts.Name, err)

@@ -3,10 +3,12 @@ package cluster_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"ergo.services/ergo/lib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
@@ -221,4 +223,36 @@ func TestLeaveRejectsBadHandoffs(t *testing.T) {
 		assert.ErrorIs(t, n.Leave(ctxWait(t), h), cluster.ErrBadOptions, "%v", h)
 	}
 	require.NoError(t, n.Leave(ctxWait(t), nil), "leaving alone, handing nothing over")
+}
+
+// A node started again while the registrar still holds its name (its
+// predecessor's connection not yet seen closed) tries again until the
+// name is free, for Registrar.TakenWait; with a negative TakenWait it
+// fails at once, saying the name is taken.
+func TestJoinWaitsForItsNameToBeFree(t *testing.T) {
+	reg := freePort(t)
+	joinLocal(t, "r@localhost", reg) // serves the registrar
+	old := startNode(t, "x@localhost", reg)
+
+	sys := actortest.NewSystem(t, actortest.WithoutGoroutineCheck(), actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
+	_, err := cluster.Join(sys.System, cluster.Options{Name: "x@localhost", Cookie: cookie,
+		Registrar: cluster.Registrar{Port: reg, TakenWait: -1}})
+	require.ErrorContains(t, err, "taken")
+
+	joined := make(chan error, 1)
+	var n *cluster.Node
+	go func() {
+		var err error
+		n, err = cluster.Join(sys.System, cluster.Options{Name: "x@localhost", Cookie: cookie,
+			Registrar: cluster.Registrar{Port: reg, TakenWait: time.Minute}})
+		joined <- err
+	}()
+	old.Kill(t)
+	select {
+	case err := <-joined:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("Join did not get the name once its holder was gone")
+	}
+	require.NoError(t, n.Stop(ctxWait(t)))
 }
