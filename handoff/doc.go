@@ -33,11 +33,14 @@
 // hello) → prepare (here: every version in use declares a codec; there:
 // every one has a route of declared steps to the new build's current
 // version; otherwise refused, nothing suspended) → suspend (every process
-// of the trees, all at once) → transfer (the trees as data, each state and
+// of the trees, all at once; or tree by tree with Options.Waves, suspend
+// and transfer repeating per tree) → transfer (the trees as data, each state and
 // queue in its version's codec) → rebuild (the new process starts the
 // trees again with the same names and order, each state migrated along
 // the lineage) → health (every process alive, then Options.Check) →
-// commit (the new process answers: the point of no return) → forward
+// commit (the new process answers: the point of no return; the old one
+// names the new one the main process to the service manager, sd_notify
+// MAINPID on NOTIFY_SOCKET) → forward
 // (timers, then what reached the old processes meanwhile; each name gets
 // a forwarder in the old process) → drain (the old HTTP servers finish
 // their requests) → Done. Every step is an Event on the system's bus and
@@ -45,4 +48,10 @@
 //
 // Frames on the channel are a 4-byte length and a JSON envelope. PIDs
 // change, as after any restart; names are the stable addresses.
+//
+// # One process to watch
+//
+// Run (the `graft run` command) starts the service and stays its parent
+// across handoffs, following each new build, for a container runtime or a
+// service manager that watches one process.
 package handoff

@@ -260,6 +260,9 @@ func (n *Node) handOver(ctx context.Context, begin time.Time, ch *channel, rep *
 	n.mu.Lock()
 	n.over, n.link = true, ch
 	n.mu.Unlock()
+	if err := notifyMainPID(rep.NewPID); err != nil {
+		n.log.Warn("handoff: the new process could not be named the main one", zap.Error(err))
+	}
 	n.event(begin, StepCommit, "done", nil)
 
 	// Forward: timers, then each process's queue; then the new process

@@ -31,6 +31,10 @@
 //	                                   hand the node over to a new build of its executable (a handoff,
 //	                                   package handoff) and print the report: every process, old PID →
 //	                                   new PID, versions, state bytes, result; exit 1 if it was aborted
+//	graft run [--] PATH [ARGS...]      run a service and stay its parent across binary handoffs (Linux:
+//	                                   a child subreaper; the handoff names each new build the main
+//	                                   process through NOTIFY_SOCKET); signals go to the main process of
+//	                                   the moment; exits with the last main process's status
 //	graft events [--follow] [--upgrade ID]
 //	                                   the recorded steps of the upgrades (of one); with --follow the
 //	                                   node's events live, until interrupted (with --upgrade, until that

@@ -89,7 +89,7 @@ that does not answer or refuses the token, or is not in a cluster (--cluster).`,
 	root.AddCommand(
 		newStatusCmd(a), newTreeCmd(a), newPsCmd(a), newInspectCmd(a), newKillCmd(a), newModulesCmd(a),
 		newUpgradeCmd(a, false), newUpgradeCmd(a, true), newCancelCmd(a), newUpgradesCmd(a),
-		newUpgradeBinaryCmd(a), newEventsCmd(a), newVersionCmd(a),
+		newUpgradeBinaryCmd(a), newRunCmd(a), newEventsCmd(a), newVersionCmd(a),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,22 +119,38 @@ type service struct {
 	addr string
 	seen int // lines looked at
 	done chan struct{}
+	// via, if set, is the process signals go to (graft run), which
+	// passes them on to the one serving; exited has cmd's end.
+	via    int
+	exited chan error
 }
 
 func start(t *testing.T, bin, dir string, accounts int, args ...string) *service {
+	return startUnder(t, nil, os.Stderr, bin, dir, accounts, args...)
+}
+
+// startUnder starts bin under the command wrapper (none if nil) with
+// stderr as its standard error.
+func startUnder(t *testing.T, wrapper []string, stderr *os.File, bin, dir string, accounts int, args ...string) *service {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	s := &service{out: &output{more: make(chan struct{}), t: t}, next: filepath.Join(dir, "next"), done: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-accounts", strconv.Itoa(accounts), "-next", s.next}, args...)...)
-	s.cmd.Stdout, s.cmd.Stderr = w, os.Stderr
+	s := &service{out: &output{more: make(chan struct{}), t: t}, next: filepath.Join(dir, "next"), done: make(chan struct{}),
+		exited: make(chan error, 1)}
+	argv := append([]string{bin, "-addr", "127.0.0.1:0", "-accounts", strconv.Itoa(accounts), "-next", s.next}, args...)
+	argv = append(slices.Clone(wrapper), argv...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Stdout, s.cmd.Stderr = w, stderr
 	require.NoError(t, s.cmd.Start())
 	w.Close()
+	if wrapper != nil {
+		s.via = s.cmd.Process.Pid
+	}
 	go func() {
 		s.out.read(r)
 		r.Close()
 		close(s.done)
 	}()
-	go func() { _ = s.cmd.Wait() }()
+	go func() { s.exited <- s.cmd.Wait() }()
 	l, i := s.out.await(t, 0, "listening", func(l line) bool { return l.Event == "listening" })
 	s.cur, s.addr, s.seen = l.PID, l.Addr, i
 	t.Cleanup(func() { s.stop(t) })
@@ -145,7 +162,7 @@ func start(t *testing.T, bin, dir string, accounts int, args ...string) *service
 func (s *service) stop(t *testing.T) {
 	cur := s.cur
 	if cur != 0 {
-		_ = syscall.Kill(cur, syscall.SIGTERM)
+		_ = syscall.Kill(s.target(), syscall.SIGTERM)
 		s.cur = 0
 	}
 	select {
@@ -158,6 +175,14 @@ func (s *service) stop(t *testing.T) {
 	}
 }
 
+// target is where signals for the process serving now go.
+func (s *service) target() int {
+	if s.via != 0 {
+		return s.via
+	}
+	return s.cur
+}
+
 // handoff points SIGHUP at bin and sends it; it returns the report.
 func (s *service) handoff(t *testing.T, bin string) (*handoff.Report, string) {
 	t.Helper()
@@ -165,7 +190,7 @@ func (s *service) handoff(t *testing.T, bin string) (*handoff.Report, string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(s.next, []byte(bin+" "+sum+"\n"), 0o600))
 	old, from := s.cur, s.seen
-	require.NoError(t, syscall.Kill(old, syscall.SIGHUP))
+	require.NoError(t, syscall.Kill(s.target(), syscall.SIGHUP))
 	l, i := s.out.await(t, from, "report", func(l line) bool { return l.Event == "report" && l.PID == old })
 	s.seen = max(s.seen, i)
 	require.NotNil(t, l.Report, l.Err)
