@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/actor/actortest"
+)
+
+func version(name, follows string, upFrom ...string) *actor.Version {
+	return actor.Define("m", name, actor.Funcs[int]{
+		Follows: follows, UpgradesFrom: upFrom,
+		Handle: func(ctx *actor.Context, s int, msg any) (int, error) { return s, nil },
+	})
+}
+
+func cur(sys *actortest.System) *actor.Version {
+	v, _ := sys.Current("m")
+	return v
+}
+
+func sorted(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+
+// A version comes after the versions it follows or upgrades from, at any
+// distance, as the System knows them or, once retired, as declared.
+func TestComesAfterFollowsTheLineage(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	v1, v2, v3, v4 := version("v1", ""), version("v2", "v1"), version("v3", "v2"), version("v4", "v3")
+	for _, v := range []*actor.Version{v1, v2, v3, v4} {
+		require.NoError(t, sys.Load(v))
+	}
+	info, ok := sys.Module("m")
+	require.True(t, ok)
+	var known []string
+	for _, v := range info.Versions {
+		known = append(known, v.Name())
+	}
+	require.NotContains(t, known, "v1", "retired")
+	require.NotContains(t, known, "v2", "retired")
+
+	s := newShapes()
+	assert.Equal(t, []string{"v2", "v3", "v4"}, sorted(s.comesAfter(sys.System, "m", "v4", cur(sys))),
+		"v2 is known by name from v3; what it follows is not known")
+	s.declare(v2, nil)
+	assert.Equal(t, []string{"v1", "v2", "v3", "v4"}, sorted(s.comesAfter(sys.System, "m", "v4", cur(sys))),
+		"a declared version's lineage outlives its retirement")
+	assert.Equal(t, []string{"v1", "v2", "v3"}, sorted(s.comesAfter(sys.System, "m", "v3", cur(sys))))
+
+	// Upgrades from count as well as follows; unknown names end a branch.
+	s.declare(version("x", "v9", "v2"), nil)
+	assert.Equal(t, []string{"v1", "v2", "v9", "x"}, sorted(s.comesAfter(sys.System, "m", "x", cur(sys))))
+	assert.Equal(t, []string{"nobody"}, sorted(s.comesAfter(sys.System, "m", "nobody", cur(sys))))
+
+	// A declared lineage that loops (declarations are not checked as
+	// loads are) ends.
+	s.declare(version("p", "q"), nil)
+	s.declare(version("q", "p"), nil)
+	assert.Equal(t, []string{"p", "q"}, sorted(s.comesAfter(sys.System, "m", "p", cur(sys))))
+}
+
+func TestShapeDeclarations(t *testing.T) {
+	s := newShapes()
+	assert.False(t, s.declared.Load())
+	vs, declares := s.of("m", "T")
+	assert.Empty(t, vs)
+	assert.False(t, declares)
+	assert.Empty(t, s.senderDecl("T"))
+
+	s.declare(version("v1", ""), []string{"T", "U"})
+	s.declare(version("v2", "v1"), []string{"T", "T"})
+	assert.True(t, s.declared.Load())
+	vs, declares = s.of("m", "T")
+	assert.Equal(t, []string{"v1", "v2"}, vs)
+	assert.True(t, declares)
+	vs, declares = s.of("m", "V")
+	assert.Empty(t, vs)
+	assert.True(t, declares, "m declares shapes, not V")
+
+	decl := s.senderDecl("T")
+	assert.Equal(t, `{"m":["v1","v2"]}`, decl)
+	assert.Equal(t, []string{"v1", "v2"}, parseDecl(decl, "m"))
+	assert.Empty(t, parseDecl(decl, "other"))
+	assert.Empty(t, parseDecl("", "m"))
+	assert.Empty(t, parseDecl("{not json", "m"), "bad text is no declaration")
+}
+
+func TestNotAcceptedErrorSaysWhy(t *testing.T) {
+	e := &NotAcceptedError{Module: "m", Version: "v1", Type: "p.T", From: "a@h", Declared: []string{"v2", "v3"}, BySender: true}
+	assert.EqualError(t, e, "cluster: m@v1 does not accept p.T from a@h: it is a message of m versions v2, v3, "+
+		"and v1 comes after none of them in the lineage (as the sender declares it)")
+	assert.ErrorIs(t, e, ErrNotAccepted)
+	// Across nodes (a call's error), it stays ErrNotAccepted.
+	k, text := encodeErr(e)
+	back := decodeErr("b@h", k, text)
+	assert.ErrorIs(t, back, ErrNotAccepted)
+	assert.EqualError(t, back, e.Error())
+}
+
+// What a node declares of a type goes with its messages, and survives
+// registering the type again.
+func TestCodecsCarryTheDeclaration(t *testing.T) {
+	cs := newCodecs()
+	require.NoError(t, cs.register(sample{}))
+	typ := reflectType(sample{})
+	cs.setDecl(typ, `{"m":["v2"]}`)
+	require.NoError(t, cs.register(sample{}))
+	name, data, decl, err := cs.encodeMessage(sample{3})
+	require.NoError(t, err)
+	assert.Equal(t, `{"m":["v2"]}`, decl)
+	back, err := cs.decode(name, data)
+	require.NoError(t, err)
+	assert.Equal(t, sample{3}, back)
+	_, _, decl, err = cs.encodeMessage(int64(1))
+	require.NoError(t, err)
+	assert.Empty(t, decl)
+}
