@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/actor/actortest"
@@ -118,4 +119,22 @@ func TestCodecsCarryTheDeclaration(t *testing.T) {
 	_, _, decl, err = cs.encodeMessage(int64(1))
 	require.NoError(t, err)
 	assert.Empty(t, decl)
+}
+
+// What the check costs the bridge per message for a process of a module
+// with declared shapes (docs/cluster.md).
+func BenchmarkShapeCheck(b *testing.B) {
+	sys := actortest.NewSystem(b, actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
+	v1, v2 := version("v1", ""), version("v2", "v1")
+	require.NoError(b, sys.Load(v1))
+	pid, err := sys.Spawn("m", nil)
+	require.NoError(b, err)
+	n := &Node{sys: sys.System, shapes: newShapes()}
+	n.shapes.declare(v1, []string{"int64"})
+	n.shapes.declare(v2, []string{"p.Reset"})
+	for b.Loop() {
+		if n.notAccepted(pid, "int64", "", "a@h") != nil {
+			b.Fatal("refused")
+		}
+	}
 }
