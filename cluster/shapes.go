@@ -83,6 +83,13 @@ type shapes struct {
 	// afterCap (each new current version of a module adds entries).
 	afterMu sync.Mutex
 	after   map[afterKey]map[string]bool // guarded by afterMu
+
+	// decls caches senders' declarations as read (parseDecl): a few
+	// distinct texts, one per declared type and sender build, arrive with
+	// every message of such a type, and most go to processes of modules
+	// they do not mention. Cleared when it grows past afterCap.
+	declMu sync.Mutex
+	decls  map[string]map[string][]string // guarded by declMu
 }
 
 type moduleShapes struct {
@@ -100,7 +107,8 @@ type afterKey struct {
 const afterCap = 256
 
 func newShapes() *shapes {
-	return &shapes{modules: make(map[string]*moduleShapes), after: make(map[afterKey]map[string]bool)}
+	return &shapes{modules: make(map[string]*moduleShapes), after: make(map[afterKey]map[string]bool),
+		decls: make(map[string]map[string][]string)}
 }
 
 // declare records that v introduced the message types named types.
@@ -159,15 +167,34 @@ func (s *shapes) senderDecl(typ string) string {
 	return string(b)
 }
 
-// parseDecl reads a sender's declaration for module; bad text is no
-// declaration (the receiver's own rules then apply).
-func parseDecl(decl, module string) []string {
+// parseDecl reads a sender's declaration: module → versions; bad text is
+// no declaration (the receiver's own rules then apply).
+func parseDecl(decl string) map[string][]string {
 	if decl == "" {
 		return nil
 	}
 	var m map[string][]string
 	if json.Unmarshal([]byte(decl), &m) != nil {
 		return nil
+	}
+	return m
+}
+
+// senderDeclares returns the versions of module a sender's declaration
+// names.
+func (s *shapes) senderDeclares(decl, module string) []string {
+	if decl == "" {
+		return nil
+	}
+	s.declMu.Lock()
+	defer s.declMu.Unlock()
+	m, ok := s.decls[decl]
+	if !ok {
+		if len(s.decls) >= afterCap {
+			clear(s.decls)
+		}
+		m = parseDecl(decl)
+		s.decls[decl] = m
 	}
 	return m[module]
 }
@@ -260,7 +287,7 @@ func (n *Node) notAccepted(to actor.PID, typ, decl, from string) error {
 	declared, declares := n.shapes.of(pv.Module, typ)
 	bySender := false
 	if len(declared) == 0 {
-		if d := parseDecl(decl, pv.Module); len(d) > 0 {
+		if d := n.shapes.senderDeclares(decl, pv.Module); len(d) > 0 {
 			declared, declares, bySender = d, true, true
 		}
 	}

@@ -84,10 +84,11 @@ func TestShapeDeclarations(t *testing.T) {
 
 	decl := s.senderDecl("T")
 	assert.Equal(t, `{"m":["v1","v2"]}`, decl)
-	assert.Equal(t, []string{"v1", "v2"}, parseDecl(decl, "m"))
-	assert.Empty(t, parseDecl(decl, "other"))
-	assert.Empty(t, parseDecl("", "m"))
-	assert.Empty(t, parseDecl("{not json", "m"), "bad text is no declaration")
+	assert.Equal(t, []string{"v1", "v2"}, s.senderDeclares(decl, "m"))
+	assert.Equal(t, []string{"v1", "v2"}, s.senderDeclares(decl, "m"), "again, from the cache")
+	assert.Empty(t, s.senderDeclares(decl, "other"))
+	assert.Empty(t, s.senderDeclares("", "m"))
+	assert.Empty(t, s.senderDeclares("{not json", "m"), "bad text is no declaration")
 }
 
 func TestNotAcceptedErrorSaysWhy(t *testing.T) {
@@ -121,20 +122,35 @@ func TestCodecsCarryTheDeclaration(t *testing.T) {
 	assert.Empty(t, decl)
 }
 
-// What the check costs the bridge per message for a process of a module
-// with declared shapes (docs/cluster.md).
+// What the check costs the bridge per message (docs/cluster.md): for a
+// process of a module with declared shapes, and for one of a module
+// without, of a type the sender declares for another module.
 func BenchmarkShapeCheck(b *testing.B) {
 	sys := actortest.NewSystem(b, actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
 	v1, v2 := version("v1", ""), version("v2", "v1")
 	require.NoError(b, sys.Load(v1))
 	pid, err := sys.Spawn("m", nil)
 	require.NoError(b, err)
+	other := actor.Define("other", "v1", actor.Funcs[int]{
+		Handle: func(ctx *actor.Context, s int, msg any) (int, error) { return s, nil },
+	})
+	require.NoError(b, sys.Load(other))
+	opid, err := sys.Spawn("other", nil)
+	require.NoError(b, err)
 	n := &Node{sys: sys.System, shapes: newShapes()}
 	n.shapes.declare(v1, []string{"int64"})
 	n.shapes.declare(v2, []string{"p.Reset"})
-	for b.Loop() {
-		if n.notAccepted(pid, "int64", "", "a@h") != nil {
-			b.Fatal("refused")
-		}
+	decl := n.shapes.senderDecl("int64")
+	for _, c := range []struct {
+		name string
+		to   actor.PID
+	}{{"declared", pid}, {"undeclared", opid}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if n.notAccepted(c.to, "int64", decl, "a@h") != nil {
+					b.Fatal("refused")
+				}
+			}
+		})
 	}
 }
