@@ -319,7 +319,6 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		name:         gen.Atom(opts.Name),
 		log:          sys.Logger().With(zap.String("node", opts.Name)),
 		codecs:       newCodecs(),
-		shapes:       newShapes(),
 		byName:       make(map[gen.Atom]*peer),
 		incarnations: make(map[incarnation]*peer),
 		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
@@ -330,6 +329,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
+	n.shapes = newShapes(n.wireName)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	detach, err := sys.AttachRemote(remote{n})
 	if err != nil {

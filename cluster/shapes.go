@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,94 +61,117 @@ func (e *NotAcceptedError) Error() string {
 func (e *NotAcceptedError) Unwrap() error { return ErrNotAccepted }
 
 // shapes holds a node's declarations of message shapes
-// (RegisterMessages): for each module that declares any, the versions
-// that introduced each message type, and the lineage of each declared
-// version.
+// (RegisterMessages): for each module declared here, the versions that
+// declare each message type, and the lineage of each declared version.
 //
-// The rule is the lineage's, as for states: a version accepts the shapes
+// The rule is the lineage's, as for states: a version accepts the types
 // it declares and those of every version it comes after — the versions
-// it follows or upgrades from, at any distance (DESIGN: a version accepts
-// the message shapes of the version it replaces). So a shape v2
-// introduced reaches a process on v2 or later, never one still on v1; a
-// shape of v1 reaches both.
+// it follows or upgrades from, at any distance (a version accepts the
+// message shapes of the version it replaces). So a shape v2 introduced
+// reaches a process on v2 or later, never one still on v1; a shape of v1
+// reaches both. A version declares what RegisterMessages was given for
+// it and what it lists in its Types (actor.Funcs.Types, the declaration a
+// handoff uses); basic types need no declaration and are taken by every
+// version, as in the core (see actor.Version.Types).
 type shapes struct {
 	// declared is set by the first declaration: until then no message is
 	// checked, and the receive path pays one atomic load.
 	declared atomic.Bool
+	// nameOf names a type as it crosses nodes (its codec's name).
+	nameOf func(reflect.Type) string
 
 	mu      sync.RWMutex
 	modules map[string]*moduleShapes // guarded by mu
 
-	// after caches, per target version, the versions it comes after (see
-	// comesAfter). Cleared by every declaration, and when it grows past
-	// afterCap (each new current version of a module adds entries).
-	afterMu sync.Mutex
-	after   map[afterKey]map[string]bool // guarded by afterMu
+	// views caches what a version accepts (see view). Cleared by every
+	// declaration, and when it grows past cacheCap (each new current
+	// version of a module adds entries).
+	viewMu sync.Mutex
+	views  map[viewKey]*view // guarded by viewMu
 
 	// decls caches senders' declarations as read (parseDecl): a few
 	// distinct texts, one per declared type and sender build, arrive with
 	// every message of such a type, and most go to processes of modules
-	// they do not mention. Cleared when it grows past afterCap.
+	// they do not mention. Cleared when it grows past cacheCap.
 	declMu sync.Mutex
 	decls  map[string]map[string][]string // guarded by declMu
 }
 
 type moduleShapes struct {
-	types   map[string][]string      // wire name of a type → versions that declare it
-	lineage map[string]actor.Lineage // the declared versions' lineage
+	types     map[string][]string      // wire name of a type → versions that declare it
+	byVersion map[string][]string      // a version → the wire names it declares
+	lineage   map[string]actor.Lineage // the declared versions' lineage
 }
 
-type afterKey struct {
+// view is what one version of a module accepts, as this node knows the
+// module's versions.
+type view struct {
+	after map[string]bool // the version and every version it comes after
+	types map[string]bool // the wire names those versions declare
+}
+
+type viewKey struct {
 	module, version string
 	// current is the module's current version when the entry was made: a
 	// new one may fill a gap in what the system knows of the lineage.
 	current *actor.Version
 }
 
-const afterCap = 256
+const cacheCap = 256
 
-func newShapes() *shapes {
-	return &shapes{modules: make(map[string]*moduleShapes), after: make(map[afterKey]map[string]bool),
+func newShapes(nameOf func(reflect.Type) string) *shapes {
+	return &shapes{nameOf: nameOf, modules: make(map[string]*moduleShapes), views: make(map[viewKey]*view),
 		decls: make(map[string]map[string][]string)}
 }
 
-// declare records that v introduced the message types named types.
+// basic are the types every version takes without declaring them: the
+// core's basic types (actor.Version.Types), by the names they cross under.
+var basic = func() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range []any{false, "", 0, int8(0), int16(0), int32(0), int64(0), uint(0), uint8(0),
+		uint16(0), uint32(0), uint64(0), float32(0), float64(0), []byte(nil), []string(nil)} {
+		m[actor.TypeName(reflect.TypeOf(v))] = true
+	}
+	return m
+}()
+
+// declare records that v declares the message types named types.
 func (s *shapes) declare(v *actor.Version, types []string) {
 	s.mu.Lock()
 	ms := s.modules[v.Module()]
 	if ms == nil {
-		ms = &moduleShapes{types: make(map[string][]string), lineage: make(map[string]actor.Lineage)}
+		ms = &moduleShapes{types: make(map[string][]string), byVersion: make(map[string][]string),
+			lineage: make(map[string]actor.Lineage)}
 		s.modules[v.Module()] = ms
 	}
 	ms.lineage[v.Name()] = v.Lineage()
+	if _, ok := ms.byVersion[v.Name()]; !ok {
+		ms.byVersion[v.Name()] = nil
+	}
 	for _, t := range types {
 		if !slices.Contains(ms.types[t], v.Name()) {
 			ms.types[t] = append(ms.types[t], v.Name())
+			ms.byVersion[v.Name()] = append(ms.byVersion[v.Name()], t)
 		}
 	}
 	s.mu.Unlock()
-	s.afterMu.Lock()
-	clear(s.after)
-	s.afterMu.Unlock()
+	s.viewMu.Lock()
+	clear(s.views)
+	s.viewMu.Unlock()
 	s.declared.Store(true)
 }
 
-// of returns the versions of module that declare the type named typ, and
-// whether module declares any shape at all.
-func (s *shapes) of(module, typ string) (versions []string, declares bool) {
+// checks reports whether module has declarations here.
+func (s *shapes) checks(module string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ms := s.modules[module]
-	if ms == nil {
-		return nil, false
-	}
-	return ms.types[typ], true
+	return s.modules[module] != nil
 }
 
 // senderDecl is what a sender says of a message's type on the wire: for
-// each module that declares the type, the versions that do (JSON of a
-// map, module → versions; "" when none does). It is computed when a type
-// is declared, not per message.
+// each module that declares the type here, the versions that do (JSON of
+// a map, module → versions; "" when none does). It is computed when a
+// type is declared, not per message.
 func (s *shapes) senderDecl(typ string) string {
 	s.mu.RLock()
 	m := make(map[string][]string)
@@ -190,7 +214,7 @@ func (s *shapes) senderDeclares(decl, module string) []string {
 	defer s.declMu.Unlock()
 	m, ok := s.decls[decl]
 	if !ok {
-		if len(s.decls) >= afterCap {
+		if len(s.decls) >= cacheCap {
 			clear(s.decls)
 		}
 		m = parseDecl(decl)
@@ -199,57 +223,104 @@ func (s *shapes) senderDeclares(decl, module string) []string {
 	return m[module]
 }
 
-// comesAfter returns the versions of module that version comes after in
-// the lineage, version included: the versions it follows or upgrades
-// from, at any distance. A version's lineage is read from the system's
-// module table (what the process runs) or, for a version the system no
-// longer knows (retired), from its declaration; a version known in
-// neither is included by name and ends its branch. cur is the module's
-// current version in sys (nil: none).
-func (s *shapes) comesAfter(sys *actor.System, module, version string, cur *actor.Version) map[string]bool {
-	key := afterKey{module, version, cur}
-	s.afterMu.Lock()
-	if m, ok := s.after[key]; ok {
-		s.afterMu.Unlock()
-		return m
+// view returns what version of module accepts: the versions it comes
+// after (itself included) and the types they declare. A version's lineage
+// and Types are read from the system's module table (what its processes
+// run) or, for a version the system no longer knows (retired), from its
+// declaration here; a version known in neither is included by name and
+// ends its branch. cur is the module's current version in sys (nil:
+// none).
+func (s *shapes) view(sys *actor.System, module, version string, cur *actor.Version) *view {
+	key := viewKey{module, version, cur}
+	s.viewMu.Lock()
+	if vw, ok := s.views[key]; ok {
+		s.viewMu.Unlock()
+		return vw
 	}
-	s.afterMu.Unlock()
+	s.viewMu.Unlock()
 
-	known := make(map[string]actor.Lineage)
+	lineage := make(map[string]actor.Lineage)
+	declared := make(map[string][]string)
 	s.mu.RLock()
 	if ms := s.modules[module]; ms != nil {
 		for name, l := range ms.lineage {
-			known[name] = l
+			lineage[name] = l
+		}
+		for name, ts := range ms.byVersion {
+			declared[name] = slices.Clone(ts)
 		}
 	}
 	s.mu.RUnlock()
-	if info, ok := sys.Module(module); ok {
-		for _, v := range info.Versions {
-			known[v.Name()] = v.Lineage()
-		}
+	loaded := s.loaded(sys, module)
+	for name, v := range loaded {
+		lineage[name] = v.Lineage()
 	}
-	out := map[string]bool{version: true}
+	vw := &view{after: map[string]bool{version: true}, types: make(map[string]bool)}
 	queue := []string{version}
 	for len(queue) > 0 {
-		l, ok := known[queue[0]]
+		name := queue[0]
 		queue = queue[1:]
+		for _, t := range declared[name] {
+			vw.types[t] = true
+		}
+		if v := loaded[name]; v != nil {
+			for _, t := range v.Types() {
+				vw.types[s.nameOf(t)] = true
+			}
+		}
+		l, ok := lineage[name]
 		if !ok {
 			continue
 		}
 		for _, up := range append([]string{l.Follows}, l.UpgradesFrom...) {
-			if up != "" && !out[up] {
-				out[up] = true
+			if up != "" && !vw.after[up] {
+				vw.after[up] = true
 				queue = append(queue, up)
 			}
 		}
 	}
 
-	s.afterMu.Lock()
-	if len(s.after) >= afterCap {
-		clear(s.after)
+	s.viewMu.Lock()
+	if len(s.views) >= cacheCap {
+		clear(s.views)
 	}
-	s.after[key] = out
-	s.afterMu.Unlock()
+	s.views[key] = vw
+	s.viewMu.Unlock()
+	return vw
+}
+
+// loaded returns the versions of module sys knows, by name.
+func (s *shapes) loaded(sys *actor.System, module string) map[string]*actor.Version {
+	out := make(map[string]*actor.Version)
+	if info, ok := sys.Module(module); ok {
+		for _, v := range info.Versions {
+			out[v.Name()] = v
+		}
+	}
+	return out
+}
+
+// declaring lists the versions of module that declare the type named typ,
+// here or in what sys has loaded, sorted.
+func (s *shapes) declaring(sys *actor.System, module, typ string) []string {
+	var out []string
+	s.mu.RLock()
+	if ms := s.modules[module]; ms != nil {
+		out = append(out, ms.types[typ]...)
+	}
+	s.mu.RUnlock()
+	for name, v := range s.loaded(sys, module) {
+		if slices.Contains(out, name) {
+			continue
+		}
+		for _, t := range v.Types() {
+			if s.nameOf(t) == typ {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -262,21 +333,26 @@ func (n *Node) checksShapes(decl string) bool {
 
 // notAccepted checks a message of the type named typ, which arrived from
 // node from with the sender's declaration decl, against the version the
-// local process to runs; nil means deliver it. Only modules with declared
-// shapes (here, or for this type by the sender) are checked; a process
-// that is gone (its send reports noproc) or still in its Init (its
-// version is not published yet) is not.
+// local process to runs; nil means deliver it. Only modules declared here
+// (RegisterMessages), or for this type by the sender, are checked; a
+// process that is gone (its send reports noproc) or still in its Init
+// (its version is not published yet) is not.
 //
 // The version checked is the one that will handle the message: the
 // process's pinned version during a rolling upgrade, otherwise its
 // module's current version, which the receive loop moves every process to
-// before its next message.
+// before its next message. This node's declarations decide; where none of
+// its versions declares the type, the sender's declaration does.
 func (n *Node) notAccepted(to actor.PID, typ, decl, from string) error {
-	if !n.checksShapes(decl) {
+	if !n.checksShapes(decl) || basic[typ] {
 		return nil
 	}
 	pv, ok := n.sys.VersionOf(to)
 	if !ok {
+		return nil
+	}
+	checked := n.shapes.checks(pv.Module)
+	if !checked && decl == "" {
 		return nil
 	}
 	version := pv.Version
@@ -284,46 +360,56 @@ func (n *Node) notAccepted(to actor.PID, typ, decl, from string) error {
 	if !pv.Pinned && cur != nil {
 		version = cur.Name()
 	}
-	declared, declares := n.shapes.of(pv.Module, typ)
-	bySender := false
-	if len(declared) == 0 {
-		if d := n.shapes.senderDeclares(decl, pv.Module); len(d) > 0 {
-			declared, declares, bySender = d, true, true
+	var vw *view
+	refused := &NotAcceptedError{Module: pv.Module, Version: version, Type: typ, From: from}
+	if checked {
+		if vw = n.shapes.view(n.sys, pv.Module, version, cur); vw.types[typ] {
+			return nil
+		}
+		if refused.Declared = n.shapes.declaring(n.sys, pv.Module, typ); len(refused.Declared) > 0 {
+			return refused
 		}
 	}
-	if !declares {
+	bySender := n.shapes.senderDeclares(decl, pv.Module)
+	if len(bySender) == 0 {
+		if checked {
+			return refused // no version declares it
+		}
 		return nil
 	}
-	if len(declared) > 0 {
-		after := n.shapes.comesAfter(n.sys, pv.Module, version, cur)
-		for _, d := range declared {
-			if after[d] {
-				return nil
-			}
+	if vw == nil {
+		vw = n.shapes.view(n.sys, pv.Module, version, cur)
+	}
+	for _, d := range bySender {
+		if vw.after[d] {
+			return nil
 		}
 	}
-	return &NotAcceptedError{Module: pv.Module, Version: version, Type: typ,
-		Declared: slices.Clone(declared), BySender: bySender, From: from}
+	refused.Declared, refused.BySender = slices.Clone(bySender), true
+	return refused
 }
 
-// RegisterMessages declares the types of samples as message shapes that
-// version v of its module introduces, and makes them cross nodes: with
-// EDF, as Register does, unless a codec is registered for the type
-// already (RegisterCodec first for another codec; built-in types need
-// none).
+// RegisterMessages declares the message types version v of its module
+// takes: those it lists in its Types (actor.Funcs.Types, the declaration
+// a handoff uses) and the types of samples. It makes them cross nodes
+// too: with EDF, as Register does, unless a codec is registered for the
+// type already (RegisterCodec first for another codec). Basic types
+// (bool, string, the integers and floats, []byte, []string) need no
+// declaring: every version takes them, as in the core. A pointer type v
+// lists (a spawn argument, say) is declared but cannot cross.
 //
-// Once a module has shapes declared on a node, a message from another
-// node to one of its processes there is checked against the version the
-// process runs: it is delivered if that version, or one it comes after in
-// the lineage (the versions it follows or upgrades from, at any
-// distance), declares its type; otherwise it is a dead letter on that
-// node with a *NotAcceptedError naming the module, the versions and the
-// type (a call gets the error). So during a cluster-wide upgrade a shape
-// of v2 sent to a process still on v1 is refused, and a shape of v1
-// reaches v1 and v2 alike. Declare on every node every version that may
-// run or be sent to there, with no samples for a version that introduces
-// no shape: the lineage of a version its System has retired is known only
-// from its declaration.
+// Once a module is declared on a node, a message from another node to one
+// of its processes there is checked against the version the process
+// runs: it is delivered if that version, or one it comes after in the
+// lineage (the versions it follows or upgrades from, at any distance),
+// declares its type; otherwise it is a dead letter on that node with a
+// *NotAcceptedError naming the module, the versions and the type (a call
+// gets the error). So during a cluster-wide upgrade a shape of v2 sent to
+// a process still on v1 is refused, and a shape of v1 reaches v1 and v2
+// alike. Declare on every node every version that may run or be sent to
+// there, with no samples when its Types say it all: the lineage and types
+// of a version its System has retired are known only from the
+// declaration.
 //
 // A module nothing is declared for is not checked: its processes receive
 // any registered type, as before. Messages between processes of one node
@@ -332,7 +418,7 @@ func (n *Node) RegisterMessages(v *actor.Version, samples ...any) error {
 	if v == nil || v.Module() == "" || v.Name() == "" {
 		return fmt.Errorf("%w: RegisterMessages needs a version with a module and a name", ErrBadType)
 	}
-	types := make([]reflect.Type, 0, len(samples))
+	var types []reflect.Type
 	for _, s := range samples {
 		if s == nil {
 			return fmt.Errorf("%w: nil sample for %v", ErrBadType, v)
@@ -345,13 +431,34 @@ func (n *Node) RegisterMessages(v *actor.Version, samples ...any) error {
 		}
 		types = append(types, t)
 	}
-	names := make([]string, len(types))
-	for i, t := range types {
-		names[i], _ = n.codecs.nameOf(t)
+	listed := v.Types()
+	for _, name := range slices.Sorted(maps.Keys(listed)) {
+		t := listed[name]
+		if _, ok := n.codecs.nameOf(t); !ok && t.Kind() != reflect.Pointer {
+			if err := n.codecs.register(reflect.Zero(t).Interface()); err != nil {
+				return fmt.Errorf("%w (%v lists it in its Types; RegisterCodec it first for a codec of its own)", err, v)
+			}
+		}
+		types = append(types, t)
+	}
+	var names []string
+	for _, t := range types {
+		if name := n.wireName(t); !basic[name] && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
 	}
 	n.shapes.declare(v, names)
-	for i, t := range types {
-		n.codecs.setDecl(t, n.shapes.senderDecl(names[i]))
+	for _, t := range types {
+		n.codecs.setDecl(t, n.shapes.senderDecl(n.wireName(t)))
 	}
 	return nil
+}
+
+// wireName is the name t crosses nodes under: its codec's, or for a type
+// without one, the core's name for it (actor.TypeName).
+func (n *Node) wireName(t reflect.Type) string {
+	if name, ok := n.codecs.nameOf(t); ok {
+		return name
+	}
+	return actor.TypeName(t)
 }

@@ -44,43 +44,48 @@ func TestComesAfterFollowsTheLineage(t *testing.T) {
 	require.NotContains(t, known, "v1", "retired")
 	require.NotContains(t, known, "v2", "retired")
 
-	s := newShapes()
-	assert.Equal(t, []string{"v2", "v3", "v4"}, sorted(s.comesAfter(sys.System, "m", "v4", cur(sys))),
+	s := newShapes(actor.TypeName)
+	assert.Equal(t, []string{"v2", "v3", "v4"}, sorted(s.view(sys.System, "m", "v4", cur(sys)).after),
 		"v2 is known by name from v3; what it follows is not known")
 	s.declare(v2, nil)
-	assert.Equal(t, []string{"v1", "v2", "v3", "v4"}, sorted(s.comesAfter(sys.System, "m", "v4", cur(sys))),
+	assert.Equal(t, []string{"v1", "v2", "v3", "v4"}, sorted(s.view(sys.System, "m", "v4", cur(sys)).after),
 		"a declared version's lineage outlives its retirement")
-	assert.Equal(t, []string{"v1", "v2", "v3"}, sorted(s.comesAfter(sys.System, "m", "v3", cur(sys))))
+	assert.Equal(t, []string{"v1", "v2", "v3"}, sorted(s.view(sys.System, "m", "v3", cur(sys)).after))
 
 	// Upgrades from count as well as follows; unknown names end a branch.
 	s.declare(version("x", "v9", "v2"), nil)
-	assert.Equal(t, []string{"v1", "v2", "v9", "x"}, sorted(s.comesAfter(sys.System, "m", "x", cur(sys))))
-	assert.Equal(t, []string{"nobody"}, sorted(s.comesAfter(sys.System, "m", "nobody", cur(sys))))
+	assert.Equal(t, []string{"v1", "v2", "v9", "x"}, sorted(s.view(sys.System, "m", "x", cur(sys)).after))
+	assert.Equal(t, []string{"nobody"}, sorted(s.view(sys.System, "m", "nobody", cur(sys)).after))
 
 	// A declared lineage that loops (declarations are not checked as
 	// loads are) ends.
 	s.declare(version("p", "q"), nil)
 	s.declare(version("q", "p"), nil)
-	assert.Equal(t, []string{"p", "q"}, sorted(s.comesAfter(sys.System, "m", "p", cur(sys))))
+	assert.Equal(t, []string{"p", "q"}, sorted(s.view(sys.System, "m", "p", cur(sys)).after))
 }
 
+type (
+	msgA struct{ N int64 }
+	msgB struct{ N int64 }
+	msgC struct{ N int64 }
+)
+
 func TestShapeDeclarations(t *testing.T) {
-	s := newShapes()
+	sys := actortest.NewSystem(t)
+	s := newShapes(actor.TypeName)
 	assert.False(t, s.declared.Load())
-	vs, declares := s.of("m", "T")
-	assert.Empty(t, vs)
-	assert.False(t, declares)
+	assert.False(t, s.checks("m"))
 	assert.Empty(t, s.senderDecl("T"))
 
 	s.declare(version("v1", ""), []string{"T", "U"})
 	s.declare(version("v2", "v1"), []string{"T", "T"})
 	assert.True(t, s.declared.Load())
-	vs, declares = s.of("m", "T")
-	assert.Equal(t, []string{"v1", "v2"}, vs)
-	assert.True(t, declares)
-	vs, declares = s.of("m", "V")
-	assert.Empty(t, vs)
-	assert.True(t, declares, "m declares shapes, not V")
+	assert.True(t, s.checks("m"))
+	assert.False(t, s.checks("other"))
+	assert.Equal(t, []string{"v1", "v2"}, s.declaring(sys.System, "m", "T"))
+	assert.Empty(t, s.declaring(sys.System, "m", "V"))
+	assert.Equal(t, []string{"T", "U"}, sorted(s.view(sys.System, "m", "v2", nil).types))
+	assert.Equal(t, []string{"T", "U"}, sorted(s.view(sys.System, "m", "v1", nil).types))
 
 	decl := s.senderDecl("T")
 	assert.Equal(t, `{"m":["v1","v2"]}`, decl)
@@ -89,6 +94,30 @@ func TestShapeDeclarations(t *testing.T) {
 	assert.Empty(t, s.senderDeclares(decl, "other"))
 	assert.Empty(t, s.senderDeclares("", "m"))
 	assert.Empty(t, s.senderDeclares("{not json", "m"), "bad text is no declaration")
+}
+
+// What a version lists in its Types counts as declared, read from the
+// System for a loaded version, from the declaration for a retired one.
+func TestVersionTypesAreDeclarations(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	typed := func(name, follows string, types ...any) *actor.Version {
+		return actor.Define("m", name, actor.Funcs[int]{
+			Follows: follows, Codec: actor.JSON, Types: types,
+			Handle: func(ctx *actor.Context, s int, msg any) (int, error) { return s, nil },
+		})
+	}
+	v1, v2, v3 := typed("v1", "", msgA{}), typed("v2", "v1", msgB{}), typed("v3", "v2", msgC{})
+	for _, v := range []*actor.Version{v1, v2, v3} {
+		require.NoError(t, sys.Load(v))
+	}
+	a, b, c := actor.TypeName(reflectType(msgA{})), actor.TypeName(reflectType(msgB{})), actor.TypeName(reflectType(msgC{}))
+	s := newShapes(actor.TypeName)
+	s.declare(v1, []string{a})
+	assert.Equal(t, []string{a, b, c}, sorted(s.view(sys.System, "m", "v3", cur(sys)).types),
+		"v1 from its declaration (retired), v2 and v3 from the System")
+	assert.Equal(t, []string{a, b}, sorted(s.view(sys.System, "m", "v2", cur(sys)).types))
+	assert.Equal(t, []string{"v2"}, s.declaring(sys.System, "m", b))
+	assert.Equal(t, []string{"v3"}, s.declaring(sys.System, "m", c))
 }
 
 func TestNotAcceptedErrorSaysWhy(t *testing.T) {
@@ -137,17 +166,17 @@ func BenchmarkShapeCheck(b *testing.B) {
 	require.NoError(b, sys.Load(other))
 	opid, err := sys.Spawn("other", nil)
 	require.NoError(b, err)
-	n := &Node{sys: sys.System, shapes: newShapes()}
-	n.shapes.declare(v1, []string{"int64"})
+	n := &Node{sys: sys.System, shapes: newShapes(actor.TypeName)}
+	n.shapes.declare(v1, []string{"p.Get"})
 	n.shapes.declare(v2, []string{"p.Reset"})
-	decl := n.shapes.senderDecl("int64")
+	decl := n.shapes.senderDecl("p.Get")
 	for _, c := range []struct {
 		name string
 		to   actor.PID
 	}{{"declared", pid}, {"undeclared", opid}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if n.notAccepted(c.to, "int64", decl, "a@h") != nil {
+				if n.notAccepted(c.to, "p.Get", decl, "a@h") != nil {
 					b.Fatal("refused")
 				}
 			}

@@ -93,10 +93,14 @@ func TestMessageShapesCheckedAgainstTheTargetsVersion(t *testing.T) {
 	_, err = sysA.Call(ctxWait(t), pid, testkit.Reset{})
 	require.ErrorIs(t, err, cluster.ErrNotAccepted)
 
-	// A registered type no version of counter declares.
-	require.NoError(t, sysA.Send(pid, "hello"))
+	// A registered type no version of counter declares; a basic type,
+	// which every version takes, as in the core.
+	require.NoError(t, sysA.Send(pid, testkit.Ping{From: "a", N: 1}))
 	d = within(t, letters)
-	assert.EqualError(t, d.Reason, "cluster: counter@v1 does not accept string from a@localhost: no version of counter declares it")
+	assert.EqualError(t, d.Reason, "cluster: counter@v1 does not accept github.com/graftrt/graft/cluster/internal/testkit.Ping"+
+		" from a@localhost: no version of counter declares it")
+	require.NoError(t, sysA.Send(pid, "a basic type"))
+	assert.Equal(t, int64(4), count(t, a, c0))
 
 	// The echo module declares nothing: anything registered reaches it.
 	v, err := a.CallNamed(ctxWait(t), cluster.Name{Name: "echo", Node: b.Name()}, testkit.Reset{})
@@ -166,9 +170,21 @@ func TestRegisterMessagesRejectsBadInput(t *testing.T) {
 	require.ErrorIs(t, n.RegisterMessages(actor.Define("", "v1", actor.Funcs[int]{}), testkit.Reset{}), cluster.ErrBadType)
 	require.ErrorIs(t, n.RegisterMessages(v1, nil), cluster.ErrBadType)
 	require.ErrorIs(t, n.RegisterMessages(v1, &testkit.Reset{}), cluster.ErrBadType)
-	require.NoError(t, n.RegisterMessages(v1), "a version that introduces no shape")
+	require.NoError(t, n.RegisterMessages(v1), "what the version lists in its Types")
 	type fresh struct{ X int64 }
 	require.NoError(t, n.RegisterMessages(v1, fresh{}), "an unregistered type is registered with EDF")
+
+	// A type the version lists that EDF cannot carry: a codec first.
+	type hidden struct{ x int64 }
+	listing := func(types ...any) *actor.Version {
+		return actor.Define("lists", "v1", actor.Funcs[int]{Types: types})
+	}
+	err := n.RegisterMessages(listing(hidden{}))
+	require.ErrorIs(t, err, cluster.ErrBadType)
+	assert.Contains(t, err.Error(), "lists@v1 lists it in its Types")
+	require.NoError(t, n.RegisterCodec(hidden{}, "hidden", panicky{}))
+	require.NoError(t, n.RegisterMessages(listing(hidden{})))
+	require.NoError(t, n.RegisterMessages(listing(&testkit.Ping{})), "a pointer is declared, not registered")
 }
 
 // A cluster-wide upgrade, one node per wave: between the waves, a node

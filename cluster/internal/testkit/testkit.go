@@ -188,7 +188,9 @@ type Reset struct{}
 // Counter returns the module "counter" in two versions: v2 follows v1,
 // with a CodeChange and a Downgrade. With badV2, v2's CodeChange fails
 // (a node whose dry run refuses the plan). Every message but Version (and
-// Reset, on v2) adds one; a call answers the count before it.
+// Reset, on v2) adds one; a call answers the count before it. Each
+// version lists the message types it takes in its Types (increments are
+// int64, a basic type).
 func Counter(badV2 bool) (v1, v2 *actor.Version) {
 	handle := func(ctx *actor.Context, n int64, msg any) (int64, error) {
 		if _, ok := msg.(Version); ok {
@@ -200,9 +202,11 @@ func Counter(badV2 bool) (v1, v2 *actor.Version) {
 		}
 		return n + 1, nil
 	}
-	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Handle: handle})
+	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Codec: actor.JSON, Types: []any{Version{}}, Handle: handle})
 	v2 = actor.Define("counter", "v2", actor.Funcs[int64]{
 		Follows: "v1",
+		Codec:   actor.JSON,
+		Types:   []any{Version{}, Reset{}},
 		Handle: func(ctx *actor.Context, n int64, msg any) (int64, error) {
 			if _, ok := msg.(Reset); ok {
 				return 0, nil
@@ -220,13 +224,14 @@ func Counter(badV2 bool) (v1, v2 *actor.Version) {
 	return v1, v2
 }
 
-// DeclareCounter declares the counter's message shapes on n: v1 takes
-// increments (int64) and Version; v2 adds Reset.
+// DeclareCounter declares the counter's versions on n, with the message
+// types their Types list: v1 takes Version (and increments, int64, a
+// basic type); v2 adds Reset.
 func DeclareCounter(n *cluster.Node, v1, v2 *actor.Version) error {
-	if err := n.RegisterMessages(v1, int64(0), Version{}); err != nil {
+	if err := n.RegisterMessages(v1); err != nil {
 		return err
 	}
-	return n.RegisterMessages(v2, Reset{})
+	return n.RegisterMessages(v2)
 }
 
 // Push makes Echo send, to the counter Name on Node, Count increments
