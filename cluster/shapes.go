@@ -30,9 +30,10 @@ type NotAcceptedError struct {
 	// Type is the message's type as named on the wire (package path and
 	// type name for a type registered by sample).
 	Type string
-	// Declared lists the versions of Module the type is a message shape
-	// of, by this node's declarations or, where it has none for it, by the
-	// sender's (BySender); empty when no version of Module declares it.
+	// Declared lists the versions of Module that declare the type (in
+	// their Types, or through RegisterMessages) as this node knows them
+	// or, where none does here, as the sender's declaration says
+	// (BySender); empty when no version of Module declares it.
 	Declared []string
 	BySender bool
 	// From is the node the message came from.
