@@ -108,7 +108,11 @@ type moduleShapes struct {
 // module's versions.
 type view struct {
 	after map[string]bool // the version and every version it comes after
-	types map[string]bool // the wire names those versions declare
+	// types are the wire names those versions declare, and the basic
+	// types.
+	types map[string]bool
+	// checked: the module is declared here (RegisterMessages).
+	checked bool
 }
 
 type viewKey struct {
@@ -160,13 +164,6 @@ func (s *shapes) declare(v *actor.Version, types []string) {
 	clear(s.views)
 	s.viewMu.Unlock()
 	s.declared.Store(true)
-}
-
-// checks reports whether module has declarations here.
-func (s *shapes) checks(module string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.modules[module] != nil
 }
 
 // senderDecl is what a sender says of a message's type on the wire: for
@@ -242,8 +239,10 @@ func (s *shapes) view(sys *actor.System, module, version string, cur *actor.Vers
 
 	lineage := make(map[string]actor.Lineage)
 	declared := make(map[string][]string)
+	vw := &view{after: map[string]bool{version: true}, types: maps.Clone(basic)}
 	s.mu.RLock()
 	if ms := s.modules[module]; ms != nil {
+		vw.checked = true
 		for name, l := range ms.lineage {
 			lineage[name] = l
 		}
@@ -256,7 +255,6 @@ func (s *shapes) view(sys *actor.System, module, version string, cur *actor.Vers
 	for name, v := range loaded {
 		lineage[name] = v.Lineage()
 	}
-	vw := &view{after: map[string]bool{version: true}, types: make(map[string]bool)}
 	queue := []string{version}
 	for len(queue) > 0 {
 		name := queue[0]
@@ -345,15 +343,11 @@ func (n *Node) checksShapes(decl string) bool {
 // before its next message. This node's declarations decide; where none of
 // its versions declares the type, the sender's declaration does.
 func (n *Node) notAccepted(to actor.PID, typ, decl, from string) error {
-	if !n.checksShapes(decl) || basic[typ] {
+	if !n.checksShapes(decl) {
 		return nil
 	}
 	pv, ok := n.sys.VersionOf(to)
 	if !ok {
-		return nil
-	}
-	checked := n.shapes.checks(pv.Module)
-	if !checked && decl == "" {
 		return nil
 	}
 	version := pv.Version
@@ -361,33 +355,32 @@ func (n *Node) notAccepted(to actor.PID, typ, decl, from string) error {
 	if !pv.Pinned && cur != nil {
 		version = cur.Name()
 	}
-	var vw *view
-	refused := &NotAcceptedError{Module: pv.Module, Version: version, Type: typ, From: from}
-	if checked {
-		if vw = n.shapes.view(n.sys, pv.Module, version, cur); vw.types[typ] {
-			return nil
-		}
-		if refused.Declared = n.shapes.declaring(n.sys, pv.Module, typ); len(refused.Declared) > 0 {
-			return refused
+	vw := n.shapes.view(n.sys, pv.Module, version, cur)
+	if vw.types[typ] || (!vw.checked && decl == "") {
+		return nil
+	}
+	refused := func(declared []string, bySender bool) error {
+		return &NotAcceptedError{Module: pv.Module, Version: version, Type: typ, From: from,
+			Declared: declared, BySender: bySender}
+	}
+	if vw.checked {
+		if own := n.shapes.declaring(n.sys, pv.Module, typ); len(own) > 0 {
+			return refused(own, false)
 		}
 	}
 	bySender := n.shapes.senderDeclares(decl, pv.Module)
 	if len(bySender) == 0 {
-		if checked {
-			return refused // no version declares it
+		if vw.checked {
+			return refused(nil, false) // no version declares it
 		}
 		return nil
-	}
-	if vw == nil {
-		vw = n.shapes.view(n.sys, pv.Module, version, cur)
 	}
 	for _, d := range bySender {
 		if vw.after[d] {
 			return nil
 		}
 	}
-	refused.Declared, refused.BySender = slices.Clone(bySender), true
-	return refused
+	return refused(slices.Clone(bySender), true)
 }
 
 // RegisterMessages declares the message types version v of its module
