@@ -89,6 +89,9 @@ type shapes struct {
 	// version of a module adds entries).
 	viewMu sync.Mutex
 	views  map[viewKey]*view // guarded by viewMu
+	// gen counts declarations: a view computed while one was made is not
+	// kept. Guarded by viewMu.
+	gen uint64
 
 	// decls caches senders' declarations as read (parseDecl): a few
 	// distinct texts, one per declared type and sender build, arrive with
@@ -162,6 +165,7 @@ func (s *shapes) declare(v *actor.Version, types []string) {
 	s.mu.Unlock()
 	s.viewMu.Lock()
 	clear(s.views)
+	s.gen++
 	s.viewMu.Unlock()
 	s.declared.Store(true)
 }
@@ -235,6 +239,7 @@ func (s *shapes) view(sys *actor.System, module, version string, cur *actor.Vers
 		s.viewMu.Unlock()
 		return vw
 	}
+	gen := s.gen
 	s.viewMu.Unlock()
 
 	lineage := make(map[string]actor.Lineage)
@@ -283,7 +288,9 @@ func (s *shapes) view(sys *actor.System, module, version string, cur *actor.Vers
 	if len(s.views) >= cacheCap {
 		clear(s.views)
 	}
-	s.views[key] = vw
+	if s.gen == gen {
+		s.views[key] = vw
+	}
 	s.viewMu.Unlock()
 	return vw
 }
