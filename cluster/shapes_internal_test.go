@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -195,4 +197,31 @@ func BenchmarkShapeCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Checks run on the bridge and on the goroutines serving calls while
+// declarations come in: run with -race (the package's other tests cannot
+// be, Ergo has races of its own; this one starts no node).
+func TestShapeChecksWhileDeclaring(t *testing.T) {
+	sys := actortest.NewSystem(t, actortest.WithLogLevel(zap.NewAtomicLevelAt(zap.ErrorLevel)))
+	v1, v2 := version("v1", ""), version("v2", "v1")
+	require.NoError(t, sys.Load(v1))
+	pid, err := sys.Spawn("m", nil)
+	require.NoError(t, err)
+	n := &Node{sys: sys.System, shapes: newShapes(actor.TypeName)}
+	n.shapes.declare(v1, []string{"p.Get"})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 2000 {
+				assert.NoError(t, n.notAccepted(pid, "p.Get", "", "a@h"))
+				assert.ErrorIs(t, n.notAccepted(pid, "p.Reset", `{"m":["v2"]}`, "a@h"), ErrNotAccepted)
+			}
+		})
+	}
+	for i := range 200 {
+		n.shapes.declare(v2, []string{fmt.Sprint("p.T", i)})
+	}
+	wg.Wait()
+	assert.Equal(t, []string{"v2"}, n.shapes.declaring(sys.System, "m", "p.T199"))
 }
