@@ -34,6 +34,9 @@ type codecEntry struct {
 	name string
 	typ  reflect.Type
 	c    Codec
+	// decl is what this node declares of the type as a message shape
+	// (shapes.senderDecl), sent with every message of it.
+	decl string
 }
 
 // builtin are the types every node knows without registration: EDF
@@ -93,27 +96,56 @@ func (cs *codecs) add(e codecEntry) error {
 	if old, ok := cs.byType[e.typ]; ok && old.name != e.name {
 		return fmt.Errorf("%w: %v is registered as %q", ErrBadType, e.typ, old.name)
 	}
+	if old, ok := cs.byType[e.typ]; ok {
+		e.decl = old.decl
+	}
 	cs.byType[e.typ], cs.byName[e.name] = e, e
 	return nil
+}
+
+// nameOf returns the name t is registered under.
+func (cs *codecs) nameOf(t reflect.Type) (string, bool) {
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
+	e, ok := cs.byType[t]
+	return e.name, ok
+}
+
+// setDecl records what this node declares of the registered type t as a
+// message shape.
+func (cs *codecs) setDecl(t reflect.Type, decl string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if e, ok := cs.byType[t]; ok {
+		e.decl = decl
+		cs.byType[t], cs.byName[e.name] = e, e
+	}
 }
 
 // encode returns v's codec name and bytes; an unregistered type is
 // ErrUnregistered.
 func (cs *codecs) encode(v any) (string, []byte, error) {
+	name, b, _, err := cs.encodeMessage(v)
+	return name, b, err
+}
+
+// encodeMessage is encode, and also returns what this node declares of
+// v's type as a message shape (see shapes.senderDecl).
+func (cs *codecs) encodeMessage(v any) (name string, b []byte, decl string, err error) {
 	if v == nil {
-		return "", nil, nil
+		return "", nil, "", nil
 	}
 	cs.mu.RLock()
 	e, ok := cs.byType[reflect.TypeOf(v)]
 	cs.mu.RUnlock()
 	if !ok {
-		return "", nil, fmt.Errorf("%w: %T (register it with Node.Register on every node)", ErrUnregistered, v)
+		return "", nil, "", fmt.Errorf("%w: %T (register it with Node.Register or RegisterMessages on every node)", ErrUnregistered, v)
 	}
-	b, err := safeEncode(e.c, v)
+	b, err = safeEncode(e.c, v)
 	if err != nil {
-		return "", nil, fmt.Errorf("cluster: encode %T: %w", v, err)
+		return "", nil, "", fmt.Errorf("cluster: encode %T: %w", v, err)
 	}
-	return e.name, b, nil
+	return e.name, b, e.decl, nil
 }
 
 // decode turns what encode wrote back into a value.

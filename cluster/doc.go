@@ -27,9 +27,14 @@
 // A message crosses nodes encoded by the codec registered for its type
 // (Register: Ergo's EDF; RegisterCodec: any other). A Send of a type that
 // is not registered fails at the sender with ErrUnregistered; a message
-// the far node cannot decode is a dead letter there. A PID inside a
-// message is local to the node that wrote it: send names, or let the far
-// node look the process up.
+// the far node cannot decode is a dead letter there. RegisterMessages
+// declares types as the message shapes of a module's version: a message
+// for a process of a module with declared shapes is checked, on the
+// process's node, against the version the process runs and the versions
+// it comes after in the lineage; one that version does not accept is a
+// dead letter there with a *NotAcceptedError (a call gets the error). A
+// PID inside a message is local to the node that wrote it: send names, or
+// let the far node look the process up.
 //
 // # Guarantees
 //

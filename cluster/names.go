@@ -46,7 +46,7 @@ func (n *Node) SendNamed(name Name, msg any) error {
 	if name.Name == "" {
 		return fmt.Errorf("%w: empty name", actor.ErrInvalidName)
 	}
-	typ, data, err := n.codecs.encode(msg)
+	typ, data, decl, err := n.codecs.encodeMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,8 @@ func (n *Node) SendNamed(name Name, msg any) error {
 		return fmt.Errorf("cluster: send to %v: %w", name, err)
 	}
 	// Accounted for as a Send is; if lost, the dead letter says to whom.
-	return n.sendTracked(p, actor.PID{}, ToName{Name: name, Message: msg}, wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data})
+	return n.sendTracked(p, actor.PID{}, ToName{Name: name, Message: msg},
+		wire{Kind: kSendNamed, Name: name.Name, Type: typ, Data: data, ErrText: decl})
 }
 
 // CallNamed calls the process registered as name.Name on name.Node and

@@ -125,6 +125,7 @@ type Node struct {
 	// node's Version) and from every message.
 	incarnation uint64
 	codecs      *codecs
+	shapes      *shapes
 	detach      func()
 
 	refs atomic.Uint64
@@ -328,6 +329,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
+	n.shapes = newShapes(n.wireName)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	detach, err := sys.AttachRemote(remote{n})
 	if err != nil {
@@ -451,7 +453,8 @@ func (n *Node) System() *actor.System { return n.sys }
 // node that sends or receives a type registers it; a Send of an
 // unregistered type fails at the sender with ErrUnregistered. Strings,
 // bools, int, int32, int64, uint32, uint64, float64 and []byte need no
-// registration.
+// registration. A type registered this way belongs to no version: to
+// declare it a message shape of a module's version, use RegisterMessages.
 func (n *Node) Register(samples ...any) error {
 	for _, v := range samples {
 		if err := n.codecs.register(v); err != nil {

@@ -19,7 +19,7 @@ type remote struct{ n *Node }
 
 func (r remote) Send(to actor.PID, msg any) error {
 	n := r.n
-	typ, data, err := n.codecs.encode(msg)
+	typ, data, decl, err := n.codecs.encodeMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func (r remote) Send(to actor.PID, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", to, err)
 	}
-	if err := n.sendTracked(p, to, msg, wire{Kind: kSend, To: to.ID(), Type: typ, Data: data}); err != nil {
+	if err := n.sendTracked(p, to, msg, wire{Kind: kSend, To: to.ID(), Type: typ, Data: data, ErrText: decl}); err != nil {
 		return fmt.Errorf("cluster: send to %v: %w", to, err)
 	}
 	return nil
@@ -97,11 +97,11 @@ func (r remote) Call(ctx context.Context, to actor.PID, req any) (any, error) {
 
 // call sends w carrying req and waits for the answer.
 func (n *Node) call(ctx context.Context, p *peer, to actor.PID, w wire, req any) (any, error) {
-	typ, data, err := n.codecs.encode(req)
+	typ, data, decl, err := n.codecs.encodeMessage(req)
 	if err != nil {
 		return nil, err
 	}
-	w.Type, w.Data = typ, data
+	w.Type, w.Data, w.ErrText = typ, data, decl
 	if dl, ok := ctx.Deadline(); ok {
 		w.Timeout = int64(time.Until(dl))
 		if w.Timeout <= 0 {
@@ -364,6 +364,19 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	case kSend:
 		n.ackLater(b, p, w.Ref)
 		msg, err := n.codecs.decode(w.Type, w.Data)
+		var refused error
+		if !stale {
+			// Checked before the decoding error: the version's refusal
+			// says more than "not registered here".
+			refused = n.notAccepted(to, w.Type, w.ErrText, string(p.name))
+		}
+		if refused != nil {
+			if msg == nil {
+				msg = Undecodable{Type: w.Type, Data: w.Data}
+			}
+			n.sys.Undeliverable(to, msg, refused)
+			return
+		}
 		if err != nil {
 			n.sys.Undeliverable(to, Undecodable{Type: w.Type, Data: w.Data}, err)
 			return
@@ -378,7 +391,20 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	case kSendNamed:
 		n.ackLater(b, p, w.Ref)
 		msg, err := n.codecs.decode(w.Type, w.Data)
-		if err != nil {
+		var refused error
+		if n.checksShapes(w.ErrText) {
+			if pid, ok := n.sys.Whereis(w.Name); ok {
+				refused = n.notAccepted(pid, w.Type, w.ErrText, string(p.name))
+			}
+		}
+		switch {
+		case refused != nil:
+			if msg == nil {
+				msg = Undecodable{Type: w.Type, Data: w.Data}
+			}
+			n.sys.Undeliverable(actor.PID{}, ToName{Name: Name{Name: w.Name, Node: string(n.name)}, Message: msg}, refused)
+			return
+		case err != nil:
 			n.sys.Undeliverable(actor.PID{}, Undecodable{Type: w.Type, Data: w.Data}, err)
 			return
 		}
@@ -501,12 +527,21 @@ func (n *Node) serve(p *peer, w wire) {
 		return
 	}
 	req, err := n.codecs.decode(w.Type, w.Data)
+	to, known := actor.NewPID(0, w.To), true
+	if w.Kind == kCallNamed && n.checksShapes(w.ErrText) {
+		to, known = n.sys.Whereis(w.Name)
+	}
+	if known {
+		if refused := n.notAccepted(to, w.Type, w.ErrText, string(p.name)); refused != nil {
+			err = refused
+		}
+	}
 	var v any
 	if err == nil {
 		if w.Kind == kCallNamed {
 			v, err = n.sys.CallNamed(ctx, w.Name, req)
 		} else {
-			v, err = n.sys.Call(ctx, actor.NewPID(0, w.To), req)
+			v, err = n.sys.Call(ctx, to, req)
 		}
 	}
 	n.reply(p, w.Ref, v, err)

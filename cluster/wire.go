@@ -32,6 +32,12 @@ type wire struct {
 	Data []byte
 	// An exit reason or an error (see encodeErr).
 	ErrKind uint8
+	// ErrText is the error's text. On a message (kSend, kSendNamed, kCall,
+	// kCallNamed), which carries no error, it is instead what the sender
+	// declares of the message's type as a message shape
+	// (shapes.senderDecl): the field is free on those kinds, and a new
+	// field would change the wire's EDF layout, which nodes of other Graft
+	// builds could not decode (old ones ignore it there).
 	ErrText string
 	// Exit marks an error that is the exit of the process asked (an
 	// *actor.ExitError); Link marks an exit signal sent through a link.
@@ -72,6 +78,8 @@ var knownErrs = []error{
 	actor.ErrMailboxFull, actor.ErrUnknownName, actor.ErrUnknownModule, actor.ErrTimeout,
 	actor.ErrNoReply, actor.ErrCallSelf, actor.ErrStopping, actor.ErrNilMessage,
 	ErrUnregistered, ErrDecode,
+	// Added later, at the end: the kinds above keep their numbers.
+	ErrNotAccepted,
 }
 
 const kindShutdownReason = 254 // actor.ShutdownReason: {shutdown, Detail}, Detail as text

@@ -6,6 +6,8 @@ package testkit
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/graftrt/graft/actor"
@@ -59,7 +61,8 @@ type (
 
 // Types lists the message types, for Node.Register.
 func Types() []any {
-	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}, Leave{}}
+	return []any{Ping{}, Crash{}, Seen{}, Self{}, Stall{}, LinkTo{}, Relay{}, Notes{}, AskSeen{}, Version{}, Leave{},
+		Reset{}, Push{}, Letters{}}
 }
 
 type echoState struct {
@@ -142,6 +145,12 @@ func Echo(n *cluster.Node) *actor.Version {
 				} else {
 					ctx.Reply(v)
 				}
+			case Push:
+				if v, err := push(n, m); err != nil {
+					ctx.ReplyError(err)
+				} else {
+					ctx.Reply(v)
+				}
 			case Leave:
 				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -172,9 +181,16 @@ func (s *echoState) note(n *cluster.Node, text string) {
 // Version asks a counter process which version handles it (a string).
 type Version struct{}
 
+// Reset sets a counter on v2 to zero: a message shape v2 introduces (see
+// DeclareCounter). A counter on v1 would take it for an increment.
+type Reset struct{}
+
 // Counter returns the module "counter" in two versions: v2 follows v1,
 // with a CodeChange and a Downgrade. With badV2, v2's CodeChange fails
-// (a node whose dry run refuses the plan).
+// (a node whose dry run refuses the plan). Every message but Version (and
+// Reset, on v2) adds one; a call answers the count before it. Each
+// version lists the message types it takes in its Types (increments are
+// int64, a basic type).
 func Counter(badV2 bool) (v1, v2 *actor.Version) {
 	handle := func(ctx *actor.Context, n int64, msg any) (int64, error) {
 		if _, ok := msg.(Version); ok {
@@ -186,10 +202,17 @@ func Counter(badV2 bool) (v1, v2 *actor.Version) {
 		}
 		return n + 1, nil
 	}
-	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Handle: handle})
+	v1 = actor.Define("counter", "v1", actor.Funcs[int64]{Codec: actor.JSON, Types: []any{Version{}}, Handle: handle})
 	v2 = actor.Define("counter", "v2", actor.Funcs[int64]{
 		Follows: "v1",
-		Handle:  handle,
+		Codec:   actor.JSON,
+		Types:   []any{Version{}, Reset{}},
+		Handle: func(ctx *actor.Context, n int64, msg any) (int64, error) {
+			if _, ok := msg.(Reset); ok {
+				return 0, nil
+			}
+			return handle(ctx, n, msg)
+		},
 		CodeChange: actor.Migrate(func(n int64, extra any) (int64, error) {
 			if badV2 {
 				return 0, fmt.Errorf("v2 refuses this node's state")
@@ -199,4 +222,92 @@ func Counter(badV2 bool) (v1, v2 *actor.Version) {
 		Downgrade: func(to string, n int64, extra any) (any, error) { return n, nil },
 	})
 	return v1, v2
+}
+
+// DeclareCounter declares the counter's versions on n, with the message
+// types their Types list: v1 takes Version (and increments, int64, a
+// basic type); v2 adds Reset.
+func DeclareCounter(n *cluster.Node, v1, v2 *actor.Version) error {
+	if err := n.RegisterMessages(v1); err != nil {
+		return err
+	}
+	return n.RegisterMessages(v2)
+}
+
+// Push makes Echo send, to the counter Name on Node, Count increments
+// (int64 1) with, if Reset, a Reset after the first Before of them; then
+// it calls the counter with an increment, which arrives after them, and
+// answers with the count that call saw (int64), or with the first error.
+type Push struct {
+	Name, Node    string
+	Count, Before int64
+	Reset         bool
+}
+
+func push(n *cluster.Node, m Push) (any, error) {
+	to := cluster.Name{Name: m.Name, Node: m.Node}
+	for i := range m.Count {
+		if m.Reset && i == m.Before {
+			if err := n.SendNamed(to, Reset{}); err != nil {
+				return nil, err
+			}
+		}
+		if err := n.SendNamed(to, int64(1)); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return n.CallNamed(ctx, to, int64(1))
+}
+
+// Letters asks the "letters" process (LetterBook) for the dead letters
+// of its node so far: one line each, "<message type>: <reason>" (the type
+// of the message a ToName carries, for one sent by name), in the
+// order they were reported (a string).
+type Letters struct{}
+
+// LetterBook is the module "letters": its process records the dead
+// letters of its System from its start, and answers Letters.
+func LetterBook(sys *actor.System) *actor.Version {
+	return actor.Define("letters", "v1", actor.Funcs[*book]{
+		Init: func(ctx *actor.Context, args any) (*book, error) {
+			b := &book{}
+			b.cancel = sys.Subscribe(func(e actor.Event) {
+				if d, ok := e.(actor.DeadLetter); ok {
+					msg := d.Message
+					if tn, ok := msg.(cluster.ToName); ok {
+						msg = tn.Message
+					}
+					b.add(fmt.Sprintf("%T: %v", msg, d.Reason))
+				}
+			})
+			return b, nil
+		},
+		Handle: func(ctx *actor.Context, b *book, msg any) (*book, error) {
+			if _, ok := msg.(Letters); ok {
+				ctx.Reply(b.String())
+			}
+			return b, nil
+		},
+		Terminate: func(ctx *actor.Context, b *book, reason error) { b.cancel() },
+	})
+}
+
+type book struct {
+	cancel func()
+	mu     sync.Mutex
+	lines  []string // guarded by mu
+}
+
+func (b *book) add(line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, line)
+}
+
+func (b *book) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
 }

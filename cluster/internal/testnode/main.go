@@ -1,6 +1,8 @@
 // Command testnode is one node of the cluster tests: it joins a cluster,
-// loads the test modules, registers an "echo" process, prints "ready" and
-// runs until its standard input closes (the test ended, or died).
+// loads the test modules (the counter with its message shapes declared),
+// registers an "echo" process (and, with -letters, a "letters" process),
+// prints "ready" and runs until its standard input closes (the test
+// ended, or died).
 package main
 
 import (
@@ -27,14 +29,15 @@ func main() {
 	badV2 := flag.Bool("bad-v2", false, "load a v2 of counter whose migration fails")
 	counters := flag.Int("counters", 3, "counters under the supervisor")
 	tick := flag.Duration("net-tick", 0, "the node's NetTickTime (0: the default)")
+	letters := flag.Bool("letters", false, `run the process "letters", which records the node's dead letters`)
 	flag.Parse()
-	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters, *tick); err != nil {
+	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters, *tick, *letters); err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Duration) error {
+func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Duration, letters bool) error {
 	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	if err != nil {
 		return err
@@ -55,10 +58,21 @@ func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Du
 	if _, err := sys.Spawn("echo", nil, actor.WithName("echo")); err != nil {
 		return err
 	}
+	if letters {
+		if err := sys.Load(testkit.LetterBook(sys)); err != nil {
+			return err
+		}
+		if _, err := sys.Spawn("letters", nil, actor.WithName("letters")); err != nil {
+			return err
+		}
+	}
 	// Counters on v1 under a supervisor, upgraded by cluster-wide plans
 	// through the node's agent; v2 is known, not loaded.
 	v1, v2 := testkit.Counter(badV2)
 	if err := sys.Load(v1); err != nil {
+		return err
+	}
+	if err := testkit.DeclareCounter(n, v1, v2); err != nil {
 		return err
 	}
 	var specs []supervisor.ChildSpec
