@@ -223,43 +223,19 @@ func settle(b *testing.B, sys *actor.System, procs int) int64 {
 // was queued at the shutdown is lost, and so is every state.
 //
 //	go test -run '^$' -bench 'Handoff|Restart|SocketOnly' -benchtime 1x ./handoff
-func BenchmarkRestartPlain(b *testing.B) {
-	const procs = 10_000
-	for range b.N {
-		var handledOld, handledNew atomic.Int64
-		old := actortest.NewSystem(b)
-		require.NoError(b, old.Load(blobVersion("v1", "", &handledOld)))
-		fleet(b, old.System, procs)
-		s := startSender(old.System, procs)
-		sys := actortest.NewSystem(b)
-		require.NoError(b, sys.Load(blobVersion("v2", "", &handledNew)))
-
-		b.ResetTimer()
-		begin := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		require.NoError(b, old.Shutdown(ctx))
-		cancel()
-		remembered := handledOld.Load() // what the old states held
-		fleet(b, sys.System, procs)
-		s.target.Store(sys.System)
-		total := time.Since(begin)
-		b.StopTimer()
-		s.end()
-		kept := settle(b, sys.System, procs) - handledNew.Load()
-		b.ReportMetric(float64(total.Milliseconds()), "total-ms")
-		b.ReportMetric(float64(max(total, s.longest).Milliseconds()), "pause-ms")
-		b.ReportMetric(float64(s.sent.Load()-handledOld.Load()-handledNew.Load()), "lost")
-		b.ReportMetric(float64(s.refused.Load()), "refused")
-		b.ReportMetric(float64(remembered-kept), "state-lost") // increments the states forgot
-	}
-}
+func BenchmarkRestartPlain(b *testing.B) { benchRedeploy(b, true) }
 
 // BenchmarkSocketOnly deploys the new build as a socket-only handoff
 // does (tableflip, Envoy's hot restart): the new build starts its
 // processes afresh beside the old one, takes the traffic when it is
 // ready, and the old one then stops. No send is refused, but every state
 // is lost, and so is what the old processes had queued when they stopped.
-func BenchmarkSocketOnly(b *testing.B) {
+func BenchmarkSocketOnly(b *testing.B) { benchRedeploy(b, false) }
+
+// benchRedeploy deploys a new build of 10,000 processes without a
+// handoff: stopping the old build first (a plain restart) or last (a
+// socket-only handoff).
+func benchRedeploy(b *testing.B, stopFirst bool) {
 	const procs = 10_000
 	for range b.N {
 		var handledOld, handledNew atomic.Int64
@@ -269,21 +245,32 @@ func BenchmarkSocketOnly(b *testing.B) {
 		s := startSender(old.System, procs)
 		sys := actortest.NewSystem(b)
 		require.NoError(b, sys.Load(blobVersion("v2", "", &handledNew)))
+		stopOld := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			require.NoError(b, old.Shutdown(ctx))
+		}
 
 		b.ResetTimer()
 		begin := time.Now()
+		if stopFirst {
+			stopOld()
+		}
 		fleet(b, sys.System, procs)
 		s.target.Store(sys.System)
 		total := time.Since(begin)
 		b.StopTimer()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		require.NoError(b, old.Shutdown(ctx))
-		cancel()
-		remembered := handledOld.Load() // what the old states held
+		pause := s.longest
+		if stopFirst {
+			pause = max(total, pause) // every process is down from the trigger
+		} else {
+			stopOld()
+		}
+		remembered := handledOld.Load() // the increments the old states held
 		s.end()
 		kept := settle(b, sys.System, procs) - handledNew.Load()
 		b.ReportMetric(float64(total.Milliseconds()), "total-ms")
-		b.ReportMetric(float64(s.longest.Milliseconds()), "pause-ms")
+		b.ReportMetric(float64(pause.Milliseconds()), "pause-ms")
 		b.ReportMetric(float64(s.sent.Load()-handledOld.Load()-handledNew.Load()), "lost")
 		b.ReportMetric(float64(s.refused.Load()), "refused")
 		b.ReportMetric(float64(remembered-kept), "state-lost") // increments the states forgot
