@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/graftrt/graft/actor"
@@ -84,12 +85,13 @@ type agent struct {
 // it closes stop to end the run (the coordinator's finish), and on its
 // own exit cancels it too and waits for done.
 type nodeRun struct {
-	origin string
-	stop   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
-	res    *chaos.Result // set before done closes
-	err    error
+	origin  string
+	stop    chan struct{}
+	stopped sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{}
+	res     *chaos.Result // set before done closes
+	err     error
 }
 
 func (nr *nodeRun) ended() bool {
@@ -101,13 +103,7 @@ func (nr *nodeRun) ended() bool {
 	}
 }
 
-func (nr *nodeRun) end() {
-	select {
-	case <-nr.stop:
-	default:
-		close(nr.stop)
-	}
-}
+func (nr *nodeRun) end() { nr.stopped.Do(func() { close(nr.stop) }) }
 
 // Messages the agent sends itself (never across nodes).
 type (
@@ -217,6 +213,17 @@ func (a *agent) startRun(ctx *actor.Context, req startReq) {
 		defer cancel()
 		nr.res, nr.err = chaos.Run(runCtx, sys, root, cfg)
 		_ = sys.Send(self, runEnded{nr}) // the agent may be gone: Terminate waits on done then
+	}()
+	// An agent killed (no Terminate) must not leave its run going on:
+	// nothing else would end it.
+	exited := sys.Watch(self)
+	go func() {
+		select {
+		case <-exited.Done():
+			nr.end()
+			cancel()
+		case <-nr.done:
+		}
 	}()
 	a.run, a.finishing = nr, nil
 	a.starting, a.startAnswer = ctx.Defer(), startAns{Targets: data}

@@ -496,7 +496,7 @@ func (r *run) hold(ctx context.Context, ns *nodeState) (*held, bool) {
 	r.res.Calls++
 	for {
 		n, err := ping()
-		if err != nil {
+		if err != nil || len(h.done) > 0 { // the hold ended already: the connection went
 			return h, false
 		}
 		if n > before {
