@@ -122,6 +122,7 @@ func TestBadArguments(t *testing.T) {
 		{Nodes: []string{"b@localhost"}, Killable: []string{"c@localhost"}},
 		{Nodes: []string{"b@localhost"}, Weights: map[clusterchaos.Kind]int{"flood": 1}},
 		{Nodes: []string{"b@localhost"}, Weights: map[clusterchaos.Kind]int{clusterchaos.Disconnect: -1}},
+		{Nodes: []string{"b@localhost"}, Weights: map[clusterchaos.Kind]int{clusterchaos.NodeKill: 1}}, // no Control
 	} {
 		_, err := clusterchaos.Run(context.Background(), n, cfg)
 		assert.ErrorIs(t, err, clusterchaos.ErrBadArgs, "%+v", cfg)

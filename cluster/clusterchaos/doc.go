@@ -60,8 +60,11 @@
 //     with it queued), or refused at send; none lost, none duplicated. A
 //     node that is killed takes its records with it, as a process takes
 //     its mailbox: what an earlier incarnation acknowledged and did not
-//     handle is counted nowhere, so messages sent to a killed incarnation
-//     are only checked for being counted twice where they can be seen;
+//     handle is counted nowhere. The run asks a node for its records
+//     right before it kills it, and checks the messages sent to a killed
+//     incarnation against them for being counted twice (taken there and
+//     reported here, say); Result.Unseen counts those accounted for
+//     nowhere;
 //   - per sender, each receiving process handled the messages in the
 //     order sent (order is a promise per process: a restarted worker is
 //     another one);

@@ -87,9 +87,11 @@ func (l *ledger) dead(node int, m fault.Msg) {
 type tally struct {
 	sent, refused, handled, deadHere, deadThere int64
 	// toKilled counts messages sent to an incarnation of a node that was
-	// killed later: its records died with it, so they may be counted
-	// nowhere, and are not counted as lost.
+	// killed later: what it took after the run's last look at its records
+	// died with it, so they may be counted nowhere, and are not counted as
+	// lost; they are still checked for being counted twice.
 	toKilled     int64
+	unseen       int64 // of toKilled: accounted for nowhere
 	pending      int64 // sent to a node's last incarnation, neither handled nor reported
 	duplicated   int64 // handled or reported more than once, or refused and still handled or reported
 	disorder     int64
@@ -98,14 +100,13 @@ type tally struct {
 }
 
 // tally puts the ledger and the nodes' records together: final holds
-// each node's last incarnation, recs the records of that incarnation (a
-// node's accounts die with it), names the nodes' and targets' names for
-// the details.
-func (l *ledger) tally(final []uint32, recs []map[recordKey][]uint8, disorder []int, name func(node, target int) string) tally {
+// each node's last incarnation; sets, by node, every set of records the
+// run has of it (its last incarnation's, and the snapshots of killed ones
+// taken just before their kill); name names a node's target for the
+// details. A message's outcomes are counted over all of them: a message
+// is taken by one incarnation at most.
+func (l *ledger) tally(final []uint32, sets [][]map[recordKey][]uint8, name func(node, target int) string) tally {
 	var t tally
-	for _, d := range disorder {
-		t.disorder += int64(d)
-	}
 	l.mu.Lock()
 	keys := make([]ledgerKey, 0, len(l.streams))
 	streams := make([]*sentStream, 0, len(l.streams))
@@ -113,48 +114,45 @@ func (l *ledger) tally(final []uint32, recs []map[recordKey][]uint8, disorder []
 		keys, streams = append(keys, k), append(streams, s)
 	}
 	l.mu.Unlock()
-	seen := map[ledgerKey]bool{}
+	problem := func(node, target, sender int, seq uint64, what string) {
+		if t.firstProblem == "" {
+			t.firstProblem = fmt.Sprintf("%s from sender %d seq %d: %s", name(node, target), sender, seq, what)
+		}
+	}
+	lengths := map[ledgerKey]int{}
 	for n, s := range streams {
 		k := keys[n]
-		seen[k] = true
-		var there []uint8
-		if k.node < len(recs) {
-			there = recs[k.node][recordKey{k.sender, k.target}]
-		}
+		rk := recordKey{k.sender, k.target}
 		s.mu.Lock()
+		lengths[k] = len(s.st)
 		for i, f := range s.st {
-			var nf uint8
-			if i < len(there) {
-				nf = there[i]
-			}
-			problem := t.add(f, nf, s.epoch[i] == final[k.node])
-			if problem == "lost" && len(t.lostSample) < 5 {
-				t.lostSample = append(t.lostSample, fmt.Sprintf("%s from sender %d seq %d", name(k.node, k.target), k.sender, i+1))
-			} else if problem != "" && problem != "lost" && t.firstProblem == "" {
-				t.firstProblem = fmt.Sprintf("%s from sender %d seq %d: %s", name(k.node, k.target), k.sender, i+1, problem)
-			}
-		}
-		// What the node says it took beyond what was sent.
-		for i := len(s.st); i < len(there); i++ {
-			if there[i] != 0 {
-				t.duplicated++
-				if t.firstProblem == "" {
-					t.firstProblem = fmt.Sprintf("%s from sender %d seq %d: handled or reported, never sent", name(k.node, k.target), k.sender, i+1)
+			var handled, dead int
+			if k.node < len(sets) {
+				for _, set := range sets[k.node] {
+					if st := set[rk]; i < len(st) {
+						handled += bits.OnesCount8(st[i] & (nodeHandled | nodeHandled2))
+						dead += bits.OnesCount8(st[i] & (nodeDead | nodeDead2))
+					}
 				}
+			}
+			switch p := t.add(f, handled, dead, s.epoch[i] == final[k.node]); {
+			case p == "lost" && len(t.lostSample) < 5:
+				t.lostSample = append(t.lostSample, fmt.Sprintf("%s from sender %d seq %d", name(k.node, k.target), k.sender, i+1))
+			case p != "" && p != "lost":
+				problem(k.node, k.target, k.sender, uint64(i+1), p)
 			}
 		}
 		s.mu.Unlock()
 	}
-	for node, rs := range recs {
-		for rk, st := range rs {
-			if seen[ledgerKey{node, rk.sender, rk.target}] {
-				continue
-			}
-			for i, f := range st {
-				if f != 0 {
-					t.duplicated++
-					if t.firstProblem == "" {
-						t.firstProblem = fmt.Sprintf("%s from sender %d seq %d: handled or reported, never sent", name(node, rk.target), rk.sender, i+1)
+	// What a node says it took that was never sent.
+	for node, ss := range sets {
+		for _, set := range ss {
+			for rk, st := range set {
+				sent := lengths[ledgerKey{node, rk.sender, rk.target}]
+				for i := sent; i < len(st); i++ {
+					if st[i] != 0 {
+						t.duplicated++
+						problem(node, rk.target, rk.sender, uint64(i+1), "handled or reported, never sent")
 					}
 				}
 			}
@@ -163,14 +161,14 @@ func (l *ledger) tally(final []uint32, recs []map[recordKey][]uint8, disorder []
 	return t
 }
 
-// add counts one message: f is what the coordinator saw of it, nf what
-// the node saw (its last incarnation), last whether it was sent to that
+// add counts one message: f is what the coordinator saw of it, handled
+// and dead how many times the nodes' records say it was handled or
+// reported there, last whether it was sent to the node's last
 // incarnation. It returns the problem, if any ("lost" for a message sent
 // to the last incarnation that nothing accounts for).
-func (t *tally) add(f, nf uint8, last bool) string {
+func (t *tally) add(f uint8, handled, dead int, last bool) string {
 	here := bits.OnesCount8(f & (deadHere | deadHere2))
-	there := bits.OnesCount8(nf)
-	outcomes := here + there
+	outcomes := here + handled + dead
 	switch {
 	case f&refused != 0:
 		t.refused++
@@ -186,15 +184,17 @@ func (t *tally) add(f, nf uint8, last bool) string {
 		switch {
 		case outcomes > 1:
 			t.duplicated++
-			return fmt.Sprintf("counted %d times (here %08b, there %08b)", outcomes, f, nf)
+			return fmt.Sprintf("counted %d times (handled %d, dead letters there %d, here %d)", outcomes, handled, dead, here)
 		case outcomes == 0 && last:
 			t.pending++
 			return "lost"
-		case nf&nodeHandled != 0:
+		case outcomes == 0:
+			t.unseen++
+		case handled > 0:
 			t.handled++
-		case nf&nodeDead != 0:
+		case dead > 0:
 			t.deadThere++
-		case f&deadHere != 0:
+		case here > 0:
 			t.deadHere++
 		}
 	case outcomes > 0:

@@ -16,42 +16,45 @@ import (
 
 func name(node, target int) string { return fmt.Sprintf("{t%d, n%d}", target, node) }
 
-// The coordinator's ledger and a node's records together must see every
+// The coordinator's ledger and the nodes' records together must see every
 // kind of problem, and excuse only what a killed incarnation took with it.
 func TestTallyCatchesEveryKindOfProblem(t *testing.T) {
 	l := newLedger()
 	msg := func(seq uint64) fault.Msg { return fault.Msg{Origin: "t", Sender: 1, Target: 2, Seq: seq} }
-	// Node 0 was killed once: seq 1-3 went to its first incarnation, the
+	// Node 0 was killed once: seq 1-4 went to its first incarnation, the
 	// rest to its last.
 	l.sent(0, msg(1), 0, true) // counted nowhere: died with the node
 	l.sent(0, msg(2), 0, true)
 	l.dead(0, msg(2))           // reported here
 	l.sent(0, msg(3), 0, false) // refused at send
-	l.sent(0, msg(4), 1, true)  // handled by the last incarnation
-	l.sent(0, msg(5), 1, true)  // dead letter there
-	l.sent(0, msg(6), 1, true)  // dead letter here
-	l.dead(0, msg(6))
-	there := map[recordKey][]uint8{{1, 2}: {0, 0, 0, nodeHandled, nodeDead, 0}}
+	l.sent(0, msg(4), 0, true)  // handled, as the snapshot before the kill says
+	l.sent(0, msg(5), 1, true)  // handled by the last incarnation
+	l.sent(0, msg(6), 1, true)  // dead letter there
+	l.sent(0, msg(7), 1, true)  // dead letter here
+	l.dead(0, msg(7))
+	last := map[recordKey][]uint8{{1, 2}: {0, 0, 0, 0, nodeHandled, nodeDead, 0}}
+	snap := map[recordKey][]uint8{{1, 2}: {0, 0, 0, nodeHandled}}
 	final := []uint32{1}
-	tl := l.tally(final, []map[recordKey][]uint8{there}, []int{0}, name)
-	assert.Equal(t, tally{sent: 5, refused: 1, handled: 1, deadHere: 2, deadThere: 1, toKilled: 2}, tl, "all accounted")
+	sets := [][]map[recordKey][]uint8{{last, snap}}
+	tl := l.tally(final, sets, name)
+	assert.Equal(t, tally{sent: 6, refused: 1, handled: 2, deadHere: 2, deadThere: 1, toKilled: 3, unseen: 1}, tl, "all accounted")
 
-	l.sent(0, msg(7), 1, true) // nothing: lost
-	l.sent(0, msg(8), 1, true) // handled twice
-	l.sent(0, msg(9), 1, true) // handled there and reported here
-	l.dead(0, msg(9))
-	l.sent(0, msg(10), 1, true) // reported here twice
+	l.sent(0, msg(8), 1, true)  // nothing: lost
+	l.sent(0, msg(9), 1, true)  // handled twice
+	l.sent(0, msg(10), 1, true) // handled there and reported here
 	l.dead(0, msg(10))
-	l.dead(0, msg(10))
-	there[recordKey{1, 2}] = append(there[recordKey{1, 2}], 0, nodeHandled|nodeHandled2, nodeHandled, 0,
-		nodeHandled) // and seq 11, never sent
-	there[recordKey{1, 3}] = []uint8{nodeDead} // a stream never sent
-	tl = l.tally(final, []map[recordKey][]uint8{there}, []int{4}, name)
+	l.sent(0, msg(11), 1, true) // reported here twice
+	l.dead(0, msg(11))
+	l.dead(0, msg(11))
+	last[recordKey{1, 2}] = append(last[recordKey{1, 2}], 0, nodeHandled|nodeHandled2, nodeHandled, 0,
+		nodeHandled) // and seq 12, never sent
+	last[recordKey{1, 3}] = []uint8{nodeDead} // a stream never sent
+	snap[recordKey{1, 2}][1] = nodeHandled    // seq 2: handled by the killed incarnation, and reported here
+	tl = l.tally(final, sets, name)
 	assert.Equal(t, int64(1), tl.pending, "lost")
-	assert.Equal(t, []string{"{t2, n0} from sender 1 seq 7"}, tl.lostSample)
-	assert.Equal(t, int64(5), tl.duplicated, "8, 9, 10, 11 and the stream never sent")
-	assert.Equal(t, int64(4), tl.disorder)
-	assert.Contains(t, tl.firstProblem, "seq 8: counted 2 times")
+	assert.Equal(t, []string{"{t2, n0} from sender 1 seq 8"}, tl.lostSample)
+	assert.Equal(t, int64(6), tl.duplicated, "2, 9, 10, 11, 12 and the stream never sent")
+	assert.Contains(t, tl.firstProblem, "counted 2 times")
 
 	// A refused send that is still handled is a problem too; so is a
 	// message of a killed incarnation counted twice.
@@ -60,7 +63,7 @@ func TestTallyCatchesEveryKindOfProblem(t *testing.T) {
 	l2.sent(0, msg(2), 0, true)
 	l2.dead(0, msg(2))
 	l2.dead(0, msg(2))
-	tl = l2.tally([]uint32{0}, []map[recordKey][]uint8{{{1, 2}: {nodeHandled}}}, []int{0}, name)
+	tl = l2.tally([]uint32{1}, [][]map[recordKey][]uint8{{{{1, 2}: {nodeHandled}}}}, name)
 	assert.Equal(t, int64(2), tl.duplicated)
 	assert.Equal(t, "{t2, n0} from sender 1 seq 1: refused at send, yet handled or reported", tl.firstProblem)
 }

@@ -30,8 +30,12 @@ type Result struct {
 	// took them), DeadThere on the node (no process by that name, a full
 	// mailbox, a process that exited with them queued). Duplicated counts
 	// messages accounted for more than once; OutOfOrder those a process
-	// handled after a later one of the same sender.
-	Sent, Refused, Handled, DeadHere, DeadThere, Lost, Duplicated, OutOfOrder, ToKilled int64
+	// handled after a later one of the same sender. Unseen are the
+	// messages of ToKilled accounted for nowhere: taken by the node after
+	// the run's last look at its records (just before the kill), or not
+	// yet reported by the coordinator (a connection to a node that died
+	// reports what it did not deliver after the tick time).
+	Sent, Refused, Handled, DeadHere, DeadThere, Lost, Duplicated, OutOfOrder, ToKilled, Unseen int64
 	// Monitors and Links placed across nodes; Fired counts those that
 	// fired, by reason; Calls the calls in progress when a connection
 	// was lost (each must fail with noconnection).
@@ -153,8 +157,8 @@ func (r *Result) String() string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "  messages across: sent %d (to incarnations killed later %d), handled %d, dead letters here %d, there %d, refused at send %d, lost %d, duplicated %d, out of order %d\n",
-		r.Sent, r.ToKilled, r.Handled, r.DeadHere, r.DeadThere, r.Refused, r.Lost, r.Duplicated, r.OutOfOrder)
+	fmt.Fprintf(&b, "  messages across: sent %d (to incarnations killed later %d, of which %d accounted for nowhere), handled %d, dead letters here %d, there %d, refused at send %d, lost %d, duplicated %d, out of order %d\n",
+		r.Sent, r.ToKilled, r.Unseen, r.Handled, r.DeadHere, r.DeadThere, r.Refused, r.Lost, r.Duplicated, r.OutOfOrder)
 	writeCounts(&b, "  dead letters here by reason:", r.DeadReasons)
 	fmt.Fprintf(&b, "\n  monitors %d, links %d, calls in progress %d; fired", r.Monitors, r.Links, r.Calls)
 	writeCounts(&b, "", r.Fired)

@@ -133,10 +133,17 @@ func (c *Config) validate(self string) error {
 			return fmt.Errorf("%w: killable node %s is not under test", ErrBadArgs, n)
 		}
 	}
+	usable := 0
 	for k, w := range c.Weights {
 		if !slices.Contains(Kinds, k) || w < 0 {
 			return fmt.Errorf("%w: weight %d of %q", ErrBadArgs, w, k)
 		}
+		if k != NodeKill || c.Control != nil {
+			usable += w
+		}
+	}
+	if usable == 0 {
+		return fmt.Errorf("%w: no kind of fault to inject (NodeKill needs a Control)", ErrBadArgs)
 	}
 	return nil
 }
@@ -251,6 +258,9 @@ type nodeState struct {
 	starts  int
 	seed    uint64
 	running bool // a run of ours is under way there, to be finished
+	// snaps are the records of the incarnations killed, each as it gave
+	// them right before its kill.
+	snaps []nodeRecords
 }
 
 // nodeSeed is the seed of a node's start-th run (from 0).
@@ -348,12 +358,10 @@ func (r *run) attach(ctx context.Context, ns *nodeState, restarted bool) error {
 	return nil
 }
 
-// inject runs the schedule of faults across nodes.
+// inject runs the schedule of faults across nodes, one every
+// cfg.Interval, and lets the load run for one more.
 func (r *run) inject(ctx context.Context) error {
-	kinds, total := r.kinds()
-	if total == 0 {
-		return nil
-	}
+	kinds, total := r.kinds() // not 0: validated
 	killable := r.cfg.Killable
 	if len(killable) == 0 {
 		killable = r.cfg.Nodes
@@ -385,7 +393,14 @@ func (r *run) inject(ctx context.Context) error {
 		r.res.Faults[k]++
 		timer.Reset(r.cfg.Interval)
 	}
-	return nil
+	// A last Interval of load: a node killed by the last fault has its
+	// new run under load and faults for a while too.
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // kinds lists the kinds of fault this run can inject, with their total
@@ -423,10 +438,15 @@ func (r *run) fault(ctx context.Context, k Kind, ns *nodeState) error {
 	}()
 	switch k {
 	case NodeKill:
-		ns.running = false
-		if err := r.cfg.Control.Kill(ctx, ns.name); err != nil {
-			return fmt.Errorf("clusterchaos: kill %s: %w", ns.name, err)
+		// Its records die with it: what they say now is checked for
+		// messages counted twice (taken there, and reported here).
+		if snap, err := r.fetch(ctx, ns); err == nil {
+			ns.snaps = append(ns.snaps, snap)
 		}
+		if err := r.cfg.Control.Kill(ctx, ns.name); err != nil {
+			return fmt.Errorf("clusterchaos: kill %s: %w", ns.name, err) // its run is ended on the way out
+		}
+		ns.running = false
 	case Disconnect:
 		_ = r.n.Disconnect(ns.name) // not connected: the call in progress has failed already
 	case FarDisconnect:
@@ -645,43 +665,58 @@ type nodeRecords struct {
 func (r *run) records(ctx context.Context, prev []nodeRecords) []nodeRecords {
 	out := slices.Clone(prev)
 	for i, ns := range r.nodes {
-		v, err := r.call(ctx, ns, recordsReq{Origin: r.self})
-		var ans recordsAns
-		if err == nil {
-			var ok bool
-			if ans, ok = v.(recordsAns); !ok || ans.Err != "" {
-				err = fmt.Errorf("clusterchaos: %s answered %T %s", ns.name, v, ans.Err)
-			}
-		}
-		var sr []streamRecord
-		if err == nil {
-			err = json.Unmarshal(ans.Data, &sr)
-		}
+		nr, err := r.fetch(ctx, ns)
 		if err != nil {
 			out[i].err = err
 			continue
 		}
-		flags, disorder := expand(sr)
-		out[i] = nodeRecords{flags: flags, disorder: disorder}
+		out[i] = nr
 	}
 	return out
 }
 
+// fetch asks ns for its records.
+func (r *run) fetch(ctx context.Context, ns *nodeState) (nodeRecords, error) {
+	v, err := r.call(ctx, ns, recordsReq{Origin: r.self})
+	if err != nil {
+		return nodeRecords{}, err
+	}
+	ans, ok := v.(recordsAns)
+	if !ok || ans.Err != "" {
+		return nodeRecords{}, fmt.Errorf("clusterchaos: %s answered %T %s", ns.name, v, ans.Err)
+	}
+	var sr []streamRecord
+	if err := json.Unmarshal(ans.Data, &sr); err != nil {
+		return nodeRecords{}, err
+	}
+	flags, disorder := expand(sr)
+	return nodeRecords{flags: flags, disorder: disorder}, nil
+}
+
+// tally puts the ledger, the nodes' last records (recs) and the
+// snapshots of killed incarnations together.
 func (r *run) tally(recs []nodeRecords) tally {
 	final := make([]uint32, len(r.nodes))
-	flags := make([]map[recordKey][]uint8, len(r.nodes))
-	disorder := make([]int, len(r.nodes))
+	sets := make([][]map[recordKey][]uint8, len(r.nodes))
+	disorder := 0
 	for i, ns := range r.nodes {
 		final[i] = ns.epoch.Load()
-		flags[i], disorder[i] = recs[i].flags, recs[i].disorder
+		sets[i] = append(sets[i], recs[i].flags)
+		disorder += recs[i].disorder
+		for _, snap := range ns.snaps {
+			sets[i] = append(sets[i], snap.flags)
+			disorder += snap.disorder
+		}
 	}
-	return r.led.tally(final, flags, disorder, func(node, target int) string {
+	t := r.led.tally(final, sets, func(node, target int) string {
 		names := *r.nodes[node].names.Load()
 		if target < len(names) {
 			return fmt.Sprintf("{%s, %s}", names[target], r.nodes[node].name)
 		}
 		return fmt.Sprintf("{#%d, %s}", target, r.nodes[node].name)
 	})
+	t.disorder = int64(disorder)
+	return t
 }
 
 // finish ends every node's run and collects its result.
@@ -732,9 +767,9 @@ func (r *run) check(recs []nodeRecords) {
 	t := r.tally(recs)
 	res := r.res
 	res.Sent, res.Refused, res.Handled, res.DeadHere, res.DeadThere = t.sent, t.refused, t.handled, t.deadHere, t.deadThere
-	res.Lost, res.Duplicated, res.OutOfOrder, res.ToKilled = t.pending, t.duplicated, t.disorder, t.toKilled
-	detail := fmt.Sprintf("%d sent: %d handled, %d dead letters here, %d there, %d lost, %d duplicated; %d to incarnations killed later",
-		t.sent, t.handled, t.deadHere, t.deadThere, t.pending, t.duplicated, t.toKilled)
+	res.Lost, res.Duplicated, res.OutOfOrder, res.ToKilled, res.Unseen = t.pending, t.duplicated, t.disorder, t.toKilled, t.unseen
+	detail := fmt.Sprintf("%d sent: %d handled, %d dead letters here, %d there, %d lost, %d duplicated; %d to incarnations killed later, %d of them accounted for nowhere",
+		t.sent, t.handled, t.deadHere, t.deadThere, t.pending, t.duplicated, t.toKilled, t.unseen)
 	if t.firstProblem != "" {
 		detail += "; first: " + t.firstProblem
 	}
