@@ -107,6 +107,18 @@
 // runs versions in OS processes takes part by registering them
 // (upgrade.RegisterLoaderProcesses) and reporting the same events.
 //
+// # Ending a run, and watching with it
+//
+// A run ends after Config.Faults faults, after Config.Duration, or when
+// Config.Stop is closed, whichever comes first; each ends the schedule
+// the same way (the load stops, the system settles, the invariants are
+// checked), where cancelling Run's context cuts the settling short. Run
+// holds the system's OnHandled observer; a caller that must watch the
+// same messages passes Config.OnHandled, which Run calls with each of
+// them. A fault.Msg with an Origin came from another node: the run that
+// sent it accounts for it, not this one (package cluster/clusterchaos
+// runs the toolkit across the nodes of a cluster this way).
+//
 // Result.String is the summary: seed, faults by kind, plans by mode and
 // outcome, by policy and by the number of modules they change, the plans
 // that met stragglers, per-process results, failed rollbacks of finished

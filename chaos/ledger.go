@@ -76,8 +76,10 @@ func (l *ledger) stream(target, sender int) *stream {
 
 // mark sets flag f on message m (pid is the process that handled it, for
 // handled); a second handled or dead sets the duplicate flag instead.
+// Messages from another node (Origin) are the accounts of the run that
+// sent them, not this one's.
 func (l *ledger) mark(m fault.Msg, f uint8, pid actor.PID) {
-	if m.Untracked || m.Seq == 0 {
+	if m.Untracked || m.Seq == 0 || m.Origin != "" {
 		return
 	}
 	s := l.stream(m.Target, m.Sender)

@@ -23,6 +23,7 @@ func TestLedgerCatchesEveryKindOfProblem(t *testing.T) {
 	l.mark(msg(3), refused, pid)
 	l.mark(msg(3), dead, pid) // a refused send may also be a dead letter
 	l.mark(fault.Msg{Untracked: true, Seq: 9}, sent, pid)
+	l.mark(fault.Msg{Origin: "b@host", Target: 1, Sender: 2, Seq: 10}, handled, pid) // another node's
 	tl := l.tally()
 	assert.Equal(t, tally{sent: 2, refused: 1, handled: 1, dead: 1}, tl, "all accounted")
 

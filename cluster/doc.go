@@ -20,7 +20,8 @@
 // waves, rolled back on failure. Info asks a node for its processes and
 // modules (answered by that node's runtime, not by a process), Peers lists
 // the nodes met; package clusteradmin serves both, and cluster upgrades,
-// through a node's admin API.
+// through a node's admin API. Package clusterchaos runs the chaos toolkit
+// across nodes.
 //
 // # Messages
 //

@@ -14,7 +14,9 @@ import (
 // to the processes under test. Sender, Seq and Target tag it: Seq counts,
 // from 1, the messages Sender sent to Target, so that the harness can check
 // that each was handled exactly once (or reported) and in order. A Msg
-// whose Untracked is set (a probe call) is not accounted for.
+// whose Untracked is set (a probe call) is not accounted for, nor is one
+// with an Origin: it came from another node of a cluster, whose run
+// (package cluster/clusterchaos) accounts for it.
 //
 // A module under chaos accepts Msg and calls Act on it first; the rest of
 // its handling is the module's own.
@@ -25,6 +27,9 @@ type Msg struct {
 	Untracked bool          `json:",omitempty"`
 	Fault     string        `json:",omitempty"` // "", Panic, Slow, Hang
 	Delay     time.Duration `json:",omitempty"` // for Slow
+	// Origin names the node that sent the message across a cluster; ""
+	// for a message of this system's own run.
+	Origin string `json:",omitempty"`
 }
 
 // What a Msg may ask of its handler.

@@ -117,13 +117,26 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 // does (its standard input closes), or when killed.
 func Start(t testing.TB, name string, reg uint16, args ...string) *Node {
 	t.Helper()
+	on, err := Launch(t, name, reg, args...)
+	require.NoError(t, err)
+	return on
+}
+
+// Launch is Start returning an error instead of failing the test, for
+// code that must not stop the test's goroutine (a chaos run's Control).
+func Launch(t testing.TB, name string, reg uint16, args ...string) (*Node, error) {
 	cmd := exec.Command(Binary(t), append([]string{"-name", name, "-cookie", Cookie, "-registrar", fmt.Sprint(reg)}, args...)...)
 	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	on := &Node{Name: name, Cmd: cmd, out: &readyWriter{ready: make(chan struct{})},
 		errs: &bytes.Buffer{}, Exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = on.out, &lockedBuffer{b: on.errs}
-	require.NoError(t, cmd.Start())
+	stderr := &lockedBuffer{b: on.errs}
+	cmd.Stdout, cmd.Stderr = on.out, stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
 	go func() { // ends when the process does
 		_ = cmd.Wait()
 		close(on.Exited)
@@ -138,17 +151,17 @@ func Start(t testing.TB, name string, reg uint16, args ...string) *Node {
 			t.Errorf("node %s did not stop when told", name)
 		}
 		if t.Failed() {
-			t.Logf("node %s stderr:\n%s", name, on.errs.String())
+			t.Logf("node %s stderr:\n%s", name, stderr.String())
 		}
 	})
 	select {
 	case <-on.out.ready:
+		return on, nil
 	case <-on.Exited:
-		t.Fatalf("node %s exited before it was ready:\n%s", name, on.errs.String())
+		return nil, fmt.Errorf("node %s exited before it was ready:\n%s", name, stderr.String())
 	case <-time.After(Wait):
-		t.Fatalf("node %s not ready within %v:\n%s", name, Wait, on.errs.String())
+		return nil, fmt.Errorf("node %s not ready within %v:\n%s", name, Wait, stderr.String())
 	}
-	return on
 }
 
 // Kill ends the node's process with SIGKILL and waits until it is gone.
@@ -167,4 +180,10 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

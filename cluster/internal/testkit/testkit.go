@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/graftrt/graft/actor"
+	"github.com/graftrt/graft/chaos"
+	"github.com/graftrt/graft/chaos/fault"
 	"github.com/graftrt/graft/cluster"
+	"github.com/graftrt/graft/mailbox"
+	"github.com/graftrt/graft/supervisor"
 )
 
 // Messages of the test modules.
@@ -310,4 +314,67 @@ func (b *book) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.Join(b.lines, "\n")
+}
+
+// ChaosService is what a node of the cluster chaos test runs: modules
+// "work" (v1, v2, v3) and "aux" (v1, v2), which count what they handle,
+// let fault messages act and let migration faults act, under a root
+// one_for_one over a one_for_one and a rest_for_one of both, and two
+// workers with bounded mailboxes. Every worker is registered under its
+// child id (work-a0, aux-b1, ...), so that other nodes reach it by name.
+// It returns the root and the node's chaos configuration.
+func ChaosService(sys *actor.System) (*supervisor.Handle, chaos.Config, error) {
+	work := []*actor.Version{chaosVersion("work", "v1", ""), chaosVersion("work", "v2", "v1"), chaosVersion("work", "v3", "v2")}
+	aux := []*actor.Version{chaosVersion("aux", "v1", ""), chaosVersion("aux", "v2", "v1")}
+	for _, v := range []*actor.Version{work[0], aux[0]} {
+		if err := sys.Load(v); err != nil {
+			return nil, chaos.Config{}, err
+		}
+	}
+	workers := func(module, prefix string, n int, handoff bool, opts ...actor.SpawnOption) []supervisor.ChildSpec {
+		specs := make([]supervisor.ChildSpec, n)
+		for i := range specs {
+			id := fmt.Sprint(prefix, i)
+			specs[i] = supervisor.ChildSpec{ID: id, Handoff: handoff,
+				Start: supervisor.StartSpec{Module: module, Options: append([]actor.SpawnOption{actor.WithName(id)}, opts...)}}
+		}
+		return specs
+	}
+	lots := supervisor.Flags{Intensity: 100_000, Period: time.Second}
+	restForOne := lots
+	restForOne.Strategy = supervisor.RestForOne
+	specs := []supervisor.ChildSpec{
+		supervisor.Spec("a", lots, append(workers("work", "work-a", 8, true), workers("aux", "aux-a", 4, true)...)),
+		supervisor.Spec("b", restForOne, append(workers("work", "work-b", 4, false), workers("aux", "aux-b", 2, false)...)),
+	}
+	specs = append(specs, workers("work", "work-q", 2, false, actor.WithMailbox(8, mailbox.DropOldest))...)
+	root, err := supervisor.Start(sys, lots, specs)
+	if err != nil {
+		return nil, chaos.Config{}, err
+	}
+	return root, chaos.Config{
+		Module: "work", Versions: work, Modules: []chaos.Module{{Name: "aux", Versions: aux}},
+		Senders: 1, Rate: 1000, Interval: 5 * time.Millisecond, Burst: 16,
+		UpgradeTimeout: 300 * time.Millisecond, Settle: 10 * time.Second,
+	}, nil
+}
+
+// chaosVersion is a version of a ChaosService module: its state counts
+// the messages it handled.
+func chaosVersion(module, name, follows string) *actor.Version {
+	return actor.Define(module, name, actor.Funcs[int64]{
+		Follows: follows,
+		Handle: func(ctx *actor.Context, n int64, msg any) (int64, error) {
+			if m, ok := msg.(fault.Msg); ok {
+				fault.Act(m)
+			}
+			ctx.Reply(n + 1)
+			return n + 1, nil
+		},
+		CodeChange: func(_ string, old, extra any) (int64, error) {
+			n, _ := old.(int64)
+			return n, fault.ActCodeChange(extra)
+		},
+		Downgrade: func(_ string, n int64, extra any) (any, error) { return n, fault.ActDowngrade(extra) },
+	})
 }

@@ -1,8 +1,9 @@
 // Command testnode is one node of the cluster tests: it joins a cluster,
 // loads the test modules (the counter with its message shapes declared),
-// registers an "echo" process (and, with -letters, a "letters" process),
-// prints "ready" and runs until its standard input closes (the test
-// ended, or died).
+// registers an "echo" process (and, with -letters, a "letters" process;
+// with -chaos, the cluster chaos test's service, serving cluster chaos
+// runs), prints "ready" and runs until its standard input closes (the
+// test ended, or died).
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/graftrt/graft/actor"
 	"github.com/graftrt/graft/cluster"
+	"github.com/graftrt/graft/cluster/clusterchaos"
 	"github.com/graftrt/graft/cluster/internal/testkit"
 	"github.com/graftrt/graft/supervisor"
 	"github.com/graftrt/graft/upgrade"
@@ -30,15 +32,20 @@ func main() {
 	counters := flag.Int("counters", 3, "counters under the supervisor")
 	tick := flag.Duration("net-tick", 0, "the node's NetTickTime (0: the default)")
 	letters := flag.Bool("letters", false, `run the process "letters", which records the node's dead letters`)
+	chaosService := flag.Bool("chaos", false, "also run testkit.ChaosService and serve cluster chaos runs (clusterchaos.Serve)")
 	flag.Parse()
-	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters, *tick, *letters); err != nil {
+	if err := run(*name, *cookie, uint16(*reg), *badV2, *counters, *tick, *letters, *chaosService); err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Duration, letters bool) error {
-	log, err := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
+func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Duration, letters, chaosService bool) error {
+	level := zap.WarnLevel
+	if chaosService {
+		level = zap.DPanicLevel // the chaos run crashes processes all the time
+	}
+	log, err := zap.NewDevelopment(zap.IncreaseLevel(level))
 	if err != nil {
 		return err
 	}
@@ -88,6 +95,16 @@ func run(name, cookie string, reg uint16, badV2 bool, counters int, tick time.Du
 	}
 	if _, err := n.ServeUpgrades(top, upgrade.NewNative(v1, v2)); err != nil {
 		return err
+	}
+	if chaosService {
+		root, cfg, err := testkit.ChaosService(sys)
+		if err != nil {
+			return err
+		}
+		cfg.Out = os.Stderr // each run's summary: shown when the test fails
+		if _, err := clusterchaos.Serve(n, root, cfg); err != nil {
+			return err
+		}
 	}
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
