@@ -130,6 +130,7 @@ type Node struct {
 	incarnations map[incarnation]*peer            // guarded by mu; every incarnation met
 	orphans      []orphan                         // guarded by mu; see reap
 	handoffs     map[gen.Atom]map[string]gen.Atom // guarded by mu; see Leave
+	dials        map[gen.Atom]*sync.Mutex         // guarded by mu; see getNode
 	stopped      bool                             // guarded by mu
 
 	// served are the goroutines serving remote calls and spawns; ctx ends
@@ -283,6 +284,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		byName:       make(map[gen.Atom]*peer),
 		incarnations: make(map[incarnation]*peer),
 		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
+		dials:        make(map[gen.Atom]*sync.Mutex),
 		stopDone:     make(chan struct{}),
 	}
 	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
@@ -593,7 +595,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	if stopped {
 		return nil, ErrStopped
 	}
-	rn, err := n.en.Network().GetNode(name)
+	rn, err := n.getNode(name)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
 	}
@@ -619,6 +621,28 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 		}
 	}
 	return p, nil
+}
+
+// getNode returns Ergo's connection to name, dialing if there is none,
+// one dial at a time per node. Ergo does not serialize them: two dials at
+// once can each complete a handshake, the far node keeping the first
+// connection and refusing the second's link, while this node keeps the
+// second, which then redials without end and carries nothing (senders
+// after a lost connection all dial at once).
+func (n *Node) getNode(name gen.Atom) (gen.RemoteNode, error) {
+	if rn, err := n.en.Network().Node(name); err == nil {
+		return rn, nil
+	}
+	n.mu.Lock()
+	d := n.dials[name]
+	if d == nil {
+		d = new(sync.Mutex)
+		n.dials[name] = d
+	}
+	n.mu.Unlock()
+	d.Lock()
+	defer d.Unlock()
+	return n.en.Network().GetNode(name)
 }
 
 // switchConn makes cur (nil: none) the connection of p's session. If it
