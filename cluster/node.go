@@ -139,6 +139,10 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// flushers are the goroutines shipping outboxes (see outbox); each
+	// ends when its outbox is empty or its session over.
+	flushers sync.WaitGroup
+
 	stopOnce sync.Once
 	stopErr  error
 	stopDone chan struct{}
@@ -192,6 +196,7 @@ type peer struct {
 	ackSeq       uint64    // the newest send taken from the peer
 	ackSent      uint64    // the newest acknowledged
 	ackPending   bool      // a flushAcks is queued
+	out          outbox    // frames for the current session, not yet sent
 }
 
 // lost is what a session left when it ended.
@@ -394,8 +399,8 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 }
 
 var wireOnce = sync.OnceValue(func() error {
-	if err := edf.RegisterTypeOf(wire{}); err != nil && !errors.Is(err, gen.ErrTaken) {
-		return fmt.Errorf("cluster: register the wire type with EDF: %w", err)
+	if err := edf.RegisterTypeOf(packet{}); err != nil && !errors.Is(err, gen.ErrTaken) {
+		return fmt.Errorf("cluster: register the packet type with EDF: %w", err)
 	}
 	return nil
 })
@@ -497,6 +502,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			<-n.tickDone
 			n.stopErgo()
 			n.served.Wait()
+			n.flushers.Wait()
 		}()
 	})
 	select {
@@ -579,6 +585,7 @@ func (n *Node) newPeerLocked(name gen.Atom, creation int64, inc uint64) *peer {
 		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
 		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
 	}
+	p.out.room = sync.NewCond(&n.mu)
 	n.peers = append(n.peers, p)
 	return p
 }
@@ -656,6 +663,9 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	}
 	old := p.conn
 	p.conn = cur
+	// What waits in the outbox was for the session that ends (see
+	// outbox.discardLocked).
+	p.out.discardLocked()
 	if cur != nil {
 		p.session++
 		p.lastHeard, p.lastIn = time.Now(), 0
@@ -717,45 +727,27 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 	return p, nil
 }
 
-// send hands w to Ergo for p's node, in session (0: the current one); a
-// session that has ended sends nothing (what it recorded was ended as a
-// lost connection), and without a connection nothing is sent: answers
+// send queues w for p's node, in session (0: the current one), and
+// flushes it in line when no flusher runs (see outbox); a session that
+// has ended sends nothing (what it recorded was ended as a lost
+// connection), and without a connection nothing is sent: answers
 // (replies, acknowledgements) never connect, so that the two ends of a
 // lost connection do not dial each other at once (Ergo may then keep a
-// connection one end has refused). Everything this node sends goes from the bridge, with
+// connection one end has refused). Everything this node sends another
+// goes through the peer's outbox, in packets from the bridge, with
 // Ergo's network order kept, on the one connection between the two
 // nodes, and Ergo's receiving end queues it by that order: it arrives in
 // the order sent.
 func (n *Node) send(p *peer, session uint64, w wire) error {
 	n.mu.Lock()
-	conn, cur := p.conn, p.session
-	n.mu.Unlock()
-	if conn == nil || (session != 0 && session != cur) {
+	if p.conn == nil || (session != 0 && session != p.session) {
+		n.mu.Unlock()
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
-	return n.transmit(p, conn, cur, w)
-}
-
-// transmit hands w to conn, the connection of session.
-func (n *Node) transmit(p *peer, conn gen.RemoteNode, session uint64, w wire) error {
-	return n.transmitWith(p, conn, session, w, gen.MessagePriorityNormal)
-}
-
-func (n *Node) transmitWith(p *peer, conn gen.RemoteNode, session uint64, w wire, prio gen.MessagePriority) error {
-	c, ok := conn.(gen.Connection)
-	if !ok {
-		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
-	}
-	w.ToIncarnation, w.FromIncarnation, w.Session = p.incarnation, n.incarnation, session
-	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
-		gen.MessageOptions{KeepNetworkOrder: true, Priority: prio}, w)
-	if errors.Is(err, gen.ErrNoConnection) {
-		// The connection is gone and the bridge has not heard yet: end its
-		// session now, so that the next request connects again.
-		n.nodeDown(p.name)
-	}
-	if err != nil {
-		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
+	inLine := n.enqueueLocked(p, &w, flushInLine)
+	n.mu.Unlock()
+	if inLine {
+		n.flush(p, true)
 	}
 	return nil
 }
@@ -817,7 +809,7 @@ type bridge struct {
 
 func (b *bridge) HandleMessage(from gen.PID, message any) error {
 	switch m := message.(type) {
-	case wire:
+	case packet:
 		b.n.receive(b, from, m)
 	case watchNode:
 		b.watch(m.name)
@@ -930,9 +922,10 @@ func (n *Node) tick(now time.Time) {
 	}
 }
 
-// sendUrgent sends w in the current session with Ergo's high priority: the
-// far bridge takes it ahead of the messages queued for it. Only for what
-// carries no order with them (ticks and their answers).
+// sendUrgent sends w in the current session with Ergo's high priority, in
+// a packet of its own, past the outbox: the far bridge takes it ahead of
+// the messages queued for it. Only for what carries no order with them
+// (ticks and their answers).
 func (n *Node) sendUrgent(p *peer, w wire) error {
 	n.mu.Lock()
 	conn, cur := p.conn, p.session
@@ -940,7 +933,13 @@ func (n *Node) sendUrgent(p *peer, w wire) error {
 	if conn == nil {
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
-	return n.transmitWith(p, conn, cur, w, gen.MessagePriorityHigh)
+	var fw frameWriter
+	fw.add(&w)
+	err := n.transmit(p, conn, cur, fw.b, gen.MessagePriorityHigh)
+	if err != nil {
+		n.transmitFailed(p, conn, err)
+	}
+	return err
 }
 
 // lostSends reports sends lost with a connection as dead letters with
