@@ -306,16 +306,21 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		return
 	}
 	newer := w.Session > p.rsession
-	p.rsession = w.Session
 	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
 	if newer {
 		// The sender's new connection is this node's too: a session of
-		// this node on an older one is over.
+		// this node on an older one is over, and so are the sender's
+		// sessions before this one (switchConn marks them, while
+		// rsession still names the newest of them: marking this one
+		// would drop the rest of it).
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
 			n.switchConn(p, rn)
 		}
+		n.mu.Lock()
+		p.rsession = max(p.rsession, w.Session)
+		n.mu.Unlock()
 	}
 	n.mu.Lock()
 	watch := !p.watched && !p.gone && p.conn != nil
