@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"ergo.services/ergo/gen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -128,4 +129,17 @@ func FuzzFrames(f *testing.F) {
 			require.Equal(t, w, back)
 		}
 	})
+}
+
+// A node says in its Ergo version that it reads packets; a node of an
+// earlier build, which does not, is not taken for a peer (nor does it
+// take this one for one).
+func TestVersionNamesThePacketProtocol(t *testing.T) {
+	inc, ok := incarnationOf(gen.Version{Name: "graft", Release: releaseOf(0xbeef)})
+	assert.True(t, ok)
+	assert.Equal(t, uint64(0xbeef), inc)
+	_, ok = incarnationOf(gen.Version{Name: "graft", Release: "incarnation beef"})
+	assert.False(t, ok, "an earlier build")
+	_, ok = incarnationOf(gen.Version{Name: "other", Release: releaseOf(0xbeef)})
+	assert.False(t, ok)
 }

@@ -313,7 +313,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		reg = registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
 	}
 	nopts := gen.NodeOptions{
-		Version:         gen.Version{Name: "graft", Release: incarnationPrefix + strconv.FormatUint(n.incarnation, 16)},
+		Version:         gen.Version{Name: "graft", Release: releaseOf(n.incarnation)},
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Network: gen.NetworkOptions{
 			Mode:      gen.NetworkModeEnabled,
@@ -608,7 +608,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	}
 	inc, ok := incarnationOf(rn.Version())
 	if !ok {
-		return nil, fmt.Errorf("cluster: node %s is not a Graft node (its version is %v)", name, rn.Version())
+		return nil, fmt.Errorf("cluster: node %s is not a Graft node that reads packets (its version is %v)", name, rn.Version())
 	}
 	n.mu.Lock()
 	p := n.peerOfLocked(name, rn.Creation(), inc)
@@ -1018,7 +1018,20 @@ func loadOnce(sys *actor.System, v *actor.Version) error {
 	return sys.Load(v)
 }
 
-const incarnationPrefix = "incarnation "
+// A Graft node's Ergo version carries its incarnation, and the wire
+// protocol of its bridge: "incarnation <hex> packets" (frames in packets,
+// see packet). A node of an earlier build, which sent a wire struct per
+// Ergo message, reads neither way: each refuses to talk to the other (it
+// takes it for a node that is not a Graft one) instead of dropping what
+// the other sends.
+const (
+	incarnationPrefix = "incarnation "
+	protocolSuffix    = " packets"
+)
+
+func releaseOf(inc uint64) string {
+	return incarnationPrefix + strconv.FormatUint(inc, 16) + protocolSuffix
+}
 
 // randIncarnation draws a node's incarnation: random, never 0.
 func randIncarnation() uint64 {
@@ -1032,7 +1045,8 @@ func randIncarnation() uint64 {
 // incarnationOf reads the incarnation a Graft node puts in its version.
 func incarnationOf(v gen.Version) (uint64, bool) {
 	hex, ok := strings.CutPrefix(v.Release, incarnationPrefix)
-	if !ok || v.Name != "graft" {
+	hex, ok2 := strings.CutSuffix(hex, protocolSuffix)
+	if !ok || !ok2 || v.Name != "graft" {
 		return 0, false
 	}
 	inc, err := strconv.ParseUint(hex, 16, 64)
