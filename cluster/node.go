@@ -180,7 +180,7 @@ type peer struct {
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
 	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
-	unacked  []sent                   // sends not yet acknowledged, oldest first
+	unacked  sentQueue                // sends not yet acknowledged, oldest first
 	// limbo holds the unacknowledged sends of ended sessions until the
 	// peer says how far it took them (kFinalAck, on a new connection),
 	// or until the tick time passes: then they are dead letters.
@@ -213,14 +213,14 @@ type lost struct {
 // peer), unless final: the peer is gone, or this node stops.
 func (p *peer) takeLocked(final bool) lost {
 	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls}
-	p.limbo = append(p.limbo, p.unacked...)
+	p.limbo = append(p.limbo, p.unacked.take()...)
 	p.limboAt = time.Now()
 	if final {
 		l.unacked, p.limbo = p.limbo, nil
 	}
 	p.finalAck, p.finalPending = p.ackSeq, true
 	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
-	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
+	p.watchers, p.calls = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone)
 	p.watched = false
 	return l
 }

@@ -178,3 +178,41 @@ func (n *Node) transmitFailed(p *peer, conn gen.RemoteNode, err error) {
 		n.switchConn(p, nil)
 	}
 }
+
+// sentQueue holds the sends of a session not yet acknowledged, oldest
+// first: pushed at the back, dropped from the front as acknowledgements
+// come, in one array that is reused (a stream of sends would otherwise
+// grow a new one every few acknowledgements, the slice losing its front).
+type sentQueue struct {
+	buf  []sent
+	head int // buf[:head] are acknowledged
+}
+
+func (q *sentQueue) push(s sent) {
+	if len(q.buf) == cap(q.buf) && q.head >= len(q.buf)/2 {
+		// At least half of it is acknowledged: move the rest to the front
+		// rather than grow (what moves is less than what was dropped).
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	q.buf = append(q.buf, s)
+}
+
+// dropTo drops the sends up to seq.
+func (q *sentQueue) dropTo(seq uint64) {
+	for q.head < len(q.buf) && q.buf[q.head].seq <= seq {
+		q.buf[q.head] = sent{}
+		q.head++
+	}
+	if q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
+	}
+}
+
+// take returns the sends not acknowledged, and empties q.
+func (q *sentQueue) take() []sent {
+	s := q.buf[q.head:]
+	*q = sentQueue{}
+	return s
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -269,4 +270,30 @@ func TestOutboxRefusedPacketEndsTheSession(t *testing.T) {
 	assert.Nil(t, p.conn)
 	assert.Len(t, p.limbo, 1)
 	assert.False(t, p.out.flushing, "the flusher is done")
+}
+
+// sentQueue against a plain slice: the same sends, in the same order,
+// whatever the pattern of pushes and acknowledgements.
+func TestSentQueue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var q sentQueue
+	var model []sent
+	var seq, acked uint64
+	for range 20000 {
+		if rng.IntN(3) > 0 {
+			seq++
+			q.push(sent{seq: seq})
+			model = append(model, sent{seq: seq})
+		} else {
+			acked = min(seq, acked+uint64(rng.IntN(40)))
+			q.dropTo(acked)
+			for len(model) > 0 && model[0].seq <= acked {
+				model = model[1:]
+			}
+		}
+		require.Equal(t, len(model), len(q.buf)-q.head)
+	}
+	assert.LessOrEqual(t, cap(q.buf), 4*max(len(model), 64), "the array does not grow without bound")
+	assert.Equal(t, model, q.take())
+	assert.Empty(t, q.take())
 }

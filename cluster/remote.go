@@ -48,7 +48,7 @@ func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 	}
 	p.seq++
 	w.Ref = p.seq
-	p.unacked = append(p.unacked, sent{seq: p.seq, to: to, msg: msg})
+	p.unacked.push(sent{seq: p.seq, to: to, msg: msg})
 	n.enqueueLocked(p, &w, flushAsync)
 	n.mu.Unlock()
 	return nil
@@ -58,12 +58,7 @@ func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 func (n *Node) acked(p *peer, seq uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	i := 0
-	for i < len(p.unacked) && p.unacked[i].seq <= seq {
-		p.unacked[i] = sent{}
-		i++
-	}
-	p.unacked = p.unacked[i:]
+	p.unacked.dropTo(seq)
 }
 
 func (r remote) Call(ctx context.Context, to actor.PID, req any) (any, error) {
