@@ -740,7 +740,7 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 // the order sent.
 func (n *Node) send(p *peer, session uint64, w wire) error {
 	n.mu.Lock()
-	if p.conn == nil || (session != 0 && session != p.session) {
+	if p.conn == nil || n.stopped || (session != 0 && session != p.session) {
 		n.mu.Unlock()
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}

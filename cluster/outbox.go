@@ -70,7 +70,9 @@ const (
 
 // enqueueLocked appends w to p's outbox for the current session, and says
 // whether the caller is to flush (see flushInLine, flushAsync): it starts
-// a flusher goroutine for flushAsync itself.
+// a flusher goroutine for flushAsync itself. The caller has checked that
+// the session is up and the node not stopped (Stop waits for flushers
+// started before it).
 func (n *Node) enqueueLocked(p *peer, w *wire, how int) (inLine bool) {
 	p.out.fw.add(w)
 	if p.out.flushing {
@@ -127,7 +129,7 @@ func (n *Node) flush(p *peer, once bool) {
 			p.out.flushing = false
 			n.mu.Unlock()
 			return
-		case err == nil && once:
+		case err == nil && once && !n.stopped:
 			n.flushers.Add(1)
 			go func() {
 				defer n.flushers.Done()

@@ -42,7 +42,7 @@ func (r remote) Send(to actor.PID, msg any) error {
 func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 	n.mu.Lock()
 	n.waitRoomLocked(p)
-	if p.conn == nil {
+	if p.conn == nil || n.stopped {
 		n.mu.Unlock()
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
