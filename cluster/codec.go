@@ -70,7 +70,7 @@ func (cs *codecs) register(v any) error {
 	if err := safeEDFRegister(v); err != nil {
 		return fmt.Errorf("%w: %v: %v", ErrBadType, t, err)
 	}
-	return cs.add(codecEntry{name: typeName(t), typ: t, c: edfCodec{t: t}})
+	return cs.add(codecEntry{name: typeName(t), typ: t, c: newEDFCodec(t)})
 }
 
 func safeEDFRegister(v any) (err error) {
@@ -189,19 +189,48 @@ func safeDecode(c Codec, b []byte) (v any, err error) {
 
 // edfCodec encodes with Ergo's EDF: native types, and structs registered
 // with it (exported fields of native or registered types; no pointers).
-type edfCodec struct{ t reflect.Type }
+//
+// EDF writes a registered type's name ("#" package path "/" name) before
+// its value; the frame carrying the bytes names the codec already, so the
+// name would cross twice and be read back into a string for every
+// message. For a registered type the codec has EDF write, and read back,
+// a number instead: the same on every node (the frame says which codec,
+// and the codec which type), in a cache of one type kept by the codec.
+type edfCodec struct {
+	t        reflect.Type
+	enc, dec edf.Options
+}
 
-func (edfCodec) Encode(v any) ([]byte, error) {
+// edfTypeID stands for the codec's type in its bytes, after EDF's tag for
+// a registered type (EDF takes ids above 4095 as cached ones).
+const (
+	edfRegTag = 131
+	edfTypeID = 0x1000
+)
+
+func newEDFCodec(t reflect.Type) edfCodec {
+	c := edfCodec{t: t}
+	if t.Name() != "" && t.PkgPath() != "" {
+		c.enc = edf.Options{RegCache: new(sync.Map), Cache: new(sync.Map)}
+		c.enc.RegCache.Store(t, []byte{edfRegTag, edfTypeID >> 8, edfTypeID & 0xff})
+		c.dec = edf.Options{RegCache: new(sync.Map)}
+		// EDF names a registered type so (edf.RegisterTypeOf).
+		c.dec.RegCache.Store(uint16(edfTypeID), "#"+t.PkgPath()+"/"+t.Name())
+	}
+	return c
+}
+
+func (c edfCodec) Encode(v any) ([]byte, error) {
 	buf := lib.TakeBuffer()
 	defer lib.ReleaseBuffer(buf)
-	if err := edf.Encode(v, buf, edf.Options{}); err != nil {
+	if err := edf.Encode(v, buf, c.enc); err != nil {
 		return nil, err
 	}
 	return append([]byte(nil), buf.B...), nil
 }
 
 func (c edfCodec) Decode(b []byte) (any, error) {
-	v, _, err := edf.Decode(b, edf.Options{})
+	v, _, err := edf.Decode(b, c.dec)
 	if err != nil {
 		return nil, err
 	}

@@ -136,6 +136,7 @@ type Node struct {
 	incarnations map[incarnation]*peer            // guarded by mu; every incarnation met
 	orphans      []orphan                         // guarded by mu; see reap
 	handoffs     map[gen.Atom]map[string]gen.Atom // guarded by mu; see Leave
+	dials        map[gen.Atom]*sync.Mutex         // guarded by mu; see getNode
 	stopped      bool                             // guarded by mu
 
 	// served are the goroutines serving remote calls and spawns; ctx ends
@@ -143,6 +144,10 @@ type Node struct {
 	served sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// flushers are the goroutines shipping outboxes (see outbox); each
+	// ends when its outbox is empty or its session over.
+	flushers sync.WaitGroup
 
 	stopOnce sync.Once
 	stopErr  error
@@ -181,7 +186,7 @@ type peer struct {
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
 	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
-	unacked  []sent                   // sends not yet acknowledged, oldest first
+	unacked  sentQueue                // sends not yet acknowledged, oldest first
 	// limbo holds the unacknowledged sends of ended sessions until the
 	// peer says how far it took them (kFinalAck, on a new connection),
 	// or until the tick time passes: then they are dead letters.
@@ -197,6 +202,7 @@ type peer struct {
 	ackSeq       uint64    // the newest send taken from the peer
 	ackSent      uint64    // the newest acknowledged
 	ackPending   bool      // a flushAcks is queued
+	out          outbox    // frames for the current session, not yet sent
 }
 
 // lost is what a session left when it ended.
@@ -213,14 +219,14 @@ type lost struct {
 // peer), unless final: the peer is gone, or this node stops.
 func (p *peer) takeLocked(final bool) lost {
 	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls}
-	p.limbo = append(p.limbo, p.unacked...)
+	p.limbo = append(p.limbo, p.unacked.take()...)
 	p.limboAt = time.Now()
 	if final {
 		l.unacked, p.limbo = p.limbo, nil
 	}
 	p.finalAck, p.finalPending = p.ackSeq, true
 	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
-	p.watchers, p.calls, p.unacked = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone), nil
+	p.watchers, p.calls = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone)
 	p.watched = false
 	return l
 }
@@ -322,6 +328,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		byName:       make(map[gen.Atom]*peer),
 		incarnations: make(map[incarnation]*peer),
 		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
+		dials:        make(map[gen.Atom]*sync.Mutex),
 		stopDone:     make(chan struct{}),
 	}
 	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
@@ -348,7 +355,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		return registrar.Create(registrar.Options{Port: port, DisableServer: opts.Registrar.ClientOnly})
 	}
 	nopts := gen.NodeOptions{
-		Version:         gen.Version{Name: "graft", Release: incarnationPrefix + strconv.FormatUint(n.incarnation, 16)},
+		Version:         gen.Version{Name: "graft", Release: releaseOf(n.incarnation)},
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Network: gen.NetworkOptions{
 			Mode:   gen.NetworkModeEnabled,
@@ -433,8 +440,8 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 }
 
 var wireOnce = sync.OnceValue(func() error {
-	if err := edf.RegisterTypeOf(wire{}); err != nil && !errors.Is(err, gen.ErrTaken) {
-		return fmt.Errorf("cluster: register the wire type with EDF: %w", err)
+	if err := edf.RegisterTypeOf(packet{}); err != nil && !errors.Is(err, gen.ErrTaken) {
+		return fmt.Errorf("cluster: register the packet type with EDF: %w", err)
 	}
 	return nil
 })
@@ -537,6 +544,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			<-n.tickDone
 			n.stopErgo()
 			n.served.Wait()
+			n.flushers.Wait()
 		}()
 	})
 	select {
@@ -619,6 +627,7 @@ func (n *Node) newPeerLocked(name gen.Atom, creation int64, inc uint64) *peer {
 		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
 		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
 	}
+	p.out.room = sync.NewCond(&n.mu)
 	n.peers = append(n.peers, p)
 	return p
 }
@@ -635,13 +644,13 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	if stopped {
 		return nil, ErrStopped
 	}
-	rn, err := n.en.Network().GetNode(name)
+	rn, err := n.getNode(name)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
 	}
 	inc, ok := incarnationOf(rn.Version())
 	if !ok {
-		return nil, fmt.Errorf("cluster: node %s is not a Graft node (its version is %v)", name, rn.Version())
+		return nil, fmt.Errorf("cluster: node %s is not a Graft node that reads packets (its version is %v)", name, rn.Version())
 	}
 	n.mu.Lock()
 	p := n.peerOfLocked(name, rn.Creation(), inc)
@@ -663,6 +672,28 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	return p, nil
 }
 
+// getNode returns Ergo's connection to name, dialing if there is none,
+// one dial at a time per node. Ergo does not serialize them: two dials at
+// once can each complete a handshake, the far node keeping the first
+// connection and refusing the second's link, while this node keeps the
+// second, which then redials without end and carries nothing (senders
+// after a lost connection all dial at once).
+func (n *Node) getNode(name gen.Atom) (gen.RemoteNode, error) {
+	if rn, err := n.en.Network().Node(name); err == nil {
+		return rn, nil
+	}
+	n.mu.Lock()
+	d := n.dials[name]
+	if d == nil {
+		d = new(sync.Mutex)
+		n.dials[name] = d
+	}
+	n.mu.Unlock()
+	d.Lock()
+	defer d.Unlock()
+	return n.en.Network().GetNode(name)
+}
+
 // switchConn makes cur (nil: none) the connection of p's session. If it
 // replaces another, that session is over: what it carried ends as a lost
 // connection does (connectionLost).
@@ -674,6 +705,9 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 	}
 	old := p.conn
 	p.conn = cur
+	// What waits in the outbox was for the session that ends (see
+	// outbox.discardLocked).
+	p.out.discardLocked()
 	if cur != nil {
 		p.session++
 		p.lastHeard, p.lastIn = time.Now(), 0
@@ -735,45 +769,27 @@ func (n *Node) route(pid actor.PID) (*peer, error) {
 	return p, nil
 }
 
-// send hands w to Ergo for p's node, in session (0: the current one); a
-// session that has ended sends nothing (what it recorded was ended as a
-// lost connection), and without a connection nothing is sent: answers
+// send queues w for p's node, in session (0: the current one), and
+// flushes it in line when no flusher runs (see outbox); a session that
+// has ended sends nothing (what it recorded was ended as a lost
+// connection), and without a connection nothing is sent: answers
 // (replies, acknowledgements) never connect, so that the two ends of a
 // lost connection do not dial each other at once (Ergo may then keep a
-// connection one end has refused). Everything this node sends goes from the bridge, with
+// connection one end has refused). Everything this node sends another
+// goes through the peer's outbox, in packets from the bridge, with
 // Ergo's network order kept, on the one connection between the two
 // nodes, and Ergo's receiving end queues it by that order: it arrives in
 // the order sent.
 func (n *Node) send(p *peer, session uint64, w wire) error {
 	n.mu.Lock()
-	conn, cur := p.conn, p.session
-	n.mu.Unlock()
-	if conn == nil || (session != 0 && session != cur) {
+	if p.conn == nil || n.stopped || (session != 0 && session != p.session) {
+		n.mu.Unlock()
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
-	return n.transmit(p, conn, cur, w)
-}
-
-// transmit hands w to conn, the connection of session.
-func (n *Node) transmit(p *peer, conn gen.RemoteNode, session uint64, w wire) error {
-	return n.transmitWith(p, conn, session, w, gen.MessagePriorityNormal)
-}
-
-func (n *Node) transmitWith(p *peer, conn gen.RemoteNode, session uint64, w wire, prio gen.MessagePriority) error {
-	c, ok := conn.(gen.Connection)
-	if !ok {
-		return fmt.Errorf("cluster: node %s: %w (not an Ergo connection)", p.name, actor.NoConnection)
-	}
-	w.ToIncarnation, w.FromIncarnation, w.Session = p.incarnation, n.incarnation, session
-	err := c.SendProcessID(n.bridge, gen.ProcessID{Name: bridgeName, Node: p.name},
-		gen.MessageOptions{KeepNetworkOrder: true, Priority: prio}, w)
-	if errors.Is(err, gen.ErrNoConnection) {
-		// The connection is gone and the bridge has not heard yet: end its
-		// session now, so that the next request connects again.
-		n.nodeDown(p.name)
-	}
-	if err != nil {
-		return fmt.Errorf("cluster: node %s: %w (%v)", p.name, actor.NoConnection, err)
+	inLine := n.enqueueLocked(p, &w, flushInLine)
+	n.mu.Unlock()
+	if inLine {
+		n.flush(p, true)
 	}
 	return nil
 }
@@ -835,7 +851,7 @@ type bridge struct {
 
 func (b *bridge) HandleMessage(from gen.PID, message any) error {
 	switch m := message.(type) {
-	case wire:
+	case packet:
 		b.n.receive(b, from, m)
 	case watchNode:
 		b.watch(m.name)
@@ -948,9 +964,10 @@ func (n *Node) tick(now time.Time) {
 	}
 }
 
-// sendUrgent sends w in the current session with Ergo's high priority: the
-// far bridge takes it ahead of the messages queued for it. Only for what
-// carries no order with them (ticks and their answers).
+// sendUrgent sends w in the current session with Ergo's high priority, in
+// a packet of its own, past the outbox: the far bridge takes it ahead of
+// the messages queued for it. Only for what carries no order with them
+// (ticks and their answers).
 func (n *Node) sendUrgent(p *peer, w wire) error {
 	n.mu.Lock()
 	conn, cur := p.conn, p.session
@@ -958,7 +975,13 @@ func (n *Node) sendUrgent(p *peer, w wire) error {
 	if conn == nil {
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
-	return n.transmitWith(p, conn, cur, w, gen.MessagePriorityHigh)
+	var fw frameWriter
+	fw.add(&w)
+	err := n.transmit(p, conn, cur, fw.b, gen.MessagePriorityHigh)
+	if err != nil {
+		n.transmitFailed(p, conn, err)
+	}
+	return err
 }
 
 // lostSends reports sends lost with a connection as dead letters with
@@ -1037,7 +1060,20 @@ func loadOnce(sys *actor.System, v *actor.Version) error {
 	return sys.Load(v)
 }
 
-const incarnationPrefix = "incarnation "
+// A Graft node's Ergo version carries its incarnation, and the wire
+// protocol of its bridge: "incarnation <hex> packets" (frames in packets,
+// see packet). A node of an earlier build, which sent a wire struct per
+// Ergo message, reads neither way: each refuses to talk to the other (it
+// takes it for a node that is not a Graft one) instead of dropping what
+// the other sends.
+const (
+	incarnationPrefix = "incarnation "
+	protocolSuffix    = " packets"
+)
+
+func releaseOf(inc uint64) string {
+	return incarnationPrefix + strconv.FormatUint(inc, 16) + protocolSuffix
+}
 
 // randIncarnation draws a node's incarnation: random, never 0.
 func randIncarnation() uint64 {
@@ -1051,7 +1087,8 @@ func randIncarnation() uint64 {
 // incarnationOf reads the incarnation a Graft node puts in its version.
 func incarnationOf(v gen.Version) (uint64, bool) {
 	hex, ok := strings.CutPrefix(v.Release, incarnationPrefix)
-	if !ok || v.Name != "graft" {
+	hex, ok2 := strings.CutSuffix(hex, protocolSuffix)
+	if !ok || !ok2 || v.Name != "graft" {
 		return 0, false
 	}
 	inc, err := strconv.ParseUint(hex, 16, 64)

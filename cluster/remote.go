@@ -33,54 +33,32 @@ func (r remote) Send(to actor.PID, msg any) error {
 	return nil
 }
 
-// sendTracked sends a message (w, carrying msg for to) and keeps it until
-// the far node acknowledges it, to be reported as a dead letter if the
-// connection is lost before the far node took it.
+// sendTracked queues a message (w, carrying msg for to) in p's outbox
+// and keeps it until the far node acknowledges it, to be reported as a
+// dead letter if the connection is lost before the far node took it. It
+// fails (nothing sent) only if there is no connection; once queued, the
+// message is on its way (see outbox). Sends are numbered in the order
+// they are queued, which is the order they go in.
 func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 	n.mu.Lock()
-	conn, session := p.conn, p.session
-	if conn == nil {
+	n.waitRoomLocked(p)
+	if p.conn == nil || n.stopped {
 		n.mu.Unlock()
 		return fmt.Errorf("cluster: node %s: %w", p.name, actor.NoConnection)
 	}
 	p.seq++
-	seq := p.seq
-	p.unacked = append(p.unacked, sent{seq: seq, to: to, msg: msg})
+	w.Ref = p.seq
+	p.unacked.push(sent{seq: p.seq, to: to, msg: msg})
+	n.enqueueLocked(p, &w, flushAsync)
 	n.mu.Unlock()
-	w.Ref = seq
-	if err := n.transmit(p, conn, session, w); err != nil {
-		n.unsent(p, seq)
-		return err
-	}
 	return nil
-}
-
-// unsent withdraws a send that was not sent (the sender is told), from
-// the current session's record or, if that session ended meanwhile, from
-// limbo.
-func (n *Node) unsent(p *peer, seq uint64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, q := range []*[]sent{&p.unacked, &p.limbo} {
-		for i, s := range *q {
-			if s.seq == seq {
-				*q = append((*q)[:i:i], (*q)[i+1:]...)
-				return
-			}
-		}
-	}
 }
 
 // acked drops the sends up to seq, which the far node has taken.
 func (n *Node) acked(p *peer, seq uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	i := 0
-	for i < len(p.unacked) && p.unacked[i].seq <= seq {
-		p.unacked[i] = sent{}
-		i++
-	}
-	p.unacked = p.unacked[i:]
+	p.unacked.dropTo(seq)
 }
 
 func (r remote) Call(ctx context.Context, to actor.PID, req any) (any, error) {
@@ -296,9 +274,10 @@ func (r remote) Down(from, to actor.PID, ref actor.Ref, reason error) {
 	_ = n.send(p, session, wire{Kind: kDown, From: from.ID(), To: to.ID(), Ref: ref.ID(), ErrKind: kind, ErrText: text})
 }
 
-// receive handles a wire message from another node's bridge, on the
-// bridge's goroutine, in arrival order.
-func (n *Node) receive(b *bridge, from gen.PID, w wire) {
+// receive handles a packet from another node's bridge, on the bridge's
+// goroutine, in arrival order: its frames one by one (take), in the
+// order sent.
+func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
@@ -317,21 +296,26 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		// and dropped (the sender ended what it carried).
 		n.mu.Unlock()
 		if ce := n.log.Check(zap.DebugLevel, "dropped: from an earlier session"); ce != nil {
-			ce.Write(zap.String("peer", string(p.name)), zap.Uint8("kind", w.Kind), zap.Uint64("session", w.Session))
+			ce.Write(zap.String("peer", string(p.name)), zap.Int("bytes", len(w.Frames)), zap.Uint64("session", w.Session))
 		}
 		return
 	}
 	newer := w.Session > p.rsession
-	p.rsession = w.Session
 	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
 	if newer {
 		// The sender's new connection is this node's too: a session of
-		// this node on an older one is over.
+		// this node on an older one is over, and so are the sender's
+		// sessions before this one (switchConn marks them, while
+		// rsession still names the newest of them: marking this one
+		// would drop the rest of it).
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
 			n.switchConn(p, rn)
 		}
+		n.mu.Lock()
+		p.rsession = max(p.rsession, w.Session)
+		n.mu.Unlock()
 	}
 	n.mu.Lock()
 	watch := !p.watched && !p.gone && p.conn != nil
@@ -340,6 +324,41 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 	if watch {
 		b.watch(from.Node)
 	}
+	fr := frameReader{b: w.Frames}
+	var f wire
+	for fr.next(&f) {
+		if !n.taking(p, w.Session, f) {
+			// The session ended while the packet was handled (another
+			// goroutine found the connection lost): the rest of it is
+			// stale, as a packet of that session arriving now would be.
+			return
+		}
+		f.Session, f.FromIncarnation, f.ToIncarnation = w.Session, w.FromIncarnation, w.ToIncarnation
+		n.take(b, p, f)
+	}
+	if fr.err != nil {
+		n.log.Error("dropped the rest of a packet", zap.String("peer", string(p.name)), zap.Error(fr.err))
+	}
+}
+
+// taking says whether a frame of p's session may be taken: the session
+// has not ended. A send it carries is taken from then on (p.ackSeq), in
+// the same hold of the lock: if the session ends next, the peer's final
+// word counts it, and it is handled here.
+func (n *Node) taking(p *peer, session uint64, f wire) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if session <= p.rdead || n.stopped {
+		return false
+	}
+	if f.Kind == kSend || f.Kind == kSendNamed {
+		p.ackSeq = f.Ref
+	}
+	return true
+}
+
+// take handles one wire message of a packet from p.
+func (n *Node) take(b *bridge, p *peer, w wire) {
 	sender := actor.PID{}
 	if w.From != 0 {
 		sender = actor.NewPID(p.idx, w.From)

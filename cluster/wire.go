@@ -8,10 +8,11 @@ import (
 	"github.com/graftrt/graft/actor"
 )
 
-// wire is the one message type the bridges of two nodes exchange, carried
-// by Ergo's network stack (EDF-encoded, over Ergo's connections, after
-// Ergo's handshake). A user message crosses as Data, encoded by the codec
-// registered under Type (see Codecs).
+// wire is the one message type the bridges of two nodes exchange, each a
+// frame of a packet (see packet), carried by Ergo's network stack over
+// Ergo's connections, after Ergo's handshake. A user message crosses as
+// Data, encoded by the codec registered under Type (see Codecs). Session
+// and the incarnations are the packet's: they cross once per packet.
 type wire struct {
 	Kind uint8
 	// From and To are process numbers on the sending and the receiving
