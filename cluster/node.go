@@ -136,6 +136,7 @@ type Node struct {
 	incarnations map[incarnation]*peer            // guarded by mu; every incarnation met
 	orphans      []orphan                         // guarded by mu; see reap
 	handoffs     map[gen.Atom]map[string]gen.Atom // guarded by mu; see Leave
+	dials        map[gen.Atom]*sync.Mutex         // guarded by mu; see dial
 	stopped      bool                             // guarded by mu
 
 	// served are the goroutines serving remote calls and spawns; ctx ends
@@ -322,6 +323,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		byName:       make(map[gen.Atom]*peer),
 		incarnations: make(map[incarnation]*peer),
 		handoffs:     make(map[gen.Atom]map[string]gen.Atom),
+		dials:        make(map[gen.Atom]*sync.Mutex),
 		stopDone:     make(chan struct{}),
 	}
 	for _, v := range []any{upgradeReq{}, upgradeAns{}} {
@@ -635,7 +637,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	if stopped {
 		return nil, ErrStopped
 	}
-	rn, err := n.en.Network().GetNode(name)
+	rn, err := n.dial(name)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
 	}
@@ -661,6 +663,33 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 		}
 	}
 	return p, nil
+}
+
+// dial returns Ergo's connection to name, dialing if there is none. This
+// node dials a node once at a time: Ergo's GetNode does not serialize its
+// dials, and two at once can leave this node holding a connection that
+// the far node refused. Each end registers the first handshake it
+// completes; when the two ends pick different ones, the connection here
+// is the one whose TCP connection the far end closed, and its pool member
+// joins again and again, refused, while the other TCP connection, which
+// the losing dial leaves open and nobody serves here, is closed only by
+// the garbage collector. Nothing goes through until the tick ends it
+// (TestConcurrentDials). Dials from both ends at once can still cross;
+// the tick ends those too.
+func (n *Node) dial(name gen.Atom) (gen.RemoteNode, error) {
+	if rn, err := n.en.Network().Node(name); err == nil {
+		return rn, nil
+	}
+	n.mu.Lock()
+	m := n.dials[name]
+	if m == nil {
+		m = new(sync.Mutex)
+		n.dials[name] = m
+	}
+	n.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	return n.en.Network().GetNode(name)
 }
 
 // switchConn makes cur (nil: none) the connection of p's session. If it
