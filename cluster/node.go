@@ -177,6 +177,7 @@ type peer struct {
 	session  uint64                   // sessions so far: this node's, numbered per peer
 	rsession uint64                   // the peer's newest session seen
 	rdead    uint64                   // the peer's sessions up to this one are over
+	rseen    uint64                   // this node's session when rsession was first seen
 	watched  bool                     // the bridge monitors the connection
 	links    map[pidPair]struct{}     // local, remote
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
@@ -523,7 +524,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			peers := append([]*peer(nil), n.peers...)
 			n.mu.Unlock()
 			for _, p := range peers {
-				n.switchConn(p, nil)
+				n.switchConn(p, nil, false)
 				n.mu.Lock()
 				limbo := p.limbo
 				p.limbo = nil
@@ -649,7 +650,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	p := n.peerOfLocked(name, rn.Creation(), inc)
 	n.mu.Unlock()
 	n.reap()
-	n.switchConn(p, rn)
+	n.switchConn(p, rn, false)
 	n.mu.Lock()
 	ask := !p.watched
 	p.watched = true
@@ -694,10 +695,12 @@ func (n *Node) dial(name gen.Atom) (gen.RemoteNode, error) {
 
 // switchConn makes cur (nil: none) the connection of p's session. If it
 // replaces another, that session is over: what it carried ends as a lost
-// connection does (connectionLost).
-func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
+// connection does (connectionLost). With renew, the session ends and a
+// new one starts even if cur is the connection it had: the peer has
+// ended its side of the session (see receive).
+func (n *Node) switchConn(p *peer, cur gen.RemoteNode, renew bool) {
 	n.mu.Lock()
-	if p.conn == cur {
+	if p.conn == cur && (!renew || cur == nil) {
 		n.mu.Unlock()
 		return
 	}
@@ -848,7 +851,7 @@ func (n *Node) nodeDown(name gen.Atom) {
 	if rn, err := n.en.Network().Node(name); err == nil {
 		cur = rn
 	}
-	n.switchConn(p, cur)
+	n.switchConn(p, cur, false)
 }
 
 // watchNode asks the bridge to monitor a connection.
@@ -970,7 +973,7 @@ func (n *Node) tick(now time.Time) {
 		if conn != nil {
 			conn.Disconnect()
 		}
-		n.switchConn(p, nil)
+		n.switchConn(p, nil, false)
 	}
 	for _, p := range alive {
 		_ = n.sendUrgent(p, wire{Kind: kTick})

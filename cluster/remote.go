@@ -322,7 +322,11 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		return
 	}
 	newer := w.Session > p.rsession
-	p.rsession = w.Session
+	// The sender ended the session it had with this node's current one
+	// (it saw that connection lost, or silent), and drops what this
+	// session sends from now on: this node ends its side too, even if
+	// Ergo has the same connection for both.
+	renew := newer && p.rsession != 0 && p.conn != nil && p.rseen == p.session
 	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
@@ -330,8 +334,13 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		// The sender's new connection is this node's too: a session of
 		// this node on an older one is over.
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
-			n.switchConn(p, rn)
+			n.switchConn(p, rn, renew)
 		}
+		// Only now: the sender's sessions that this node's ended
+		// session saw are over (switchConn), not the new one.
+		n.mu.Lock()
+		p.rsession, p.rseen = max(p.rsession, w.Session), p.session
+		n.mu.Unlock()
 	}
 	n.mu.Lock()
 	watch := !p.watched && !p.gone && p.conn != nil
