@@ -61,7 +61,11 @@ func (n *Node) sendTracked(p *peer, to actor.PID, msg any, w wire) error {
 func (n *Node) unsent(p *peer, seq uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, q := range []*[]sent{&p.unacked, &p.limbo} {
+	qs := []*[]sent{&p.unacked}
+	for i := range p.limbo {
+		qs = append(qs, &p.limbo[i].sends)
+	}
+	for _, q := range qs {
 		for i, s := range *q {
 			if s.seq == seq {
 				*q = append((*q)[:i:i], (*q)[i+1:]...)
@@ -321,6 +325,10 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		}
 		return
 	}
+	if w.Kind == kSend || w.Kind == kSendNamed {
+		// Taken: the sender learns how far, session by session (askTaken).
+		p.tookLocked(w.Session, w.Ref)
+	}
 	newer := w.Session > p.rsession
 	// The sender ended the session it had with this node's current one
 	// (it saw that connection lost, or silent), and drops what this
@@ -365,6 +373,11 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 			return
 		case kMonitor:
 			_ = n.send(p, 0, wire{Kind: kDown, From: w.To, To: w.From, Ref: w.Ref, ErrKind: noproc})
+			return
+		case kTakenAsk, kTaken:
+			// About sessions with an earlier incarnation of this node, which
+			// this one's record does not cover (its sessions are numbered
+			// anew): the asker's limbo is reported at the tick time.
 			return
 		}
 	}
@@ -431,8 +444,11 @@ func (n *Node) receive(b *bridge, from gen.PID, w wire) {
 		n.handedOff(p, w)
 	case kAck:
 		n.acked(p, w.Ref)
-	case kFinalAck:
-		n.finalAcked(p, w.Ref)
+	case kTakenAsk:
+		n.answerTaken(p, w)
+	case kTaken:
+		n.settleLimbo(p, w.To, w.Ref)
+	case kFinalAck: // an earlier build's word for its sessions, inexact: asked again instead
 	case kTick:
 		_ = n.sendUrgent(p, wire{Kind: kTock})
 	case kTock: // heard (above)
