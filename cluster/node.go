@@ -947,7 +947,15 @@ func (b *bridge) HandleMessage(from gen.PID, message any) error {
 	return nil
 }
 
+// watch monitors the connection to name. Ergo's MonitorNode dials when
+// there is none, which must not happen here, beside dial's one at a time:
+// a connection gone before the bridge could watch it ends the session,
+// and the next request connects again.
 func (b *bridge) watch(name gen.Atom) {
+	if _, err := b.n.en.Network().Node(name); err != nil {
+		b.n.nodeDown(name)
+		return
+	}
 	if err := b.MonitorNode(name); err != nil && !errors.Is(err, gen.ErrTargetExist) {
 		b.n.nodeDown(name)
 	}
