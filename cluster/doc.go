@@ -47,10 +47,11 @@
 // message the far node takes and cannot deliver is a dead letter there,
 // with the reason; a message the far node never took, on a connection
 // that was lost, is a dead letter at the sender with reason
-// actor.NoConnection (reported once the far node says, on a new
-// connection, how far it took them, or after the tick time). When a
-// connection is lost (the node died, the network failed, Disconnect, or
-// it stayed silent for Options.NetTickTime), every link across it
+// actor.NoConnection (reported once the far node says, asked on a new
+// connection, how far it took them, session by session, or once it has
+// been out of reach for the tick time). When a connection is lost (the
+// node died, the network failed, Disconnect, or it stayed silent for
+// Options.NetTickTime), every link across it
 // delivers an exit signal with reason noconnection, every monitor a Down
 // with noconnection, and every call waiting for an answer fails with an
 // *actor.ExitError whose Reason is noconnection. The next request to that

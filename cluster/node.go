@@ -139,8 +139,9 @@ type Node struct {
 	dials        map[gen.Atom]*sync.Mutex         // guarded by mu; see getNode
 	stopped      bool                             // guarded by mu
 
-	// served are the goroutines serving remote calls and spawns; ctx ends
-	// them at Stop.
+	// served are the goroutines serving remote calls and spawns, and
+	// those reaching peers (reach); ctx ends the first at Stop, Ergo's
+	// stop the others.
 	served sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -169,6 +170,18 @@ type Node struct {
 // message from an older session than one already seen from the same
 // node was overtaken by the new connection and is dropped (its sender
 // reports it), so nothing arrives out of order.
+//
+// The sends of a session that ended unacknowledged wait in limbo until
+// the peer says how far it took them. The peer can say so exactly only
+// session by session: it takes a prefix of each of this node's sessions
+// (in the order sent), and nothing of one once it has seen a newer one,
+// but its own sessions need not line up with this node's (it may have
+// taken a session's sends with no connection of its own left, or never
+// seen a session at all). So this node asks, for each session in limbo,
+// on every new session and at every tick until answered (kTakenAsk), and
+// the peer answers with the newest send it took in that session
+// (kTaken), from the record it keeps of the sessions it took sends in
+// (took).
 type peer struct {
 	idx         uint32
 	name        gen.Atom
@@ -181,28 +194,73 @@ type peer struct {
 	session  uint64                   // sessions so far: this node's, numbered per peer
 	rsession uint64                   // the peer's newest session seen
 	rdead    uint64                   // the peer's sessions up to this one are over
+	rseen    uint64                   // this node's session when rsession was first seen
 	watched  bool                     // the bridge monitors the connection
 	links    map[pidPair]struct{}     // local, remote
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
 	watchers map[actor.Ref]actor.PID  // a remote process's ref → local target
 	calls    map[uint64]chan callDone // calls and spawns waiting for an answer
 	unacked  sentQueue                // sends not yet acknowledged, oldest first
-	// limbo holds the unacknowledged sends of ended sessions until the
-	// peer says how far it took them (kFinalAck, on a new connection),
-	// or until the tick time passes: then they are dead letters.
-	limbo   []sent
-	limboAt time.Time
-	// finalAck is the newest send taken from the peer when this node's
-	// session with it ended; finalPending: the peer has not been told.
-	finalAck     uint64
-	finalPending bool
-	seq          uint64    // sends so far
-	lastHeard    time.Time // when this node last heard from the peer (see ticker)
-	lastIn       uint64    // the connection's count of packets in, then
-	ackSeq       uint64    // the newest send taken from the peer
-	ackSent      uint64    // the newest acknowledged
-	ackPending   bool      // a flushAcks is queued
-	out          outbox    // frames for the current session, not yet sent
+	// limbo holds the unacknowledged sends of ended sessions, oldest
+	// session first, until the peer says how far it took each session's
+	// (askTaken), or until the tick time passes with no connection to the
+	// peer, none to be made (it is taken for dead, see reach): then they
+	// are dead letters.
+	limbo    []limboSends
+	limboAt  time.Time // when the newest session ended
+	reaching bool      // reach is connecting to ask
+	// took is, for each of the peer's sessions this node took sends in
+	// before its newest (tookSession), the newest send taken in it;
+	// tookSeq is the newest taken in tookSession. The peer's asks say
+	// which sessions it may still ask about.
+	took        map[uint64]uint64
+	tookSession uint64
+	tookSeq     uint64
+	seq         uint64    // sends so far
+	lastHeard   time.Time // when this node last heard from the peer (see ticker)
+	lastIn      uint64    // the connection's count of packets in, then
+	ackSeq      uint64    // the newest send taken from the peer
+	ackSent     uint64    // the newest acknowledged
+	ackPending  bool      // a flushAcks is queued
+	out         outbox    // frames for the current session, not yet sent
+}
+
+// limboSends are the sends of an ended session not acknowledged when it
+// ended.
+type limboSends struct {
+	session uint64
+	sends   []sent
+}
+
+// dropLimboLocked empties the limbo and returns its sends.
+func (p *peer) dropLimboLocked() []sent {
+	var all []sent
+	for _, l := range p.limbo {
+		all = append(all, l.sends...)
+	}
+	p.limbo = nil
+	return all
+}
+
+// tookLocked records that this node took send seq of the peer's session.
+func (p *peer) tookLocked(session, seq uint64) {
+	if session != p.tookSession {
+		if p.tookSession != 0 {
+			p.took[p.tookSession] = p.tookSeq
+		}
+		p.tookSession = session
+	}
+	p.tookSeq = seq
+}
+
+// takenInLocked is the newest send taken in the peer's session (0: none).
+// Final once a newer session of the peer has been seen: nothing of an
+// older one is taken after that (see taking).
+func (p *peer) takenInLocked(session uint64) uint64 {
+	if session == p.tookSession {
+		return p.tookSeq
+	}
+	return p.took[session]
 }
 
 // lost is what a session left when it ended.
@@ -214,17 +272,28 @@ type lost struct {
 	unacked  []sent
 }
 
+// forgetTakenLocked drops the record of the peer's sessions before
+// oldest: it will not ask about them.
+func (p *peer) forgetTakenLocked(oldest uint64) {
+	for s := range p.took {
+		if s < oldest {
+			delete(p.took, s)
+		}
+	}
+}
+
 // takeLocked ends the current session's record and returns it. Its
-// unacknowledged sends wait in limbo for the peer's final word (see
-// peer), unless final: the peer is gone, or this node stops.
+// unacknowledged sends wait in limbo for the peer's word (see peer),
+// unless final: the peer is gone, or this node stops.
 func (p *peer) takeLocked(final bool) lost {
 	l := lost{links: p.links, monitors: p.monitors, watchers: p.watchers, calls: p.calls}
-	p.limbo = append(p.limbo, p.unacked.take()...)
+	if unacked := p.unacked.take(); len(unacked) > 0 {
+		p.limbo = append(p.limbo, limboSends{session: p.session, sends: unacked})
+	}
 	p.limboAt = time.Now()
 	if final {
-		l.unacked, p.limbo = p.limbo, nil
+		l.unacked = p.dropLimboLocked()
 	}
-	p.finalAck, p.finalPending = p.ackSeq, true
 	p.links, p.monitors = make(map[pidPair]struct{}), make(map[actor.Ref]pidPair)
 	p.watchers, p.calls = make(map[actor.Ref]actor.PID), make(map[uint64]chan callDone)
 	p.watched = false
@@ -528,10 +597,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			peers := append([]*peer(nil), n.peers...)
 			n.mu.Unlock()
 			for _, p := range peers {
-				n.switchConn(p, nil)
+				n.switchConn(p, nil, false)
 				n.mu.Lock()
-				limbo := p.limbo
-				p.limbo = nil
+				limbo := p.dropLimboLocked()
 				n.mu.Unlock()
 				n.lostSends(p, limbo)
 			}
@@ -626,6 +694,7 @@ func (n *Node) newPeerLocked(name gen.Atom, creation int64, inc uint64) *peer {
 		idx: uint32(len(n.peers) + 1), name: name, creation: creation, incarnation: inc,
 		links: make(map[pidPair]struct{}), monitors: make(map[actor.Ref]pidPair),
 		watchers: make(map[actor.Ref]actor.PID), calls: make(map[uint64]chan callDone),
+		took: make(map[uint64]uint64),
 	}
 	p.out.room = sync.NewCond(&n.mu)
 	n.peers = append(n.peers, p)
@@ -656,7 +725,7 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	p := n.peerOfLocked(name, rn.Creation(), inc)
 	n.mu.Unlock()
 	n.reap()
-	n.switchConn(p, rn)
+	n.switchConn(p, rn, false)
 	n.mu.Lock()
 	ask := !p.watched
 	p.watched = true
@@ -676,8 +745,10 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 // one dial at a time per node. Ergo does not serialize them: two dials at
 // once can each complete a handshake, the far node keeping the first
 // connection and refusing the second's link, while this node keeps the
-// second, which then redials without end and carries nothing (senders
-// after a lost connection all dial at once).
+// second, which then redials without end and carries nothing until the
+// tick ends it (senders after a lost connection all dial at once;
+// TestConcurrentDials). Dials from both ends at once can still cross;
+// the tick ends those too. The bridge never dials (see bridge.watch).
 func (n *Node) getNode(name gen.Atom) (gen.RemoteNode, error) {
 	if rn, err := n.en.Network().Node(name); err == nil {
 		return rn, nil
@@ -696,30 +767,33 @@ func (n *Node) getNode(name gen.Atom) (gen.RemoteNode, error) {
 
 // switchConn makes cur (nil: none) the connection of p's session. If it
 // replaces another, that session is over: what it carried ends as a lost
-// connection does (connectionLost).
-func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
+// connection does (connectionLost). With renew, the session ends and a
+// new one starts even if cur is the connection it had: the peer has
+// ended its side of the session (see receive).
+func (n *Node) switchConn(p *peer, cur gen.RemoteNode, renew bool) {
 	n.mu.Lock()
-	if p.conn == cur {
+	if p.conn == cur && (!renew || cur == nil) {
 		n.mu.Unlock()
 		return
 	}
 	old := p.conn
-	p.conn = cur
-	// What waits in the outbox was for the session that ends (see
-	// outbox.discardLocked).
-	p.out.discardLocked()
-	if cur != nil {
-		p.session++
-		p.lastHeard, p.lastIn = time.Now(), 0
-	}
+	var l lost
 	if old != nil {
 		// The peer's session on the old connection is over too: what
 		// still arrives from it is stale (its sender reports it).
 		p.rdead = p.rsession
-	}
-	var l lost
-	if old != nil {
+		// Before the next session is numbered: its sends in limbo go by
+		// the session they were sent in.
 		l = p.takeLocked(n.stopped)
+	}
+	// What waits in the outbox was for the session that ends (see
+	// outbox.discardLocked): its sends are in that session's record,
+	// now in limbo, and the peer never takes them.
+	p.out.discardLocked()
+	p.conn = cur
+	if cur != nil {
+		p.session++
+		p.lastHeard, p.lastIn = time.Now(), 0
 	}
 	session := p.session
 	limbo, ackSeq := len(p.limbo), p.ackSeq
@@ -732,9 +806,9 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode) {
 		n.connectionLost(p, l)
 	}
 	if cur != nil {
-		// A new connection: the peer learns how far this node took its
-		// sends in the session that ended (if one did).
-		n.finalWord(p)
+		// A new session: this node asks how far the peer took the sends
+		// in limbo.
+		n.askTaken(p)
 	}
 }
 
@@ -835,7 +909,7 @@ func (n *Node) nodeDown(name gen.Atom) {
 	if rn, err := n.en.Network().Node(name); err == nil {
 		cur = rn
 	}
-	n.switchConn(p, cur)
+	n.switchConn(p, cur, false)
 }
 
 // watchNode asks the bridge to monitor a connection.
@@ -863,7 +937,15 @@ func (b *bridge) HandleMessage(from gen.PID, message any) error {
 	return nil
 }
 
+// watch monitors the connection to name. Ergo's MonitorNode dials when
+// there is none, which must not happen here, beside getNode's one at a time:
+// a connection gone before the bridge could watch it ends the session,
+// and the next request connects again.
 func (b *bridge) watch(name gen.Atom) {
+	if _, err := b.n.en.Network().Node(name); err != nil {
+		b.n.nodeDown(name)
+		return
+	}
 	if err := b.MonitorNode(name); err != nil && !errors.Is(err, gen.ErrTargetExist) {
 		b.n.nodeDown(name)
 	}
@@ -910,7 +992,7 @@ func (n *Node) ticker() {
 }
 
 func (n *Node) tick(now time.Time) {
-	var dead, alive []*peer
+	var dead, alive, ask, reach []*peer
 	type limboOf struct {
 		p *peer
 		s []sent
@@ -918,16 +1000,18 @@ func (n *Node) tick(now time.Time) {
 	var expired []limboOf
 	n.mu.Lock()
 	for _, p := range n.peers {
-		// Sends in limbo wait for the peer's final word, which comes as
-		// soon as a new connection is up; without one for the tick time
-		// (or with one, but no word for four), the peer is taken for dead.
-		wait := n.tickTime
-		if p.conn != nil {
-			wait *= 4
-		}
-		if len(p.limbo) > 0 && now.Sub(p.limboAt) > wait {
-			expired = append(expired, limboOf{p, p.limbo})
-			p.limbo = nil
+		// Sends in limbo wait for the peer's word, asked for on every new
+		// connection and again at every tick while one is up; without a
+		// connection, this node connects to ask (reach), and if none is
+		// made for the tick time, the peer is taken for dead.
+		if len(p.limbo) > 0 && p.conn == nil {
+			switch {
+			case now.Sub(p.limboAt) > n.tickTime:
+				expired = append(expired, limboOf{p, p.dropLimboLocked()})
+			case !p.reaching && !p.gone && !n.stopped:
+				p.reaching = true
+				reach = append(reach, p)
+			}
 		}
 		if p.conn != nil {
 			// Anything Ergo's reader has taken from the connection counts,
@@ -943,11 +1027,18 @@ func (n *Node) tick(now time.Time) {
 			dead = append(dead, p)
 		default:
 			alive = append(alive, p)
+			if len(p.limbo) > 0 {
+				ask = append(ask, p)
+			}
 		}
 	}
 	n.mu.Unlock()
 	for _, e := range expired {
 		n.lostSends(e.p, e.s)
+	}
+	for _, p := range reach {
+		n.served.Add(1)
+		go n.reach(p)
 	}
 	for _, p := range dead {
 		n.log.Warn("connection silent: declared lost", zap.String("peer", string(p.name)), zap.Duration("net_tick_time", n.tickTime))
@@ -957,11 +1048,33 @@ func (n *Node) tick(now time.Time) {
 		if conn != nil {
 			conn.Disconnect()
 		}
-		n.switchConn(p, nil)
+		n.switchConn(p, nil, false)
 	}
 	for _, p := range alive {
 		_ = n.sendUrgent(p, wire{Kind: kTick})
 	}
+	for _, p := range ask {
+		n.askTaken(p)
+	}
+}
+
+// reach connects to p, which has sends of this node in limbo and no
+// connection: the new session asks for its word. Otherwise a node that
+// nothing else connects to again would be taken for dead at the tick
+// time even if it is alive, and what it took of the sends in limbo would
+// be counted twice: handled there, dead letters here. On a goroutine of
+// its own (a dial can take seconds), ended at Stop as those serving
+// calls are.
+func (n *Node) reach(p *peer) {
+	defer n.served.Done()
+	if _, err := n.connect(p.name); err != nil {
+		if ce := n.log.Check(zap.DebugLevel, "cannot reach a node to ask about sends in limbo"); ce != nil {
+			ce.Write(zap.String("peer", string(p.name)), zap.Error(err))
+		}
+	}
+	n.mu.Lock()
+	p.reaching = false
+	n.mu.Unlock()
 }
 
 // sendUrgent sends w in the current session with Ergo's high priority, in
@@ -1000,36 +1113,76 @@ func (n *Node) lostSends(p *peer, ss []sent) {
 	}
 }
 
-// finalWord tells p how far this node took its sends in the session that
-// ended (kFinalAck), once, on the new connection.
-func (n *Node) finalWord(p *peer) {
+// askTaken asks p, for each session of this node whose sends are in
+// limbo, how far it took them (kTakenAsk: Ref the session, To the oldest
+// session this node may still ask about; p forgets what it recorded of
+// those before, and answers with kTaken). With nothing in limbo, it only
+// tells p what to forget. Answers are idempotent: an ask or an answer
+// lost with a connection is asked again on the next, and at every tick.
+// Not ahead of the messages queued at p, as ticks go: p takes nothing of
+// a session once it has seen a newer one, so an ask that overtook them
+// would have p drop the sends of the ended session still queued there.
+func (n *Node) askTaken(p *peer) {
 	n.mu.Lock()
-	pending, seq := p.finalPending, p.finalAck
-	p.finalPending = false
+	oldest := p.session
+	sessions := make([]uint64, 0, len(p.limbo))
+	for _, l := range p.limbo {
+		sessions = append(sessions, l.session)
+	}
+	if len(sessions) > 0 {
+		oldest = sessions[0]
+	}
 	n.mu.Unlock()
-	if pending {
-		err := n.send(p, 0, wire{Kind: kFinalAck, Ref: seq})
-		if ce := n.log.Check(zap.DebugLevel, "final word sent"); ce != nil {
-			ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Error(err))
+	if len(sessions) == 0 {
+		if oldest > 1 {
+			_ = n.send(p, 0, wire{Kind: kTakenAsk, To: oldest})
+		}
+		return
+	}
+	for _, s := range sessions {
+		err := n.send(p, 0, wire{Kind: kTakenAsk, Ref: s, To: oldest})
+		if ce := n.log.Check(zap.DebugLevel, "asked how far sends were taken"); ce != nil {
+			ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", s), zap.Error(err))
 		}
 	}
 }
 
-// finalAcked settles the sends in limbo for p: those up to seq were taken
-// by p (handled there, or dead letters there); the rest are lost.
-func (n *Node) finalAcked(p *peer, seq uint64) {
+// answerTaken answers p's kTakenAsk w: the newest send taken in the
+// session asked about. w arrived in a newer session of p (see taking),
+// so the answer is final.
+func (n *Node) answerTaken(p *peer, w wire) {
 	n.mu.Lock()
+	p.forgetTakenLocked(w.To)
+	seq := p.takenInLocked(w.Ref)
+	n.mu.Unlock()
+	if w.Ref != 0 {
+		_ = n.send(p, 0, wire{Kind: kTaken, Ref: seq, To: w.Ref})
+	}
+}
+
+// settleLimbo settles the sends in limbo for p from this node's session:
+// those up to seq were taken by p (handled there, or dead letters there);
+// the rest are lost.
+func (n *Node) settleLimbo(p *peer, session, seq uint64) {
+	n.mu.Lock()
+	var sends []sent
+	for i, l := range p.limbo {
+		if l.session == session {
+			sends = l.sends
+			p.limbo = append(p.limbo[:i:i], p.limbo[i+1:]...)
+			break
+		}
+	}
+	n.mu.Unlock()
 	var lostOnes []sent
-	for _, s := range p.limbo {
+	for _, s := range sends {
 		if s.seq > seq {
 			lostOnes = append(lostOnes, s)
 		}
 	}
-	kept := len(p.limbo) - len(lostOnes)
-	p.limbo = nil
-	n.mu.Unlock()
-	if ce := n.log.Check(zap.DebugLevel, "final word heard"); ce != nil {
-		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("seq", seq), zap.Int("taken", kept), zap.Int("lost", len(lostOnes)))
+	if ce := n.log.Check(zap.DebugLevel, "limbo settled"); ce != nil {
+		ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", session), zap.Uint64("seq", seq),
+			zap.Int("taken", len(sends)-len(lostOnes)), zap.Int("lost", len(lostOnes)))
 	}
 	n.lostSends(p, lostOnes)
 }

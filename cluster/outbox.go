@@ -177,7 +177,7 @@ func (n *Node) transmitFailed(p *peer, conn gen.RemoteNode, err error) {
 	same := p.conn == conn
 	n.mu.Unlock()
 	if same {
-		n.switchConn(p, nil)
+		n.switchConn(p, nil, false)
 	}
 }
 

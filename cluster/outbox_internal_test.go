@@ -123,7 +123,7 @@ func fakePeer(t *testing.T, c *fakeConn) (*Node, *peer) {
 	p := n.peerOfLocked("far@localhost", 1, 42)
 	p.watched = true
 	n.mu.Unlock()
-	n.switchConn(p, c)
+	n.switchConn(p, c, false)
 	return n, p
 }
 
@@ -231,11 +231,13 @@ func TestOutboxWaitEndsWithTheSession(t *testing.T) {
 	}
 	refused := make(chan error)
 	go func() { refused <- n.testSend(t, p, i) }()
-	n.switchConn(p, nil)
+	n.switchConn(p, nil, false)
 	assert.ErrorIs(t, <-refused, actor.NoConnection)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	assert.Len(t, p.limbo, int(i), "what was queued waits for the peer's final word")
+	require.Len(t, p.limbo, 1, "one session ended")
+	assert.Equal(t, uint64(1), p.limbo[0].session)
+	assert.Len(t, p.limbo[0].sends, int(i), "what was queued waits in limbo, under its session, for the peer's word")
 	assert.Empty(t, p.out.fw.b, "the outbox of an ended session is dropped")
 }
 
@@ -268,7 +270,8 @@ func TestOutboxRefusedPacketEndsTheSession(t *testing.T) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	assert.Nil(t, p.conn)
-	assert.Len(t, p.limbo, 1)
+	require.Len(t, p.limbo, 1)
+	assert.Len(t, p.limbo[0].sends, 1)
 	assert.False(t, p.out.flushing, "the flusher is done")
 }
 

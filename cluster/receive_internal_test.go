@@ -72,9 +72,9 @@ func TestTakingStopsWhenTheSessionEnds(t *testing.T) {
 	p.rsession = 3
 	n.mu.Unlock()
 	assert.True(t, n.taking(p, 3, wire{Kind: kSend, Ref: 17}))
-	n.switchConn(p, nil)
+	n.switchConn(p, nil, false)
 	assert.False(t, n.taking(p, 3, wire{Kind: kSend, Ref: 18}))
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	assert.Equal(t, uint64(17), p.finalAck, "the peer is told 17 was taken, and 18 not")
+	assert.Equal(t, uint64(17), p.takenInLocked(3), "the peer is told 17 was taken in its session 3, and 18 not")
 }

@@ -301,6 +301,11 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		return
 	}
 	newer := w.Session > p.rsession
+	// The sender ended the session it had with this node's current one
+	// (it saw that connection lost, or silent), and drops what this
+	// session sends from now on: this node ends its side too, even if
+	// Ergo has the same connection for both.
+	renew := newer && p.rsession != 0 && p.conn != nil && p.rseen == p.session
 	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
@@ -311,10 +316,12 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		// rsession still names the newest of them: marking this one
 		// would drop the rest of it).
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
-			n.switchConn(p, rn)
+			n.switchConn(p, rn, renew)
 		}
+		// Only now: the sender's sessions that this node's ended
+		// session saw are over (switchConn), not the new one.
 		n.mu.Lock()
-		p.rsession = max(p.rsession, w.Session)
+		p.rsession, p.rseen = max(p.rsession, w.Session), p.session
 		n.mu.Unlock()
 	}
 	n.mu.Lock()
@@ -342,9 +349,10 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 }
 
 // taking says whether a frame of p's session may be taken: the session
-// has not ended. A send it carries is taken from then on (p.ackSeq), in
-// the same hold of the lock: if the session ends next, the peer's final
-// word counts it, and it is handled here.
+// has not ended. A send it carries is taken from then on (p.ackSeq, and
+// the record of p's session, tookLocked), in the same hold of the lock:
+// if the session ends next, the answer to p's ask about it (answerTaken)
+// counts it, and it is handled here.
 func (n *Node) taking(p *peer, session uint64, f wire) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -353,6 +361,7 @@ func (n *Node) taking(p *peer, session uint64, f wire) bool {
 	}
 	if f.Kind == kSend || f.Kind == kSendNamed {
 		p.ackSeq = f.Ref
+		p.tookLocked(session, f.Ref)
 	}
 	return true
 }
@@ -375,6 +384,11 @@ func (n *Node) take(b *bridge, p *peer, w wire) {
 			return
 		case kMonitor:
 			_ = n.send(p, 0, wire{Kind: kDown, From: w.To, To: w.From, Ref: w.Ref, ErrKind: noproc})
+			return
+		case kTakenAsk, kTaken:
+			// About sessions with an earlier incarnation of this node, which
+			// this one's record does not cover (its sessions are numbered
+			// anew): the asker's limbo is reported at the tick time.
 			return
 		}
 	}
@@ -441,8 +455,11 @@ func (n *Node) take(b *bridge, p *peer, w wire) {
 		n.handedOff(p, w)
 	case kAck:
 		n.acked(p, w.Ref)
-	case kFinalAck:
-		n.finalAcked(p, w.Ref)
+	case kTakenAsk:
+		n.answerTaken(p, w)
+	case kTaken:
+		n.settleLimbo(p, w.To, w.Ref)
+	case kFinalAck: // an earlier build's word for its sessions, inexact: asked again instead
 	case kTick:
 		_ = n.sendUrgent(p, wire{Kind: kTock})
 	case kTock: // heard (above)

@@ -64,10 +64,16 @@ const (
 	kWhereis
 	kAck
 	kTick
-	kFinalAck
+	kFinalAck // earlier builds' (see take)
 	kHandoff
 	kTock
 	kInfo
+	// kTakenAsk asks how far the receiver took the sender's sends of
+	// session Ref (0: none, only forget), and tells it that the sender
+	// will not ask about its sessions before To. kTaken answers: Ref is
+	// the newest send taken in session To (0: none). See askTaken.
+	kTakenAsk
+	kTaken
 )
 
 // Errors and exit reasons cross nodes as a kind and a text. The runtime's
