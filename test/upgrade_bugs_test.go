@@ -195,28 +195,44 @@ func TestPickupOutlastingAChangeOfCurrentVersionDoesNotMoveTheProcessThere(t *te
 		require.NoError(t, err)
 		return pid
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer cancel()
 	require.NoError(t, sys.Load(v1))
 	pa, pb := spawn(a), spawn(b)
 	require.NoError(t, sys.Load(v2))
-	spawn(c) // on v2, which stays in use (no message reaches c)
+	spawn(c) // on v2, outside the plans' trees: v2 stays in use
 
 	// a takes a message while v2 is current: it migrates to v2 first.
 	replied := make(chan string, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
-		defer cancel()
 		r, err := sys.Call(ctx, pa, "which version?")
 		assert.NoError(t, err)
 		s, _ := r.(string)
 		replied <- s
 	}()
 	<-entered
-	// Meanwhile v1 is made current again (a plan that commits v1 does the
-	// same), and a rolling plan to v2 fails at its first wave (b) before
-	// it reaches a: a is not reached, on v1.
-	require.NoError(t, sys.Load(v1))
-	rep, err := upgrade.Execute(context.Background(), sys.System, upgrade.Plan{Mode: upgrade.Rolling,
-		Waves: []float64{0.5, 1}, Timeout: time.Hour, Changes: []upgrade.Change{{Module: "m", To: v2, Extra: "fail"}}},
+
+	// Meanwhile a plan makes v1 current again: a, busy, does not answer in
+	// time and is skipped (b runs v1 already and is only held).
+	back := make(chan *upgrade.Report, 1)
+	go func() {
+		rep, err := upgrade.Execute(ctx, sys.System, upgrade.Plan{Timeout: time.Second, OnTimeout: upgrade.SkipOnTimeout,
+			Changes: []upgrade.Change{{Module: "m", To: v1}}}, upgrade.Processes(sys.System, pb, pa))
+		assert.NoError(t, err)
+		back <- rep
+	}()
+	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1)) // its prepare requests are out
+	_, err := sys.Info(ctx, pb)                         // served after b's
+	require.NoError(t, err)
+	sys.Clock.Advance(time.Second)
+	rep := <-back
+	require.Equal(t, upgrade.Committed, rep.Outcome)
+	require.Equal(t, upgrade.Skipped, rep.Processes[1].Result)
+
+	// Then a rolling plan to v2 fails at its first wave (b) before it
+	// reaches a: a is not reached, on v1.
+	rep, err = upgrade.Execute(ctx, sys.System, upgrade.Plan{Mode: upgrade.Rolling, Waves: []float64{0.5, 1},
+		Timeout: time.Second, Changes: []upgrade.Change{{Module: "m", To: v2, Extra: "fail"}}},
 		upgrade.Processes(sys.System, pb, pa))
 	require.Error(t, err)
 	require.Equal(t, upgrade.RolledBack, rep.Outcome)
