@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -464,4 +465,104 @@ func TestTemporaryMigrationFailureIsRetriedAtTheNextMessage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v2", got, "a temporary failure is retried, not skipped")
 	assert.Equal(t, int32(2), attempts.Load())
+}
+
+// A migration at a message can take long (a plugin's round trip, a plugin
+// process starting), and another version can be made current while it
+// runs: the process then drops the result and migrates to the version
+// current when the migration returned, before it handles the message. It
+// never moves to the version that stopped being current (a plan that read
+// its version meanwhile would report it wrongly).
+func TestPickupOutlastedByAChangeOfCurrentVersion(t *testing.T) {
+	type trail struct{ Steps []string }
+	// v3 migrates from v1 in one step: a process that kept the dropped v2
+	// result would show +v2 before +v3.
+	versions := func(inV2 func() error) (v1, v2, v3 *actor.Version) {
+		handle := func(ctx *actor.Context, s trail, _ any) (trail, error) {
+			ctx.Reply(fmt.Sprint(ctx.Version(), " ", s.Steps))
+			return s, nil
+		}
+		up := func(name string, hook func() error) func(trail, any) (trail, error) {
+			return func(s trail, _ any) (trail, error) {
+				if hook != nil {
+					if err := hook(); err != nil {
+						return s, err
+					}
+				}
+				return trail{Steps: append(slices.Clone(s.Steps), "+"+name)}, nil
+			}
+		}
+		v1 = actor.Define("pk", "v1", actor.Funcs[trail]{Handle: handle})
+		v2 = actor.Define("pk", "v2", actor.Funcs[trail]{Follows: "v1", Handle: handle, CodeChange: actor.Migrate(up("v2", inV2))})
+		v3 = actor.Define("pk", "v3", actor.Funcs[trail]{Follows: "v2", UpgradesFrom: []string{"v1"}, Handle: handle,
+			CodeChange: actor.Migrate(up("v3", nil))})
+		return v1, v2, v3
+	}
+	for _, tc := range []struct {
+		name string
+		fail bool   // the migration to v2 fails once it returns
+		next string // made current while it runs
+		want string // the version and trail the message is handled with
+	}{
+		{name: "to a third version", next: "v3", want: "v3 [+v3]"},
+		{name: "back to its own", next: "v1", want: "v1 []"},
+		{name: "failing meanwhile", fail: true, next: "v3", want: "v3 [+v3]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sys := actortest.NewSystem(t)
+			entered, release := make(chan struct{}), make(chan struct{})
+			var once atomic.Bool
+			v1, v2, v3 := versions(func() error {
+				if once.CompareAndSwap(false, true) {
+					close(entered)
+					<-release
+					if tc.fail {
+						return errors.New("refused")
+					}
+				}
+				return nil
+			})
+			byName := map[string]*actor.Version{"v1": v1, "v3": v3}
+			require.NoError(t, sys.Load(v1))
+			require.NoError(t, sys.Stage(v3))
+			pid, err := sys.Spawn("pk", nil)
+			require.NoError(t, err)
+			var mu sync.Mutex
+			var moves []string
+			defer sys.Subscribe(func(e actor.Event) {
+				if m, ok := e.(actor.Migrated); ok && m.PID == pid {
+					mu.Lock()
+					moves = append(moves, m.From+"->"+m.To)
+					mu.Unlock()
+				}
+			})()
+			require.NoError(t, sys.Load(v2))
+			// v2 does not retire once it is no longer current (a plan to v2
+			// holds it so): the migration to it could complete.
+			unhold, err := sys.Hold(v2)
+			require.NoError(t, err)
+			defer unhold()
+
+			replied := make(chan any, 1)
+			go func() {
+				r, err := call(t, sys, pid, "which?")
+				assert.NoError(t, err)
+				replied <- r
+			}()
+			<-entered // migrating to v2, current when the message was taken
+			require.NoError(t, sys.Load(byName[tc.next]))
+			close(release)
+			assert.Equal(t, tc.want, <-replied)
+			v, ok := sys.VersionOf(pid)
+			require.True(t, ok)
+			assert.Equal(t, tc.next, v.Version)
+			mu.Lock()
+			defer mu.Unlock()
+			var want []string
+			if tc.next != "v1" {
+				want = []string{"v1->" + tc.next}
+			}
+			assert.Equal(t, want, moves, "no move to v2 was reported")
+		})
+	}
 }

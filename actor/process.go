@@ -332,18 +332,34 @@ func (p *process) receive(msg any) {
 }
 
 // pickupCurrent moves the process to the module's current version (or its
-// pin) if it is not on it: one atomic load when it is.
+// pin) if it is not on it: one atomic load when it is. A migration runs
+// user code and may take long (a plugin's round trip, a plugin process
+// starting), and another version may be made current meanwhile: then its
+// result is dropped and the process migrates to the version current now
+// (see pickup), so that it only ever moves to what it should run when it
+// moves. (Publishing the older result and leaving the next message to move
+// on was the other choice: the process would run, in between, a version
+// that is neither current nor pinned, which a plan that read its version
+// before the move would report wrongly.)
 func (p *process) pickupCurrent() {
 	if !p.sys.pickup {
 		return
 	}
+	for rel := p.wanted(); rel.code != p.code && rel != p.skip; rel = p.wanted() {
+		if !p.pickup(rel) {
+			return
+		}
+	}
+}
+
+// wanted returns the release the process should run now: the module's
+// current one, or its pin while the pin holds.
+func (p *process) wanted() *release {
 	rel := p.mod.current.Load()
 	if p.pin != nil {
 		rel = p.pinned(rel)
 	}
-	if rel.code != p.code && rel != p.skip {
-		p.pickup(rel)
-	}
+	return rel
 }
 
 // Continued is the message Handle receives for a step a callback asked
@@ -422,7 +438,13 @@ func (p *process) handle(msg any) {
 	}
 }
 
-func (p *process) pickup(rel *release) {
+// pickup migrates the process to rel, the release it should run. It
+// reports whether pickupCurrent must look again: after a move (one atomic
+// load shows it is done), and when rel stopped being what the process
+// should run while the migration ran, whose result is then dropped
+// (migrations do not modify the state they are given, so the process's
+// own is intact).
+func (p *process) pickup(rel *release) (again bool) {
 	from := p.code
 	steps, err := rel.routeFrom(from)
 	state := p.state
@@ -439,15 +461,26 @@ func (p *process) pickup(rel *release) {
 		if p.sys.watched() {
 			p.sys.emit(MigrationFailed{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name, Err: err})
 		}
-		return
+		return p.wanted() != rel // another version was made current meanwhile: that one is tried
+	}
+	if p.wanted() != rel {
+		if ce := p.sys.log.Check(zap.DebugLevel, "code_change dropped: another version was made current while it ran"); ce != nil {
+			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+				zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
+		}
+		return true
 	}
 	if !rel.code.acquire(p.sys) {
-		return // rel is retired already: the next message picks up its successor
+		// rel is retired already, so no longer current: its successor is
+		// tried now (a pin to it, while the pin holds, at the next message).
+		return p.wanted() != rel
 	}
 	// Nothing can fail from here: the event goes out before the new
 	// version is published (VersionOf), so whoever sees the process on it
 	// has heard of the migration (a lazy upgrade that lists the tree after
-	// its commit counts on it).
+	// its commit counts on it). A version made current since the check
+	// above is picked up right after, before the message: the caller looks
+	// again.
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
@@ -457,6 +490,7 @@ func (p *process) pickup(rel *release) {
 	}
 	p.setCode(rel.code, state)
 	from.drop(p.sys)
+	return true
 }
 
 // stop records that the process must exit once the current message is done.

@@ -31,7 +31,9 @@ import (
 // faults: migrations and downgrades that fail or panic, processes that do
 // not answer in time, kills while a migration runs, gates that fail or
 // panic. Lazy plans leave idle processes on older versions, which later
-// plans meet. Messages flow before, during and after each plan.
+// plans meet. Messages flow before, during and after each plan; a process
+// outside the tree may be in the middle of a slow migration at a message
+// (per-message pickup) while a plan makes another version current.
 //
 // After each plan the system is compared with a small reference model
 // that knows each worker's version and the trail of migrations its state
@@ -450,10 +452,76 @@ func (m *model) step(n int) {
 	if want == "" {
 		fx = m.drawFault(p, pids)
 	}
+	slow := m.startSlowPickup(p, pids)
 	rep, err := m.run(p, fx, pids)
-	m.t.Logf("plan %d: %s; fault %q on %d (victim %d) -> %v: %v", n, describe(p), fx.kind, fx.target, fx.victim, rep.Outcome, err)
+	m.t.Logf("plan %d: %s; fault %q on %d (victim %d), slow pickup %d -> %v: %v", n, describe(p), fx.kind, fx.target, fx.victim, slow.id, rep.Outcome, err)
 	m.checkOutcome(p, rep, err, want, fx, before, pids)
+	m.finishSlowPickup(slow, pids)
 	m.verify(n == *modelPlans-1)
+}
+
+// slowPickup is a worker outside the tree held in the middle of the
+// migration its next message starts (per-message pickup) while a plan
+// runs: the plan may make another version current meanwhile.
+type slowPickup struct {
+	id int // -1: none
+	f  mfault
+}
+
+// startSlowPickup, for a quarter of the plans, sends a worker outside the
+// tree that is behind its module's current version (a module the plan
+// changes, when there is one) a message, and holds it in the first step of
+// the migration the message starts until finishSlowPickup. No plan holds
+// such a worker: whatever the plan makes current meanwhile, the worker
+// then runs the version current when its migration returns (the model's
+// pickup at that moment), never the one that was current when the message
+// was taken.
+func (m *model) startSlowPickup(p upgrade.Plan, pids map[int]actor.PID) slowPickup {
+	none := slowPickup{id: -1}
+	var cand, changed []*mworker
+	for _, w := range m.workers {
+		cur := m.current(w.module)
+		if !w.outside || w.version == cur || m.skipOf[w.id] == cur {
+			continue
+		}
+		if _, ok := m.route(w.module, w.version, cur, m.table(w.module)); !ok {
+			continue
+		}
+		cand = append(cand, w)
+		if change(p, w.module) != nil {
+			changed = append(changed, w)
+		}
+	}
+	if len(changed) > 0 {
+		cand = changed
+	}
+	if len(cand) == 0 || m.rng.IntN(4) != 0 {
+		return none
+	}
+	w := cand[m.rng.IntN(len(cand))]
+	sp := slowPickup{id: w.id, f: mfault{kind: "block", entered: make(chan struct{}), release: make(chan struct{})}}
+	m.setFault(w.id, sp.f)
+	m.send(pids, w, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer cancel()
+	select {
+	case <-sp.f.entered:
+	case <-ctx.Done():
+		m.t.Fatalf("worker %d (%s@%s, current %s) did not start migrating at its message", w.id, w.module, w.version, m.current(w.module))
+	}
+	return sp
+}
+
+// finishSlowPickup lets the held migration return, once the model knows
+// where the plan left the current versions, and waits until the worker
+// has handled its message: the model moves it to the version current now.
+func (m *model) finishSlowPickup(sp slowPickup, pids map[int]actor.PID) {
+	if sp.id < 0 {
+		return
+	}
+	tables := m.tables() // as its pickup finds them: read before it moves on
+	close(sp.f.release)
+	m.flush(pids, map[int]bool{sp.id: true}, tables)
 }
 
 // flush makes sure the woken workers have handled what they were sent (a

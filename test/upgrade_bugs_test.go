@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,6 +153,101 @@ func TestUnconfirmedWaveSwitchIsRolledBack(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, actor.ProcessVersion{PID: pids[0], Module: "m", Version: "v1"}, v,
 		"the process runs what its report says after the rollback")
+}
+
+// Found (chaos seed 1796551363249316348, once, timing-dependent): a
+// rolling plan rolled back and reported a process not_reached on v1, and
+// after it the process ran v3, a version neither current nor pinned. A
+// process that took a message while v3 was current migrated to v3 at it,
+// slowly (a plugin process starting, say); another version was made
+// current and the rolling plan read the process's version meanwhile, and
+// when the migration returned the process published the version it had
+// read at the start of the message. Now it drops that result and migrates
+// to the version current then. A migration blocked until the plan has
+// ended stands in for the slow one.
+func TestPickupOutlastingAChangeOfCurrentVersionDoesNotMoveTheProcessThere(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	const a, b, c = 1, 2, 3 // the workers' states: their ids
+	handle := func(ctx *actor.Context, id int, _ any) (int, error) {
+		ctx.Reply(ctx.Version())
+		return id, nil
+	}
+	v1 := actor.Define("m", "v1", actor.Funcs[int]{
+		Init:   func(_ *actor.Context, args any) (int, error) { return args.(int), nil },
+		Handle: handle,
+	})
+	v2 := actor.Define("m", "v2", actor.Funcs[int]{Follows: "v1", Handle: handle,
+		CodeChange: func(_ string, old, extra any) (int, error) {
+			switch id := old.(int); {
+			case id == a && extra == nil: // a's pickup, the first time
+				close(entered)
+				<-release
+			case id == b && extra == "fail": // the rolling plan's first wave
+				return 0, errors.New("migration refused")
+			}
+			return old.(int), nil
+		},
+		Downgrade: func(_ string, id int, _ any) (any, error) { return id, nil },
+	})
+	spawn := func(id int) actor.PID {
+		pid, err := sys.Spawn("m", id)
+		require.NoError(t, err)
+		return pid
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), actortest.DefaultWait)
+	defer cancel()
+	require.NoError(t, sys.Load(v1))
+	pa, pb := spawn(a), spawn(b)
+	require.NoError(t, sys.Load(v2))
+	spawn(c) // on v2, outside the plans' trees: v2 stays in use
+
+	// a takes a message while v2 is current: it migrates to v2 first.
+	replied := make(chan string, 1)
+	go func() {
+		r, err := sys.Call(ctx, pa, "which version?")
+		assert.NoError(t, err)
+		s, _ := r.(string)
+		replied <- s
+	}()
+	<-entered
+
+	// Meanwhile a plan makes v1 current again: a, busy, does not answer in
+	// time and is skipped (b runs v1 already and is only held).
+	back := make(chan *upgrade.Report, 1)
+	go func() {
+		rep, err := upgrade.Execute(ctx, sys.System, upgrade.Plan{Timeout: time.Second, OnTimeout: upgrade.SkipOnTimeout,
+			Changes: []upgrade.Change{{Module: "m", To: v1}}}, upgrade.Processes(sys.System, pb, pa))
+		assert.NoError(t, err)
+		back <- rep
+	}()
+	require.NoError(t, sys.Clock.WaitForTimers(ctx, 1)) // its prepare requests are out
+	_, err := sys.Info(ctx, pb)                         // served after b's
+	require.NoError(t, err)
+	sys.Clock.Advance(time.Second)
+	rep := <-back
+	require.Equal(t, upgrade.Committed, rep.Outcome)
+	require.Equal(t, upgrade.Skipped, rep.Processes[1].Result)
+
+	// Then a rolling plan to v2 fails at its first wave (b) before it
+	// reaches a: a is not reached, on v1.
+	rep, err = upgrade.Execute(ctx, sys.System, upgrade.Plan{Mode: upgrade.Rolling, Waves: []float64{0.5, 1},
+		Timeout: time.Second, Changes: []upgrade.Change{{Module: "m", To: v2, Extra: "fail"}}},
+		upgrade.Processes(sys.System, pb, pa))
+	require.Error(t, err)
+	require.Equal(t, upgrade.RolledBack, rep.Outcome)
+	require.Len(t, rep.Processes, 2)
+	ra := rep.Processes[1]
+	require.Equal(t, pa, ra.PID)
+	assert.Equal(t, upgrade.NotReached, ra.Result)
+	assert.Equal(t, "v1", ra.To, "the report: a runs v1")
+
+	close(release) // a's migration returns
+	assert.Equal(t, "v1", <-replied, "a handles its message on the version current when its migration returned")
+	v, ok := sys.VersionOf(pa)
+	require.True(t, ok)
+	assert.Equal(t, actor.ProcessVersion{PID: pa, Module: "m", Version: ra.To}, v,
+		"a runs what its report says after the plan")
 }
 
 // Found: a plan that could not hold a busy supervisor within its timeout
