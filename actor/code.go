@@ -512,7 +512,8 @@ func (s *System) Stage(v *Version, opts ...LoadOption) error {
 // Unstage removes a staged version that never became current and has no
 // activation from the table (its release hook runs), so that what a
 // loader holds for it is freed. It reports whether it did: a version that
-// is current, previous or in use stays. A plan that does not commit
+// is current, previous, in use or held (Hold: another plan runs with it)
+// stays. A plan that does not commit
 // unstages the versions it named.
 func (s *System) Unstage(v *Version) bool {
 	mod := s.moduleFor(v.module, false)
@@ -521,7 +522,8 @@ func (s *System) Unstage(v *Version) bool {
 	}
 	mod.mu.Lock()
 	c := mod.loaded[v]
-	if c == nil || c == mod.previous || c.active.Load() != 0 || (mod.current.Load() != nil && mod.current.Load().code == c) {
+	if c == nil || c == mod.previous || c.active.Load() != 0 || c.holds.Load() > 0 ||
+		(mod.current.Load() != nil && mod.current.Load().code == c) {
 		mod.mu.Unlock()
 		return false
 	}
@@ -539,12 +541,18 @@ func (s *System) Unstage(v *Version) bool {
 // retire hook runs: a loader stops what it runs for it, ready to start it
 // again on use).
 func (s *System) Hold(v *Version) (release func(), err error) {
-	if err := s.Stage(v); err != nil {
+	if err := v.validate(); err != nil {
 		return nil, err
 	}
-	mod := s.moduleFor(v.module, false)
+	// Staged and held in one hold of the module's lock: an Unstage in
+	// between would take the version out of the table again.
+	mod := s.moduleFor(v.module, true)
 	mod.mu.Lock()
-	c := mod.loaded[v]
+	c, _, err := mod.stageLocked(v, loadOptions{})
+	if err != nil {
+		mod.mu.Unlock()
+		return nil, err
+	}
 	c.holds.Add(1)
 	c.retired.Store(false) // held again after it retired (never current)
 	mod.mu.Unlock()

@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,4 +71,40 @@ func TestSoftPurgeWaitsAndReportsStragglers(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, <-done)
 	assert.EqualValues(t, 0, sys.Activations("ctr", "v1"))
+}
+
+// A held version stays in the table: an Unstage (a plan that did not
+// commit, giving back what it named) leaves a version another plan holds,
+// and Hold stages and holds in one step, however it races an Unstage.
+func TestUnstageLeavesAHeldVersion(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	v1 := actor.Define("held", "v1", actor.Funcs[int]{Handle: func(_ *actor.Context, s int, _ any) (int, error) { return s, nil }})
+	v2 := actor.Define("held", "v2", actor.Funcs[int]{Follows: "v1", Handle: func(_ *actor.Context, s int, _ any) (int, error) { return s, nil }})
+	require.NoError(t, sys.Load(v1))
+	release, err := sys.Hold(v2)
+	require.NoError(t, err)
+	assert.False(t, sys.Unstage(v2), "held by a plan")
+	assert.GreaterOrEqual(t, sys.Activations("held", "v2"), int64(0), "still known")
+	release()
+	assert.True(t, sys.Unstage(v2), "no longer held")
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 500 {
+				release, err := sys.Hold(v2)
+				if !assert.NoError(t, err) {
+					return
+				}
+				sys.Unstage(v2)
+				release()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 2000 {
+			sys.Unstage(v2)
+		}
+	})
+	wg.Wait()
 }
