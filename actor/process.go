@@ -38,10 +38,10 @@ type process struct {
 	pin, pinBase *release
 	// ver and pinPub publish code (with the code it replaced) and pinBase
 	// for VersionOf; written by the owner at each change, read by anyone.
-	// started is what ver points to until the first change.
-	ver     atomic.Pointer[published]
-	started published
-	pinPub  atomic.Pointer[release]
+	// Until the first change ver points to its code's own publication
+	// (code.spawned): a process that never migrated costs nothing more.
+	ver    atomic.Pointer[published]
+	pinPub atomic.Pointer[release]
 
 	ctx    Context
 	parent PID
