@@ -36,9 +36,6 @@ const historyLen = 16
 type code struct {
 	v   *Version
 	mod *module
-	// spawned is what a process started on this version publishes until
-	// it migrates (see process.ver).
-	spawned published
 	// active counts activations: processes whose state this version built.
 	// A process holds one from Init (or the migration into this version)
 	// until it migrates away or exits.
@@ -587,7 +584,6 @@ func (mod *module) stageLocked(v *Version, o loadOptions) (c *code, isNew bool, 
 			return nil, false, err
 		}
 		c, isNew = &code{v: v, mod: mod}, true
-		c.spawned = published{code: c}
 		mod.loaded[v] = c
 	}
 	if o.onRetire != nil {

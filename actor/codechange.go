@@ -536,11 +536,6 @@ type ProcessVersion struct {
 	// Pinned: a rolling upgrade switched the process to Version ahead of
 	// the module's current version.
 	Pinned bool
-	// From is the version the process migrated from to Version; empty
-	// if it runs the version it started on. It is published with Version:
-	// whoever sees the process on Version sees where it came from, even
-	// before its Migrated event is out.
-	From string
 }
 
 // VersionOf reports the module and version pid runs (the version that
@@ -551,31 +546,20 @@ func (s *System) VersionOf(pid PID) (ProcessVersion, bool) {
 	if p == nil {
 		return ProcessVersion{}, false
 	}
-	pub := p.ver.Load()
-	if pub == nil {
+	c := p.ver.Load()
+	if c == nil {
 		return ProcessVersion{}, false // still in Init
 	}
 	base := p.pinPub.Load()
-	v := ProcessVersion{PID: pid, Module: p.mod.name, Version: pub.code.v.name,
-		Pinned: base != nil && base == p.mod.current.Load()}
-	if pub.from != nil {
-		v.From = pub.from.v.name
-	}
-	return v, true
+	return ProcessVersion{PID: pid, Module: p.mod.name, Version: c.v.name,
+		Pinned: base != nil && base == p.mod.current.Load()}, true
 }
 
-// published is what a process publishes of its version: the code that
-// built its state and, after a migration, the code it migrated from (nil
-// for the version it started on). Both in one pointer, so that a reader
-// sees a pair the process had.
-type published struct{ code, from *code }
-
 // setCode switches the process's version and state and publishes the
-// version, with the one it leaves (VersionOf).
+// version (VersionOf).
 func (p *process) setCode(c *code, state any) {
-	from := p.code
 	p.code, p.state, p.skip = c, state, nil
-	p.ver.Store(&published{code: c, from: from})
+	p.ver.Store(c)
 }
 
 // setPin pins the process to pin while base is the module's current

@@ -61,8 +61,7 @@ type VersionRetired struct {
 }
 
 // Migrated reports a process whose state moved to another version on
-// per-message pickup (or at a commit). The process has published To
-// already: a subscriber that looks (System.VersionOf) sees it there.
+// per-message pickup.
 type Migrated struct {
 	PID              PID
 	Module, From, To string

@@ -97,8 +97,8 @@ func (s *System) CheckExport(pids []PID) error {
 		if p == nil {
 			continue
 		}
-		if pub := p.ver.Load(); pub != nil && pub.code.v.codec == nil {
-			missing[pub.code.v.String()] = true
+		if c := p.ver.Load(); c != nil && c.v.codec == nil {
+			missing[c.v.String()] = true
 		}
 	}
 	if len(missing) == 0 {

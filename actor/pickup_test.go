@@ -566,29 +566,3 @@ func TestPickupOutlastedByAChangeOfCurrentVersion(t *testing.T) {
 		})
 	}
 }
-
-// Whoever hears of a migration sees the process on its new version, with
-// the version it left: a pickup publishes both (VersionOf) before its
-// Migrated event goes out. (It used to announce first: a lazy upgrade
-// counted the announcement and reported the process migrated while
-// VersionOf still showed its old version.)
-func TestMigratedIsHeardOnceTheVersionIsPublished(t *testing.T) {
-	sys := actortest.NewSystem(t)
-	require.NoError(t, sys.Load(counterVersion("v1", nil)))
-	pid, err := sys.Spawn("ctr", nil)
-	require.NoError(t, err)
-	v, _ := sys.VersionOf(pid)
-	assert.Empty(t, v.From, "it started on v1")
-	var seen []actor.ProcessVersion // written by the process, read after a call to it
-	defer sys.Subscribe(func(e actor.Event) {
-		if m, ok := e.(actor.Migrated); ok && m.PID == pid {
-			v, _ := sys.VersionOf(pid)
-			seen = append(seen, v)
-		}
-	})()
-	require.NoError(t, sys.Load(counterVersion("v2", nil)))
-	r, err := call(t, sys, pid, "x")
-	require.NoError(t, err)
-	assert.Equal(t, "v2:1", r)
-	assert.Equal(t, []actor.ProcessVersion{{PID: pid, Module: "ctr", Version: "v2", From: "v1"}}, seen)
-}

@@ -36,11 +36,9 @@ type process struct {
 	// upgrade's finished waves run the new version before it is current.
 	// The pin lapses by itself once the module's current release changes.
 	pin, pinBase *release
-	// ver and pinPub publish code (with the code it replaced) and pinBase
-	// for VersionOf; written by the owner at each change, read by anyone.
-	// Until the first change ver points to its code's own publication
-	// (code.spawned): a process that never migrated costs nothing more.
-	ver    atomic.Pointer[published]
+	// ver and pinPub publish code and pinBase for VersionOf; written by
+	// the owner at each change, read by anyone.
+	ver    atomic.Pointer[code]
 	pinPub atomic.Pointer[release]
 
 	ctx    Context
@@ -477,15 +475,12 @@ func (p *process) pickup(rel *release) (again bool) {
 		// tried now (a pin to it, while the pin holds, at the next message).
 		return p.wanted() != rel
 	}
-	// Nothing can fail from here: the new version is published
-	// (VersionOf) before the event goes out, so whoever hears of the
-	// migration sees the process on its new version (a lazy upgrade reports
-	// it migrated on the event). Whoever sees the process on it before the
-	// event sees the version it came from too (ProcessVersion.From): a lazy
-	// upgrade that lists the tree after its commit counts on it. A version
-	// made current since the check above is picked up right after, before
-	// the message: the caller looks again.
-	p.setCode(rel.code, state)
+	// Nothing can fail from here: the event goes out before the new
+	// version is published (VersionOf), so whoever sees the process on it
+	// has heard of the migration (a lazy upgrade that lists the tree after
+	// its commit counts on it). A version made current since the check
+	// above is picked up right after, before the message: the caller looks
+	// again.
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
@@ -493,6 +488,7 @@ func (p *process) pickup(rel *release) (again bool) {
 	if p.sys.watched() {
 		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name})
 	}
+	p.setCode(rel.code, state)
 	from.drop(p.sys)
 	return true
 }
@@ -996,12 +992,12 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 //
 //go:noinline
 func (p *process) emitExited(reason error) {
-	p.sys.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().code.v.name, Reason: reason})
+	p.sys.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().v.name, Reason: reason})
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.
 func (p *process) reportAbandoned() {
-	v := p.ver.Load().code.v.name
+	v := p.ver.Load().v.name
 	p.sys.log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
 		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name), zap.String("version", v))
 	if p.sys.watched() {
@@ -1130,7 +1126,7 @@ func (p *process) logExit(reason error) {
 func (p *process) writeExit(ce *zapcore.CheckedEntry, reason error) {
 	fields := []zap.Field{
 		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-		zap.String("version", p.ver.Load().code.v.name), zap.String("reason", reason.Error()),
+		zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()),
 	}
 	if pe, ok := reason.(*PanicError); ok {
 		fields = append(fields, zap.ByteString("stack", pe.Stack()))

@@ -62,8 +62,8 @@ func (s *System) Stat(pid PID) (st ProcessStat, ok bool) {
 func (p *process) stat() ProcessStat {
 	st := ProcessStat{PID: p.pid, Module: p.mod.name, Parent: p.parent,
 		Queued: p.mb.Depth(), Taken: p.mb.Taken()}
-	if pub := p.ver.Load(); pub != nil {
-		st.Version = pub.code.v.name
+	if c := p.ver.Load(); c != nil {
+		st.Version = c.v.name
 		base := p.pinPub.Load()
 		st.Pinned = base != nil && base == p.mod.current.Load()
 	}

@@ -313,7 +313,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if o.keepName {
 		p.x().keepBound = o.mailbox // the bound of the queue its reservation will have
 	}
-	p.ver.Store(&rel.code.spawned)
+	p.ver.Store(rel.code)
 	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling

@@ -80,7 +80,7 @@ func (t *tree) Hold(ctx context.Context, modules []string) ([]upgrade.Proc, erro
 				}
 			case slices.Contains(modules, c.spec.Start.Module):
 				if v, ok := t.h.sys.VersionOf(c.pid); ok && v.Module == c.spec.Start.Module {
-					procs = append(procs, upgrade.Proc{PID: c.pid, Module: v.Module, Version: v.Version, Pinned: v.Pinned, Level: level, From: v.From})
+					procs = append(procs, upgrade.Proc{PID: c.pid, Module: v.Module, Version: v.Version, Pinned: v.Pinned, Level: level})
 				}
 			}
 		}

@@ -18,9 +18,7 @@ import (
 type Tree interface {
 	// Hold keeps the tree from changing (supervisors hold their restarts
 	// back) and lists its processes that run one of modules, with their
-	// versions (Proc.From too: a lazy plan that lists the tree after its
-	// commit counts on it). It fails at once if part of the tree is
-	// suspended already.
+	// versions. It fails at once if part of the tree is suspended already.
 	Hold(ctx context.Context, modules []string) ([]Proc, error)
 	// Release undoes Hold.
 	Release()
@@ -151,6 +149,7 @@ type runner struct {
 	mu       sync.Mutex
 	exits    map[actor.PID]actor.ProcessExited // guarded by mu: exits of processes of the plan's modules
 	awaiting map[actor.PID]int                 // guarded by mu: lazy processes not migrated yet
+	migrated map[actor.PID]string              // guarded by mu: deferred: migrations seen, with their From
 	settled  chan struct{}                     // closed when awaiting empties after the commit
 	crashes  int                               // guarded by mu: abnormal exits on a new version
 	crashed  chan struct{}                     // signalled at each such exit
@@ -292,7 +291,7 @@ func (r *runner) step(ev Event) {
 // watch follows exits and migrations of the plan's modules while the plan
 // runs; it returns the cancel function.
 func (r *runner) watch() func() {
-	r.exits, r.awaiting = map[actor.PID]actor.ProcessExited{}, map[actor.PID]int{}
+	r.exits, r.awaiting, r.migrated = map[actor.PID]actor.ProcessExited{}, map[actor.PID]int{}, map[actor.PID]string{}
 	r.settled, r.crashed = make(chan struct{}), make(chan struct{}, 1)
 	for i, pl := range r.sched.Procs {
 		if pl.Lazy {
@@ -321,12 +320,11 @@ func (r *runner) watch() func() {
 			r.settleLocked(e.PID)
 			r.mu.Unlock()
 		case actor.Migrated:
-			// The process runs e.To already (VersionOf): the report
-			// says what a look at it shows. One the listing after the
-			// commit found migrated is not awaited: its announcement
-			// changes nothing.
 			if ch, ok := r.sched.Changes[e.Module]; ok && e.To == ch.To.Name() {
 				r.mu.Lock()
+				if r.sched.Deferred {
+					r.migrated[e.PID] = e.From
+				}
 				r.settleLocked(e.PID)
 				r.mu.Unlock()
 			}
@@ -908,11 +906,9 @@ func (r *runner) await(ctx context.Context, st *Step) {
 
 // listAfterCommit lists the tree's processes for a deferred lazy plan,
 // right after its commit: each still on the outgoing version is awaited;
-// one on the new version that migrated from the outgoing one (Proc.From,
-// listed with its version) is reported migrated, whether or
-// not its Migrated event is out yet; one on the new version that did not
-// migrate started on it (a spawn or restart after the commit) and takes
-// no part.
+// one the subscription saw migrate already is reported migrated; one on
+// the new version that did not migrate started on it (a spawn or restart
+// after the commit) and takes no part.
 func (r *runner) listAfterCommit(ctx context.Context, st *Step) {
 	procs, err := r.hold(ctx)
 	if err != nil {
@@ -930,10 +926,11 @@ func (r *runner) listAfterCommit(ctx context.Context, st *Step) {
 	r.rep.Processes = make([]ProcessResult, 0, len(procs))
 	for _, p := range procs {
 		ch := r.sched.Changes[p.Module]
+		from, migrated := r.migrated[p.PID]
 		res := ProcessResult{PID: p.PID, Module: p.Module, From: p.Version, To: p.Version, Target: ch.To.Name()}
 		switch {
-		case p.Version == ch.To.Name() && p.From == r.sched.From[p.Module].Name():
-			res.From, res.Result = p.From, Migrated
+		case migrated:
+			res.From, res.Result = from, Migrated
 		case p.Version == ch.To.Name():
 			continue
 		default:

@@ -46,9 +46,6 @@ type Proc struct {
 	// version (a rollback that failed and kept it there, say).
 	Pinned bool
 	Level  int
-	// From is the version it migrated from to Version (see
-	// actor.ProcessVersion.From); empty if it started on Version.
-	From string
 }
 
 // OnCurrentOnly reports whether every module of the plan runs nothing but

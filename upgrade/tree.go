@@ -27,7 +27,7 @@ func (t *processes) Hold(_ context.Context, modules []string) ([]Proc, error) {
 	for _, pid := range t.pids {
 		v, ok := t.sys.VersionOf(pid)
 		if ok && slices.Contains(modules, v.Module) {
-			out = append(out, Proc{PID: pid, Module: v.Module, Version: v.Version, Pinned: v.Pinned, Level: 1, From: v.From})
+			out = append(out, Proc{PID: pid, Module: v.Module, Version: v.Version, Pinned: v.Pinned, Level: 1})
 		}
 	}
 	return out, nil
