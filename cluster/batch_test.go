@@ -8,9 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/graftrt/graft/actor"
-	"github.com/graftrt/graft/actor/actortest"
-	"github.com/graftrt/graft/cluster"
 	"github.com/graftrt/graft/cluster/internal/testkit"
 )
 
@@ -24,40 +21,7 @@ import (
 // TestNothingLostSilentlyWhenTheConnectionBreaks), on a new connection
 // the senders all ask for at once, and the order holds across both.
 func TestBatchedSendsAcrossABrokenConnection(t *testing.T) {
-	reg := freePort(t)
-	sysA, a := joinLocal(t, "a@localhost", reg)
-	sysB, b := joinLocal(t, "b@localhost", reg)
-	_, err := sysB.Spawn("echo", nil, actor.WithName("echo"))
-	require.NoError(t, err)
-	echo := cluster.Name{Name: "echo", Node: b.Name()}
-	far, err := a.Whereis(ctxWait(t), echo)
-	require.NoError(t, err)
-
-	var mu sync.Mutex
-	dead := map[string]int64{}
-	count := func(node string) func(actor.Event) {
-		return func(e actor.Event) {
-			if d, ok := e.(actor.DeadLetter); ok {
-				if tn, named := d.Message.(cluster.ToName); named {
-					d.Message = tn.Message
-				}
-				if _, ping := d.Message.(testkit.Ping); ping {
-					mu.Lock()
-					dead[node+": "+d.Reason.Error()]++
-					mu.Unlock()
-				}
-			}
-		}
-	}
-	defer sysA.Subscribe(count("a"))()
-	defer sysB.Subscribe(count("b"))()
-	pa := actortest.NewProbe(t, sysA.System)
-	pa.Monitor(far)
-	pb := actortest.NewProbe(t, sysB.System)
-	require.NoError(t, sysA.Register("a-probe", pa.PID()))
-	aProbe, err := b.Whereis(ctxWait(t), cluster.Name{Name: "a-probe", Node: a.Name()})
-	require.NoError(t, err)
-	pb.Monitor(aProbe)
+	r := newBreakRig(t)
 
 	const senders, each = 4, 4000
 	// gate: senders hold it shared while they send; the test takes it to
@@ -85,21 +49,21 @@ func TestBatchedSendsAcrossABrokenConnection(t *testing.T) {
 					}
 					var err error
 					if i%3 == 0 {
-						err = a.SendNamed(echo, testkit.Ping{From: name, N: i})
+						err = r.a.SendNamed(r.echo, testkit.Ping{From: name, N: i})
 					} else {
-						err = sysA.Send(far, testkit.Ping{From: name, N: i})
+						err = r.sysA.Send(r.far, testkit.Ping{From: name, N: i})
 					}
 					gate.RUnlock()
 					if err == nil {
-						mu.Lock()
+						r.mu.Lock()
 						accepted[s]++
-						mu.Unlock()
+						r.mu.Unlock()
 					}
 					if s == 0 && i == closeAt {
 						once.Do(func() {
 							gate.Lock()
 							close(closed)
-							assert.NoError(t, a.Disconnect(b.Name()))
+							assert.NoError(t, r.a.Disconnect(r.b.Name()))
 							gate.Unlock()
 						})
 					}
@@ -109,19 +73,18 @@ func TestBatchedSendsAcrossABrokenConnection(t *testing.T) {
 		wg.Wait()
 	}
 	run(1, each, each/2)
-	pa.ExpectDown(far, actor.NoConnection)
-	pb.ExpectDown(aProbe, actor.NoConnection)
+	r.broken()
 	run(each+1, 2*each, -1) // a new connection
 
-	handled, err := sysA.Call(ctxWait(t), far, testkit.Seen{})
+	handled, err := r.sysA.Call(ctxWait(t), r.far, testkit.Seen{})
 	require.NoError(t, err, "each sender's messages in order, none twice, gaps allowed")
-	mu.Lock()
-	defer mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var sent int64
 	for _, n := range accepted {
 		sent += n
 	}
-	t.Logf("sent %d, handled %d, dead letters %v", sent, handled, dead)
-	assert.Equal(t, sent, handled.(int64)+dead["a: noconnection"], "every message handled or reported, once")
-	assert.Empty(t, dead["b: noconnection"], "the receiver reports nothing it did not take")
+	t.Logf("sent %d, handled %d, dead letters %v", sent, handled, r.dead)
+	assert.Equal(t, sent, handled.(int64)+r.dead["a: noconnection"], "every message handled or reported, once")
+	assert.Empty(t, r.dead["b: noconnection"], "the receiver reports nothing it did not take")
 }

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,62 @@ func (cl *cluster3) echo(t *testing.T, node string) actor.PID {
 func (cl *cluster3) call(t *testing.T, node string, req any) (any, error) {
 	t.Helper()
 	return cl.n.CallNamed(ctxWait(t), cluster.Name{Name: "echo", Node: node}, req)
+}
+
+// breakRig is two nodes in this process, the echo process on b as a sees
+// it, the dead letters of testkit.Ping counted at each end by reason
+// ("a: noconnection"), and a probe at each end monitoring a process at
+// the other: its Down says that end has dealt with a lost connection
+// (unacknowledged sends are reported before links and monitors).
+type breakRig struct {
+	sysA, sysB *actortest.System
+	a, b       *cluster.Node
+	echo       cluster.Name
+	far        actor.PID // echo
+	aProbe     actor.PID // pa, as b sees it
+	pa, pb     *actortest.Probe
+	mu         sync.Mutex
+	dead       map[string]int64 // guarded by mu
+}
+
+func newBreakRig(t *testing.T) *breakRig {
+	reg := freePort(t)
+	r := &breakRig{dead: map[string]int64{}}
+	r.sysA, r.a = joinLocal(t, "a@localhost", reg)
+	r.sysB, r.b = joinLocal(t, "b@localhost", reg)
+	_, err := r.sysB.Spawn("echo", nil, actor.WithName("echo"))
+	require.NoError(t, err)
+	r.echo = cluster.Name{Name: "echo", Node: r.b.Name()}
+	r.far, err = r.a.Whereis(ctxWait(t), r.echo)
+	require.NoError(t, err)
+	count := func(node string) func(actor.Event) {
+		return func(e actor.Event) {
+			if d, ok := e.(actor.DeadLetter); ok {
+				if tn, named := d.Message.(cluster.ToName); named {
+					d.Message = tn.Message
+				}
+				if _, ping := d.Message.(testkit.Ping); ping {
+					r.mu.Lock()
+					r.dead[node+": "+d.Reason.Error()]++
+					r.mu.Unlock()
+				}
+			}
+		}
+	}
+	t.Cleanup(r.sysA.Subscribe(count("a")))
+	t.Cleanup(r.sysB.Subscribe(count("b")))
+	r.pa = actortest.NewProbe(t, r.sysA.System)
+	r.pa.Monitor(r.far)
+	r.pb = actortest.NewProbe(t, r.sysB.System)
+	require.NoError(t, r.sysA.Register("a-probe", r.pa.PID()))
+	r.aProbe, err = r.b.Whereis(ctxWait(t), cluster.Name{Name: "a-probe", Node: r.a.Name()})
+	require.NoError(t, err)
+	r.pb.Monitor(r.aProbe)
+	return r
+}
+
+// broken waits until both ends have dealt with the lost connection.
+func (r *breakRig) broken() {
+	r.pa.ExpectDown(r.far, actor.NoConnection)
+	r.pb.ExpectDown(r.aProbe, actor.NoConnection)
 }

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -124,51 +123,15 @@ func TestReceiverDeadLetters(t *testing.T) {
 // connection, once both ends have seen the old one end (see
 // docs/cluster.md on a connection closed at one end only).
 func TestNothingLostSilentlyWhenTheConnectionBreaks(t *testing.T) {
-	reg := freePort(t)
-	sysA, a := joinLocal(t, "a@localhost", reg)
-	sysB, b := joinLocal(t, "b@localhost", reg)
-	_, err := sysB.Spawn("echo", nil, actor.WithName("echo"))
-	require.NoError(t, err)
-	far, err := a.Whereis(ctxWait(t), cluster.Name{Name: "echo", Node: b.Name()})
-	require.NoError(t, err)
-
-	var mu sync.Mutex
-	dead := map[string]int64{}
-	count := func(node string) func(actor.Event) {
-		return func(e actor.Event) {
-			if d, ok := e.(actor.DeadLetter); ok {
-				if tn, named := d.Message.(cluster.ToName); named {
-					d.Message = tn.Message
-				}
-				if _, ping := d.Message.(testkit.Ping); ping {
-					mu.Lock()
-					dead[node+": "+d.Reason.Error()]++
-					mu.Unlock()
-				}
-			}
-		}
-	}
-	defer sysA.Subscribe(count("a"))()
-	defer sysB.Subscribe(count("b"))()
-	// Each end monitors a process at the other: its Down says that end
-	// has dealt with the lost connection (unacknowledged sends are
-	// reported before links and monitors).
-	pa := actortest.NewProbe(t, sysA.System)
-	pa.Monitor(far)
-	pb := actortest.NewProbe(t, sysB.System)
-	require.NoError(t, sysA.Register("a-probe", pa.PID()))
-	aProbe, err := b.Whereis(ctxWait(t), cluster.Name{Name: "a-probe", Node: a.Name()})
-	require.NoError(t, err)
-	pb.Monitor(aProbe)
-
+	r := newBreakRig(t)
 	var sent int64
 	send := func(from, to int64) {
 		for i := from; i <= to; i++ {
 			var err error
 			if i%2 == 0 { // by name, as often
-				err = a.SendNamed(cluster.Name{Name: "echo", Node: b.Name()}, testkit.Ping{From: "a", N: i})
+				err = r.a.SendNamed(r.echo, testkit.Ping{From: "a", N: i})
 			} else {
-				err = sysA.Send(far, testkit.Ping{From: "a", N: i})
+				err = r.sysA.Send(r.far, testkit.Ping{From: "a", N: i})
 			}
 			if err == nil {
 				sent++
@@ -176,18 +139,17 @@ func TestNothingLostSilentlyWhenTheConnectionBreaks(t *testing.T) {
 		}
 	}
 	send(1, 10000)
-	require.NoError(t, a.Disconnect(b.Name()))
-	pa.ExpectDown(far, actor.NoConnection)
-	pb.ExpectDown(aProbe, actor.NoConnection)
+	require.NoError(t, r.a.Disconnect(r.b.Name()))
+	r.broken()
 	send(10001, 20000) // a new connection
-	handled, err := sysA.Call(ctxWait(t), far, testkit.Seen{})
+	handled, err := r.sysA.Call(ctxWait(t), r.far, testkit.Seen{})
 	require.NoError(t, err, "each sender's messages in order, gaps allowed")
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("sent %d, handled %d, dead letters %v", sent, handled, dead)
-	lost := dead["a: noconnection"]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Logf("sent %d, handled %d, dead letters %v", sent, handled, r.dead)
+	lost := r.dead["a: noconnection"]
 	assert.Equal(t, sent, handled.(int64)+lost, "every message handled or reported, once")
-	assert.Empty(t, dead["b: noconnection"], "the receiver reports nothing it did not take")
+	assert.Empty(t, r.dead["b: noconnection"], "the receiver reports nothing it did not take")
 }
 
 // Two nodes with TLS (self-signed certificates, not verified) talk as
