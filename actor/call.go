@@ -24,6 +24,8 @@ type callEnv struct {
 	expires    uint64 // the deadlines' tick at which the call times out
 	listed     bool
 	timedOut   bool // the timer answered the call
+	// then answers a SendRequest in place of the reply channel.
+	then func(any, error)
 }
 
 type callResult struct {
@@ -35,6 +37,10 @@ type callResult struct {
 func (c *callEnv) finish(v any, err error) bool {
 	if !c.done.CompareAndSwap(false, true) {
 		return false
+	}
+	if c.then != nil {
+		c.then(v, err)
+		return true
 	}
 	c.reply <- callResult{val: v, err: err}
 	return true
