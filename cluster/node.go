@@ -72,6 +72,11 @@ type Options struct {
 	// closing its sockets is found. Default 20 s; negative: never (a
 	// connection is lost only when TCP says so).
 	NetTickTime time.Duration
+
+	// ergoOnly makes the node take every packet through its bridge
+	// process, with Ergo's protocol as it comes (see inline.go), as
+	// builds of Graft before this one did: for tests of the two together.
+	ergoOnly bool
 }
 
 // Registrar says how nodes find each other. The default is Ergo's
@@ -112,13 +117,20 @@ type TLS struct {
 // Monitor and Exit accept their PIDs. A Node is safe for concurrent use.
 // Stop detaches it; System.Shutdown stops it too.
 type Node struct {
-	sys      *actor.System
-	name     gen.Atom
-	log      *zap.Logger
-	en       gen.Node
-	core     gen.Core
-	bridge   gen.PID
-	creation int64
+	sys    *actor.System
+	name   gen.Atom
+	log    *zap.Logger
+	en     gen.Node
+	core   gen.Core
+	bridge gen.PID
+	ready  atomic.Bool // the bridge is up: packets are taken (see inline.go)
+	// bridged counts the packets taken through the bridge process.
+	bridged atomic.Int64
+	// ergoProto is the version of Ergo's network protocol (see inline.go).
+	ergoProto gen.Version
+	// dialProto is the protocol version this node's dials name.
+	dialProto gen.Version
+	creation  int64
 	// incarnation tells this run of the node from any other under its
 	// name (Ergo's creation counts seconds: a node restarted within the
 	// second would share it). Peers learn it from the handshake (the
@@ -444,6 +456,9 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 			Loggers:       []gen.Logger{{Name: "graft", Logger: zapLogger{n.log}}},
 		},
 	}
+	if !opts.ergoOnly {
+		nopts.Network.Proto = newInlineProto(n, false) // see inline.go
+	}
 	if opts.TLS != nil {
 		nopts.CertManager = gen.CreateCertManager(opts.TLS.Certificate)
 		nopts.Network.InsecureSkipVerify = opts.TLS.InsecureSkipVerify
@@ -454,6 +469,11 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start node %s: %w", opts.Name, err)
 	}
 	n.en = en
+	if err := n.routeDials(opts.ergoOnly); err != nil {
+		n.stopErgo()
+		detach()
+		return nil, fmt.Errorf("cluster: start node %s: %w", opts.Name, err)
+	}
 	core, ok := en.(gen.Core)
 	if !ok {
 		en.StopForce()
@@ -474,7 +494,8 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 			n.stopErgo()
 			return nil, fmt.Errorf("%w: route %s → %q: want host:port", ErrBadOptions, name, addr)
 		}
-		route := gen.NetworkRoute{Route: gen.Route{Host: host, Port: uint16(p), TLS: opts.TLS != nil}, Cookie: opts.Cookie}
+		route := gen.NetworkRoute{Route: gen.Route{Host: host, Port: uint16(p), TLS: opts.TLS != nil,
+			ProtoVersion: n.dialProto}, Cookie: opts.Cookie}
 		if err := en.Network().AddRoute(name, route, 100); err != nil {
 			n.stopErgo()
 			return nil, fmt.Errorf("%w: route %s: %v", ErrBadOptions, name, err)
@@ -486,6 +507,7 @@ func Join(sys *actor.System, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start the bridge process: %w", err)
 	}
 	n.bridge = pid
+	n.ready.Store(true)
 	if err := loadOnce(sys, remoteChildVersion); err != nil {
 		n.stopErgo()
 		return nil, fmt.Errorf("cluster: load %s: %w", RemoteChildModule, err)
@@ -733,10 +755,8 @@ func (n *Node) connect(name gen.Atom) (*peer, error) {
 	if ask {
 		// The bridge monitors the connection from its own goroutine (Ergo
 		// allows no other); if it is lost before, the bridge finds out
-		// when it asks.
-		if err := n.en.Send(n.bridge, watchNode{name: name}); err != nil {
-			return nil, fmt.Errorf("cluster: node %s: %w (%v)", name, actor.NoConnection, err)
-		}
+		// when it asks. Nothing goes until it has (see watchNow).
+		n.watchNow(nil, name)
 	}
 	return p, nil
 }
@@ -912,8 +932,12 @@ func (n *Node) nodeDown(name gen.Atom) {
 	n.switchConn(p, cur, false)
 }
 
-// watchNode asks the bridge to monitor a connection.
-type watchNode struct{ name gen.Atom }
+// watchNode asks the bridge to monitor a connection, and closes done (if
+// any) once it has.
+type watchNode struct {
+	name gen.Atom
+	done chan struct{}
+}
 
 // bridge is the Ergo process through which the node's traffic arrives. It
 // handles one message at a time, in arrival order, and never blocks:
@@ -926,9 +950,13 @@ type bridge struct {
 func (b *bridge) HandleMessage(from gen.PID, message any) error {
 	switch m := message.(type) {
 	case packet:
+		b.n.bridged.Add(1)
 		b.n.receive(b, from, m)
 	case watchNode:
 		b.watch(m.name)
+		if m.done != nil {
+			close(m.done)
+		}
 	case gen.MessageDownNode:
 		b.n.nodeDown(m.Name)
 	case flushAcks:

@@ -329,7 +329,7 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 	p.watched = p.watched || watch
 	n.mu.Unlock()
 	if watch {
-		b.watch(from.Node)
+		n.watchNow(b, from.Node)
 	}
 	fr := frameReader{b: w.Frames}
 	var f wire
@@ -345,6 +345,25 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 	}
 	if fr.err != nil {
 		n.log.Error("dropped the rest of a packet", zap.String("peer", string(p.name)), zap.Error(fr.err))
+	}
+}
+
+// watchNow has the bridge monitor the connection to name before the
+// packet that found it unwatched is handled: a watch asked for later
+// could come after the connection is lost, and Ergo's MonitorNode then
+// dials (see bridge.watch). Off the bridge, it waits for the bridge,
+// which never blocks.
+func (n *Node) watchNow(b *bridge, name gen.Atom) {
+	if b != nil {
+		b.watch(name)
+		return
+	}
+	done := make(chan struct{})
+	if n.en.Send(n.bridge, watchNode{name: name, done: done}) == nil {
+		select {
+		case <-done:
+		case <-n.ctx.Done():
+		}
 	}
 }
 
@@ -444,11 +463,13 @@ func (n *Node) take(b *bridge, p *peer, w wire) {
 		if err := n.sys.SendNamed(w.Name, msg); err != nil {
 			n.sys.Undeliverable(actor.PID{}, ToName{Name: Name{Name: w.Name, Node: string(n.name)}, Message: msg}, refusal(err))
 		}
-	case kCall, kCallNamed, kSpawn, kWhereis, kInfo:
+	case kCall, kCallNamed:
 		if stale && w.Kind == kCall {
 			n.reply(p, w.Ref, nil, &actor.ExitError{PID: to, Reason: actor.NoProc})
 			return
 		}
+		n.serveCall(p, w)
+	case kSpawn, kWhereis, kInfo:
 		n.served.Add(1)
 		go n.serve(p, w)
 	case kHandoff:
@@ -530,17 +551,10 @@ type Undecodable struct {
 	Data []byte
 }
 
-// serve answers a call, spawn or lookup from another node, on a goroutine
-// of its own: the local process may take its time, and the bridge must
-// not wait for it. The call's deadline is the caller's.
+// serve answers a spawn or lookup from another node, on a goroutine of its
+// own: the bridge must not wait for them.
 func (n *Node) serve(p *peer, w wire) {
 	defer n.served.Done()
-	ctx := n.ctx
-	if w.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(w.Timeout))
-		defer cancel()
-	}
 	switch w.Kind {
 	case kWhereis:
 		pid, ok := n.sys.Whereis(w.Name)
@@ -549,10 +563,8 @@ func (n *Node) serve(p *peer, w wire) {
 			return
 		}
 		n.replyKind(p, kSpawnReply, w.Ref, pid.ID(), nil)
-		return
 	case kInfo:
 		n.serveInfo(p, w.Ref)
-		return
 	case kSpawn:
 		args, err := n.codecs.decode(w.Type, w.Data)
 		var pid actor.PID
@@ -560,8 +572,15 @@ func (n *Node) serve(p *peer, w wire) {
 			pid, err = n.sys.Spawn(w.Name, args)
 		}
 		n.replyKind(p, kSpawnReply, w.Ref, pid.ID(), err)
-		return
 	}
+}
+
+// serveCall passes a call from another node to the local process as a
+// request (actor.System.SendRequest), whose answer goes back from the
+// goroutine that gives it: no goroutine waits for it here. A call the
+// process never answers is left to the caller's deadline.
+func (n *Node) serveCall(p *peer, w wire) {
+	answer := func(v any, err error) { n.reply(p, w.Ref, v, err) }
 	req, err := n.codecs.decode(w.Type, w.Data)
 	to, known := actor.NewPID(0, w.To), true
 	if w.Kind == kCallNamed && n.checksShapes(w.ErrText) {
@@ -572,15 +591,14 @@ func (n *Node) serve(p *peer, w wire) {
 			err = refused
 		}
 	}
-	var v any
-	if err == nil {
-		if w.Kind == kCallNamed {
-			v, err = n.sys.CallNamed(ctx, w.Name, req)
-		} else {
-			v, err = n.sys.Call(ctx, to, req)
-		}
+	switch {
+	case err != nil:
+		answer(nil, err)
+	case w.Kind == kCallNamed:
+		n.sys.SendRequestNamed(w.Name, req, answer)
+	default:
+		n.sys.SendRequest(to, req, answer)
 	}
-	n.reply(p, w.Ref, v, err)
 }
 
 func (n *Node) reply(p *peer, ref uint64, v any, err error) {
@@ -632,7 +650,11 @@ func (n *Node) ackLater(b *bridge, p *peer, seq uint64) {
 	if now {
 		_ = n.send(p, 0, wire{Kind: kAck, Ref: seq})
 	} else if flush {
-		_ = b.Send(b.PID(), flushAcks{p})
+		if b != nil {
+			_ = b.Send(b.PID(), flushAcks{p})
+		} else {
+			_ = n.en.Send(n.bridge, flushAcks{p})
+		}
 	}
 }
 
