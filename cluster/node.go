@@ -67,10 +67,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// NetTickTime is how long a connection may stay silent before it is
 	// declared lost (Erlang's net_ticktime): each node ticks the other
-	// every quarter of it, and the far bridge answers ticks ahead of its
-	// backlog, so a busy node stays connected and one that hangs without
-	// closing its sockets is found. Default 20 s; negative: never (a
-	// connection is lost only when TCP says so).
+	// every quarter of it, and the far node answers; whatever Ergo's reader
+	// takes from a connection counts as heard (handled yet or not), so a
+	// busy node stays connected and one that hangs without closing its
+	// sockets is found. Default 20 s; negative: never (a connection is lost
+	// only when TCP says so).
 	NetTickTime time.Duration
 
 	// ergoOnly makes the node take every packet through its bridge
@@ -939,9 +940,13 @@ type watchNode struct {
 	done chan struct{}
 }
 
-// bridge is the Ergo process through which the node's traffic arrives. It
-// handles one message at a time, in arrival order, and never blocks:
-// calls and spawns are served on goroutines of their own.
+// bridge is the node's Ergo process: the address other nodes send their
+// packets to (taken where Ergo decodes them, see inline.go, but for
+// connections with Ergo's plain protocol, whose packets it takes), the
+// watcher of connections, the sender of acknowledgements. It handles one
+// message at a time, in arrival order, and never blocks: calls go to
+// their processes as requests, spawns and lookups are served on
+// goroutines of their own.
 type bridge struct {
 	act.Actor
 	n *Node

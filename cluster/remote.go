@@ -274,9 +274,11 @@ func (r remote) Down(from, to actor.PID, ref actor.Ref, reason error) {
 	_ = n.send(p, session, wire{Kind: kDown, From: from.ID(), To: to.ID(), Ref: ref.ID(), ErrKind: kind, ErrText: text})
 }
 
-// receive handles a packet from another node's bridge, on the bridge's
-// goroutine, in arrival order: its frames one by one (take), in the
-// order sent.
+// receive handles a packet from another node's bridge, in arrival order,
+// one at a time per connection: on the goroutine that drains Ergo's
+// receive queue for the connection (b nil, see inline.go), or on the
+// bridge's for a connection with Ergo's plain protocol. Its frames are
+// taken one by one (take), in the order sent.
 func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 	n.mu.Lock()
 	if n.stopped {
@@ -629,14 +631,15 @@ func (n *Node) replyKind(p *peer, kind uint8, ref, id uint64, err error) {
 
 func reflectType(v any) reflect.Type { return reflect.TypeOf(v) }
 
-// flushAcks makes the bridge acknowledge what it took from a peer once
-// the messages queued in its mailbox now are handled.
+// flushAcks makes the bridge acknowledge what this node took from a peer
+// once the messages queued in its mailbox now are handled.
 type flushAcks struct{ p *peer }
 
-// ackLater records that the bridge took send seq from p; the
-// acknowledgement goes when the bridge's mailbox has drained (a message
-// to itself, queued behind what arrived so far), or at once every
-// ackEvery sends, so that a stream of sends costs a few acknowledgements.
+// ackLater records that this node took send seq from p; the
+// acknowledgement goes when the bridge has handled what it was asked
+// before (a message to it, queued behind the packets it has, if it takes
+// any), or at once every ackEvery sends, so that a stream of sends costs
+// a few acknowledgements.
 func (n *Node) ackLater(b *bridge, p *peer, seq uint64) {
 	n.mu.Lock()
 	p.ackSeq = seq

@@ -43,7 +43,10 @@ type wire struct {
 	// Exit marks an error that is the exit of the process asked (an
 	// *actor.ExitError); Link marks an exit signal sent through a link.
 	Exit, Link bool
-	// Timeout is what is left of a call's deadline, in nanoseconds.
+	// Timeout is what is left of a call's deadline, in nanoseconds. The
+	// caller keeps the deadline; a far node of this build does not read it
+	// (it waits for no answer, see serveCall), earlier builds bound their
+	// wait by it.
 	Timeout int64
 }
 
