@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -9,15 +10,19 @@ import (
 	"ergo.services/ergo"
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
+	"ergo.services/ergo/net/edf"
 	"ergo.services/ergo/net/registrar"
 	enode "ergo.services/ergo/node"
 	"github.com/stretchr/testify/require"
+
+	"github.com/graftrt/graft/cluster/internal/testkit"
 )
 
 // Ergo's own actors doing what BenchmarkRemoteSend and BenchmarkRemoteCall
 // do through the bridge: two Ergo nodes in this process, a sender (the
 // node itself, as the bridge's callers are goroutines, not Ergo
 // processes) and a process on the other node that counts, or answers.
+// The messages are the same testkit.Ping, registered with EDF.
 
 type ergoCounter struct {
 	act.Actor
@@ -38,6 +43,9 @@ func (c *ergoCounter) HandleCall(from gen.PID, ref gen.Ref, request any) (any, e
 }
 
 func ergoPair(b *testing.B, want int64) (gen.Node, gen.ProcessID, chan struct{}) {
+	if err := edf.RegisterTypeOf(testkit.Ping{}); err != nil && !errors.Is(err, gen.ErrTaken) {
+		b.Fatal(err)
+	}
 	reg := freePort(b)
 	start := func(name string) gen.Node {
 		opts := gen.NodeOptions{Network: gen.NetworkOptions{
@@ -63,7 +71,7 @@ func BenchmarkErgoRemoteSend(b *testing.B) {
 	a, to, done := ergoPair(b, int64(b.N))
 	b.ResetTimer()
 	for i := range b.N {
-		if err := a.Send(to, int64(i)); err != nil {
+		if err := a.Send(to, testkit.Ping{From: "a", N: int64(i + 1)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -81,7 +89,7 @@ func BenchmarkErgoRemoteCall(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		if _, err := a.Call(to, int64(i)); err != nil {
+		if _, err := a.Call(to, testkit.Ping{From: "a", N: int64(i)}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
