@@ -343,6 +343,13 @@ func TestExitSignalSemantics(t *testing.T) {
 				// A probe of its own: the two Downs may arrive in either order.
 				fromProbe := actortest.NewProbe(t, sys.System)
 				fromProbe.Monitor(from)
+				// The monitor is a signal from the probe, the crash a
+				// message from this goroutine: two senders, whose order
+				// nothing promises (nor does OTP). A call answered after
+				// the monitor was asked for puts the monitor first: the
+				// system lane goes first at the next turn.
+				_, err = call(t, sys, from, getCount{})
+				require.NoError(t, err)
 				require.NoError(t, sys.Send(from, crash{Err: tc.reason}))
 				fromProbe.ExpectDown(from, tc.reason)
 				<-terminated // the linked process's own Terminate
