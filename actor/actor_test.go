@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -261,6 +262,34 @@ func TestCallContextCancel(t *testing.T) {
 	v, err := call(t, sys, pid, echo{V: 7})
 	require.NoError(t, err)
 	assert.Equal(t, 7, v)
+}
+
+// deepPanic recurses n times, then panics.
+//
+//go:noinline
+func deepPanic(n int) {
+	if n == 0 {
+		panic("deep")
+	}
+	deepPanic(n - 1)
+}
+
+// A panic's stack keeps its innermost 32 frames: the panicking function
+// first, however deep it was called.
+func TestPanicStackKeepsTheInnermostFrames(t *testing.T) {
+	sys := newSys(t)
+	require.NoError(t, sys.Load(runnerVersion))
+	pid, err := sys.Spawn("runner", nil)
+	require.NoError(t, err)
+	probe := actortest.NewProbe(t, sys.System)
+	probe.Monitor(pid)
+	require.NoError(t, sys.Send(pid, runIn(func(*actor.Context) { deepPanic(100) })))
+	var pe *actor.PanicError
+	require.ErrorAs(t, probe.ExpectDown(pid, nil).Reason, &pe)
+	lines := strings.Split(strings.TrimSuffix(string(pe.Stack()), "\n"), "\n")
+	require.Len(t, lines, 2*32, "function and file:line per frame")
+	assert.Equal(t, "runtime.gopanic", lines[0])
+	assert.True(t, strings.HasSuffix(lines[2], ".deepPanic"), "the panicking function next: %s", lines[2])
 }
 
 func TestPanicBecomesExitReasonAndIsLogged(t *testing.T) {
