@@ -126,3 +126,36 @@ func ExampleContext_TrapExit() {
 	// Output:
 	// disk full
 }
+
+// A request answered through a function: nothing waits for it. The
+// answers come on the goroutines that give them (here the doubler's), in
+// the order it handles the requests.
+func ExampleSystem_SendRequest() {
+	double := actor.Define("double", "v1", actor.Funcs[struct{}]{
+		Handle: func(ctx *actor.Context, s struct{}, msg any) (struct{}, error) {
+			ctx.Reply(2 * msg.(int))
+			return s, nil
+		},
+	})
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	_ = sys.Load(double)
+	pid, _ := sys.Spawn("double", nil, actor.WithName("double"))
+
+	answers := make(chan string, 3)
+	// Refused at once: answered on this goroutine, before SendRequestNamed
+	// returns.
+	sys.SendRequestNamed("nobody", 3, func(v any, err error) {
+		answers <- fmt.Sprint(errors.Is(err, actor.ErrUnknownName))
+	})
+	for i := 1; i <= 2; i++ {
+		sys.SendRequest(pid, i, func(v any, err error) { answers <- fmt.Sprint(v, err) })
+	}
+	for range 3 {
+		fmt.Println(<-answers)
+	}
+	// Output:
+	// true
+	// 2 <nil>
+	// 4 <nil>
+}
