@@ -101,7 +101,9 @@
 // Spawn runs Init on the caller's goroutine before returning. Call blocks
 // until the reply, the context's end, the target's exit or the system's
 // default call timeout (5 s, OTP's default) when the context has no
-// deadline. Signals take effect between two messages: Go cannot stop a
+// deadline; SendRequest does not block, and calls a function with the
+// answer instead (gen_server:send_request). Signals take effect between
+// two messages: Go cannot stop a
 // goroutine from outside, so a process stuck in a handler or a Terminate
 // is abandoned instead (System.Abandon): declared killed at once, its
 // goroutine left to finish without effect. A long job is a loop of short
