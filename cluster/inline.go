@@ -77,9 +77,10 @@ func (c inlineCore) RouteSendProcessID(from gen.PID, to gen.ProcessID, opts gen.
 	return c.Core.RouteSendProcessID(from, to, opts, msg)
 }
 
-// receiving says whether the node takes packets (its bridge has started;
-// until then a packet goes where Ergo would send it, and is refused as
-// one for an unknown process).
+// receiving says whether the node takes packets here (its bridge has
+// started; until then a packet goes where Ergo would send it: to the
+// bridge, or refused as one for an unknown process before the bridge is
+// there).
 func (n *Node) receiving() bool { return n.ready.Load() }
 
 // dialResolver resolves routes with the registrar and names Ergo's
@@ -104,9 +105,9 @@ func (r dialResolver) Resolve(name gen.Atom) ([]gen.Route, error) {
 // Ergo's version for the routes of Options.Registrar.Routes.
 func (n *Node) routeDials(ergoOnly bool) error {
 	dial := newInlineProto(n, true)
-	n.ergoProto = dial.NetworkProto.Version()
+	ergo := dial.NetworkProto.Version()
 	if ergoOnly {
-		n.dialProto = n.ergoProto
+		n.dialProto = ergo
 		return nil
 	}
 	n.dialProto = dial.version
@@ -116,5 +117,5 @@ func (n *Node) routeDials(ergoOnly bool) error {
 		return err
 	}
 	nw.RegisterProto(dial)
-	return nw.AddRoute(".*", gen.NetworkRoute{Resolver: dialResolver{Resolver: reg.Resolver(), ergo: n.ergoProto}}, 0)
+	return nw.AddRoute(".*", gen.NetworkRoute{Resolver: dialResolver{Resolver: reg.Resolver(), ergo: ergo}}, 0)
 }

@@ -127,8 +127,6 @@ type Node struct {
 	ready  atomic.Bool // the bridge is up: packets are taken (see inline.go)
 	// bridged counts the packets taken through the bridge process.
 	bridged atomic.Int64
-	// ergoProto is the version of Ergo's network protocol (see inline.go).
-	ergoProto gen.Version
 	// dialProto is the protocol version this node's dials name.
 	dialProto gen.Version
 	creation  int64
@@ -196,6 +194,8 @@ type Node struct {
 // (kTaken), from the record it keeps of the sessions it took sends in
 // (took).
 type peer struct {
+	// recv is held while a packet of the peer is taken (see receive).
+	recv        sync.Mutex
 	idx         uint32
 	name        gen.Atom
 	creation    int64  // Ergo's, in seconds: orders incarnations
@@ -933,8 +933,8 @@ func (n *Node) nodeDown(name gen.Atom) {
 	n.switchConn(p, cur, false)
 }
 
-// watchNode asks the bridge to monitor a connection, and closes done (if
-// any) once it has.
+// watchNode asks the bridge to monitor a connection, and closes done once
+// it has.
 type watchNode struct {
 	name gen.Atom
 	done chan struct{}
@@ -959,9 +959,7 @@ func (b *bridge) HandleMessage(from gen.PID, message any) error {
 		b.n.receive(b, from, m)
 	case watchNode:
 		b.watch(m.name)
-		if m.done != nil {
-			close(m.done)
-		}
+		close(m.done)
 	case gen.MessageDownNode:
 		b.n.nodeDown(m.Name)
 	case flushAcks:

@@ -307,6 +307,20 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		return
 	}
 	p := n.peerOfLocked(from.Node, from.Creation, w.FromIncarnation)
+	n.mu.Unlock()
+	// One packet of a peer at a time, whichever connection it came on: a
+	// packet of the old connection, taken on its goroutine while a newer
+	// session's packet is taken on another's, would deliver its messages
+	// after the newer ones (each frame is checked as taken, but delivered
+	// after the check). A packet handled here ends before the newer
+	// session starts; what is left of the old one is then dropped.
+	p.recv.Lock()
+	defer p.recv.Unlock()
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
 	if p.gone {
 		// From an incarnation of that node older than one already met:
 		// nobody there is alive.
@@ -352,7 +366,14 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 	p.watched = p.watched || watch
 	n.mu.Unlock()
 	if watch {
+		// Not while holding the peer's packets back: the bridge may have
+		// one of the peer's packets to take first (from a connection with
+		// Ergo's plain protocol). A packet taken meanwhile is of a newer
+		// session (this connection's come one at a time), and then this
+		// one's frames are dropped as taken (see taking).
+		p.recv.Unlock()
 		n.watchNow(b, from.Node)
+		p.recv.Lock()
 	}
 	fr := frameReader{b: w.Frames}
 	var f wire
@@ -372,23 +393,34 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 }
 
 // watchNow has the bridge monitor the connection to name before the
-// packet that found it unwatched is handled: a watch asked for later
-// could come after the connection is lost, and Ergo's MonitorNode then
-// dials (see bridge.watch). Off the bridge, it waits for the bridge,
-// which never blocks.
+// packet that found it unwatched is handled, or a dial returns: a watch
+// asked for later could come after the connection is lost, and Ergo's
+// MonitorNode then dials again, its monitor on the new connection, and
+// the old one's loss is never reported (TestConcurrentDials). Off the
+// bridge, it waits for the bridge, which never blocks, for at most
+// watchWait: a wait that long is one the bridge cannot answer, as when an
+// event subscriber, called on the bridge's goroutine, sends to a node it
+// must dial.
 func (n *Node) watchNow(b *bridge, name gen.Atom) {
 	if b != nil {
 		b.watch(name)
 		return
 	}
 	done := make(chan struct{})
-	if n.en.Send(n.bridge, watchNode{name: name, done: done}) == nil {
-		select {
-		case <-done:
-		case <-n.ctx.Done():
-		}
+	if n.en.Send(n.bridge, watchNode{name: name, done: done}) != nil {
+		return
+	}
+	t := time.NewTimer(watchWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-n.ctx.Done():
 	}
 }
+
+// watchWait bounds watchNow's wait for the bridge.
+const watchWait = time.Second
 
 // taking says whether a frame of p's session may be taken: the session
 // has not ended. A send it carries is taken from then on (p.ackSeq, and
