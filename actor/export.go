@@ -315,6 +315,9 @@ type Letter struct {
 // them, in order, for the caller to pass on, calls with their callers
 // still waiting (answer through Letter.Reply, or Undeliverable). Runtime
 // notices (ExitMsg, Down) are dropped: links and monitors do not cross.
+// Evict returns once the process has finished exiting (it is not Alive,
+// its links and monitors have fired), or when ctx ends after the eviction
+// (the letters are returned all the same).
 func (s *System) Evict(ctx context.Context, pid PID) ([]Letter, error) {
 	return s.EvictTo(ctx, pid, PID{})
 }
@@ -337,18 +340,36 @@ func (s *System) EvictTo(ctx context.Context, pid, heir PID) ([]Letter, error) {
 	}
 	var letters []Letter
 	var nerr error
-	err := s.onOwner(ctx, p, func() {
-		if h != nil {
-			if nerr = s.moveName(p, h); nerr != nil {
-				return
-			}
-		}
-		letters = p.evict()
-	})
+	r := s.evictReq(p, h, &letters, &nerr)
+	err := s.request(ctx, pid, r)
 	if err == nil {
+		awaitExit(ctx, r)
 		err = nerr
 	}
 	return letters, err
+}
+
+// evictReq is the request that moves p's name to heir h (if not nil) and
+// evicts p, leaving its letters and the name's error for the caller.
+func (s *System) evictReq(p, h *process, letters *[]Letter, nerr *error) *inspectReq {
+	return &inspectReq{done: make(chan struct{}), exited: make(chan struct{}), f: func(any) {
+		if h != nil {
+			if *nerr = s.moveName(p, h); *nerr != nil {
+				return
+			}
+		}
+		*letters = p.evict()
+	}}
+}
+
+// awaitExit waits until the process r evicted has finished exiting (its
+// exit runs no user code: no Terminate), or ctx ends: when Evict returns,
+// the process is not Alive and its links and monitors have fired.
+func awaitExit(ctx context.Context, r *inspectReq) {
+	select {
+	case <-r.exited:
+	case <-ctx.Done():
+	}
 }
 
 // EvictAll is EvictTo for many processes at once: every request is sent
@@ -378,14 +399,7 @@ func (s *System) EvictAll(ctx context.Context, pids, heirs []PID) (letters [][]L
 			continue
 		}
 		res := &result{}
-		r := &inspectReq{done: make(chan struct{}), f: func(any) {
-			if h != nil {
-				if res.err = s.moveName(p, h); res.err != nil {
-					return
-				}
-			}
-			res.letters = p.evict()
-		}}
+		r := s.evictReq(p, h, &res.letters, &res.err)
 		if !p.signal(r) {
 			errs[i] = &ExitError{PID: pid, Reason: NoProc}
 			continue
@@ -398,6 +412,9 @@ func (s *System) EvictAll(ctx context.Context, pids, heirs []PID) (letters [][]L
 		}
 		select {
 		case <-r.done:
+			if r.err == nil {
+				awaitExit(ctx, r)
+			}
 			letters[i], errs[i] = results[i].letters, r.err
 			if errs[i] == nil {
 				errs[i] = results[i].err

@@ -580,11 +580,14 @@ type suspendReq struct {
 	err   error
 }
 
-// inspectReq runs f on the owner's goroutine with the plain state.
+// inspectReq runs f on the owner's goroutine with the plain state. If
+// exited is set, it is closed once a process that f made exit (Evict) has
+// finished exiting, or at once if f did not.
 type inspectReq struct {
-	f    func(state any)
-	done chan struct{}
-	err  error
+	f      func(state any)
+	done   chan struct{}
+	exited chan struct{}
+	err    error
 }
 
 type watchReq struct{ w *Exited }
@@ -663,6 +666,16 @@ func (p *process) handleSignal(msg any) {
 		close(s.done)
 	case *inspectReq:
 		s.err = p.inspect(s.f)
+		if s.exited != nil {
+			if s.err == nil && p.reason != nil {
+				x := p.x()
+				x.mu.Lock()
+				x.stops = append(x.stops, &stopReq{done: s.exited})
+				x.mu.Unlock()
+			} else {
+				close(s.exited)
+			}
+		}
 		close(s.done)
 	case *watchReq:
 		p.x().addWatch(s.w)
