@@ -99,6 +99,9 @@ func (s *System) refusedCall(c *callEnv) (any, error) {
 
 // await waits for the answer to c, delivered to pid.
 func (s *System) await(ctx context.Context, c *callEnv, pid PID) (any, error) {
+	if s.self != nil {
+		s.self.startHeld() // it waits: what it woke must not wait for it
+	}
 	// The default timeout runs on the system clock, so tests can fire it
 	// with a fake clock (see deadlines). It answers the call itself (finish
 	// is a compare-and-swap, so it and a reply cannot both land), which

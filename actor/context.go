@@ -61,10 +61,23 @@ func (c *Context) Log() *zap.Logger {
 	return x.log
 }
 
-// Send sends msg to pid (see System.Send).
+// Send sends msg to pid (see System.Send). From a handler, a process the
+// send wakes (it was idle) starts on this process's goroutine once the
+// handler has returned, if this process has nothing else to do then (see
+// holdWake): at the latest half a millisecond later, or at once when the
+// handler waits through its System (a Call, a Stop).
 func (c *Context) Send(pid PID, msg any) error {
 	if c.abandoned() {
 		return ErrAbandoned
+	}
+	if p := c.p; p.looping && msg != nil {
+		if q := p.sys.lookup(pid); q != nil {
+			sched, err := q.push(msg)
+			if sched {
+				p.holdWake(q)
+			}
+			return err
+		}
 	}
 	return c.p.sys.Send(pid, msg)
 }
@@ -91,6 +104,7 @@ func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
 	if c.abandoned() {
 		return nil, ErrAbandoned
 	}
+	c.p.startHeld() // it waits: what it woke must not wait for it
 	return c.p.sys.Call(ctx, pid, req)
 }
 

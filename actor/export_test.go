@@ -1,5 +1,7 @@
 package actor
 
+import "time"
+
 // Pushed returns how many user messages were ever queued for pid, so that
 // a test can wait until what it sent from another goroutine is queued.
 func Pushed(s *System, pid PID) uint64 {
@@ -29,6 +31,14 @@ func Taken(s *System, pid PID) uint64 {
 // call f once it is in the system's deadlines (f must be set before any
 // call).
 func OnDeadlineJoined(s *System, f func()) { s.deadlineHook = f }
+
+// SetWakeTick sets the period of the timer that starts processes held for
+// their wakers' goroutines (see wakes); set before any send.
+func SetWakeTick(s *System, d time.Duration) { s.wakeTick = d }
+
+// HeldWakes returns how many woken processes wait for their wakers'
+// goroutines.
+func HeldWakes(s *System) int { return int(s.wakes.count.Load()) }
 
 // WaitingCalls returns how many calls wait under the default timeout.
 func WaitingCalls(s *System) int {

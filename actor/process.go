@@ -234,7 +234,11 @@ func (p *process) loop() *process {
 func (p *process) handOff() *process {
 	// Taken before the mailbox may go idle: from then on another
 	// goroutine may run this process.
-	starts := p.takeStarts()
+	var buf [4]*process
+	starts := p.takeStarts(buf[:0])
+	if len(starts) == 0 {
+		return nil
+	}
 	if !p.continuing() && p.mb.Idle() {
 		for _, q := range starts[1:] {
 			go q.run()
@@ -250,22 +254,25 @@ func (p *process) handOff() *process {
 // startAll starts a goroutine for each process that waits for this one's
 // (see handOff).
 func (p *process) startAll() {
-	for _, q := range p.takeStarts() {
+	var buf [4]*process
+	for _, q := range p.takeStarts(buf[:0]) {
 		go q.run()
 	}
 }
 
-// takeStarts returns the processes waiting for this one's goroutine and
-// forgets them.
-func (p *process) takeStarts() []*process {
+// takeStarts appends to buf the processes waiting for this one's
+// goroutine, those it spawned first, then those its sends woke (see
+// holdWake), and forgets them.
+func (p *process) takeStarts(buf []*process) []*process {
 	if !p.starting {
-		return nil
+		return buf
 	}
 	p.starting = false
-	x := p.ext.Load()
-	starts := x.starts
-	x.starts = nil
-	return starts
+	if x := p.ext.Load(); x != nil {
+		buf = append(buf, x.starts...)
+		x.starts = nil
+	}
+	return p.takeWakes(buf)
 }
 
 // next handles the next message: a signal first, else a user message. It

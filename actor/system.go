@@ -40,6 +40,7 @@ type system struct {
 	// default gen_server:call timeout is 5 s).
 	callTimeout time.Duration
 	hookTimeout time.Duration // see WithHookTimeout
+	wakeTick    time.Duration // see wakes; only tests change it
 	// pickup is false only in the benchmark that measures what per-message
 	// version pickup costs.
 	pickup bool
@@ -69,6 +70,7 @@ type system struct {
 
 	calls     sync.Pool // *callEnv
 	deadlines deadlines // of calls under the default timeout
+	wakes     wakes     // processes held for their wakers' goroutines (wakes.go)
 
 	deadLetters atomic.Uint64
 	// takenByExited is what exited processes' mailboxes had taken (Taken).
@@ -147,6 +149,7 @@ func NewSystem(opts ...Option) *System {
 		clock:       RealClock{},
 		callTimeout: 5 * time.Second,
 		hookTimeout: 5 * time.Second,
+		wakeTick:    wakeTick,
 		pickup:      true,
 		names:       make(map[string]PID),
 		nameOf:      make(map[PID]string),
@@ -431,6 +434,16 @@ func (s *System) SendNamed(name string, msg any) error {
 // deliver pushes msg into the user lane and starts the receive loop if the
 // process was idle.
 func (p *process) deliver(msg any) error {
+	sched, err := p.push(msg)
+	if sched {
+		go p.run()
+	}
+	return err
+}
+
+// push is deliver, except that when the process must be started (sched)
+// it is left to the caller to run it.
+func (p *process) push(msg any) (sched bool, err error) {
 	sched, evicted, err := p.mb.PushUser(msg)
 	if err != nil {
 		reason := NoProc
@@ -438,15 +451,12 @@ func (p *process) deliver(msg any) error {
 			reason = ErrMailboxFull
 		}
 		p.sys.refuse(p.pid, msg, reason)
-		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
+		return false, fmt.Errorf("actor: send to %v: %w", p.pid, reason)
 	}
 	if evicted != nil {
 		p.sys.undeliverable(p.pid, evicted, ErrMailboxFull)
 	}
-	if sched {
-		go p.run()
-	}
-	return nil
+	return sched, nil
 }
 
 // refuse reports a message refused at send. The sender is told, so it is
@@ -711,6 +721,9 @@ func (s *System) request(ctx context.Context, pid PID, r sysRequest) error {
 	if s.isSelf(pid) {
 		return ErrCallSelf
 	}
+	if s.self != nil {
+		s.self.startHeld() // it waits: what it woke must not wait for it
+	}
 	p := s.lookup(pid)
 	if p == nil || !p.signal(r) {
 		return &ExitError{PID: pid, Reason: NoProc}
@@ -767,6 +780,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	case <-s.drained:
 		s.runHooks(ctx)
 		s.idleDeadlines()
+		s.idleWakes()
 		s.log.Info("system stopped")
 		return nil
 	case <-ctx.Done():
