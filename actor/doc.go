@@ -55,7 +55,10 @@
 // go on with another process instead of ending: an exit that wakes the
 // exiting process's idle parent runs the parent next, and a process
 // spawned WithDeferredStart from a handler runs once that handler returns,
-// on the spawner's goroutine if the spawner is idle.
+// on the spawner's goroutine if the spawner is idle. So does a process
+// woken by Context.Send from a handler (it was idle), at the latest half a
+// millisecond after the send (a timer starts it), or at once when the
+// handler waits through Context.Call or a request.
 //
 // # Handoff and kept names
 //

@@ -38,7 +38,7 @@ func SetWakeTick(s *System, d time.Duration) { s.wakeTick = d }
 
 // HeldWakes returns how many woken processes wait for their wakers'
 // goroutines.
-func HeldWakes(s *System) int { return int(s.wakes.count.Load()) }
+func HeldWakes(s *System) int { return s.wakes.heldCount() }
 
 // WaitingCalls returns how many calls wait under the default timeout.
 func WaitingCalls(s *System) int {

@@ -26,24 +26,35 @@ const (
 	wakeShards = 16
 )
 
+// wakeIdleTicks is how many ticks the timer goes on with nothing held
+// before it stops: a conversation holds and lets go of wakes thousands of
+// times a tick, and arming the timer again each time would cost more than
+// the ticks.
+const wakeIdleTicks = 4
+
 type heldWake struct {
 	carrier, woken *process
 	tick           uint64
 }
 
+// wakeShard holds the wakes of the carriers whose PIDs fall in it. Each
+// is a cache line: a carrier holds and takes in its own shard.
 type wakeShard struct {
 	mu   sync.Mutex
-	held []heldWake // guarded by mu, in the order of the sends
-	_    [32]byte   // a cache line each
+	n    atomic.Int32 // len(held), read without mu
+	held []heldWake   // guarded by mu, in the order of the sends
+	_    [24]byte
 }
 
 type wakes struct {
 	shards [wakeShards]wakeShard
-	count  atomic.Int64  // wakes held in all shards
-	tick   atomic.Uint64 // timer ticks so far
-	armed  atomic.Bool   // the timer will tick; set by whoever arms it
-	mu     sync.Mutex
-	timer  *time.Timer // guarded by mu; created by the first arming
+	// Written at most once per tick, read by every hold.
+	tick  atomic.Uint64 // timer ticks so far
+	armed atomic.Bool   // the timer will tick; set by whoever arms it
+	_     [52]byte
+	mu    sync.Mutex
+	timer *time.Timer // guarded by mu; created by the first arming
+	idle  int         // ticks in a row with nothing held; the timer's own
 }
 
 func (w *wakes) shard(p *process) *wakeShard { return &w.shards[p.pid.id%wakeShards] }
@@ -54,9 +65,9 @@ func (p *process) holdWake(woken *process) {
 	sh := w.shard(p)
 	sh.mu.Lock()
 	sh.held = append(sh.held, heldWake{carrier: p, woken: woken, tick: w.tick.Load()})
+	sh.n.Store(int32(len(sh.held)))
 	sh.mu.Unlock()
 	p.starting = true
-	w.count.Add(1)
 	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
 		p.sys.armWakes(true)
 	}
@@ -80,29 +91,57 @@ func (s *system) armWakes(arm bool) {
 }
 
 // tickWakes runs on the timer: it starts every wake held since the tick
-// before, and ticks again while any wake is held.
+// before, and ticks again while wakes are held, and for a few ticks after.
 func (s *system) tickWakes() {
 	w := &s.wakes
 	now := w.tick.Add(1)
 	var buf [8]heldWake
+	held := false
 	for i := range w.shards {
-		for _, h := range w.shards[i].take(func(h heldWake) bool { return h.tick+2 <= now }, &w.count, buf[:0]) {
+		sh := &w.shards[i]
+		if sh.n.Load() == 0 {
+			continue
+		}
+		for _, h := range sh.take(func(h heldWake) bool { return h.tick+2 <= now }, buf[:0]) {
 			go h.woken.run()
 		}
+		held = held || sh.n.Load() > 0
 	}
-	w.armed.Store(false)
-	// A wake held after the count was read finds armed false and arms the
-	// timer itself, or this sees its count and arms it (whoever wins).
-	if w.count.Load() > 0 && w.armed.CompareAndSwap(false, true) {
-		s.armWakes(true)
+	w.mu.Lock()
+	if held {
+		w.idle = 0
+	} else {
+		w.idle++
+	}
+	stop := w.idle >= wakeIdleTicks
+	if !stop {
+		w.timer.Reset(s.wakeTick)
+	}
+	w.mu.Unlock()
+	if stop {
+		w.armed.Store(false)
+		// A wake held after the shards were read finds armed false and
+		// arms the timer itself, or this sees it and arms it (whoever
+		// wins).
+		if w.anyHeld() && w.armed.CompareAndSwap(false, true) {
+			s.armWakes(true)
+		}
 	}
 }
 
+func (w *wakes) anyHeld() bool {
+	for i := range w.shards {
+		if w.shards[i].n.Load() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // take removes the wakes that match and appends them to buf, in order.
-func (sh *wakeShard) take(match func(heldWake) bool, count *atomic.Int64, buf []heldWake) []heldWake {
+func (sh *wakeShard) take(match func(heldWake) bool, buf []heldWake) []heldWake {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	n := len(buf)
 	kept := sh.held[:0]
 	for _, h := range sh.held {
 		if match(h) {
@@ -113,7 +152,7 @@ func (sh *wakeShard) take(match func(heldWake) bool, count *atomic.Int64, buf []
 	}
 	clear(sh.held[len(kept):])
 	sh.held = kept
-	count.Add(-int64(len(buf) - n))
+	sh.n.Store(int32(len(kept)))
 	return buf
 }
 
@@ -121,12 +160,12 @@ func (sh *wakeShard) take(match func(heldWake) bool, count *atomic.Int64, buf []
 // order of the sends that woke them, and forgets them. Safe from any
 // goroutine.
 func (p *process) takeWakes(buf []*process) []*process {
-	w := &p.sys.wakes
-	if w.count.Load() == 0 {
+	sh := p.sys.wakes.shard(p)
+	if sh.n.Load() == 0 {
 		return buf
 	}
 	var hb [4]heldWake
-	for _, h := range w.shard(p).take(func(h heldWake) bool { return h.carrier == p }, &w.count, hb[:0]) {
+	for _, h := range sh.take(func(h heldWake) bool { return h.carrier == p }, hb[:0]) {
 		buf = append(buf, h.woken)
 	}
 	return buf
@@ -141,12 +180,21 @@ func (p *process) startHeld() {
 	}
 }
 
+// heldCount returns how many wakes are held.
+func (w *wakes) heldCount() int {
+	n := 0
+	for i := range w.shards {
+		n += int(w.shards[i].n.Load())
+	}
+	return n
+}
+
 // idleWakes starts whatever is still held (nothing, once every process
 // has exited) and stops the timer: a stopped system leaves none behind.
 func (s *system) idleWakes() {
 	w := &s.wakes
 	for i := range w.shards {
-		for _, h := range w.shards[i].take(func(heldWake) bool { return true }, &w.count, nil) {
+		for _, h := range w.shards[i].take(func(heldWake) bool { return true }, nil) {
 			go h.woken.run()
 		}
 	}
