@@ -215,7 +215,7 @@ func (c *Context) Spawn(module string, args any, opts ...SpawnOption) (PID, erro
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	return c.p.sys.spawn(c.p, module, args, opts)
+	return c.p.sys.spawn(c.p, module, args, opts, false)
 }
 
 // SpawnLink starts a process linked to this one (spawn_link).
@@ -223,8 +223,7 @@ func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, 
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	opts = append(opts[:len(opts):len(opts)], spawnOptionFunc(func(o *spawnOptions) { o.link = true })) // never into the caller's spare capacity
-	return c.p.sys.spawn(c.p, module, args, opts)
+	return c.p.sys.spawn(c.p, module, args, opts, true)
 }
 
 // TrapExit turns exit trapping on or off (process_flag(trap_exit, On)):

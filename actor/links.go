@@ -44,6 +44,18 @@ func (s *linkSet) remove(pid PID) {
 	}
 }
 
+// appendTo appends every link to buf, once each.
+func (s *linkSet) appendTo(buf []PID) []PID {
+	if s.many != nil {
+		for pid := range s.many {
+			buf = append(buf, pid)
+		}
+	} else if !s.one.IsZero() {
+		buf = append(buf, s.one)
+	}
+	return buf
+}
+
 // all yields every link once.
 func (s *linkSet) all() iter.Seq[PID] {
 	if s.many != nil {

@@ -270,7 +270,8 @@ func (p *process) takeStarts(buf []*process) []*process {
 	p.starting = false
 	if x := p.ext.Load(); x != nil {
 		buf = append(buf, x.starts...)
-		x.starts = nil
+		clear(x.starts)
+		x.starts = x.starts[:0] // kept: a supervisor defers a start per restart
 	}
 	return p.takeWakes(buf)
 }
@@ -972,7 +973,10 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 //go:noinline
 func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
 	s := p.sys
-	for l := range links.all() {
+	// A slice, not links.all(): the loop's body as a function would move
+	// what it writes (handed, kept, wake) to the heap at every exit.
+	var one [1]PID
+	for _, l := range links.appendTo(one[:0]) {
 		if r := s.remoteFor(l); r != nil {
 			// A lost connection tells l itself; a parent elsewhere gets
 			// no backlog (reported below).

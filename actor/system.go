@@ -280,11 +280,11 @@ func WithBacklog(b *mailbox.Backlog) SpawnOption {
 // error); messages sent to the new PID meanwhile are queued. After Init the
 // process holds no goroutine until a message arrives.
 func (s *System) Spawn(module string, args any, opts ...SpawnOption) (PID, error) {
-	return s.spawn(nil, module, args, opts)
+	return s.spawn(nil, module, args, opts, false)
 }
 
-func (s *System) spawn(parent *process, module string, args any, opts []SpawnOption) (PID, error) {
-	var o spawnOptions
+func (s *System) spawn(parent *process, module string, args any, opts []SpawnOption, link bool) (PID, error) {
+	o := spawnOptions{link: link}
 	for _, opt := range opts {
 		opt.applySpawn(&o)
 	}

@@ -350,10 +350,10 @@ func (s *state) autoShutdown(ctx *actor.Context, c *child) error {
 // caller decides whether the spec stays. With info, it returns the start
 // info the child's Init handed back (actor.Context.SetStartInfo).
 func (s *state) start(ctx *actor.Context, c *child, restart, info, deferred bool) (any, error) {
-	opts := slices.Clip(c.spec.Start.Options) // SpawnLink appends: never into the spec's array
-	if len(c.own) > 0 {
-		opts = slices.Concat(opts, c.own)
-	}
+	// One array for every option, sized for the most this adds: never
+	// the spec's own.
+	opts := make([]actor.SpawnOption, 0, len(c.spec.Start.Options)+len(c.own)+len(c.first)+6)
+	opts = append(append(opts, c.spec.Start.Options...), c.own...)
 	if c.spec.Handoff {
 		opts = append(opts, actor.WithHandoff(), actor.WithBacklog(c.inherit))
 	}
@@ -369,9 +369,10 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info, deferred bool
 		opts = append(opts, c.first...)
 		c.first = nil
 	}
-	var out any
+	var out *any // on the heap only when asked for
 	if info {
-		opts = append(opts, actor.WithStartInfo(&out))
+		out = new(any)
+		opts = append(opts, actor.WithStartInfo(out))
 	}
 	if deferred {
 		opts = append(opts, actor.WithDeferredStart())
@@ -399,7 +400,10 @@ func (s *state) start(ctx *actor.Context, c *child, restart, info, deferred bool
 		ce.Write(zap.String("child", c.spec.ID), zap.Stringer("child_pid", pid))
 	}
 	ctx.System().Emit(ChildStarted{Supervisor: ctx.Self(), ID: c.spec.ID, PID: pid, Restart: restart})
-	return out, nil
+	if out == nil {
+		return nil, nil
+	}
+	return *out, nil
 }
 
 // shutdown terminates c as its spec says (OTP's shutdown/1): an exit
