@@ -52,9 +52,10 @@ type wakes struct {
 	tick  atomic.Uint64 // timer ticks so far
 	armed atomic.Bool   // the timer will tick; set by whoever arms it
 	_     [52]byte
-	mu    sync.Mutex
-	timer *time.Timer // guarded by mu; created by the first arming
-	idle  int         // ticks in a row with nothing held; the timer's own
+	mu     sync.Mutex
+	timer  *time.Timer // guarded by mu; created by the first arming
+	idle   int         // ticks in a row with nothing held; the timer's own
+	closed bool        // guarded by mu; the system has stopped (idleWakes)
 }
 
 func (w *wakes) shard(p *process) *wakeShard { return &w.shards[p.pid.id%wakeShards] }
@@ -79,7 +80,7 @@ func (s *system) armWakes(arm bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
-	case !arm:
+	case !arm || w.closed:
 		if w.timer != nil {
 			w.timer.Stop()
 		}
@@ -113,7 +114,7 @@ func (s *system) tickWakes() {
 	} else {
 		w.idle++
 	}
-	stop := w.idle >= wakeIdleTicks
+	stop := w.idle >= wakeIdleTicks || w.closed
 	if !stop {
 		w.timer.Reset(s.wakeTick)
 	}
@@ -198,6 +199,9 @@ func (s *system) idleWakes() {
 			go h.woken.run()
 		}
 	}
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 	if w.armed.CompareAndSwap(true, false) {
 		s.armWakes(false)
 	}
