@@ -49,9 +49,9 @@ type wakeShard struct {
 type wakes struct {
 	shards [wakeShards]wakeShard
 	// Written at most once per tick, read by every hold.
-	tick  atomic.Uint64 // timer ticks so far
-	armed atomic.Bool   // the timer will tick; set by whoever arms it
-	_     [52]byte
+	tick   atomic.Uint64 // timer ticks so far
+	armed  atomic.Bool   // the timer will tick; set by whoever arms it
+	_      [52]byte
 	mu     sync.Mutex
 	timer  *time.Timer // guarded by mu; created by the first arming
 	idle   int         // ticks in a row with nothing held; the timer's own

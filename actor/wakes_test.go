@@ -101,7 +101,7 @@ func TestWokenProcessDoesNotWaitForABusySender(t *testing.T) {
 	done := make(chan struct{})
 	require.NoError(t, sys.Send(sender, runIn(func(*actor.Context) {
 		for actor.Pushed(sys.System, probe) < 1 { // the worker has run
-			time.Sleep(time.Microsecond) // a busy handler, not a wait for an event of the test
+			runtime.Gosched() // a busy handler
 		}
 		close(done)
 	})))
@@ -146,12 +146,7 @@ func TestAWaitingHandlerStartsWhatItWoke(t *testing.T) {
 				}
 				result <- tc.wait(ctx, worker)
 			})))
-			select {
-			case err := <-result:
-				require.NoError(t, err)
-			case <-time.After(actortest.DefaultWait):
-				require.Fail(t, "the handler waits for the process it woke")
-			}
+			requireResult(t, result, "the handler waits for the process it woke")
 		})
 	}
 }
@@ -181,11 +176,17 @@ func TestAHeldWakeIsBounded(t *testing.T) {
 		<-closed
 		result <- nil
 	})))
+	requireResult(t, result, "the woken process waits for a handler that waits for it")
+}
+
+// requireResult waits for a handler's result: nil, and soon.
+func requireResult(t *testing.T, result <-chan error, stuck string) {
+	t.Helper()
 	select {
 	case err := <-result:
 		require.NoError(t, err)
 	case <-time.After(actortest.DefaultWait):
-		require.Fail(t, "the woken process waits for a handler that waits for it")
+		require.Fail(t, stuck)
 	}
 }
 
