@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -605,4 +606,37 @@ func TestRegressionResolveStagesNothingOnFailure(t *testing.T) {
 	_, err = spec.Resolve(context.Background(), sys.System, upgrade.NewNative(a[1], b[1]))
 	assert.ErrorIs(t, err, upgrade.ErrUnknownVersion)
 	assert.EqualValues(t, -1, sys.Activations("a", "v2"), "a@v2 was not left staged")
+}
+
+// Found by the chaos run: a lazy plan returned as soon as the last
+// process's Migrated event reached it, and a process tells of its
+// migration before it publishes the new version (so that a listing that
+// finds it there has heard of it). Right after Execute, VersionOf could
+// show a process reported Migrated still on its old version. Here a
+// subscriber after the plan's own holds the process between the two.
+func TestRegressionLazyReportAgreesWithVersionOf(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	m := chain("m", 2)
+	require.NoError(t, sys.Load(m[0]))
+	pids := spawn(t, sys, "m", 1)
+	var slowed atomic.Bool
+	defer sys.Subscribe(func(e actor.Event) {
+		if _, ok := e.(upgrade.UpgradeAwaiting); ok && !slowed.Swap(true) {
+			t.Cleanup(sys.Subscribe(func(e actor.Event) { // called after the plan's subscriber
+				if _, ok := e.(actor.Migrated); ok {
+					for range 20_000 {
+						runtime.Gosched()
+					}
+				}
+			}))
+			_ = sys.Send(pids[0], 0) // its next message: it migrates
+		}
+	})()
+	rep, err := execute(t, sys, plan(upgrade.Lazy, m[1]), pids...)
+	require.NoError(t, err)
+	require.Equal(t, upgrade.Converged, rep.Outcome)
+	require.Equal(t, upgrade.Migrated, rep.Processes[0].Result)
+	v, ok := sys.VersionOf(pids[0])
+	require.True(t, ok)
+	assert.Equal(t, "v2", v.Version, "reported Migrated, so VersionOf says so")
 }

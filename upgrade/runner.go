@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -885,6 +886,7 @@ func (r *runner) await(ctx context.Context, st *Step) {
 	case <-timer.C():
 	case <-ctx.Done():
 	}
+	r.awaitPublished(st)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, i := range st.Procs {
@@ -901,6 +903,36 @@ func (r *runner) await(ctx context.Context, st *Step) {
 	}
 	if len(r.awaiting) > 0 {
 		r.log.Warn("lazy upgrade not converged", zap.Int("pending", len(r.awaiting)))
+	}
+}
+
+// publishWait bounds awaitPublished's wait for one process: the time
+// between a process's Migrated event and its new version's publication is
+// the event's synchronous subscribers'.
+const publishWait = time.Second
+
+// awaitPublished waits until every process the subscription saw migrate
+// shows its new version (VersionOf), or is gone. A process tells of its
+// migration before it publishes the version (a listing that finds it on
+// the new version has heard of it), so the last one's event can settle the
+// plan a moment before its publication; a caller reading VersionOf once
+// Execute has returned finds every process reported Migrated on it.
+func (r *runner) awaitPublished(st *Step) {
+	r.mu.Lock()
+	var seen []ProcessResult
+	for _, i := range st.Procs {
+		res := r.rep.Processes[i]
+		if _, waiting := r.awaiting[res.PID]; !waiting && r.exits[res.PID].Reason == nil {
+			seen = append(seen, res)
+		}
+	}
+	r.mu.Unlock()
+	for _, res := range seen {
+		for start := time.Now(); time.Since(start) < publishWait; runtime.Gosched() {
+			if v, ok := r.sys.VersionOf(res.PID); !ok || v.Version != res.From {
+				break
+			}
+		}
 	}
 }
 
