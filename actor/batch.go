@@ -154,12 +154,17 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 // handleBatch calls HandleBatch; a panic becomes the exit reason with no
 // message consumed.
 func (p *process) handleBatch(bh BatchHandler, b *Batch) (done int, err error) {
+	returned := false
 	defer func() {
+		if returned { // the user code returned: no recover (see callHook)
+			return
+		}
 		if r := recover(); r != nil {
 			done, err = 0, newPanicError(r)
 		}
 	}()
 	state, done, err := bh.HandleBatch(&p.ctx, p.state, b)
+	returned = true
 	p.state = state
 	return done, SafeError(err)
 }

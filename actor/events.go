@@ -164,7 +164,11 @@ func (s *System) subscribe(sub *subscriber) (cancel func()) {
 
 // call runs a subscriber's f on one event; a panic ends the subscription.
 func (s *System) call(sub *subscriber, ev Event) (ok bool) {
+	returned := false
 	defer func() {
+		if returned { // the user code returned: no recover (see callHook)
+			return
+		}
 		if r := recover(); r != nil {
 			ok = false
 			sub.cancel()
@@ -172,6 +176,7 @@ func (s *System) call(sub *subscriber, ev Event) (ok bool) {
 		}
 	}()
 	sub.f(ev)
+	returned = true
 	return true
 }
 
@@ -285,11 +290,16 @@ func (s *System) OnHandled(f func(pid PID, msg any)) (cancel func(), err error) 
 
 // handled calls the OnHandled observer h; a panic removes it.
 func (s *System) handled(h *func(PID, any), pid PID, msg any) {
+	returned := false
 	defer func() {
+		if returned { // the user code returned: no recover (see callHook)
+			return
+		}
 		if r := recover(); r != nil {
 			s.onHandled.CompareAndSwap(h, nil)
 			s.log.Error("OnHandled observer panicked; removed", zap.Stringer("pid", pid), zap.Any("panic", r))
 		}
 	}()
 	(*h)(pid, msg)
+	returned = true
 }

@@ -444,13 +444,18 @@ func (p *process) pinned(cur *release) *release {
 // reason; the state the handler returned is what Terminate sees.
 func (p *process) handle(msg any) {
 	p.looping = true
+	returned := false
 	defer func() {
 		p.looping = false
+		if returned { // the user code returned: no recover (see callHook)
+			return
+		}
 		if r := recover(); r != nil {
 			p.stop(newPanicError(r), true)
 		}
 	}()
 	state, err := p.code.v.handle(&p.ctx, p.state, msg)
+	returned = true
 	p.state = state
 	if err != nil {
 		p.stop(SafeError(err), true)
@@ -521,12 +526,17 @@ func (p *process) stop(reason error, terminate bool) {
 }
 
 func (p *process) callInit(args any) (state any, err error) {
+	returned := false
 	defer func() {
+		if returned { // the user code returned: no recover (see callHook)
+			return
+		}
 		if r := recover(); r != nil {
 			err = newPanicError(r)
 		}
 	}()
 	state, err = p.code.v.init(&p.ctx, args)
+	returned = true
 	return state, SafeError(err)
 }
 
