@@ -32,6 +32,12 @@ func Taken(s *System, pid PID) uint64 {
 // call).
 func OnDeadlineJoined(s *System, f func()) { s.deadlineHook = f }
 
+// Idle reports whether pid's mailbox is idle: no goroutine runs it.
+func Idle(s *System, pid PID) bool {
+	p := s.lookup(pid)
+	return p != nil && !p.mb.Running()
+}
+
 // SetWakeTick sets the period of the timer that starts processes held for
 // their wakers' goroutines (see wakes); set before any send.
 func SetWakeTick(s *System, d time.Duration) { s.wakeTick = d }

@@ -561,10 +561,34 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 			return r.Exit(from, to, reason, false)
 		}
 	}
-	if p == nil || !p.signal(exitSig{from: from, reason: reason}) {
+	if p == nil {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
 	}
+	sched, ok := p.signalLater(exitSig{from: from, reason: reason})
+	if !ok {
+		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
+	}
+	if sched {
+		p.runExitSignal(reason)
+	}
 	return nil
+}
+
+// runExitSignal runs p, idle until the exit signal just sent to it: on
+// this goroutine when the signal ends it without running any of its code
+// (Kill, or a reason other than Normal to a process that does not trap
+// exits: no Terminate, no handler), so that ending an idle process costs
+// no goroutine; on a goroutine of its own otherwise. The signal is the
+// only one queued (the mailbox was idle), so the loop takes it first and
+// exits. The caller woke p: it may read what only p's goroutine writes.
+func (p *process) runExitSignal(reason error) {
+	if (reason == Kill || !p.trapExit && reason != Normal) && !p.continuing() {
+		if q := p.loop(); q != nil {
+			go q.run() // the parent its exit woke
+		}
+		return
+	}
+	go p.run()
 }
 
 // Kill stops pid unconditionally; it exits with Killed. Like every signal it

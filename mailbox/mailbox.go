@@ -862,6 +862,11 @@ func (m *Mailbox) Adopt(b *Backlog) {
 // Closed reports whether Close was called.
 func (m *Mailbox) Closed() bool { return m.state.Load()&stClosed != 0 }
 
+// Running reports whether an owner runs the mailbox, or is due to (a push
+// scheduled it): false once the owner has gone idle, until the next push
+// that schedules it. Safe from any goroutine; a snapshot.
+func (m *Mailbox) Running() bool { return m.state.Load()&stRunning != 0 }
+
 // sysQueue is the system lane: a slice whose front is cut off as messages
 // are taken (it is short and often empty; the old buffer goes when it
 // empties, so that an idle mailbox holds none).
