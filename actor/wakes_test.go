@@ -367,6 +367,17 @@ func runWakeModel(t *testing.T, rng *rand.Rand, tick time.Duration) {
 			require.Fail(t, "tokens stuck", "handled %v", log.handled)
 		}
 	}
+	// Every handler has returned before the system stops: a hopper still
+	// waiting for an echo to close its channel would wait for ever once
+	// the echo took its stop request (the system lane comes first).
+	require.Eventually(t, func() bool {
+		for _, pid := range append(hoppers, echoPIDs...) {
+			if !actor.Idle(sys.System, pid) {
+				return false
+			}
+		}
+		return actor.HeldWakes(sys.System) == 0
+	}, actortest.DefaultWait, time.Millisecond)
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	assert.Empty(t, log.bad)
