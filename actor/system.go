@@ -434,29 +434,41 @@ func (s *System) SendNamed(name string, msg any) error {
 // deliver pushes msg into the user lane and starts the receive loop if the
 // process was idle.
 func (p *process) deliver(msg any) error {
-	sched, err := p.push(msg)
+	sched, evicted, err := p.mb.PushUser(msg)
+	if err != nil || evicted != nil {
+		if err = p.pushFailed(msg, evicted, err); err != nil {
+			return err
+		}
+	}
 	if sched {
 		go p.run()
 	}
-	return err
+	return nil
 }
 
 // push is deliver, except that when the process must be started (sched)
 // it is left to the caller to run it.
 func (p *process) push(msg any) (sched bool, err error) {
 	sched, evicted, err := p.mb.PushUser(msg)
+	if err != nil || evicted != nil {
+		err = p.pushFailed(msg, evicted, err)
+	}
+	return sched && err == nil, err
+}
+
+// pushFailed reports what PushUser refused (err) or evicted to make room
+// (a bounded mailbox that drops its oldest), off the send's common path.
+func (p *process) pushFailed(msg, evicted any, err error) error {
 	if err != nil {
 		reason := NoProc
 		if errors.Is(err, mailbox.ErrFull) {
 			reason = ErrMailboxFull
 		}
 		p.sys.refuse(p.pid, msg, reason)
-		return false, fmt.Errorf("actor: send to %v: %w", p.pid, reason)
+		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
 	}
-	if evicted != nil {
-		p.sys.undeliverable(p.pid, evicted, ErrMailboxFull)
-	}
-	return sched, nil
+	p.sys.undeliverable(p.pid, evicted, ErrMailboxFull)
+	return nil
 }
 
 // refuse reports a message refused at send. The sender is told, so it is
