@@ -62,10 +62,11 @@ func (c *Context) Log() *zap.Logger {
 }
 
 // Send sends msg to pid (see System.Send). From a handler, a process the
-// send wakes (it was idle) starts on this process's goroutine once the
-// handler has returned, if this process has nothing else to do then (see
-// holdWake): at the latest half a millisecond later, or at once when the
-// handler waits through its System (a Call, a Stop).
+// send wakes (it was idle) starts once the handler has returned, on this
+// process's goroutine if this process has nothing else to do then: at the
+// latest half a millisecond after the send, or at once when the handler
+// waits through Call or its System (a Call, a Stop). Order and delivery
+// are those of System.Send.
 func (c *Context) Send(pid PID, msg any) error {
 	if c.abandoned() {
 		return ErrAbandoned
