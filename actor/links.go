@@ -1,10 +1,5 @@
 package actor
 
-import (
-	"iter"
-	"maps"
-)
-
 // linkSet is a process's links: one inline (most processes have one, to
 // their parent, and a map for it cost an allocation at every spawn), a map
 // once there are more (a supervisor of many children).
@@ -54,16 +49,4 @@ func (s *linkSet) appendTo(buf []PID) []PID {
 		buf = append(buf, s.one)
 	}
 	return buf
-}
-
-// all yields every link once.
-func (s *linkSet) all() iter.Seq[PID] {
-	if s.many != nil {
-		return maps.Keys(s.many)
-	}
-	return func(yield func(PID) bool) {
-		if !s.one.IsZero() {
-			yield(s.one)
-		}
-	}
 }

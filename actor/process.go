@@ -828,9 +828,7 @@ func (p *process) info() ProcessInfo {
 	}
 	if x := p.ext.Load(); x != nil {
 		x.mu.Lock()
-		for l := range x.links.all() {
-			in.Links = append(in.Links, l)
-		}
+		in.Links = x.links.appendTo(in.Links)
 		x.mu.Unlock()
 	}
 	return in
@@ -983,8 +981,9 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 //go:noinline
 func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
 	s := p.sys
-	// A slice, not links.all(): the loop's body as a function would move
-	// what it writes (handed, kept, wake) to the heap at every exit.
+	// A slice, not a range-over-func iterator: the loop's body as a
+	// function would move what it writes (handed, kept, wake) to the heap
+	// at every exit.
 	var one [1]PID
 	for _, l := range links.appendTo(one[:0]) {
 		if r := s.remoteFor(l); r != nil {
