@@ -94,3 +94,33 @@ func TestExitRunsNoHandlerOnTheSendersGoroutine(t *testing.T) {
 		})
 	}
 }
+
+// A Watch that comes while a process exits, after its mailbox closed, is
+// done with the exit reason when the exit is, also for a process that had
+// no links or monitors before (its exit then takes no procExt unless a
+// Watch made one meanwhile).
+func TestWatchDuringTheExitOfAProcessWithoutLinks(t *testing.T) {
+	sys := newSys(t)
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.SuspendAll(waitCtx(t), []actor.PID{pid}))
+	require.NoError(t, sys.Send(pid, "left"))
+	require.Eventually(t, func() bool { return actor.Idle(sys.System, pid) }, actortest.DefaultWait, time.Millisecond)
+	var during *actor.Exited
+	cancel := sys.Subscribe(func(ev actor.Event) {
+		// The queued message is reported while the process exits, after
+		// its mailbox closed and before it leaves the process table.
+		if dl, ok := ev.(actor.DeadLetter); ok && dl.To == pid && during == nil {
+			during = sys.Watch(pid)
+		}
+	})
+	defer cancel()
+	require.NoError(t, sys.Exit(pid, actor.Shutdown)) // on this goroutine
+	require.NotNil(t, during, "the dead letter was reported during the exit")
+	select {
+	case <-during.Done():
+	default:
+		require.Fail(t, "the Watch taken during the exit is done when the exit is")
+	}
+	assert.ErrorIs(t, during.Reason(), actor.Shutdown, "the exit reason, not NoProc")
+}

@@ -105,6 +105,12 @@ type procExt struct {
 	view  *System // handed out by Context.System
 }
 
+// exitedExt is the procExt of every process that exited without needing
+// one of its own (see finish): closing and finished, never written. Only
+// System.Watch and the like, from other goroutines, can still find it:
+// the process's own code has stopped running.
+var exitedExt = &procExt{closing: true, finished: true}
+
 // continuing reports whether Context.Continue left a step to run. Owner
 // only.
 func (p *process) continuing() bool {
@@ -696,7 +702,7 @@ func (p *process) handleSignal(msg any) {
 		}
 		close(s.done)
 	case *watchReq:
-		p.x().addWatch(s.w)
+		p.addWatch(s.w)
 	case *batchItem:
 		p.serveBatch(s)
 	case holdsReq:
@@ -808,8 +814,14 @@ func (h heldBacklog) drop(s *System, reason error) {
 }
 
 // addWatch adds w to the process's Watch handles, or closes it at once
-// with the exit reason if the exit has finished.
-func (x *procExt) addWatch(w *Exited) {
+// with the exit reason if the exit has finished. Safe from any goroutine.
+func (p *process) addWatch(w *Exited) {
+	x := p.x()
+	if x == exitedExt {
+		w.reason = p.reason // written before exitedExt was stored (see finish)
+		close(w.done)
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.finished {
@@ -879,12 +891,20 @@ func (p *process) exitAndRun(reason error, terminate bool) {
 // loop). Otherwise it returns nil.
 func (p *process) finish(reason error, owner bool) (wake *process) {
 	s := p.sys
-	// (A process that never needed its procExt gets one now, for late
-	// Watches to find: see System.Watch.)
-	x := p.x()
-	x.mu.Lock()
-	linked := x.links.has(p.parent)
-	x.mu.Unlock()
+	// A process that never needed its procExt exits without one: it has no
+	// links, monitors or waiters to tell, and a late Watch finds exitedExt
+	// (below). An abandoned process gets one, for its zombie goroutine and
+	// the user code it is stuck in to find the exit in.
+	x := p.ext.Load()
+	if x == nil && !owner {
+		x = p.x()
+	}
+	linked := false
+	if x != nil {
+		x.mu.Lock()
+		linked = x.links.has(p.parent)
+		x.mu.Unlock()
+	}
 	// The name, first. A process whose Init failed gives back the
 	// reservation it took (and every message it was given, which closes
 	// its mailbox: given back). One spawned WithKeepName leaves its name
@@ -894,7 +914,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	var sysLeft, userLeft []any
 	closed := false
 	switch {
-	case owner && x.took != nil:
+	case owner && x != nil && x.took != nil:
 		sysLeft, closed = s.giveBack(p, x.took, reason), true
 		x.took = nil
 	case owner && p.keepName && linked && p.named.Load():
@@ -929,15 +949,25 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 		p.release(reason)
 	}
 
-	x.mu.Lock()
-	x.closing, x.reason = true, reason
-	links, watchers, monitors, deferred, held := x.links, x.watchers, x.monitors, x.deferred, x.held
-	x.links, x.watchers, x.monitors, x.deferred, x.held = linkSet{}, nil, nil, nil, nil
-	x.mu.Unlock()
+	var (
+		links              linkSet
+		watchers, monitors map[Ref]PID
+		deferred           []*callEnv
+		held               []heldBacklog
+	)
+	if x != nil {
+		x.mu.Lock()
+		x.closing, x.reason = true, reason
+		links, watchers, monitors, deferred, held = x.links, x.watchers, x.monitors, x.deferred, x.held
+		x.links, x.watchers, x.monitors, x.deferred, x.held = linkSet{}, nil, nil, nil, nil
+		x.mu.Unlock()
+	}
 
-	gone := &ExitError{PID: p.pid, Reason: reason}
-	for _, c := range deferred {
-		c.finish(nil, gone)
+	if len(deferred) > 0 {
+		gone := &ExitError{PID: p.pid, Reason: reason}
+		for _, c := range deferred {
+			c.finish(nil, gone)
+		}
 	}
 	for _, m := range sysLeft {
 		p.refuseSignal(m, reason)
@@ -956,6 +986,16 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	}
 	s.exited()
 	// Waiters last: when they wake, the process is gone in every respect.
+	if x == nil {
+		p.reason = reason // for a late Watch, which reads it once it sees exitedExt
+		if p.ext.CompareAndSwap(nil, exitedExt) {
+			return wake
+		}
+		x = p.ext.Load() // a Watch came meanwhile: it waits in a procExt of its own
+		x.mu.Lock()
+		x.closing, x.reason = true, reason
+		x.mu.Unlock()
+	}
 	x.mu.Lock()
 	x.finished = true
 	stops, watches := x.stops, x.watches

@@ -285,8 +285,15 @@ func (s *System) Spawn(module string, args any, opts ...SpawnOption) (PID, error
 
 func (s *System) spawn(parent *process, module string, args any, opts []SpawnOption, link bool) (PID, error) {
 	o := spawnOptions{link: link}
-	for _, opt := range opts {
-		opt.applySpawn(&o)
+	if len(opts) > 0 {
+		// Options apply to a copy of their own: passed to applySpawn, o
+		// itself would move to the heap at every spawn, options or not.
+		po := new(spawnOptions)
+		*po = o
+		for _, opt := range opts {
+			opt.applySpawn(po)
+		}
+		o = *po
 	}
 	if o.mailbox.Capacity < 0 {
 		return PID{}, fmt.Errorf("actor: spawn %q: negative mailbox capacity %d", module, o.mailbox.Capacity)
@@ -723,7 +730,7 @@ func (s *System) Watch(pid PID) *Exited {
 		w.reason = NoProc
 		close(w.done)
 	case !p.signal(&watchReq{w: w}):
-		p.x().addWatch(w) // mid-exit: done when the exit is
+		p.addWatch(w) // mid-exit: done when the exit is
 	}
 	return w
 }
@@ -997,7 +1004,7 @@ func (s *System) awaitRelease(name string) bool {
 	done := req.done
 	if !p.signal(req) { // exiting: its name goes first, but wait for the end
 		w := &Exited{done: make(chan struct{})}
-		p.x().addWatch(w)
+		p.addWatch(w)
 		done = w.done
 	}
 	select {
