@@ -55,7 +55,7 @@ func (b *Batch) ReplyError(i int, err error) { b.reply(i, nil, SafeError(err)) }
 // reply is an answer from the handler: none while the process is
 // abandoned (the calls get its exit instead).
 func (b *Batch) reply(i int, v any, err error) {
-	if !b.p.exiting.Load() {
+	if !b.p.isExiting() {
 		b.answer(i, v, err)
 	}
 }
@@ -100,7 +100,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 		if !p.stale(msg) {
 			b.add(msg)
 		}
-		if !more || b.Len() >= p.code.v.maxBatch {
+		if !more || b.Len() >= p.cur().v.maxBatch {
 			break
 		}
 	}
@@ -108,7 +108,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 		return
 	}
 	done, err := p.handleBatch(bh, b)
-	abandoned := p.exiting.Load()
+	abandoned := p.isExiting()
 	if abandoned && err == nil {
 		err = Killed // what it did not answer gets the exit
 	}

@@ -65,7 +65,7 @@ func (s *System) Call(ctx context.Context, pid PID, req any) (any, error) {
 	if s.isSelf(pid) {
 		return nil, ErrCallSelf
 	}
-	if s.self != nil && s.self.exiting.Load() {
+	if s.self != nil && s.self.isExiting() {
 		return nil, ErrAbandoned
 	}
 	p := s.lookup(pid)
@@ -159,7 +159,7 @@ func (s *System) CallNamed(ctx context.Context, name string, req any) (any, erro
 		if pid, ok := s.Whereis(name); ok && pid == s.self.pid {
 			return nil, ErrCallSelf
 		}
-		if s.self.exiting.Load() {
+		if s.self.isExiting() {
 			return nil, ErrAbandoned
 		}
 	}

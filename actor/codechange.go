@@ -249,7 +249,7 @@ func (p *process) serveNow(it *batchItem) bool {
 		return false
 	}
 	p.serveBatch(it)
-	if p.exiting.Load() { // abandoned meanwhile
+	if p.isExiting() { // abandoned meanwhile
 		p.zombie()
 		return true
 	}
@@ -390,7 +390,7 @@ func (p *process) serveBatch(it *batchItem) {
 		return // the batch gave up on it: a late answer never runs
 	}
 	it.at = p.sys.clock.Now()
-	it.from = p.code.v.name
+	it.from = p.cur().v.name
 	switch it.b.kind {
 	case kindPrepare:
 		it.err = p.prepare(it.req, it.b.codes[it.req.Change])
@@ -417,52 +417,53 @@ func (p *process) target(req Request, to *code) ([]Step, error) {
 	switch {
 	case to == nil:
 		return nil, fmt.Errorf("%w: %v", ErrNotStaged, req.Change.To)
-	case to.mod != p.mod:
-		return nil, fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.mod.name, to.mod.name)
-	case to == p.code:
+	case to.mod != p.module():
+		return nil, fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.module().name, to.mod.name)
+	case to == p.cur():
 		return nil, nil
 	}
-	if steps, ok := req.Change.Routes[p.code.v.name]; ok && len(steps) > 0 && steps[0].From == p.code.v {
+	if steps, ok := req.Change.Routes[p.cur().v.name]; ok && len(steps) > 0 && steps[0].From == p.cur().v {
 		return steps, nil
 	}
-	p.mod.mu.Lock()
-	known := p.mod.versionsLocked()
-	p.mod.mu.Unlock()
-	return Route(p.code.v, to.v, known)
+	p.module().mu.Lock()
+	known := p.module().versionsLocked()
+	p.module().mu.Unlock()
+	return Route(p.cur().v, to.v, known)
 }
 
 // prepare suspends the process and migrates its state, keeping the
 // result pending.
 func (p *process) prepare(req Request, to *code) error {
-	if p.pending != nil {
+	u := p.upgrade()
+	if u.pending != nil {
 		return ErrPending
 	}
 	pd := &pending{resume: !p.mb.Suspended()}
-	p.pending = pd
+	u.pending = pd
 	p.mb.Suspend()
 	if req.Kill {
 		pd.kill = true
-		p.code.leaving.Add(1)
+		p.cur().leaving.Add(1)
 		return nil
 	}
 	steps, err := p.target(req, to)
 	state := p.state
-	if err == nil && to != p.code {
-		state, err = migrate(p.code.v, to.v, steps, p.state, req.Change.Extra)
+	if err == nil && to != p.cur() {
+		state, err = migrate(p.cur().v, to.v, steps, p.state, req.Change.Extra)
 	}
 	if err != nil {
 		return err
 	}
 	pd.to, pd.state = to, state
-	p.code.leaving.Add(1)
+	p.cur().leaving.Add(1)
 	return nil
 }
 
 // simulate runs the migration and keeps nothing.
 func (p *process) simulate(req Request, to *code) error {
 	steps, err := p.target(req, to)
-	if err == nil && to != p.code {
-		_, err = migrate(p.code.v, to.v, steps, p.state, req.Change.Extra)
+	if err == nil && to != p.cur() {
+		_, err = migrate(p.cur().v, to.v, steps, p.state, req.Change.Extra)
 	}
 	return err
 }
@@ -471,13 +472,14 @@ func (p *process) simulate(req Request, to *code) error {
 // kill); pinned keeps the process on that version while the module's
 // current one stays as it is.
 func (p *process) commit(pinned bool) error {
-	pd := p.pending
-	if pd == nil {
+	u := p.up.Load()
+	if u == nil || u.pending == nil {
 		return ErrNoPending
 	}
-	p.pending = nil
+	pd := u.pending
+	u.pending = nil
 	if pd.leaves() {
-		p.code.leaving.Add(-1)
+		p.cur().leaving.Add(-1)
 	}
 	if pd.resume {
 		defer p.mb.Resume()
@@ -491,37 +493,38 @@ func (p *process) commit(pinned bool) error {
 	}
 	to := pd.to
 	p.setPin(nil, nil)
-	if cur := p.mod.current.Load(); pinned && cur.code != to {
+	if cur := p.module().current.Load(); pinned && cur.code != to {
 		p.setPin(&release{code: to}, cur)
 	}
-	if to == p.code {
+	if to == p.cur() {
 		return nil
 	}
 	if !to.acquire(p.sys) {
 		return fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v)
 	}
-	from := p.code
+	from := p.cur()
 	p.setCode(to, pd.state)
 	from.drop(p.sys)
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", to.v.name))
 	}
 	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: to.v.name})
+		p.sys.emit(Migrated{PID: p.pid, Module: p.module().name, From: from.v.name, To: to.v.name})
 	}
 	return nil
 }
 
 // abort drops the pending change and resumes.
 func (p *process) abort() {
-	pd := p.pending
-	if pd == nil {
+	u := p.up.Load()
+	if u == nil || u.pending == nil {
 		return
 	}
-	p.pending = nil
+	pd := u.pending
+	u.pending = nil
 	if pd.leaves() {
-		p.code.leaving.Add(-1)
+		p.cur().leaving.Add(-1)
 	}
 	if pd.resume {
 		p.mb.Resume()
@@ -550,21 +553,31 @@ func (s *System) VersionOf(pid PID) (ProcessVersion, bool) {
 	if c == nil {
 		return ProcessVersion{}, false // still in Init
 	}
-	base := p.pinPub.Load()
-	return ProcessVersion{PID: pid, Module: p.mod.name, Version: c.v.name,
-		Pinned: base != nil && base == p.mod.current.Load()}, true
+	base := p.pinnedBase()
+	return ProcessVersion{PID: pid, Module: p.module().name, Version: c.v.name,
+		Pinned: base != nil && base == p.module().current.Load()}, true
 }
 
-// setCode switches the process's version and state and publishes the
-// version (VersionOf).
+// setCode switches the process's version and state, publishing the
+// version (VersionOf) in the same store.
 func (p *process) setCode(c *code, state any) {
-	p.code, p.state, p.skip = c, state, nil
+	p.state = state
+	if u := p.up.Load(); u != nil {
+		u.skip = nil
+	}
 	p.ver.Store(c)
 }
 
 // setPin pins the process to pin while base is the module's current
 // release.
 func (p *process) setPin(pin, base *release) {
-	p.pin, p.pinBase = pin, base
-	p.pinPub.Store(base)
+	u := p.up.Load()
+	if u == nil {
+		if pin == nil && base == nil {
+			return // unpinned already
+		}
+		u = p.upgrade()
+	}
+	u.pin, u.pinBase = pin, base
+	u.pinPub.Store(base)
 }

@@ -23,14 +23,14 @@ type Context struct {
 // abandoned reports whether System.Abandon declared the process killed
 // while this user code ran: what the code does from then on must change
 // nothing, so the Context's actions fail with ErrAbandoned.
-func (c *Context) abandoned() bool { return c.p.exiting.Load() }
+func (c *Context) abandoned() bool { return c.p.isExiting() }
 
 // Self returns the process's PID.
 func (c *Context) Self() PID { return c.p.pid }
 
 // Parent returns the PID of the process that spawned this one (zero when
 // spawned from outside any process).
-func (c *Context) Parent() PID { return c.p.parent }
+func (c *Context) Parent() PID { return c.p.parent() }
 
 // System returns the process's System, seen from the process: through it,
 // a request the process would have to answer itself (a Call or CallNamed
@@ -47,16 +47,16 @@ func (c *Context) System() *System {
 }
 
 // Module returns the name of the process's module.
-func (c *Context) Module() string { return c.p.mod.name }
+func (c *Context) Module() string { return c.p.module().name }
 
 // Version returns the name of the version handling the current message.
-func (c *Context) Version() string { return c.p.code.v.name }
+func (c *Context) Version() string { return c.p.cur().v.name }
 
 // Log returns the system logger with the process's PID and module attached.
 func (c *Context) Log() *zap.Logger {
 	x := c.p.x()
 	if x.log == nil {
-		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid), zap.String("module", c.p.mod.name))
+		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid), zap.String("module", c.p.module().name))
 	}
 	return x.log
 }

@@ -243,14 +243,14 @@ func (s *System) onOwner(ctx context.Context, p *process, f func()) error {
 
 // export runs on the owner.
 func (p *process) export() (Exported, error) {
-	v := p.code.v
+	v := p.cur().v
 	if !p.mb.Suspended() {
 		return Exported{}, fmt.Errorf("%w: %v", ErrNotSuspended, p.pid)
 	}
 	if v.codec == nil {
 		return Exported{}, fmt.Errorf("%w: %v (set Funcs.Codec)", ErrNoCodec, v)
 	}
-	out := Exported{PID: p.pid, Module: p.mod.name, Version: v.name, Parent: p.parent,
+	out := Exported{PID: p.pid, Module: p.module().name, Version: v.name, Parent: p.parent(),
 		TrapExit: p.trapExit, Codec: v.codec.Name()}
 	state, err := encodeState(v, v.plain(p.state))
 	if err != nil {
@@ -437,10 +437,10 @@ func (s *System) moveName(p, heir *process) error {
 	if old, has := s.nameOf[heir.pid]; has {
 		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, heir.pid, old)
 	}
-	heir.named.Store(true)
+	heir.setNamed()
 	// As in register: an exit of heir that began meanwhile may have
 	// missed the name; then the name stays where it was.
-	if heir.exiting.Load() {
+	if heir.isExiting() {
 		return &ExitError{PID: heir.pid, Reason: NoProc}
 	}
 	delete(s.nameOf, p.pid)
@@ -549,27 +549,27 @@ func (s *System) restoreCodes(module, version string) (*code, *release, error) {
 // to the process's version (the current one, acquired by Spawn), its
 // messages queued first.
 func (p *process) restore(r *Restore) (state any, err error) {
-	from, cur, err := p.sys.restoreCodes(p.mod.name, r.Version)
+	from, cur, err := p.sys.restoreCodes(p.module().name, r.Version)
 	if err != nil {
 		return nil, err
 	}
 	v := from.v
 	if v.codec == nil || v.codec.Name() != r.Codec {
-		return nil, fmt.Errorf("actor: restore %s: the state is in codec %q, %v declares %v", p.mod.name, r.Codec, v, v.codec)
+		return nil, fmt.Errorf("actor: restore %s: the state is in codec %q, %v declares %v", p.module().name, r.Codec, v, v.codec)
 	}
 	st, err := v.own(EncodedValue{Codec: v.codec, Data: r.State})
 	if err != nil {
 		return nil, err
 	}
-	if from != p.code {
+	if from != p.cur() {
 		steps, err := cur.routeFrom(from)
 		if err != nil {
 			return nil, err
 		}
-		if cur.code != p.code { // the current version changed since Spawn took it
-			return nil, fmt.Errorf("%w: %s", ErrChanged, p.mod.name)
+		if cur.code != p.cur() { // the current version changed since Spawn took it
+			return nil, fmt.Errorf("%w: %s", ErrChanged, p.module().name)
 		}
-		if st, err = migrate(v, p.code.v, steps, st, cur.extra); err != nil {
+		if st, err = migrate(v, p.cur().v, steps, st, cur.extra); err != nil {
 			return nil, err
 		}
 	}
@@ -595,8 +595,8 @@ func (p *process) restore(r *Restore) (state any, err error) {
 	}
 	p.trapExit = r.TrapExit
 	if ce := p.sys.log.Check(zap.DebugLevel, "process restored"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
-			zap.String("from", v.name), zap.String("to", p.code.v.name), zap.Int("queued", len(msgs)))
+		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+			zap.String("from", v.name), zap.String("to", p.cur().v.name), zap.Int("queued", len(msgs)))
 	}
 	return st, nil
 }

@@ -15,45 +15,36 @@ import (
 
 // process is one actor. Every field below mb is owned by the process: only
 // its receive loop touches it (or, before the loop first runs, the goroutine
-// running Spawn). Other goroutines reach a process only through its mailbox.
+// running Spawn). Other goroutines reach a process only through its mailbox,
+// and read what it publishes: ver, up's pinPub, flags, ext. An idle process
+// is this struct alone (384 bytes, its mailbox's inline segment included):
+// what fewer processes need lives behind up and ext.
 type process struct {
 	pid PID
 	sys *System
 	mb  mailbox.Mailbox
 
-	mod   *module
-	code  *code // the version that built state; holds one activation while active
 	state any
-	// skip is the release whose migration failed for this process; it is
-	// not retried while it stays current (the same version made current
-	// again is another release, which is tried).
-	skip *release
-	// pending is a code change prepared while suspended (Prepare), to be
-	// committed or aborted by the upgrade runner.
-	pending *pending
-	// pin is the release this process runs instead of the module's
-	// current one, while the current one is still pinBase: a rolling
-	// upgrade's finished waves run the new version before it is current.
-	// The pin lapses by itself once the module's current release changes.
-	pin, pinBase *release
-	// ver and pinPub publish code and pinBase for VersionOf; written by
-	// the owner at each change, read by anyone.
-	ver    atomic.Pointer[code]
-	pinPub atomic.Pointer[release]
+	// ver is the version that built state, which holds one activation
+	// while active: written by the owner at each change (setCode), read
+	// by anyone (VersionOf).
+	ver atomic.Pointer[code]
+	// up is what an upgrade set for this process (see upgrade); nil for a
+	// process no upgrade has pinned, prepared or failed to migrate.
+	up atomic.Pointer[upgrade]
 
-	ctx    Context
-	parent PID
+	ctx Context
+	// parentID is the id of the process that spawned this one (see
+	// parent), 0 for none.
+	parentID uint64
 	// reason is set when the process must exit after the current message;
 	// terminate says whether Terminate runs first.
 	reason error
 
 	// The flags, together (a process is allocated per spawn: padding
-	// between scattered flags cost a size class).
-	named atomic.Bool // set by register; saves a names lookup at exit
-	// exiting is set by whoever takes the exit on: the process itself,
-	// after its Terminate, or System.Abandon for a process whose goroutine
-	// is stuck in user code. Only that one finishes the exit (finish).
-	exiting   atomic.Bool
+	// between scattered flags cost a size class). flags holds named and
+	// exiting (see procFlags).
+	flags     atomic.Uint32
 	streak    int32 // messages taken since the mailbox was last empty
 	active    bool  // the process holds an activation of code
 	trapExit  bool
@@ -67,6 +58,75 @@ type process struct {
 	looping, starting bool
 
 	ext atomic.Pointer[procExt] // links, monitors and pending calls; most processes have none
+}
+
+// upgrade is what an upgrade sets for a process, kept apart: most
+// processes never need it. A process allocates it once, at its first need
+// (upgrade), and keeps it. Owner only, but pinPub.
+type upgrade struct {
+	// skip is the release whose migration failed for this process; it is
+	// not retried while it stays current (the same version made current
+	// again is another release, which is tried).
+	skip *release
+	// pending is a code change prepared while suspended (Prepare), to be
+	// committed or aborted by the upgrade runner.
+	pending *pending
+	// pin is the release this process runs instead of the module's
+	// current one, while the current one is still pinBase: a rolling
+	// upgrade's finished waves run the new version before it is current.
+	// The pin lapses by itself once the module's current release changes.
+	pin, pinBase *release
+	// pinPub publishes pinBase for VersionOf: written by the owner at
+	// each change, read by anyone.
+	pinPub atomic.Pointer[release]
+}
+
+// The bits of process.flags, which other goroutines read.
+const (
+	// flagNamed is set by register; it saves a names lookup at exit.
+	flagNamed uint32 = 1 << iota
+	// flagExiting is set by whoever takes the exit on (takeExit): the
+	// process itself, after its Terminate, or System.Abandon for a
+	// process whose goroutine is stuck in user code. Only that one
+	// finishes the exit (finish).
+	flagExiting
+)
+
+func (p *process) isNamed() bool   { return p.flags.Load()&flagNamed != 0 }
+func (p *process) setNamed()       { p.flags.Or(flagNamed) }
+func (p *process) isExiting() bool { return p.flags.Load()&flagExiting != 0 }
+
+// takeExit sets flagExiting and reports whether this call set it.
+func (p *process) takeExit() bool { return p.flags.Or(flagExiting)&flagExiting == 0 }
+
+// cur returns the version that built the process's state.
+func (p *process) cur() *code { return p.ver.Load() }
+
+// parent returns the PID of the process that spawned this one, zero for
+// none: a local process, whose PID is kept as its id alone.
+func (p *process) parent() PID { return PID{id: p.parentID} }
+
+// module returns the process's module: its version's.
+func (p *process) module() *module { return p.ver.Load().mod }
+
+// upgrade returns the process's upgrade fields, allocating them at the
+// first need. Owner only.
+func (p *process) upgrade() *upgrade {
+	if u := p.up.Load(); u != nil {
+		return u
+	}
+	u := new(upgrade)
+	p.up.Store(u)
+	return u
+}
+
+// pinnedBase reports the base release of the process's pin, as published, or
+// nil. Safe from any goroutine.
+func (p *process) pinnedBase() *release {
+	if u := p.up.Load(); u != nil {
+		return u.pinPub.Load()
+	}
+	return nil
 }
 
 // procExt holds what few processes need, so that an idle process without
@@ -204,7 +264,7 @@ const stackPad = 12 << 10
 // between goroutines to every wake-up, where this adds none.)
 func (p *process) loop() *process {
 	for {
-		if p.exiting.Load() { // abandoned while it ran user code
+		if p.isExiting() { // abandoned while it ran user code
 			p.startAll()
 			p.zombie()
 			return nil
@@ -319,7 +379,7 @@ func (p *process) next() bool {
 // migration leaves the process on its version with its state untouched.
 func (p *process) receive(msg any) {
 	p.pickupCurrent()
-	if bh := p.code.v.batch; bh != nil {
+	if bh := p.cur().v.batch; bh != nil {
 		p.receiveBatch(bh, msg, true)
 		return
 	}
@@ -341,7 +401,7 @@ func (p *process) receive(msg any) {
 		p.answered = true
 		p.ctx.call = m
 		p.handle(req)
-		if p.ctx.call != nil && p.reason == nil && !p.exiting.Load() {
+		if p.ctx.call != nil && p.reason == nil && !p.isExiting() {
 			// Neither answered nor deferred. (If the process is exiting,
 			// exit, or zombie, answers with the reason instead.)
 			p.ctx.call = nil
@@ -370,7 +430,7 @@ func (p *process) pickupCurrent() {
 	if !p.sys.pickup {
 		return
 	}
-	for rel := p.wanted(); rel.code != p.code && rel != p.skip; rel = p.wanted() {
+	for rel := p.wanted(); rel.code != p.cur() && !p.skips(rel); rel = p.wanted() {
 		if !p.pickup(rel) {
 			return
 		}
@@ -380,11 +440,18 @@ func (p *process) pickupCurrent() {
 // wanted returns the release the process should run now: the module's
 // current one, or its pin while the pin holds.
 func (p *process) wanted() *release {
-	rel := p.mod.current.Load()
-	if p.pin != nil {
-		rel = p.pinned(rel)
+	rel := p.module().current.Load()
+	if u := p.up.Load(); u != nil && u.pin != nil {
+		rel = p.pinned(u, rel)
 	}
 	return rel
+}
+
+// skips reports whether rel is the release whose migration failed for
+// the process (see upgrade.skip).
+func (p *process) skips(rel *release) bool {
+	u := p.up.Load()
+	return u != nil && u.skip == rel
 }
 
 // Continued is the message Handle receives for a step a callback asked
@@ -401,7 +468,7 @@ func (p *process) runContinue() {
 	msg := Continued{Step: x.cont}
 	x.cont = nil
 	p.pickupCurrent()
-	if bh := p.code.v.batch; bh != nil {
+	if bh := p.cur().v.batch; bh != nil {
 		p.receiveBatch(bh, msg, false)
 		return
 	}
@@ -438,9 +505,9 @@ func temporary(err error) bool {
 }
 
 // pinned applies the pin to the module's current release.
-func (p *process) pinned(cur *release) *release {
-	if cur == p.pinBase {
-		return p.pin
+func (p *process) pinned(u *upgrade, cur *release) *release {
+	if cur == u.pinBase {
+		return u.pin
 	}
 	p.setPin(nil, nil)
 	return cur
@@ -460,7 +527,7 @@ func (p *process) handle(msg any) {
 			p.stop(newPanicError(r), true)
 		}
 	}()
-	state, err := p.code.v.handle(&p.ctx, p.state, msg)
+	state, err := p.cur().v.handle(&p.ctx, p.state, msg)
 	returned = true
 	p.state = state
 	if err != nil {
@@ -475,7 +542,7 @@ func (p *process) handle(msg any) {
 // (migrations do not modify the state they are given, so the process's
 // own is intact).
 func (p *process) pickup(rel *release) (again bool) {
-	from := p.code
+	from := p.cur()
 	steps, err := rel.routeFrom(from)
 	state := p.state
 	if err == nil {
@@ -483,19 +550,19 @@ func (p *process) pickup(rel *release) (again bool) {
 	}
 	if err != nil {
 		if !temporary(err) {
-			p.skip = rel
+			p.upgrade().skip = rel
 		}
 		p.sys.log.Error("code_change failed; process stays on its version",
-			zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+			zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name), zap.Error(err))
 		if p.sys.watched() {
-			p.sys.emit(MigrationFailed{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name, Err: err})
+			p.sys.emit(MigrationFailed{PID: p.pid, Module: p.module().name, From: from.v.name, To: rel.code.v.name, Err: err})
 		}
 		return p.wanted() != rel // another version was made current meanwhile: that one is tried
 	}
 	if p.wanted() != rel {
 		if ce := p.sys.log.Check(zap.DebugLevel, "code_change dropped: another version was made current while it ran"); ce != nil {
-			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
 				zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 		}
 		return true
@@ -512,11 +579,11 @@ func (p *process) pickup(rel *release) (again bool) {
 	// above is picked up right after, before the message: the caller looks
 	// again.
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 	}
 	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid, Module: p.mod.name, From: from.v.name, To: rel.code.v.name})
+		p.sys.emit(Migrated{PID: p.pid, Module: p.module().name, From: from.v.name, To: rel.code.v.name})
 	}
 	p.setCode(rel.code, state)
 	from.drop(p.sys)
@@ -541,7 +608,7 @@ func (p *process) callInit(args any) (state any, err error) {
 			err = newPanicError(r)
 		}
 	}()
-	state, err = p.code.v.init(&p.ctx, args)
+	state, err = p.cur().v.init(&p.ctx, args)
 	returned = true
 	return state, SafeError(err)
 }
@@ -552,10 +619,10 @@ func (p *process) callTerminate(reason error) {
 			// As in OTP, a crash in terminate is the exit reason.
 			p.ctx.chooseExit(newPanicError(r))
 			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid),
-				zap.Stringer("version", p.code.v), zap.Any("panic", r))
+				zap.Stringer("version", p.cur().v), zap.Any("panic", r))
 		}
 	}()
-	p.code.v.terminate(&p.ctx, p.state, reason)
+	p.cur().v.terminate(&p.ctx, p.state, reason)
 }
 
 // Signals: the system lane.
@@ -717,7 +784,7 @@ func (p *process) inspect(f func(state any)) (err error) {
 			err = newPanicError(r)
 		}
 	}()
-	f(p.code.v.plain(p.state))
+	f(p.cur().v.plain(p.state))
 	return nil
 }
 
@@ -733,7 +800,7 @@ func (p *process) onExitSignal(s exitSig) {
 	switch {
 	case s.reason == Kill && !s.link:
 		p.stop(Killed, false) // untrappable
-	case p.trapExit && s.from == p.parent && !s.from.IsZero():
+	case p.trapExit && s.from == p.parent() && !s.from.IsZero():
 		// gen_server: an exit signal from the parent (its exit through the
 		// link, or exit/2 as a supervisor's shutdown sends) ends a trapping
 		// process, Terminate included.
@@ -835,7 +902,7 @@ func (p *process) addWatch(w *Exited) {
 func (p *process) info() ProcessInfo {
 	user, _ := p.mb.Len()
 	in := ProcessInfo{
-		PID: p.pid, Module: p.mod.name, Version: p.code.v.name, Parent: p.parent,
+		PID: p.pid, Module: p.module().name, Version: p.cur().v.name, Parent: p.parent(),
 		TrapExit: p.trapExit, Suspended: p.mb.Suspended(), Queued: user,
 	}
 	if x := p.ext.Load(); x != nil {
@@ -851,16 +918,16 @@ func (p *process) info() ProcessInfo {
 // took the exit over while Terminate ran. It returns the process the exit
 // woke for the caller's goroutine to run (see finish), or nil.
 func (p *process) exit(reason error, terminate bool) *process {
-	if p.exiting.Load() { // abandoned: Terminate is not for a killed process
+	if p.isExiting() { // abandoned: Terminate is not for a killed process
 		p.zombie()
 		return nil
 	}
-	if terminate && p.active && p.code.v.terminate != nil {
+	if terminate && p.active && p.cur().v.terminate != nil {
 		p.callTerminate(reason)
 		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
 	}
 	p.startAll() // spawned by Terminate
-	if !p.exiting.CompareAndSwap(false, true) {
+	if !p.takeExit() {
 		p.zombie()
 		return nil
 	}
@@ -902,7 +969,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	linked := false
 	if x != nil {
 		x.mu.Lock()
-		linked = x.links.has(p.parent)
+		linked = x.links.has(p.parent())
 		x.mu.Unlock()
 	}
 	// The name, first. A process whose Init failed gives back the
@@ -917,9 +984,9 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	case owner && x != nil && x.took != nil:
 		sysLeft, closed = s.giveBack(p, x.took, reason), true
 		x.took = nil
-	case owner && p.keepName && linked && p.named.Load():
+	case owner && p.keepName && linked && p.isNamed():
 		kept = s.reserve(p, x.keepBound)
-	case p.named.Load():
+	case p.isNamed():
 		s.unregisterPID(p.pid)
 	}
 	// With handoff, what is still queued goes to the parent whole, with the
@@ -1034,7 +1101,7 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 		}
 		sig := exitSig{from: p.pid, reason: reason, link: true}
 		t := s.lookup(l)
-		if l == p.parent {
+		if l == p.parent() {
 			sig.queued, handed = handed, nil
 			sig.reserved, kept = kept, nil
 			if t != nil && owner {
@@ -1076,16 +1143,16 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 //
 //go:noinline
 func (p *process) emitExited(reason error) {
-	p.sys.emit(ProcessExited{PID: p.pid, Module: p.mod.name, Version: p.ver.Load().v.name, Reason: reason})
+	p.sys.emit(ProcessExited{PID: p.pid, Module: p.module().name, Version: p.ver.Load().v.name, Reason: reason})
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.
 func (p *process) reportAbandoned() {
 	v := p.ver.Load().v.name
 	p.sys.log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
-		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name), zap.String("version", v))
+		zap.Stringer("pid", p.pid), zap.String("module", p.module().name), zap.String("version", v))
 	if p.sys.watched() {
-		p.sys.emit(ProcessAbandoned{PID: p.pid, Module: p.mod.name, Version: v})
+		p.sys.emit(ProcessAbandoned{PID: p.pid, Module: p.module().name, Version: v})
 	}
 }
 
@@ -1096,12 +1163,12 @@ func (p *process) release(reason error) {
 		p.ctx.call.finish(nil, &ExitError{PID: p.pid, Reason: reason})
 		p.ctx.call = nil
 	}
-	if p.pending != nil && p.pending.leaves() {
-		p.code.leaving.Add(-1)
+	if u := p.up.Load(); u != nil && u.pending != nil && u.pending.leaves() {
+		p.cur().leaving.Add(-1)
 	}
 	if p.active {
 		p.active = false
-		p.code.drop(p.sys)
+		p.cur().drop(p.sys)
 	}
 }
 
@@ -1137,7 +1204,7 @@ func (p *process) zombie() {
 	}
 	p.release(reason)
 	p.sys.log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid),
-		zap.String("module", p.mod.name), zap.String("version", p.code.v.name))
+		zap.String("module", p.module().name), zap.String("version", p.cur().v.name))
 	p.sys.abandoned.Add(-1)
 }
 
@@ -1209,7 +1276,7 @@ func (p *process) logExit(reason error) {
 //go:noinline
 func (p *process) writeExit(ce *zapcore.CheckedEntry, reason error) {
 	fields := []zap.Field{
-		zap.Stringer("pid", p.pid), zap.String("module", p.mod.name),
+		zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
 		zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()),
 	}
 	if pe, ok := reason.(*PanicError); ok {

@@ -48,7 +48,7 @@ type holdsReq struct {
 }
 
 func (p *process) onHolds(r holdsReq) {
-	if p.code == r.code && p.active {
+	if p.cur() == r.code && p.active {
 		r.holds <- p.pid
 		if r.kill {
 			p.stop(Killed, false)
@@ -62,7 +62,7 @@ func (p *process) onHolds(r holdsReq) {
 func (s *System) holders(ctx context.Context, c *code, kill bool) ([]PID, error) {
 	var ps []*process
 	s.procs.each(func(p *process) {
-		if p.mod == c.mod {
+		if p.module() == c.mod {
 			ps = append(ps, p)
 		}
 	})

@@ -248,7 +248,7 @@ func (s *System) reserve(p *process, bound mailbox.Options) *Reservation {
 	}
 	delete(s.names, name)
 	delete(s.nameOf, p.pid)
-	r := &Reservation{sys: s.root, name: name, from: p.pid, holder: p.parent, bound: bound}
+	r := &Reservation{sys: s.root, name: name, from: p.pid, holder: p.parent(), bound: bound}
 	s.reserved[name] = r
 	return r
 }
@@ -305,12 +305,12 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 	delete(s.reserved, r.name)
 	s.names[r.name] = p.pid
 	s.nameOf[p.pid] = r.name
-	p.named.Store(true)
+	p.setNamed()
 	r.mu.Lock()
 	r.to = nil
 	r.setLocked(reservationTaken)
 	r.mu.Unlock()
-	abandoned := p.exiting.Load()
+	abandoned := p.isExiting()
 	if abandoned { // meanwhile: undone, as register does (what it got is reported as it exits)
 		delete(s.names, r.name)
 		delete(s.nameOf, p.pid)

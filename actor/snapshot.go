@@ -33,7 +33,7 @@ func (s *System) Snapshot() []ProcessStat {
 	names := len(s.nameOf) > 0
 	s.namesMu.RUnlock()
 	s.procs.each(func(p *process) {
-		if !p.exiting.Load() {
+		if !p.isExiting() {
 			out = append(out, p.stat())
 		}
 	})
@@ -50,7 +50,7 @@ func (s *System) Snapshot() []ProcessStat {
 // Stat returns pid's ProcessStat; ok is false if it is not alive.
 func (s *System) Stat(pid PID) (st ProcessStat, ok bool) {
 	p := s.lookup(pid)
-	if p == nil || p.exiting.Load() {
+	if p == nil || p.isExiting() {
 		return ProcessStat{}, false
 	}
 	st = p.stat()
@@ -60,12 +60,12 @@ func (s *System) Stat(pid PID) (st ProcessStat, ok bool) {
 
 // stat reads what ProcessStat says of p, from any goroutine.
 func (p *process) stat() ProcessStat {
-	st := ProcessStat{PID: p.pid, Module: p.mod.name, Parent: p.parent,
+	st := ProcessStat{PID: p.pid, Module: p.module().name, Parent: p.parent(),
 		Queued: p.mb.Depth(), Taken: p.mb.Taken()}
 	if c := p.ver.Load(); c != nil {
 		st.Version = c.v.name
-		base := p.pinPub.Load()
-		st.Pinned = base != nil && base == p.mod.current.Load()
+		base := p.pinnedBase()
+		st.Pinned = base != nil && base == p.module().current.Load()
 	}
 	return st
 }

@@ -134,7 +134,7 @@ func (s *System) StopWith(ctx context.Context, pid PID, reason error) error {
 // end of its Terminate), and for a PID of another node.
 func (s *System) Alive(pid PID) bool {
 	p := s.lookup(pid)
-	return p != nil && !p.exiting.Load()
+	return p != nil && !p.isExiting()
 }
 
 // StopAll stops every process of pids as Stop does (reason Normal,

@@ -319,7 +319,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s.root, mod: mod, code: rel.code, trapExit: o.trapExit, handoff: o.handoff, keepName: o.keepName, active: true}
+	p := &process{sys: s.root, trapExit: o.trapExit, handoff: o.handoff, keepName: o.keepName, active: true}
 	if o.keepName {
 		p.x().keepBound = o.mailbox // the bound of the queue its reservation will have
 	}
@@ -331,7 +331,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.mb.Adopt(o.backlog) // inherited messages are never refused
 	}
 	if parent != nil {
-		p.parent = parent.pid
+		p.parentID = parent.pid.id // a local process: node 0
 	}
 	s.live.Add(1)
 	p.pid = PID{id: s.procs.reserve()}
@@ -368,7 +368,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if o.reservation != nil && err == nil {
 		p.x().took = nil // from now on an exit reserves the name anew (WithKeepName)
 	}
-	if p.exiting.Load() { // abandoned during Init
+	if p.isExiting() { // abandoned during Init
 		p.zombie()
 		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid, Reason: Killed})
 	}
@@ -409,7 +409,7 @@ func (s *System) Send(pid PID, msg any) error {
 	if msg == nil {
 		return ErrNilMessage
 	}
-	if s.self != nil && s.self.exiting.Load() {
+	if s.self != nil && s.self.isExiting() {
 		return ErrAbandoned
 	}
 	p := s.lookup(pid)
@@ -431,7 +431,7 @@ func (s *System) SendNamed(name string, msg any) error {
 	if msg == nil {
 		return ErrNilMessage
 	}
-	if s.self != nil && s.self.exiting.Load() {
+	if s.self != nil && s.self.isExiting() {
 		return ErrAbandoned
 	}
 	_, err := s.sendNamed(name, msg)
@@ -641,7 +641,7 @@ func (s *System) Abandon(pid PID) error {
 	// back at once, never counts below zero; uncounted below when there
 	// is no goroutine after all.
 	s.abandoned.Add(1)
-	if !p.exiting.CompareAndSwap(false, true) {
+	if !p.takeExit() {
 		s.abandoned.Add(-1)
 		return nil // its own exit is under way and runs no user code
 	}
@@ -803,7 +803,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	var roots []*Exited
 	s.procs.each(func(p *process) {
-		if p.parent.IsZero() {
+		if p.parent().IsZero() {
 			roots = append(roots, s.Watch(p.pid))
 			p.signal(&stopReq{reason: Shutdown})
 		}
@@ -1041,11 +1041,11 @@ func (s *System) register(name string, p *process) error {
 	}
 	s.names[name] = pid
 	s.nameOf[pid] = name
-	p.named.Store(true)
+	p.setNamed()
 	// An exit that began meanwhile may have missed the name (it reads
 	// named after marking itself exiting, as this reads exiting after
 	// setting named): undone here, as registering a dead process fails.
-	if p.exiting.Load() {
+	if p.isExiting() {
 		delete(s.names, name)
 		delete(s.nameOf, pid)
 		return fmt.Errorf("actor: register %q: %w", name, NoProc)
