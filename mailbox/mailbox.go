@@ -67,7 +67,7 @@ type Mailbox struct {
 	// the owner on every message; written rarely (state at each
 	// idle/running change, sysLen per signal, tail once per segment).
 	state  atomic.Uint32 // stRunning | stSuspended | stClosed
-	sysLen atomic.Int32  // sys.len(), so the owner skips the lock when it is 0
+	sysLen atomic.Int32  // the length of sys, so the owner skips the lock when it is 0
 	// tail is the unbounded lane's segment producers reserve in; nil
 	// before the first push (see lane.go).
 	tail atomic.Pointer[segment]
@@ -97,9 +97,12 @@ type Mailbox struct {
 	adopted atomic.Pointer[adoption]
 
 	// Owner only.
-	head  *segment // the segment the owner reads; nil: the inline one once there is a tail
-	slots []slot   // head.slots (see setHead)
-	hi    int32    // next slot of head
+	head *segment // the segment the owner reads; nil: the inline one once there is a tail
+	// slot0 and nslots are head's slots (see setHead, slot); hi is the
+	// next of them to read.
+	slot0  *slot
+	hi     int32
+	nslots uint16
 	// ownSuspended is the owner's copy of stSuspended.
 	ownSuspended bool
 	pos          uint64   // position of the next lane message
@@ -334,8 +337,8 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 	if m.sysLen.Load() == 0 && !m.ownSuspended && m.b == nil && m.ins == nil {
 		// Fast path: the next slot of the owner's segment, written and
 		// claimed; no lock, no atomic write.
-		if i := int(m.hi); m.pos < m.claimEnd && i < len(m.slots) {
-			if s := &m.slots[i]; s.state.Load() == slotReady {
+		if i := int(m.hi); m.pos < m.claimEnd && i < int(m.nslots) {
+			if s := m.slot(i); s.state.Load() == slotReady {
 				msg = s.msg
 				if m.head == &m.inline {
 					s.msg = nil
@@ -350,7 +353,7 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 	for retook := false; ; {
 		if m.sysLen.Load() != 0 {
 			m.mu.Lock()
-			if m.sys.len() > 0 {
+			if !m.sys.empty() {
 				e := m.sys.pop()
 				m.sysLen.Add(-1)
 				m.publish()
@@ -576,9 +579,9 @@ func (m *Mailbox) Len() (user, system int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.b != nil {
-		return m.b.in.len(), m.sys.len()
+		return m.b.in.len(), int(m.sysLen.Load())
 	}
-	return int(m.laneEnd()-m.pos) + m.ins.len(), m.sys.len()
+	return int(m.laneEnd()-m.pos) + m.ins.len(), int(m.sysLen.Load())
 }
 
 // Depth returns the number of user messages queued, from any goroutine,
@@ -867,28 +870,45 @@ func (m *Mailbox) Closed() bool { return m.state.Load()&stClosed != 0 }
 // that schedules it. Safe from any goroutine; a snapshot.
 func (m *Mailbox) Running() bool { return m.state.Load()&stRunning != 0 }
 
-// sysQueue is the system lane: a slice whose front is cut off as messages
-// are taken (it is short and often empty; the old buffer goes when it
-// empties, so that an idle mailbox holds none).
-type sysQueue []sysEntry
+// sysQueue is the system lane: a circular list known by its last node,
+// whose next is the first (one word in every mailbox; it is short and
+// often empty, and an empty one holds no memory). Its length is the
+// mailbox's sysLen.
+type sysQueue struct{ last *sysNode }
 
-func (q *sysQueue) len() int { return len(*q) }
+type sysNode struct {
+	sysEntry
+	next *sysNode
+}
 
-func (q *sysQueue) push(e sysEntry) { *q = append(*q, e) }
+func (q *sysQueue) empty() bool { return q.last == nil }
+
+func (q *sysQueue) push(e sysEntry) {
+	n := &sysNode{sysEntry: e}
+	if q.last == nil {
+		n.next = n
+	} else {
+		n.next, q.last.next = q.last.next, n
+	}
+	q.last = n
+}
 
 func (q *sysQueue) pop() sysEntry {
-	e := (*q)[0]
-	(*q)[0] = sysEntry{}
-	if *q = (*q)[1:]; len(*q) == 0 {
-		*q = nil
+	first := q.last.next
+	if first == q.last {
+		q.last = nil
+	} else {
+		q.last.next = first.next
 	}
-	return e
+	return first.sysEntry
 }
 
 func (q *sysQueue) drain() []sysEntry {
-	e := *q
-	*q = nil
-	return e
+	var out []sysEntry
+	for !q.empty() {
+		out = append(out, q.pop())
+	}
+	return out
 }
 
 type sysEntry struct {
