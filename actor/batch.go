@@ -119,20 +119,20 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 	h := p.sys.onHandled.Load()
 	for i := range done {
 		if _, ok := b.raw[i].(*callEnv); ok {
-			p.answered = true
+			p.set(bitAnswered, true)
 			switch {
 			case err != nil && i == done-1:
 				// The message it failed on: its caller gets the exit, as
 				// from Handle (a no-op if it was answered).
-				b.answer(i, nil, &ExitError{PID: p.pid, Reason: err})
+				b.answer(i, nil, &ExitError{PID: p.pid(), Reason: err})
 			case abandoned:
-				b.answer(i, nil, &ExitError{PID: p.pid, Reason: Killed})
+				b.answer(i, nil, &ExitError{PID: p.pid(), Reason: Killed})
 			default:
 				b.answer(i, nil, ErrNoReply) // a no-op for an answered call
 			}
 		}
 		if h != nil && more { // a Continued step was not sent: not reported
-			p.sys.handled(h, p.pid, b.msgs[i])
+			p.sys.handled(h, p.pid(), b.msgs[i])
 		}
 	}
 	if err == nil {
@@ -144,9 +144,9 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 		switch c := b.calls[i]; {
 		case c != nil:
 			b.calls[i] = nil
-			p.sys.undeliverable(p.pid, c, err)
+			p.sys.undeliverable(p.pid(), c, err)
 		case !isCall:
-			p.sys.undeliverable(p.pid, b.raw[i], err)
+			p.sys.undeliverable(p.pid(), b.raw[i], err)
 		} // else: answered already (and perhaps reused by its caller)
 	}
 }

@@ -156,7 +156,7 @@ func (s *System) CallNamed(ctx context.Context, name string, req any) (any, erro
 		return nil, ErrNilMessage
 	}
 	if s.self != nil {
-		if pid, ok := s.Whereis(name); ok && pid == s.self.pid {
+		if pid, ok := s.Whereis(name); ok && pid == s.self.pid() {
 			return nil, ErrCallSelf
 		}
 		if s.self.isExiting() {

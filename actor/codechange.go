@@ -254,7 +254,7 @@ func (p *process) serveNow(it *batchItem) bool {
 		return true
 	}
 	if p.reason != nil { // a kill
-		p.exitAndRun(p.reason, p.terminate)
+		p.exitAndRun(p.reason, p.is(bitTerminate))
 		return true
 	}
 	if !p.mb.Idle() {
@@ -418,7 +418,7 @@ func (p *process) target(req Request, to *code) ([]Step, error) {
 	case to == nil:
 		return nil, fmt.Errorf("%w: %v", ErrNotStaged, req.Change.To)
 	case to.mod != p.module():
-		return nil, fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid, p.module().name, to.mod.name)
+		return nil, fmt.Errorf("%w: %v runs %s, not %s", ErrWrongModule, p.pid(), p.module().name, to.mod.name)
 	case to == p.cur():
 		return nil, nil
 	}
@@ -506,11 +506,11 @@ func (p *process) commit(pinned bool) error {
 	p.setCode(to, pd.state)
 	from.drop(p.sys)
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", to.v.name))
 	}
 	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid, Module: p.module().name, From: from.v.name, To: to.v.name})
+		p.sys.emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: to.v.name})
 	}
 	return nil
 }

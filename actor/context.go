@@ -26,7 +26,7 @@ type Context struct {
 func (c *Context) abandoned() bool { return c.p.isExiting() }
 
 // Self returns the process's PID.
-func (c *Context) Self() PID { return c.p.pid }
+func (c *Context) Self() PID { return c.p.pid() }
 
 // Parent returns the PID of the process that spawned this one (zero when
 // spawned from outside any process).
@@ -56,7 +56,7 @@ func (c *Context) Version() string { return c.p.cur().v.name }
 func (c *Context) Log() *zap.Logger {
 	x := c.p.x()
 	if x.log == nil {
-		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid), zap.String("module", c.p.module().name))
+		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid()), zap.String("module", c.p.module().name))
 	}
 	return x.log
 }
@@ -99,7 +99,7 @@ func (c *Context) SendAfter(pid PID, d time.Duration, msg any) Timer {
 // Call calls pid and waits (see System.Call). The process handles nothing
 // else meanwhile; a process calling itself gets ErrCallSelf at once.
 func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
-	if pid == c.p.pid {
+	if pid == c.p.pid() {
 		return nil, ErrCallSelf
 	}
 	if c.abandoned() {
@@ -194,7 +194,7 @@ func (c *Context) Defer() ReplyTo {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closing { // abandoned: nobody will answer it on exit
-		call.finish(nil, &ExitError{PID: c.p.pid, Reason: x.reason})
+		call.finish(nil, &ExitError{PID: c.p.pid(), Reason: x.reason})
 		return ReplyTo{c: call}
 	}
 	// Forget calls already answered, so a long-lived process that defers
@@ -230,7 +230,7 @@ func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, 
 // TrapExit turns exit trapping on or off (process_flag(trap_exit, On)):
 // while on, exit signals other than Kill arrive as ExitMsg messages instead
 // of stopping the process.
-func (c *Context) TrapExit(on bool) { c.p.trapExit = on }
+func (c *Context) TrapExit(on bool) { c.p.set(bitTrapExit, on) }
 
 // Link links this process with pid (link/1). If pid is not alive, a process
 // trapping exits receives ExitMsg{pid, NoProc}; otherwise Link returns an
@@ -240,15 +240,15 @@ func (c *Context) Link(pid PID) error {
 	if c.abandoned() {
 		return ErrAbandoned
 	}
-	if pid == p.pid || p.hasLink(pid) {
+	if pid == p.pid() || p.hasLink(pid) {
 		return nil
 	}
 	if r := p.sys.remoteFor(pid); r != nil {
 		return p.remoteLink(r, pid)
 	}
 	t := p.sys.lookup(pid)
-	if t == nil || !t.signal(linkSig{from: p.pid}) {
-		if p.trapExit {
+	if t == nil || !t.signal(linkSig{from: p.pid()}) {
+		if p.is(bitTrapExit) {
 			p.notify(ExitMsg{From: pid, Reason: NoProc})
 			return nil
 		}
@@ -267,9 +267,9 @@ func (c *Context) Unlink(pid PID) {
 	}
 	p.removeLink(pid)
 	if t := p.sys.lookup(pid); t != nil {
-		t.signal(unlinkSig{from: p.pid})
+		t.signal(unlinkSig{from: p.pid()})
 	} else if r := p.sys.remoteFor(pid); r != nil {
-		r.Unlink(p.pid, pid)
+		r.Unlink(p.pid(), pid)
 	}
 }
 
@@ -287,13 +287,13 @@ func (c *Context) Monitor(pid PID) Ref {
 	x.monitors[ref] = pid
 	x.mu.Unlock()
 	if r := p.sys.remoteFor(pid); r != nil {
-		if err := r.Monitor(p.pid, pid, ref); err != nil {
+		if err := r.Monitor(p.pid(), pid, ref); err != nil {
 			p.notify(Down{Ref: ref, PID: pid, Reason: NoConnection})
 		}
 		return ref
 	}
 	t := p.sys.lookup(pid)
-	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid}) {
+	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid()}) {
 		p.notify(Down{Ref: ref, PID: pid, Reason: NoProc})
 	}
 	return ref
@@ -316,7 +316,7 @@ func (c *Context) Demonitor(ref Ref) {
 	if t := c.p.sys.lookup(pid); t != nil {
 		t.signal(demonitorSig{ref: ref})
 	} else if r := c.p.sys.remoteFor(pid); r != nil {
-		r.Demonitor(c.p.pid, pid, ref)
+		r.Demonitor(c.p.pid(), pid, ref)
 	}
 }
 
@@ -325,5 +325,5 @@ func (c *Context) Exit(pid PID, reason error) error {
 	if c.abandoned() {
 		return ErrAbandoned
 	}
-	return c.p.sys.exitSignal(c.p.pid, pid, reason)
+	return c.p.sys.exitSignal(c.p.pid(), pid, reason)
 }

@@ -238,20 +238,20 @@ func (s *System) Export(ctx context.Context, pid PID) (Exported, error) {
 // onOwner runs f on p's goroutine, between two messages (a suspended
 // process runs it too), through the request Inspect uses.
 func (s *System) onOwner(ctx context.Context, p *process, f func()) error {
-	return s.request(ctx, p.pid, &inspectReq{f: func(any) { f() }, done: make(chan struct{})})
+	return s.request(ctx, p.pid(), &inspectReq{f: func(any) { f() }, done: make(chan struct{})})
 }
 
 // export runs on the owner.
 func (p *process) export() (Exported, error) {
 	v := p.cur().v
 	if !p.mb.Suspended() {
-		return Exported{}, fmt.Errorf("%w: %v", ErrNotSuspended, p.pid)
+		return Exported{}, fmt.Errorf("%w: %v", ErrNotSuspended, p.pid())
 	}
 	if v.codec == nil {
 		return Exported{}, fmt.Errorf("%w: %v (set Funcs.Codec)", ErrNoCodec, v)
 	}
-	out := Exported{PID: p.pid, Module: p.module().name, Version: v.name, Parent: p.parent(),
-		TrapExit: p.trapExit, Codec: v.codec.Name()}
+	out := Exported{PID: p.pid(), Module: p.module().name, Version: v.name, Parent: p.parent(),
+		TrapExit: p.is(bitTrapExit), Codec: v.codec.Name()}
 	state, err := encodeState(v, v.plain(p.state))
 	if err != nil {
 		return Exported{}, err
@@ -277,7 +277,7 @@ func (p *process) export() (Exported, error) {
 		}
 		m, err := EncodeMessage(v, msg)
 		if err != nil {
-			return Exported{}, fmt.Errorf("queued message of %v: %w", p.pid, err)
+			return Exported{}, fmt.Errorf("queued message of %v: %w", p.pid(), err)
 		}
 		out.Queued = append(out.Queued, m)
 	}
@@ -430,21 +430,21 @@ func (s *System) EvictAll(ctx context.Context, pids, heirs []PID) (letters [][]L
 func (s *System) moveName(p, heir *process) error {
 	s.namesMu.Lock()
 	defer s.namesMu.Unlock()
-	name, ok := s.nameOf[p.pid]
+	name, ok := s.nameOf[p.pid()]
 	if !ok {
 		return nil
 	}
-	if old, has := s.nameOf[heir.pid]; has {
-		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, heir.pid, old)
+	if old, has := s.nameOf[heir.pid()]; has {
+		return fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, heir.pid(), old)
 	}
 	heir.setNamed()
 	// As in register: an exit of heir that began meanwhile may have
 	// missed the name; then the name stays where it was.
 	if heir.isExiting() {
-		return &ExitError{PID: heir.pid, Reason: NoProc}
+		return &ExitError{PID: heir.pid(), Reason: NoProc}
 	}
-	delete(s.nameOf, p.pid)
-	s.names[name], s.nameOf[heir.pid] = heir.pid, name
+	delete(s.nameOf, p.pid())
+	s.names[name], s.nameOf[heir.pid()] = heir.pid(), name
 	return nil
 }
 
@@ -593,9 +593,9 @@ func (p *process) restore(r *Restore) (state any, err error) {
 			_, _ = p.mb.PushUserAlways(msg) // a bound does not refuse what was queued before
 		}
 	}
-	p.trapExit = r.TrapExit
+	p.set(bitTrapExit, r.TrapExit)
 	if ce := p.sys.log.Check(zap.DebugLevel, "process restored"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", v.name), zap.String("to", p.cur().v.name), zap.Int("queued", len(msgs)))
 	}
 	return st, nil

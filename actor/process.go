@@ -20,7 +20,7 @@ import (
 // is this struct alone (384 bytes, its mailbox's inline segment included):
 // what fewer processes need lives behind up and ext.
 type process struct {
-	pid PID
+	id  uint64 // its PID's: a local process's PID has node 0 (see pid)
 	sys *System
 	mb  mailbox.Mailbox
 
@@ -38,20 +38,18 @@ type process struct {
 	// parent), 0 for none.
 	parentID uint64
 	// reason is set when the process must exit after the current message;
-	// terminate says whether Terminate runs first.
+	// bitTerminate says whether Terminate runs first.
 	reason error
 
-	// The flags, together (a process is allocated per spawn: padding
-	// between scattered flags cost a size class). flags holds named and
-	// exiting (see procFlags).
-	flags     atomic.Uint32
-	streak    int32 // messages taken since the mailbox was last empty
-	active    bool  // the process holds an activation of code
-	trapExit  bool
-	handoff   bool // hand queued messages to the parent at exit (WithHandoff)
-	keepName  bool // leave the name to the parent at exit (WithKeepName)
-	terminate bool
-	answered  bool // a call was handled since the mailbox was last empty
+	// The flags, together in one word (a process is allocated per spawn:
+	// padding between scattered flags cost a size class). flags holds
+	// what other goroutines read (flagNamed, flagExiting); bits what only
+	// the owner does (bitActive...).
+	flags atomic.Uint32
+	bits  uint8
+	// streak counts the messages taken since the mailbox was last empty,
+	// up to 2 (see next).
+	streak uint8
 	// looping: the receive loop is running Handle on this goroutine, so a
 	// process this one spawns can wait for the goroutine (starting, and
 	// procExt.starts): see WithDeferredStart and handOff.
@@ -92,12 +90,35 @@ const (
 	flagExiting
 )
 
+// The bits of process.bits. Owner only.
+const (
+	bitActive    uint8 = 1 << iota // the process holds an activation of code
+	bitTrapExit                    // exit signals become ExitMsg (Context.TrapExit)
+	bitHandoff                     // hand queued messages to the parent at exit (WithHandoff)
+	bitKeepName                    // leave the name to the parent at exit (WithKeepName)
+	bitTerminate                   // Terminate runs before the exit (see reason)
+	bitAnswered                    // a call was handled since the mailbox was last empty
+)
+
+func (p *process) is(b uint8) bool { return p.bits&b != 0 }
+
+func (p *process) set(b uint8, on bool) {
+	if on {
+		p.bits |= b
+	} else {
+		p.bits &^= b
+	}
+}
+
 func (p *process) isNamed() bool   { return p.flags.Load()&flagNamed != 0 }
 func (p *process) setNamed()       { p.flags.Or(flagNamed) }
 func (p *process) isExiting() bool { return p.flags.Load()&flagExiting != 0 }
 
 // takeExit sets flagExiting and reports whether this call set it.
 func (p *process) takeExit() bool { return p.flags.Or(flagExiting)&flagExiting == 0 }
+
+// pid returns the process's PID.
+func (p *process) pid() PID { return PID{id: p.id} }
 
 // cur returns the version that built the process's state.
 func (p *process) cur() *code { return p.ver.Load() }
@@ -276,14 +297,14 @@ func (p *process) loop() *process {
 		}
 		if p.reason != nil {
 			p.startAll()
-			if p.handoff {
+			if p.is(bitHandoff) {
 				// Its exit hands its queue to its supervisor, whose restart
 				// runs next on this goroutine (see finish): the stack it
 				// needs is grown now, while it holds two frames, rather
 				// than deep in the restart, which would copy every frame.
 				growStack()
 			}
-			return p.exit(p.reason, p.terminate)
+			return p.exit(p.reason, p.is(bitTerminate))
 		}
 		if p.starting {
 			if q := p.handOff(); q != nil {
@@ -355,8 +376,8 @@ func (p *process) next() bool {
 		// outpaces a restarting owner also makes its queue, and so its
 		// memory, grow). Other processes go idle at once; with many
 		// runnable processes a yield only adds a turn.
-		if p.answered || p.streak > 1 {
-			p.answered = false
+		if p.is(bitAnswered) || p.streak > 1 {
+			p.set(bitAnswered, false)
 			runtime.Gosched()
 		}
 		p.streak = 0
@@ -364,7 +385,9 @@ func (p *process) next() bool {
 			return false
 		}
 	}
-	p.streak++
+	if p.streak < 2 {
+		p.streak++
+	}
 	if lane == mailbox.System {
 		p.handleSignal(msg)
 	} else {
@@ -398,7 +421,7 @@ func (p *process) receive(msg any) {
 			growStack()
 		}
 		req := m.req // the envelope may be reused once answered
-		p.answered = true
+		p.set(bitAnswered, true)
 		p.ctx.call = m
 		p.handle(req)
 		if p.ctx.call != nil && p.reason == nil && !p.isExiting() {
@@ -412,7 +435,7 @@ func (p *process) receive(msg any) {
 		p.handle(msg)
 	}
 	if h := p.sys.onHandled.Load(); h != nil {
-		p.sys.handled(h, p.pid, msg)
+		p.sys.handled(h, p.pid(), msg)
 	}
 }
 
@@ -553,16 +576,16 @@ func (p *process) pickup(rel *release) (again bool) {
 			p.upgrade().skip = rel
 		}
 		p.sys.log.Error("code_change failed; process stays on its version",
-			zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+			zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name), zap.Error(err))
 		if p.sys.watched() {
-			p.sys.emit(MigrationFailed{PID: p.pid, Module: p.module().name, From: from.v.name, To: rel.code.v.name, Err: err})
+			p.sys.emit(MigrationFailed{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name, Err: err})
 		}
 		return p.wanted() != rel // another version was made current meanwhile: that one is tried
 	}
 	if p.wanted() != rel {
 		if ce := p.sys.log.Check(zap.DebugLevel, "code_change dropped: another version was made current while it ran"); ce != nil {
-			ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+			ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 				zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 		}
 		return true
@@ -579,11 +602,11 @@ func (p *process) pickup(rel *release) (again bool) {
 	// above is picked up right after, before the message: the caller looks
 	// again.
 	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
-		ce.Write(zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 	}
 	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid, Module: p.module().name, From: from.v.name, To: rel.code.v.name})
+		p.sys.emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name})
 	}
 	p.setCode(rel.code, state)
 	from.drop(p.sys)
@@ -594,7 +617,8 @@ func (p *process) pickup(rel *release) (again bool) {
 // The first reason wins.
 func (p *process) stop(reason error, terminate bool) {
 	if p.reason == nil {
-		p.reason, p.terminate = reason, terminate
+		p.reason = reason
+		p.set(bitTerminate, terminate)
 	}
 }
 
@@ -618,7 +642,7 @@ func (p *process) callTerminate(reason error) {
 		if r := recover(); r != nil {
 			// As in OTP, a crash in terminate is the exit reason.
 			p.ctx.chooseExit(newPanicError(r))
-			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid),
+			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid()),
 				zap.Stringer("version", p.cur().v), zap.Any("panic", r))
 		}
 	}()
@@ -745,7 +769,7 @@ func (p *process) handleSignal(msg any) {
 		case !s.taken.CompareAndSwap(0, 1):
 			return // its sender gave up on it
 		case s.exclusive && p.mb.Suspended():
-			s.err = fmt.Errorf("%w: %v", ErrAlreadySuspended, p.pid)
+			s.err = fmt.Errorf("%w: %v", ErrAlreadySuspended, p.pid())
 		case s.suspend:
 			p.mb.Suspend()
 		default:
@@ -800,12 +824,12 @@ func (p *process) onExitSignal(s exitSig) {
 	switch {
 	case s.reason == Kill && !s.link:
 		p.stop(Killed, false) // untrappable
-	case p.trapExit && s.from == p.parent() && !s.from.IsZero():
+	case p.is(bitTrapExit) && s.from == p.parent() && !s.from.IsZero():
 		// gen_server: an exit signal from the parent (its exit through the
 		// link, or exit/2 as a supervisor's shutdown sends) ends a trapping
 		// process, Terminate included.
 		p.stop(s.reason, true)
-	case p.trapExit:
+	case p.is(bitTrapExit):
 		// The message takes the place the signal had when it arrived, so
 		// it comes after what the sender sent before it and before what it
 		// sent after (OTP's signal order between two processes).
@@ -902,8 +926,8 @@ func (p *process) addWatch(w *Exited) {
 func (p *process) info() ProcessInfo {
 	user, _ := p.mb.Len()
 	in := ProcessInfo{
-		PID: p.pid, Module: p.module().name, Version: p.cur().v.name, Parent: p.parent(),
-		TrapExit: p.trapExit, Suspended: p.mb.Suspended(), Queued: user,
+		PID: p.pid(), Module: p.module().name, Version: p.cur().v.name, Parent: p.parent(),
+		TrapExit: p.is(bitTrapExit), Suspended: p.mb.Suspended(), Queued: user,
 	}
 	if x := p.ext.Load(); x != nil {
 		x.mu.Lock()
@@ -922,7 +946,7 @@ func (p *process) exit(reason error, terminate bool) *process {
 		p.zombie()
 		return nil
 	}
-	if terminate && p.active && p.cur().v.terminate != nil {
+	if terminate && p.is(bitActive) && p.cur().v.terminate != nil {
 		p.callTerminate(reason)
 		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
 	}
@@ -984,16 +1008,16 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	case owner && x != nil && x.took != nil:
 		sysLeft, closed = s.giveBack(p, x.took, reason), true
 		x.took = nil
-	case owner && p.keepName && linked && p.isNamed():
+	case owner && p.is(bitKeepName) && linked && p.isNamed():
 		kept = s.reserve(p, x.keepBound)
 	case p.isNamed():
-		s.unregisterPID(p.pid)
+		s.unregisterPID(p.pid())
 	}
 	// With handoff, what is still queued goes to the parent whole, with the
 	// exit signal, for a supervisor to pass to the replacement (notices
 	// such as ExitMsg and Down go along; the replacement drops a Down it
 	// did not ask for). Otherwise each message is reported.
-	handoff := p.handoff && linked
+	handoff := p.is(bitHandoff) && linked
 	var handed *mailbox.Backlog
 	switch {
 	case closed:
@@ -1031,7 +1055,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	}
 
 	if len(deferred) > 0 {
-		gone := &ExitError{PID: p.pid, Reason: reason}
+		gone := &ExitError{PID: p.pid(), Reason: reason}
 		for _, c := range deferred {
 			c.finish(nil, gone)
 		}
@@ -1045,7 +1069,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	for _, h := range held {
 		h.drop(s, reason)
 	}
-	s.procs.remove(p.pid.id) // before the links and monitors hear of it
+	s.procs.remove(p.id) // before the links and monitors hear of it
 	s.takenByExited.Add(p.mb.Taken())
 	wake = p.tellExit(reason, owner, links, watchers, monitors, handed, kept)
 	if s.watched() {
@@ -1096,10 +1120,10 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 		if r := s.remoteFor(l); r != nil {
 			// A lost connection tells l itself; a parent elsewhere gets
 			// no backlog (reported below).
-			_ = r.Exit(p.pid, l, reason, true)
+			_ = r.Exit(p.pid(), l, reason, true)
 			continue
 		}
-		sig := exitSig{from: p.pid, reason: reason, link: true}
+		sig := exitSig{from: p.pid(), reason: reason, link: true}
 		t := s.lookup(l)
 		if l == p.parent() {
 			sig.queued, handed = handed, nil
@@ -1119,18 +1143,18 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 		}
 	}
 	// Not linked to the parent any more: nobody else will pass these on.
-	s.undeliverableAll(p.pid, handed, reason)
+	s.undeliverableAll(p.pid(), handed, reason)
 	s.ReleaseReservation(kept, reason)
 	for ref, w := range watchers {
 		if r := s.remoteFor(w); r != nil {
-			r.Down(p.pid, w, ref, reason)
+			r.Down(p.pid(), w, ref, reason)
 		} else if t := s.lookup(w); t != nil {
-			t.notify(Down{Ref: ref, PID: p.pid, Reason: reason})
+			t.notify(Down{Ref: ref, PID: p.pid(), Reason: reason})
 		}
 	}
 	for ref, target := range monitors {
 		if r := s.remoteFor(target); r != nil {
-			r.Demonitor(p.pid, target, ref)
+			r.Demonitor(p.pid(), target, ref)
 		} else if t := s.lookup(target); t != nil {
 			t.signal(demonitorSig{ref: ref})
 		}
@@ -1143,16 +1167,16 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 //
 //go:noinline
 func (p *process) emitExited(reason error) {
-	p.sys.emit(ProcessExited{PID: p.pid, Module: p.module().name, Version: p.ver.Load().v.name, Reason: reason})
+	p.sys.emit(ProcessExited{PID: p.pid(), Module: p.module().name, Version: p.ver.Load().v.name, Reason: reason})
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.
 func (p *process) reportAbandoned() {
 	v := p.ver.Load().v.name
 	p.sys.log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
-		zap.Stringer("pid", p.pid), zap.String("module", p.module().name), zap.String("version", v))
+		zap.Stringer("pid", p.pid()), zap.String("module", p.module().name), zap.String("version", v))
 	if p.sys.watched() {
-		p.sys.emit(ProcessAbandoned{PID: p.pid, Module: p.module().name, Version: v})
+		p.sys.emit(ProcessAbandoned{PID: p.pid(), Module: p.module().name, Version: v})
 	}
 }
 
@@ -1160,14 +1184,14 @@ func (p *process) reportAbandoned() {
 // call it was handling and its activation of its version.
 func (p *process) release(reason error) {
 	if p.ctx.call != nil {
-		p.ctx.call.finish(nil, &ExitError{PID: p.pid, Reason: reason})
+		p.ctx.call.finish(nil, &ExitError{PID: p.pid(), Reason: reason})
 		p.ctx.call = nil
 	}
 	if u := p.up.Load(); u != nil && u.pending != nil && u.pending.leaves() {
 		p.cur().leaving.Add(-1)
 	}
-	if p.active {
-		p.active = false
+	if p.is(bitActive) {
+		p.set(bitActive, false)
 		p.cur().drop(p.sys)
 	}
 }
@@ -1183,7 +1207,7 @@ func (p *process) dropLeft(m any, reason error) {
 	case Down:
 		// a notice addressed to this process; nobody else wants it
 	default:
-		p.sys.undeliverable(p.pid, m, reason)
+		p.sys.undeliverable(p.pid(), m, reason)
 	}
 }
 
@@ -1203,7 +1227,7 @@ func (p *process) zombie() {
 		p.dropLeft(m, reason)
 	}
 	p.release(reason)
-	p.sys.log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid),
+	p.sys.log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid()),
 		zap.String("module", p.module().name), zap.String("version", p.cur().v.name))
 	p.sys.abandoned.Add(-1)
 }
@@ -1219,34 +1243,34 @@ func (p *process) refuseSignal(m any, reason error) {
 		r.drop(s)
 	case linkSig:
 		if rm := s.remoteFor(r.from); rm != nil {
-			_ = rm.Exit(p.pid, r.from, NoProc, true)
+			_ = rm.Exit(p.pid(), r.from, NoProc, true)
 		} else if t := s.lookup(r.from); t != nil {
-			t.signal(exitSig{from: p.pid, reason: NoProc, link: true})
+			t.signal(exitSig{from: p.pid(), reason: NoProc, link: true})
 		}
 	case monitorSig:
 		if rm := s.remoteFor(r.from); rm != nil {
-			rm.Down(p.pid, r.from, r.ref, NoProc)
+			rm.Down(p.pid(), r.from, r.ref, NoProc)
 		} else if t := s.lookup(r.from); t != nil {
-			t.notify(Down{Ref: r.ref, PID: p.pid, Reason: NoProc})
+			t.notify(Down{Ref: r.ref, PID: p.pid(), Reason: NoProc})
 		}
 	case *stopReq:
 		if r.done != nil {
 			close(r.done) // it is stopped, which is what was asked
 		}
 	case *suspendReq:
-		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		r.err = &ExitError{PID: p.pid(), Reason: NoProc}
 		close(r.done)
 	case *infoReq:
-		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		r.err = &ExitError{PID: p.pid(), Reason: NoProc}
 		close(r.done)
 	case *inspectReq:
-		r.err = &ExitError{PID: p.pid, Reason: NoProc}
+		r.err = &ExitError{PID: p.pid(), Reason: NoProc}
 		close(r.done)
 	case *watchReq:
 		r.w.reason = reason // it was alive when the watch was asked for
 		close(r.w.done)
 	case *batchItem:
-		refuseBatch(r, p.pid, reason)
+		refuseBatch(r, p.pid(), reason)
 	case holdsReq:
 		r.done <- struct{}{} // gone: it holds nothing now
 	}
@@ -1276,7 +1300,7 @@ func (p *process) logExit(reason error) {
 //go:noinline
 func (p *process) writeExit(ce *zapcore.CheckedEntry, reason error) {
 	fields := []zap.Field{
-		zap.Stringer("pid", p.pid), zap.String("module", p.module().name),
+		zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 		zap.String("version", p.ver.Load().v.name), zap.String("reason", reason.Error()),
 	}
 	if pe, ok := reason.(*PanicError); ok {

@@ -48,8 +48,8 @@ type holdsReq struct {
 }
 
 func (p *process) onHolds(r holdsReq) {
-	if p.cur() == r.code && p.active {
-		r.holds <- p.pid
+	if p.cur() == r.code && p.is(bitActive) {
+		r.holds <- p.pid()
 		if r.kill {
 			p.stop(Killed, false)
 		}

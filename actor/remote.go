@@ -116,9 +116,9 @@ func (p *process) remoteLink(r Remote, pid PID) error {
 	if !p.addLink(pid) {
 		return ErrAbandoned
 	}
-	if err := r.Link(p.pid, pid); err != nil {
+	if err := r.Link(p.pid(), pid); err != nil {
 		p.removeLink(pid)
-		if p.trapExit {
+		if p.is(bitTrapExit) {
 			p.notify(ExitMsg{From: pid, Reason: NoConnection})
 			return nil
 		}

@@ -242,13 +242,13 @@ func appendHeld(held []heldBacklog, h heldBacklog) []heldBacklog {
 func (s *System) reserve(p *process, bound mailbox.Options) *Reservation {
 	s.namesMu.Lock()
 	defer s.namesMu.Unlock()
-	name, ok := s.nameOf[p.pid]
+	name, ok := s.nameOf[p.pid()]
 	if !ok {
 		return nil
 	}
 	delete(s.names, name)
-	delete(s.nameOf, p.pid)
-	r := &Reservation{sys: s.root, name: name, from: p.pid, holder: p.parent(), bound: bound}
+	delete(s.nameOf, p.pid())
+	r := &Reservation{sys: s.root, name: name, from: p.pid(), holder: p.parent(), bound: bound}
 	s.reserved[name] = r
 	return r
 }
@@ -270,9 +270,9 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 		s.namesMu.Unlock()
 		return false, nil
 	}
-	if old, has := s.nameOf[p.pid]; has {
+	if old, has := s.nameOf[p.pid()]; has {
 		s.namesMu.Unlock()
-		return true, fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, p.pid, old)
+		return true, fmt.Errorf("%w: %v is already registered as %q", ErrInvalidName, p.pid(), old)
 	}
 	r.mu.Lock()
 	r.setLocked(reservationMoving) // no release while it moves: the holder is spawning p
@@ -303,8 +303,8 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 
 	s.namesMu.Lock()
 	delete(s.reserved, r.name)
-	s.names[r.name] = p.pid
-	s.nameOf[p.pid] = r.name
+	s.names[r.name] = p.pid()
+	s.nameOf[p.pid()] = r.name
 	p.setNamed()
 	r.mu.Lock()
 	r.to = nil
@@ -313,11 +313,11 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 	abandoned := p.isExiting()
 	if abandoned { // meanwhile: undone, as register does (what it got is reported as it exits)
 		delete(s.names, r.name)
-		delete(s.nameOf, p.pid)
+		delete(s.nameOf, p.pid())
 	}
 	s.namesMu.Unlock()
 	for _, m := range lost {
-		s.undeliverable(p.pid, m, Killed)
+		s.undeliverable(p.pid(), m, Killed)
 	}
 	if abandoned {
 		return true, fmt.Errorf("actor: register %q: %w", r.name, NoProc)
@@ -334,10 +334,10 @@ func (s *System) registerReserved(p *process, r *Reservation) (bool, error) {
 // p's (Init unregistered it), r is released with reason.
 func (s *System) giveBack(p *process, r *Reservation, reason error) (sysLeft []any) {
 	s.namesMu.Lock()
-	name, held := s.nameOf[p.pid]
+	name, held := s.nameOf[p.pid()]
 	if held && name == r.name {
 		delete(s.names, name)
-		delete(s.nameOf, p.pid)
+		delete(s.nameOf, p.pid())
 	}
 	sysLeft, b := p.mb.CloseBacklog()
 	_, taken := s.names[r.name]
@@ -406,7 +406,7 @@ func (s *System) sendNamed(name string, msg any) (PID, error) {
 				if to == nil {
 					return r.from, err
 				}
-				pid, ok = to.pid, true // the process taking the name over
+				pid, ok = to.pid(), true // the process taking the name over
 			} else {
 				s.namesMu.RUnlock()
 			}

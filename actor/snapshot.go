@@ -60,7 +60,7 @@ func (s *System) Stat(pid PID) (st ProcessStat, ok bool) {
 
 // stat reads what ProcessStat says of p, from any goroutine.
 func (p *process) stat() ProcessStat {
-	st := ProcessStat{PID: p.pid, Module: p.module().name, Parent: p.parent(),
+	st := ProcessStat{PID: p.pid(), Module: p.module().name, Parent: p.parent(),
 		Queued: p.mb.Depth(), Taken: p.mb.Taken()}
 	if c := p.ver.Load(); c != nil {
 		st.Version = c.v.name

@@ -180,7 +180,7 @@ func (s *System) DeadLetters() uint64 { return s.deadLetters.Load() }
 // Processes returns the PIDs of the live processes, newest first.
 func (s *System) Processes() []PID {
 	var out []PID
-	s.procs.each(func(p *process) { out = append(out, p.pid) })
+	s.procs.each(func(p *process) { out = append(out, p.pid()) })
 	return out
 }
 
@@ -319,7 +319,10 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s.root, trapExit: o.trapExit, handoff: o.handoff, keepName: o.keepName, active: true}
+	p := &process{sys: s.root, bits: bitActive}
+	p.set(bitTrapExit, o.trapExit)
+	p.set(bitHandoff, o.handoff)
+	p.set(bitKeepName, o.keepName)
 	if o.keepName {
 		p.x().keepBound = o.mailbox // the bound of the queue its reservation will have
 	}
@@ -331,11 +334,11 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.mb.Adopt(o.backlog) // inherited messages are never refused
 	}
 	if parent != nil {
-		p.parentID = parent.pid.id // a local process: node 0
+		p.parentID = parent.id // a local process: node 0
 	}
 	s.live.Add(1)
-	p.pid = PID{id: s.procs.reserve()}
-	s.procs.publish(p.pid.id, p)
+	p.id = s.procs.reserve() // a local process: node 0 (see pid)
+	s.procs.publish(p.id, p)
 	// Checked after insert so Shutdown either sees this process or this
 	// spawn sees stopping.
 	if s.stopping.Load() {
@@ -370,7 +373,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	}
 	if p.isExiting() { // abandoned during Init
 		p.zombie()
-		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid, Reason: Killed})
+		return PID{}, fmt.Errorf("actor: init of %s: %w", rel.code.v, &ExitError{PID: p.pid(), Reason: Killed})
 	}
 	if err != nil {
 		// The process never ran: its exit reason goes to the links and
@@ -384,8 +387,8 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		*o.startInfo = info
 	}
 	if o.link && parent != nil {
-		parent.addLink(p.pid)
-		p.addLink(parent.pid)
+		parent.addLink(p.pid())
+		p.addLink(parent.pid())
 	}
 	if p.continuing() || !p.mb.Idle() { // a step Init asked for runs first
 		if o.deferStart && parent != nil && parent.looping {
@@ -399,7 +402,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 			go p.run()
 		}
 	}
-	return p.pid, nil
+	return p.pid(), nil
 }
 
 // Send delivers msg to pid's user lane, asynchronously. It fails with NoProc
@@ -471,10 +474,10 @@ func (p *process) pushFailed(msg, evicted any, err error) error {
 		if errors.Is(err, mailbox.ErrFull) {
 			reason = ErrMailboxFull
 		}
-		p.sys.refuse(p.pid, msg, reason)
-		return fmt.Errorf("actor: send to %v: %w", p.pid, reason)
+		p.sys.refuse(p.pid(), msg, reason)
+		return fmt.Errorf("actor: send to %v: %w", p.pid(), reason)
 	}
-	p.sys.undeliverable(p.pid, evicted, ErrMailboxFull)
+	p.sys.undeliverable(p.pid(), evicted, ErrMailboxFull)
 	return nil
 }
 
@@ -601,7 +604,7 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 // only one queued (the mailbox was idle), so the loop takes it first and
 // exits. The caller woke p: it may read what only p's goroutine writes.
 func (p *process) runExitSignal(reason error) {
-	if (reason == Kill || !p.trapExit && reason != Normal) && !p.continuing() {
+	if (reason == Kill || !p.is(bitTrapExit) && reason != Normal) && !p.continuing() {
 		if q := p.loop(); q != nil {
 			go q.run() // the parent its exit woke
 		}
@@ -781,7 +784,7 @@ func (s *System) request(ctx context.Context, pid PID, r sysRequest) error {
 
 // isSelf reports whether pid is the process this System was handed out to
 // (see System): a request it would have to answer while it waits.
-func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid == pid }
+func (s *System) isSelf(pid PID) bool { return s.self != nil && s.self.pid() == pid }
 
 // SendAfter sends msg to pid after d on the system clock
 // (erlang:send_after/3). Stop the returned timer to cancel.
@@ -804,7 +807,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	var roots []*Exited
 	s.procs.each(func(p *process) {
 		if p.parent().IsZero() {
-			roots = append(roots, s.Watch(p.pid))
+			roots = append(roots, s.Watch(p.pid()))
 			p.signal(&stopReq{reason: Shutdown})
 		}
 	})
@@ -834,7 +837,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 func (s *System) killAll(ctx context.Context) error {
 	remaining := s.ProcessCount()
 	var left []PID
-	s.procs.each(func(p *process) { left = append(left, p.pid) })
+	s.procs.each(func(p *process) { left = append(left, p.pid()) })
 	for _, pid := range left {
 		_ = s.Abandon(pid) // gone already is fine
 	}
@@ -1027,7 +1030,7 @@ func (s *System) Register(name string, pid PID) error {
 }
 
 func (s *System) register(name string, p *process) error {
-	pid := p.pid
+	pid := p.pid()
 	if name == "" {
 		return fmt.Errorf("%w: empty name", ErrInvalidName)
 	}

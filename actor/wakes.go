@@ -58,7 +58,7 @@ type wakes struct {
 	closed bool        // guarded by mu; the system has stopped (idleWakes)
 }
 
-func (w *wakes) shard(p *process) *wakeShard { return &w.shards[p.pid.id%wakeShards] }
+func (w *wakes) shard(p *process) *wakeShard { return &w.shards[p.id%wakeShards] }
 
 // holdWake holds woken for p's goroutine. Owner only.
 func (p *process) holdWake(woken *process) {

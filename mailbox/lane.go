@@ -66,22 +66,41 @@ type segment struct {
 	// starts a segment again from its first slot (restart), under the
 	// mailbox's lock with the segment sealed.
 	base atomic.Uint64
-	// end is how many slots hold (or will hold) messages: len(slots),
-	// fewer for a segment sealed before it filled.
-	end  atomic.Uint64
 	next atomic.Pointer[segment]
-	// slots never changes once the segment is published. A segment
-	// header is never reused (a producer that was descheduled may still
-	// hold it); only its slots are, through the mailbox's spare, and only
-	// after every reservation in them was taken.
-	slots []slot
+	// slot0 and n are the segment's slots (see slots): a pointer and a
+	// count instead of a slice, and end next to n, which makes the header
+	// 16 bytes smaller (every mailbox holds one, inline). The slots never
+	// change once the segment is published. A segment header is never
+	// reused (a producer that was descheduled may still hold it); only its
+	// slots are, through the mailbox's spare, and only after every
+	// reservation in them was taken.
+	slot0 *slot
+	// end is how many slots hold (or will hold) messages: n, fewer for a
+	// segment sealed before it filled.
+	end atomic.Uint32
+	n   uint32
 }
+
+// slots returns the segment's slots.
+func (s *segment) slots() []slot { return unsafe.Slice(s.slot0, s.n) }
+
+// ends returns end, as a count of positions.
+func (s *segment) ends() uint64 { return uint64(s.end.Load()) }
+
+// newSegment returns a header for slots, which must not be empty.
+func newSegment(slots []slot) *segment {
+	s := new(segment)
+	s.setSlots(slots)
+	return s
+}
+
+func (s *segment) setSlots(slots []slot) { s.slot0, s.n = &slots[0], uint32(len(slots)) }
 
 // reset prepares s, new or taken from a spare, to follow a segment that
 // ends at position base.
 func (s *segment) reset(base uint64) {
 	s.base.Store(base)
-	s.end.Store(uint64(len(s.slots)))
+	s.end.Store(s.n)
 	s.reserve.Store(base)
 }
 
@@ -100,7 +119,7 @@ func (m *Mailbox) laneEnd() uint64 {
 		return 0
 	}
 	r := t.reserve.Load() &^ sealed
-	return min(r, t.base.Load()+t.end.Load())
+	return min(r, t.base.Load()+t.ends())
 }
 
 // sealedTo is the lane's end when Adopt took a Backlog's lane over (see
@@ -120,9 +139,9 @@ func (m *Mailbox) push(msg any) error {
 			// The fast path: one atomic add on the tail segment, the
 			// message, one compare-and-swap on its slot.
 			p := t.reserve.Add(1) - 1
-			if i := p - t.base.Load(); i < uint64(len(t.slots)) {
+			if i, ss := p-t.base.Load(), t.slots(); i < uint64(len(ss)) {
 				// (A sealed reserve makes p, and so i, huge.)
-				s := &t.slots[i]
+				s := &ss[i]
 				s.msg = msg
 				if s.state.CompareAndSwap(slotEmpty, slotReady) {
 					return nil
@@ -153,7 +172,7 @@ func (m *Mailbox) extend(t *segment) error {
 	}
 	if t == nil {
 		// The first push: the lane starts in the mailbox's own segment.
-		m.inline.slots = m.inlineSlots[:]
+		m.inline.setSlots(m.inlineSlots[:])
 		var start uint64
 		if a := m.adopted.Load(); a != nil {
 			start = a.start
@@ -164,7 +183,7 @@ func (m *Mailbox) extend(t *segment) error {
 		return nil
 	}
 	r := t.reserve.Load()
-	if r&sealed == 0 && r-t.base.Load() < t.end.Load() {
+	if r&sealed == 0 && r-t.base.Load() < t.ends() {
 		return nil // started again from its first slot meanwhile: try again
 	}
 	// Full, or sealed with the Backlog it came with (a closed mailbox
@@ -172,14 +191,14 @@ func (m *Mailbox) extend(t *segment) error {
 	var s *segment
 	if sp := m.spares.Load(); sp != nil {
 		m.spares.Store(sp.next.Load())
-		s = &segment{slots: sp.slots} // a new header: see segment.slots
+		s = newSegment(sp.slots()) // a new header: see segment.slot0
 	} else {
 		// Sizes double from the inline segment's up to segmentSlots: a
 		// short burst needs no 6 KiB segment.
-		s = &segment{slots: make([]slot, min(2*len(t.slots), segmentSlots))}
+		s = newSegment(make([]slot, min(2*int(t.n), segmentSlots)))
 	}
 
-	s.reset(t.base.Load() + t.end.Load())
+	s.reset(t.base.Load() + t.ends())
 	t.next.Store(s)
 	m.tail.Store(s)
 	return nil
@@ -229,7 +248,7 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 				m.pos++
 				continue
 			}
-			if uint64(m.hi) < seg.end.Load() {
+			if uint64(m.hi) < seg.ends() {
 				if (seg.reserve.Load()&sealed == 0 && m.pos >= m.sealedTo()) || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
 					// Reserved and being written (or not reserved
 					// yet): its producer schedules the owner if it
@@ -272,13 +291,13 @@ func (m *Mailbox) advance(seg, next *segment) {
 	m.mu.Lock()
 	m.setHead(next, 0)
 	m.claimSeg.Store(next)
-	if len(seg.slots) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo() && m.countSpares() < maxSpares {
+	if int(seg.n) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo() && m.countSpares() < maxSpares {
 		// Every reservation in seg was taken (a sealed one, or one that
 		// came with a Backlog, may hold a late producer's write to a
 		// refused slot: it is left to the collector). Its header, which
 		// only a descheduled producer may still look at (and find full),
 		// becomes the spare list's node.
-		clear(seg.slots)
+		clear(seg.slots())
 		seg.next.Store(m.spares.Load())
 		m.spares.Store(seg)
 	}
@@ -300,7 +319,7 @@ func (m *Mailbox) countSpares() (n int) {
 // to. (A pointer and a count rather than a copy of the slice: 16 bytes
 // less in every mailbox, a size class of the process that holds it.)
 func (m *Mailbox) setHead(seg *segment, hi int) {
-	m.head, m.slot0, m.nslots, m.hi = seg, &seg.slots[0], uint16(len(seg.slots)), int32(hi)
+	m.head, m.slot0, m.nslots, m.hi = seg, seg.slot0, uint16(seg.n), int32(hi)
 }
 
 // slot returns the owner's slot i of head; i < nslots.
@@ -316,15 +335,15 @@ func (m *Mailbox) laneReady() bool {
 	}
 	seg, i := m.first(), int(m.hi)
 	for seg != nil {
-		if i < len(seg.slots) {
-			switch seg.slots[i].state.Load() {
+		if i < int(seg.n) {
+			switch seg.slots()[i].state.Load() {
 			case slotReady:
 				return true
 			case slotSkipped:
 				i++
 				continue
 			}
-			if uint64(i) < seg.end.Load() {
+			if uint64(i) < seg.ends() {
 				// Empty; in a sealed segment, or in one that came with
 				// a Backlog, takeLane refuses it and goes on, so there
 				// may be something behind it.
@@ -347,12 +366,12 @@ func (m *Mailbox) tidy() {
 		return
 	}
 	for i := range m.hi {
-		if s := &seg.slots[i]; s.state.Load() == slotReady && s.msg != nil {
+		if s := &seg.slots()[i]; s.state.Load() == slotReady && s.msg != nil {
 			s.msg = nil
 		}
 	}
 	sp := m.spares.Load()
-	if int(m.hi) < len(seg.slots)/2 && (sp == nil || sp.next.Load() == nil) {
+	if int(m.hi) < int(seg.n)/2 && (sp == nil || sp.next.Load() == nil) {
 		return
 	}
 	m.mu.Lock()
@@ -360,7 +379,7 @@ func (m *Mailbox) tidy() {
 	if sp := m.spares.Load(); sp != nil { // an idle mailbox keeps one
 		sp.next.Store(nil)
 	}
-	if int(m.hi) < len(seg.slots)/2 {
+	if int(m.hi) < int(seg.n)/2 {
 		return
 	}
 	// Only if every reservation in seg was taken: then no producer holds
@@ -369,7 +388,7 @@ func (m *Mailbox) tidy() {
 		return
 	}
 	for i := range m.hi {
-		seg.slots[i].state.Store(slotEmpty)
+		seg.slots()[i].state.Store(slotEmpty)
 	}
 	seg.base.Store(m.pos)
 	seg.reserve.Store(m.pos)
@@ -386,7 +405,7 @@ func (m *Mailbox) sealLane() {
 		return
 	}
 	if r := t.reserve.Or(sealed); r&sealed == 0 {
-		t.end.Store(min(r-t.base.Load(), uint64(len(t.slots))))
+		t.end.Store(uint32(min(r-t.base.Load(), uint64(t.n))))
 	}
 }
 
@@ -398,13 +417,13 @@ func (m *Mailbox) sealLane() {
 // lane.
 func collect(dst []any, seg *segment, i int, pos, limit uint64, ins []insertion) []any {
 	for seg != nil && pos < limit {
-		end := int(seg.end.Load())
+		end := int(seg.ends())
 		for ; i < end && pos < limit; i++ {
 			for len(ins) > 0 && ins[0].at <= pos {
 				dst = append(dst, ins[0].msg)
 				ins = ins[1:]
 			}
-			s := &seg.slots[i]
+			s := &seg.slots()[i]
 			if s.state.Load() == slotReady || !s.state.CompareAndSwap(slotEmpty, slotSkipped) {
 				if s.state.Load() == slotReady {
 					dst = append(dst, s.msg)

@@ -659,8 +659,8 @@ func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
 	}
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
-		m.setHead(t, int(t.end.Load()))
-		m.pos = t.base.Load() + t.end.Load()
+		m.setHead(t, int(t.ends()))
+		m.pos = t.base.Load() + t.ends()
 	}
 	return dst
 }
@@ -699,7 +699,7 @@ func (m *Mailbox) CloseForeign() (system, user []any, idle bool) {
 	if seg == nil {
 		return system, nil, false
 	}
-	for seg != nil && seg.base.Load()+seg.end.Load() <= from {
+	for seg != nil && seg.base.Load()+seg.ends() <= from {
 		seg = seg.next.Load()
 	}
 	if seg == nil {
@@ -801,7 +801,7 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 	// The owner is left with an empty lane, as after Close.
 	m.ins = nil
 	if t := m.tail.Load(); t != nil {
-		m.setHead(t, int(t.end.Load()))
+		m.setHead(t, int(t.ends()))
 		m.pos = end
 	}
 	return system, user

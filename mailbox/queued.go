@@ -17,12 +17,12 @@ func (m *Mailbox) Queued() []any {
 	seg, i, pos, end := m.first(), int(m.hi), m.pos, m.laneEnd()
 walk:
 	for seg != nil && pos < end {
-		for ; i < int(seg.end.Load()) && pos < end; i++ {
+		for ; i < int(seg.ends()) && pos < end; i++ {
 			for len(ins) > 0 && ins[0].at <= pos {
 				out = append(out, ins[0].msg)
 				ins = ins[1:]
 			}
-			s := &seg.slots[i]
+			s := &seg.slots()[i]
 			switch s.state.Load() {
 			case slotReady:
 				out = append(out, s.msg)

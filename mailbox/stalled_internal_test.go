@@ -26,7 +26,7 @@ func TestAdoptedLaneRefusesAStalledProducersSlot(t *testing.T) {
 		_, _, err := a.PushUser("placeholder")
 		require.NoError(t, err)
 		tail := a.tail.Load()
-		stalled := &tail.slots[tail.reserve.Load()-1-tail.base.Load()]
+		stalled := &tail.slots()[tail.reserve.Load()-1-tail.base.Load()]
 		stalled.state.Store(slotEmpty)
 		stalled.msg = nil
 		_, _, err = a.PushUser("after")
@@ -66,8 +66,8 @@ func TestAdoptedLaneRefusesAStalledProducersSlot(t *testing.T) {
 func heldMessages(m *Mailbox) int {
 	n := 0
 	for seg := m.first(); seg != nil; seg = seg.next.Load() {
-		for i := range seg.slots {
-			s := &seg.slots[i]
+		for i := range seg.slots() {
+			s := &seg.slots()[i]
 			if s.state.Load() == slotReady && s.msg != nil && seg.base.Load()+uint64(i) < m.pos {
 				n++
 			}
