@@ -543,10 +543,12 @@ type ProcessVersion struct {
 
 // VersionOf reports the module and version pid runs (the version that
 // built its state), without a round trip to the process: it is read from
-// what the process published at its last change of version.
+// what the process published at its last change of version. ok is false
+// for a process that is gone or exiting (its Terminate has returned, or
+// it was killed), as for Stat.
 func (s *System) VersionOf(pid PID) (ProcessVersion, bool) {
 	p := s.lookup(pid)
-	if p == nil {
+	if p == nil || p.isExiting() { // gone, or on its way out (as for Stat)
 		return ProcessVersion{}, false
 	}
 	c := p.ver.Load()

@@ -124,3 +124,30 @@ func TestWatchDuringTheExitOfAProcessWithoutLinks(t *testing.T) {
 	}
 	assert.ErrorIs(t, during.Reason(), actor.Shutdown, "the exit reason, not NoProc")
 }
+
+// A process whose exit has begun (its mailbox closed, its queued messages
+// being reported) has no version any more, as it has no Stat: a caller
+// told of its exit (a failed request, say) does not then find it running.
+func TestVersionOfAnExitingProcess(t *testing.T) {
+	sys := newSys(t)
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	_, ok := sys.VersionOf(pid)
+	require.True(t, ok)
+	require.NoError(t, sys.SuspendAll(waitCtx(t), []actor.PID{pid}))
+	require.NoError(t, sys.Send(pid, "left"))
+	require.Eventually(t, func() bool { return actor.Idle(sys.System, pid) }, actortest.DefaultWait, time.Millisecond)
+	seen, versioned, alive := false, true, false
+	cancel := sys.Subscribe(func(ev actor.Event) {
+		if dl, ok := ev.(actor.DeadLetter); ok && dl.To == pid && !seen {
+			seen = true
+			_, versioned = sys.VersionOf(pid)
+			_, alive = sys.Stat(pid)
+		}
+	})
+	defer cancel()
+	require.NoError(t, sys.Exit(pid, actor.Shutdown)) // on this goroutine
+	require.True(t, seen, "the queued message was reported during the exit")
+	assert.False(t, alive, "no Stat during the exit")
+	assert.False(t, versioned, "no version during the exit")
+}
