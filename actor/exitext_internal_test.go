@@ -44,3 +44,32 @@ func TestLateWatchOfAProcessThatExitedWithoutProcExt(t *testing.T) {
 	assert.NoError(t, exitedExt.reason, "exitedExt is never written")
 	assert.Empty(t, exitedExt.watches)
 }
+
+// Ending an idle process without links, monitors or subscribers allocates
+// nothing: the exit signal is served on the caller's goroutine without
+// being queued (exitIdle), and the exit takes no procExt.
+func TestExitOfAnIdleProcessAllocatesNothing(t *testing.T) {
+	sys := NewSystem()
+	defer func() { require.NoError(t, sys.Shutdown(context.Background())) }()
+	require.NoError(t, sys.Load(Define("idle", "v1", Funcs[int]{
+		Handle: func(_ *Context, s int, _ any) (int, error) { return s, nil },
+	})))
+	const runs = 100
+	pids := make([]PID, runs+1) // AllocsPerRun calls once more, to warm up
+	for i := range pids {
+		pid, err := sys.Spawn("idle", nil)
+		require.NoError(t, err)
+		pids[i] = pid
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		if err := sys.Exit(pids[i], Shutdown); err != nil {
+			panic(err)
+		}
+		i++
+	})
+	assert.Zero(t, allocs, "allocations per exit")
+	for _, pid := range pids {
+		assert.False(t, sys.Alive(pid))
+	}
+}

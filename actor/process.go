@@ -296,15 +296,7 @@ func (p *process) loop() *process {
 			return nil // idle; the next push starts a new run
 		}
 		if p.reason != nil {
-			p.startAll()
-			if p.is(bitHandoff) {
-				// Its exit hands its queue to its supervisor, whose restart
-				// runs next on this goroutine (see finish): the stack it
-				// needs is grown now, while it holds two frames, rather
-				// than deep in the restart, which would copy every frame.
-				growStack()
-			}
-			return p.exit(p.reason, p.is(bitTerminate))
+			return p.exitNow()
 		}
 		if p.starting {
 			if q := p.handOff(); q != nil {
@@ -312,6 +304,20 @@ func (p *process) loop() *process {
 			}
 		}
 	}
+}
+
+// exitNow exits after a message that decided the process must exit (its
+// reason is set), as the receive loop does; it returns what exit returns.
+func (p *process) exitNow() *process {
+	p.startAll()
+	if p.is(bitHandoff) {
+		// Its exit hands its queue to its supervisor, whose restart runs
+		// next on this goroutine (see finish): the stack it needs is grown
+		// now, while it holds two frames, rather than deep in the restart,
+		// which would copy every frame.
+		growStack()
+	}
+	return p.exit(p.reason, p.is(bitTerminate))
 }
 
 // handOff starts the processes this one spawned while handling its last

@@ -586,31 +586,51 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 	if p == nil {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
 	}
+	if p.exitIdle(from, reason) {
+		return nil
+	}
 	sched, ok := p.signalLater(exitSig{from: from, reason: reason})
 	if !ok {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
 	}
-	if sched {
-		p.runExitSignal(reason)
+	if sched { // it went idle after exitIdle looked: its goroutine serves the signal
+		go p.run()
 	}
 	return nil
 }
 
-// runExitSignal runs p, idle until the exit signal just sent to it: on
-// this goroutine when the signal ends it without running any of its code
-// (Kill, or a reason other than Normal to a process that does not trap
-// exits: no Terminate, no handler), so that ending an idle process costs
-// no goroutine; on a goroutine of its own otherwise. The signal is the
-// only one queued (the mailbox was idle), so the loop takes it first and
-// exits. The caller woke p: it may read what only p's goroutine writes.
-func (p *process) runExitSignal(reason error) {
-	if (reason == Kill || !p.is(bitTrapExit) && reason != Normal) && !p.continuing() {
-		if q := p.loop(); q != nil {
-			go q.run() // the parent its exit woke
-		}
-		return
+// endsIdle reports whether an exit signal with reason ends p, idle,
+// without running any of its code: Kill, or a reason other than Normal to
+// a process that does not trap exits and has no step of Context.Continue
+// to run. Owner only (or a goroutine acting for the owner of an idle
+// process: see exitIdle).
+func (p *process) endsIdle(reason error) bool {
+	return (reason == Kill || !p.is(bitTrapExit) && reason != Normal) && !p.continuing()
+}
+
+// exitIdle serves an exit signal (System.Exit, Context.Exit) to p when p
+// is idle and the signal ends it without running any of its code: p exits
+// on this goroutine, so that ending an idle process costs no goroutine,
+// and the signal is never queued (the system lane of an idle mailbox is
+// empty, so it would have been taken first; nothing is allocated for it).
+// It reports false, having changed nothing, when p is busy, exiting, or
+// would run code (a trapping process, say): the signal then goes through
+// the mailbox, and p's goroutine serves it.
+func (p *process) exitIdle(from PID, reason error) bool {
+	if !p.mb.Acquire() {
+		return false
 	}
-	go p.run()
+	if !p.endsIdle(reason) {
+		if !p.mb.Idle() { // given back; work that came meanwhile is served
+			go p.run()
+		}
+		return false
+	}
+	p.onExitSignal(exitSig{from: from, reason: reason})
+	if q := p.exitNow(); q != nil {
+		go q.run() // the parent its exit woke
+	}
+	return true
 }
 
 // Kill stops pid unconditionally; it exits with Killed. Like every signal it
