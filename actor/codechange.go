@@ -434,7 +434,7 @@ func (p *process) target(req Request, to *code) ([]Step, error) {
 // prepare suspends the process and migrates its state, keeping the
 // result pending.
 func (p *process) prepare(req Request, to *code) error {
-	u := p.upgrade()
+	u := p.aside()
 	if u.pending != nil {
 		return ErrPending
 	}
@@ -578,7 +578,7 @@ func (p *process) setPin(pin, base *release) {
 		if pin == nil && base == nil {
 			return // unpinned already
 		}
-		u = p.upgrade()
+		u = p.aside()
 	}
 	u.pin, u.pinBase = pin, base
 	u.pinPub.Store(base)

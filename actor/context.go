@@ -17,7 +17,6 @@ import (
 type Context struct {
 	p    *process
 	call *callEnv // the call being handled, until answered or deferred
-	out  *ctxOut  // start info, a chosen exit reason; nil until used
 }
 
 // abandoned reports whether System.Abandon declared the process killed

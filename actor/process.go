@@ -17,23 +17,23 @@ import (
 // its receive loop touches it (or, before the loop first runs, the goroutine
 // running Spawn). Other goroutines reach a process only through its mailbox,
 // and read what it publishes: ver, up's pinPub, flags, ext. An idle process
-// is this struct alone (384 bytes, its mailbox's inline segment included):
+// is this struct alone (288 bytes, its mailbox's inline segment included):
 // what fewer processes need lives behind up and ext.
 type process struct {
 	id  uint64 // its PID's: a local process's PID has node 0 (see pid)
 	sys *System
 	mb  mailbox.Mailbox
-
-	state any
 	// ver is the version that built state, which holds one activation
 	// while active: written by the owner at each change (setCode), read
 	// by anyone (VersionOf).
 	ver atomic.Pointer[code]
-	// up is what an upgrade set for this process (see upgrade); nil for a
-	// process no upgrade has pinned, prepared or failed to migrate.
-	up atomic.Pointer[upgrade]
+	// up is what few processes need beside procExt (see aside): nil for a
+	// process no upgrade has pinned, prepared or failed to migrate, whose
+	// callbacks handed nothing back beside their results.
+	up atomic.Pointer[aside]
 
-	ctx Context
+	state any
+	ctx   Context
 	// parentID is the id of the process that spawned this one (see
 	// parent), 0 for none.
 	parentID uint64
@@ -58,10 +58,11 @@ type process struct {
 	ext atomic.Pointer[procExt] // links, monitors and pending calls; most processes have none
 }
 
-// upgrade is what an upgrade sets for a process, kept apart: most
-// processes never need it. A process allocates it once, at its first need
-// (upgrade), and keeps it. Owner only, but pinPub.
-type upgrade struct {
+// aside is what an upgrade sets for a process, and what its callbacks
+// hand back beside their results, kept apart: most processes never need
+// it. A process allocates it once, at its first need (aside), and keeps
+// it. Owner only, but pinPub.
+type aside struct {
 	// skip is the release whose migration failed for this process; it is
 	// not retried while it stays current (the same version made current
 	// again is another release, which is tried).
@@ -77,6 +78,7 @@ type upgrade struct {
 	// pinPub publishes pinBase for VersionOf: written by the owner at
 	// each change, read by anyone.
 	pinPub atomic.Pointer[release]
+	out    *ctxOut // see ctxOut
 }
 
 // The bits of process.flags, which other goroutines read.
@@ -130,15 +132,24 @@ func (p *process) parent() PID { return PID{id: p.parentID} }
 // module returns the process's module: its version's.
 func (p *process) module() *module { return p.ver.Load().mod }
 
-// upgrade returns the process's upgrade fields, allocating them at the
-// first need. Owner only.
-func (p *process) upgrade() *upgrade {
+// aside returns the process's aside, allocating it at the first need.
+// Owner only.
+func (p *process) aside() *aside {
 	if u := p.up.Load(); u != nil {
 		return u
 	}
-	u := new(upgrade)
+	u := new(aside)
 	p.up.Store(u)
 	return u
+}
+
+// out returns what a callback handed back (see ctxOut), nil when none.
+// Owner only.
+func (p *process) out() *ctxOut {
+	if u := p.up.Load(); u != nil {
+		return u.out
+	}
+	return nil
 }
 
 // pinnedBase reports the base release of the process's pin, as published, or
@@ -477,7 +488,7 @@ func (p *process) wanted() *release {
 }
 
 // skips reports whether rel is the release whose migration failed for
-// the process (see upgrade.skip).
+// the process (see aside.skip).
 func (p *process) skips(rel *release) bool {
 	u := p.up.Load()
 	return u != nil && u.skip == rel
@@ -534,7 +545,7 @@ func temporary(err error) bool {
 }
 
 // pinned applies the pin to the module's current release.
-func (p *process) pinned(u *upgrade, cur *release) *release {
+func (p *process) pinned(u *aside, cur *release) *release {
 	if cur == u.pinBase {
 		return u.pin
 	}
@@ -579,7 +590,7 @@ func (p *process) pickup(rel *release) (again bool) {
 	}
 	if err != nil {
 		if !temporary(err) {
-			p.upgrade().skip = rel
+			p.aside().skip = rel
 		}
 		p.sys.log.Error("code_change failed; process stays on its version",
 			zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),

@@ -28,7 +28,7 @@ func initExit(err error) error {
 }
 
 // ctxOut is what a callback hands back beside its return values. Few
-// processes need it, so a Context holds a pointer, nil until used.
+// processes need it: it hangs off the process's aside, nil until used.
 type ctxOut struct {
 	// startInfo is set by SetStartInfo during an Init whose Spawn asked
 	// for it (WithStartInfo); wantInfo says it did.
@@ -44,8 +44,8 @@ type ctxOut struct {
 // from StartChild, RestartChild and StartSimpleChild. Elsewhere, or when
 // the spawner did not ask for it, it does nothing.
 func (c *Context) SetStartInfo(info any) {
-	if c.out != nil && c.out.wantInfo {
-		c.out.startInfo = info
+	if o := c.p.out(); o != nil && o.wantInfo {
+		o.startInfo = info
 	}
 }
 
@@ -60,18 +60,18 @@ func WithStartInfo(dst *any) SpawnOption {
 // the spawner asked for it.
 func (c *Context) beginInit(want bool) {
 	if want {
-		c.out = &ctxOut{wantInfo: true}
+		c.p.aside().out = &ctxOut{wantInfo: true}
 	}
 }
 
 // endInit returns the start info Init set and forgets it.
 func (c *Context) endInit() any {
-	if c.out == nil {
+	o := c.p.out()
+	if o == nil {
 		return nil
 	}
-	info := c.out.startInfo
-	c.out = nil
-	return info
+	c.p.aside().out = nil
+	return o.startInfo
 }
 
 // chooseExit records the exit reason a ReasonTerminator returned. A nil
@@ -84,16 +84,17 @@ func (c *Context) chooseExit(reason error) {
 	if typedNil(reason) {
 		return
 	}
-	if c.out == nil {
-		c.out = &ctxOut{}
+	a := c.p.aside()
+	if a.out == nil {
+		a.out = &ctxOut{}
 	}
-	c.out.exit = SafeError(reason)
+	a.out.exit = SafeError(reason)
 }
 
 // exitReason returns the reason Terminate chose, or reason.
 func (c *Context) exitReason(reason error) error {
-	if c.out != nil && c.out.exit != nil {
-		return c.out.exit
+	if o := c.p.out(); o != nil && o.exit != nil {
+		return o.exit
 	}
 	return reason
 }

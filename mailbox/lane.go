@@ -113,7 +113,7 @@ func (s *segment) reset(base uint64) {
 func (m *Mailbox) laneEnd() uint64 {
 	t := m.tail.Load()
 	if t == nil {
-		if a := m.adopted.Load(); a != nil {
+		if a := m.adoption(); a != nil {
 			return a.start
 		}
 		return 0
@@ -125,7 +125,7 @@ func (m *Mailbox) laneEnd() uint64 {
 // sealedTo is the lane's end when Adopt took a Backlog's lane over (see
 // adoption), 0 otherwise.
 func (m *Mailbox) sealedTo() uint64 {
-	if a := m.adopted.Load(); a != nil {
+	if a := m.adoption(); a != nil {
 		return a.sealedTo
 	}
 	return 0
@@ -174,7 +174,7 @@ func (m *Mailbox) extend(t *segment) error {
 		// The first push: the lane starts in the mailbox's own segment.
 		m.inline.setSlots(m.inlineSlots[:])
 		var start uint64
-		if a := m.adopted.Load(); a != nil {
+		if a := m.adoption(); a != nil {
 			start = a.start
 		}
 		m.inline.reset(start)
@@ -189,8 +189,8 @@ func (m *Mailbox) extend(t *segment) error {
 	// Full, or sealed with the Backlog it came with (a closed mailbox
 	// returned above).
 	var s *segment
-	if sp := m.spares.Load(); sp != nil {
-		m.spares.Store(sp.next.Load())
+	if sp := m.spare(); sp != nil {
+		m.more().spares.Store(sp.next.Load())
 		s = newSegment(sp.slots()) // a new header: see segment.slot0
 	} else {
 		// Sizes double from the inline segment's up to segmentSlots: a
@@ -218,12 +218,12 @@ func (m *Mailbox) first() *segment {
 // overlay's (InsertUser, Adopt) when it is due, else the lane's next
 // message once it is written. Owner only.
 func (m *Mailbox) takeLane() (msg any, ok bool) {
-	if o := m.ins; o != nil && o.q[0].at <= m.pos {
+	if o := m.ins(); o != nil && o.q[0].at <= m.pos {
 		msg = o.q[0].msg
 		o.q[0] = insertion{}
 		o.q = o.q[1:]
 		if len(o.q) == 0 {
-			m.ins = nil
+			m.setIns(nil)
 		}
 		return msg, true
 	}
@@ -298,8 +298,8 @@ func (m *Mailbox) advance(seg, next *segment) {
 		// only a descheduled producer may still look at (and find full),
 		// becomes the spare list's node.
 		clear(seg.slots())
-		seg.next.Store(m.spares.Load())
-		m.spares.Store(seg)
+		seg.next.Store(m.spare())
+		m.more().spares.Store(seg)
 	}
 	m.publish()
 	m.mu.Unlock()
@@ -307,7 +307,7 @@ func (m *Mailbox) advance(seg, next *segment) {
 
 // countSpares returns the length of the spare list. mu is held.
 func (m *Mailbox) countSpares() (n int) {
-	for s := m.spares.Load(); s != nil; s = s.next.Load() {
+	for s := m.spare(); s != nil; s = s.next.Load() {
 		n++
 	}
 	return n
@@ -330,7 +330,7 @@ func (m *Mailbox) slot(i int) *slot {
 // laneReady reports whether takeLane would return a message now, without
 // taking it. Owner only.
 func (m *Mailbox) laneReady() bool {
-	if o := m.ins; o != nil && o.q[0].at <= m.pos {
+	if o := m.ins(); o != nil && o.q[0].at <= m.pos {
 		return true
 	}
 	seg, i := m.first(), int(m.hi)
@@ -362,7 +362,7 @@ func (m *Mailbox) laneReady() bool {
 // and never links a segment. Owner only.
 func (m *Mailbox) tidy() {
 	seg := m.head
-	if seg == nil || m.ins != nil {
+	if seg == nil || m.ins() != nil {
 		return
 	}
 	for i := range m.hi {
@@ -370,13 +370,13 @@ func (m *Mailbox) tidy() {
 			s.msg = nil
 		}
 	}
-	sp := m.spares.Load()
+	sp := m.spare()
 	if int(m.hi) < int(seg.n)/2 && (sp == nil || sp.next.Load() == nil) {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if sp := m.spares.Load(); sp != nil { // an idle mailbox keeps one
+	if sp := m.spare(); sp != nil { // an idle mailbox keeps one
 		sp.next.Store(nil)
 	}
 	if int(m.hi) < int(seg.n)/2 {
@@ -453,10 +453,12 @@ type insertion struct {
 // insert adds msg to the overlay at position at, after the overlay's
 // messages at the same position.
 func (m *Mailbox) insert(at uint64, msg any) {
-	if m.ins == nil {
-		m.ins = &overlay{}
+	o := m.ins()
+	if o == nil {
+		o = &overlay{}
+		m.setIns(o)
 	}
-	q := m.ins.q
+	q := o.q
 	i := len(q)
 	for i > 0 && q[i-1].at > at {
 		i--
@@ -464,7 +466,7 @@ func (m *Mailbox) insert(at uint64, msg any) {
 	q = append(q, insertion{})
 	copy(q[i+1:], q[i:])
 	q[i] = insertion{at: at, msg: msg}
-	m.ins.q = q
+	o.q = q
 }
 
 func (o *overlay) len() int {

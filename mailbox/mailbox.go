@@ -66,7 +66,7 @@ type Mailbox struct {
 	// Shared with producers, read on every push and (state, sysLen) by
 	// the owner on every message; written rarely (state at each
 	// idle/running change, sysLen per signal, tail once per segment).
-	state  atomic.Uint32 // stRunning | stSuspended | stClosed
+	state  atomic.Uint32 // stRunning | stSuspended | stClosed | stBounded
 	sysLen atomic.Int32  // the length of sys, so the owner skips the lock when it is 0
 	// tail is the unbounded lane's segment producers reserve in; nil
 	// before the first push (see lane.go).
@@ -74,13 +74,9 @@ type Mailbox struct {
 
 	mu  sync.Mutex
 	sys sysQueue // guarded by mu
-	// b is the bounded lane, nil when the mailbox is unbounded (set by
-	// Configure). Guarded by mu.
-	b *boundedLane
-	// spares are passed segments, whose slots the next segments a
-	// producer links reuse, linked through next (at most maxSpares; one
-	// once idle). Written under mu; the owner looks without it.
-	spares atomic.Pointer[segment]
+	// x holds what few mailboxes need (see extra): nil until one of its
+	// fields is. Set by the owner, or before the mailbox is shared.
+	x atomic.Pointer[extra]
 
 	// claimed is the position up to which the owner has taken the lane
 	// on (claimDone once CloseForeign took the rest); claimSeg is a
@@ -91,10 +87,6 @@ type Mailbox struct {
 	// published is taken as of the owner's last slow-path pass, for Depth
 	// and Taken: the owner's fast path does not publish.
 	published atomic.Uint64
-	// adopted holds the lane's first position and the one Pushed counts
-	// from, when Adopt made them other than 0. Set before the mailbox is
-	// shared.
-	adopted atomic.Pointer[adoption]
 
 	// Owner only.
 	head *segment // the segment the owner reads; nil: the inline one once there is a tail
@@ -103,16 +95,86 @@ type Mailbox struct {
 	slot0  *slot
 	hi     int32
 	nslots uint16
-	// ownSuspended is the owner's copy of stSuspended.
-	ownSuspended bool
-	pos          uint64   // position of the next lane message
-	claimEnd     uint64   // the owner's copy of claimed
-	ins          *overlay // nil when empty
-	taken        uint64   // user messages ever taken
-	sysAt        uint64   // mark of the last system message Next returned
+	// ownSuspended is the owner's copy of stSuspended; special says the
+	// mailbox is bounded or has insertions (the fast path in next is for
+	// neither).
+	ownSuspended, special bool
+	pos                   uint64 // position of the next lane message
+	claimEnd              uint64 // the owner's copy of claimed
+	taken                 uint64 // user messages ever taken
+	sysAt                 uint64 // mark of the last system message Next returned
 
 	inline      segment
 	inlineSlots [inlineSlots]slot
+}
+
+// extra is what few mailboxes need, apart so that every other mailbox is
+// smaller (an idle process is mostly its mailbox).
+type extra struct {
+	// b is the bounded lane, nil when the mailbox is unbounded (set by
+	// Configure, before the mailbox is shared). Guarded by mu.
+	b *boundedLane
+	// spares are passed segments, whose slots the next segments a
+	// producer links reuse, linked through next (at most maxSpares; one
+	// once idle). Written under mu; the owner looks without it.
+	spares atomic.Pointer[segment]
+	// adopted holds the lane's first position and the one Pushed counts
+	// from, when Adopt made them other than 0. Set before the mailbox is
+	// shared.
+	adopted atomic.Pointer[adoption]
+	ins     *overlay // the owner's insertions; nil when empty
+}
+
+// more returns the mailbox's extra, allocating it at the first need (the
+// owner does, or a caller before the mailbox is shared).
+func (m *Mailbox) more() *extra {
+	if x := m.x.Load(); x != nil {
+		return x
+	}
+	m.x.CompareAndSwap(nil, new(extra))
+	return m.x.Load()
+}
+
+// bounded returns the bounded lane, nil when the mailbox is unbounded.
+func (m *Mailbox) bounded() *boundedLane {
+	if x := m.x.Load(); x != nil {
+		return x.b
+	}
+	return nil
+}
+
+// spare returns the first spare segment, nil when there is none.
+func (m *Mailbox) spare() *segment {
+	if x := m.x.Load(); x != nil {
+		return x.spares.Load()
+	}
+	return nil
+}
+
+// adoption returns what Adopt changed in the positions, nil when nothing.
+func (m *Mailbox) adoption() *adoption {
+	if x := m.x.Load(); x != nil {
+		return x.adopted.Load()
+	}
+	return nil
+}
+
+// ins returns the owner's insertions, nil when there are none. Owner only.
+func (m *Mailbox) ins() *overlay {
+	if x := m.x.Load(); x != nil {
+		return x.ins
+	}
+	return nil
+}
+
+// setIns replaces the owner's insertions. Owner only.
+func (m *Mailbox) setIns(o *overlay) {
+	if o == nil && m.x.Load() == nil {
+		return
+	}
+	x := m.more()
+	x.ins = o
+	m.special = x.b != nil || o != nil
 }
 
 // adoption is what Adopt changed in a mailbox's positions. sealedTo is the
@@ -130,6 +192,10 @@ const (
 	stRunning   uint32 = 1 << iota // the owner is consuming (or has been told to start)
 	stSuspended                    // the user lane is not served
 	stClosed
+	// stBounded: the user lane is bounded (Configure), so that a push
+	// reads it in the word it reads anyway rather than in extra, which
+	// may share a cache line with what the owner writes per message.
+	stBounded
 )
 
 // claimDone marks claimed once CloseForeign has taken the lane beyond it.
@@ -153,18 +219,24 @@ type boundedLane struct {
 // Configure sets the mailbox's options. It must be called by the owner
 // before the mailbox is shared with producers.
 func (m *Mailbox) Configure(o Options) {
-	m.b = nil
 	if o.Capacity > 0 {
-		m.b = &boundedLane{capacity: o.Capacity, policy: o.Overflow}
+		m.more().b = &boundedLane{capacity: o.Capacity, policy: o.Overflow}
+		m.state.Or(stBounded)
+	} else {
+		if x := m.x.Load(); x != nil {
+			x.b = nil
+		}
+		m.state.And(^stBounded)
 	}
+	m.special = m.bounded() != nil || m.ins() != nil
 }
 
 // Capacity returns the bound of the user lane, 0 when unbounded.
 func (m *Mailbox) Capacity() int {
-	if m.b == nil {
+	if m.bounded() == nil {
 		return 0
 	}
-	return m.b.capacity
+	return m.bounded().capacity
 }
 
 // PushUser appends msg to the user lane. schedule reports whether the caller
@@ -172,10 +244,10 @@ func (m *Mailbox) Capacity() int {
 // make room (nil when none was). err is ErrClosed after Close, or ErrFull
 // when a Reject mailbox is full; the message was not queued then.
 func (m *Mailbox) PushUser(msg any) (schedule bool, evicted any, err error) {
-	if m.b != nil {
-		return m.pushBounded(msg, false)
-	}
-	if m.state.Load()&stClosed != 0 {
+	if s := m.state.Load(); s&(stBounded|stClosed) != 0 {
+		if s&stBounded != 0 {
+			return m.pushBounded(msg, false)
+		}
 		return false, nil, ErrClosed
 	}
 	if err := m.push(msg); err != nil {
@@ -223,7 +295,7 @@ func (m *Mailbox) pushBounded(msg any, always bool) (schedule bool, evicted any,
 	if m.state.Load()&stClosed != 0 {
 		return false, nil, ErrClosed
 	}
-	b := m.b
+	b := m.bounded()
 	if always {
 		b.pinned++
 		msg = pinnedMsg{msg}
@@ -291,7 +363,7 @@ func unpin(msgs []any) []any {
 // DropOldest mailbox never evicts it. schedule and err are as for
 // PushUser.
 func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
-	if m.b != nil {
+	if m.state.Load()&stBounded != 0 {
 		schedule, _, err = m.pushBounded(msg, true)
 		return schedule, err
 	}
@@ -316,8 +388,8 @@ func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 // pushedMark is the mark of a system message arriving now: the position
 // of the next user message. mu is held.
 func (m *Mailbox) pushedMark() uint64 {
-	if m.b != nil {
-		return m.b.pushed
+	if m.bounded() != nil {
+		return m.bounded().pushed
 	}
 	return m.laneEnd()
 }
@@ -334,7 +406,7 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) { return m.next(true) }
 func (m *Mailbox) Peek() (msg any, lane Lane, ok bool) { return m.next(false) }
 
 func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
-	if m.sysLen.Load() == 0 && !m.ownSuspended && m.b == nil && m.ins == nil {
+	if m.sysLen.Load() == 0 && !m.ownSuspended && !m.special {
 		// Fast path: the next slot of the owner's segment, written and
 		// claimed; no lock, no atomic write.
 		if i := int(m.hi); m.pos < m.claimEnd && i < int(m.nslots) {
@@ -388,15 +460,15 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 // takeUser takes the next user message, through the lock when bounded.
 // Owner only; the user lane is not suspended.
 func (m *Mailbox) takeUser() (msg any, ok bool) {
-	if m.b != nil {
+	if m.bounded() != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.b.in.len() == 0 {
+		if m.bounded().in.len() == 0 {
 			return nil, false
 		}
 		m.taken++
 		m.publish()
-		return m.b.pop(), true
+		return m.bounded().pop(), true
 	}
 	if msg, ok = m.takeLane(); ok {
 		m.taken++
@@ -446,10 +518,10 @@ func (m *Mailbox) workSince(suspended bool, pos uint64) bool {
 		return true
 	case suspended:
 		return false
-	case m.b != nil:
+	case m.bounded() != nil:
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.b.in.len() > 0
+		return m.bounded().in.len() > 0
 	}
 	return m.laneEnd() > pos
 }
@@ -462,10 +534,10 @@ func (m *Mailbox) hasWork() bool {
 	if m.ownSuspended {
 		return false
 	}
-	if m.b != nil {
+	if m.bounded() != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.b.in.len() > 0
+		return m.bounded().in.len() > 0
 	}
 	return m.laneReady()
 }
@@ -503,7 +575,7 @@ func (m *Mailbox) InsertUser(msg any, at Mark) {
 	if m.state.Load()&stClosed != 0 {
 		return
 	}
-	if b := m.b; b != nil {
+	if b := m.bounded(); b != nil {
 		// Queued user messages that arrived before the mark.
 		ahead := int(max(int64(uint64(at)-m.taken-b.evicted), 0))
 		b.pinned++
@@ -578,10 +650,10 @@ func (m *Mailbox) Suspended() bool { return m.ownSuspended }
 func (m *Mailbox) Len() (user, system int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.b != nil {
-		return m.b.in.len(), int(m.sysLen.Load())
+	if m.bounded() != nil {
+		return m.bounded().in.len(), int(m.sysLen.Load())
 	}
-	return int(m.laneEnd()-m.pos) + m.ins.len(), int(m.sysLen.Load())
+	return int(m.laneEnd()-m.pos) + m.ins().len(), int(m.sysLen.Load())
 }
 
 // Depth returns the number of user messages queued, from any goroutine,
@@ -594,12 +666,12 @@ func (m *Mailbox) Depth() int {
 
 // evicted is the number of user messages DropOldest evicted.
 func (m *Mailbox) evicted() uint64 {
-	if m.b == nil {
+	if m.bounded() == nil {
 		return 0
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.b.evicted
+	return m.bounded().evicted
 }
 
 // Taken returns the number of user messages the owner has taken, as of its
@@ -609,13 +681,13 @@ func (m *Mailbox) Taken() uint64 { return m.published.Load() }
 // Pushed returns the number of user messages ever queued. Safe from any
 // goroutine.
 func (m *Mailbox) Pushed() uint64 {
-	if m.b != nil {
+	if m.bounded() != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.b.pushed
+		return m.bounded().pushed
 	}
 	var origin uint64
-	if a := m.adopted.Load(); a != nil {
+	if a := m.adoption(); a != nil {
 		origin = a.origin
 	}
 	return m.laneEnd() - origin
@@ -648,16 +720,16 @@ func (m *Mailbox) closeLocked(running bool) (system []any) {
 // up to limit, and leaves the lane empty for the owner. mu is held, the
 // lane sealed.
 func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
-	if m.b != nil {
-		return m.b.drain(dst)
+	if m.bounded() != nil {
+		return m.bounded().drain(dst)
 	}
-	if m.ins != nil || m.pos < min(m.laneEnd(), limit) {
+	if m.ins() != nil || m.pos < min(m.laneEnd(), limit) {
 		// (Skipped when there is nothing to collect: most mailboxes close
 		// empty, and collect's call is the one that would grow a fresh
 		// goroutine's stack on the exit path.)
-		dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins.list())
+		dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins().list())
 	}
-	m.ins = nil
+	m.setIns(nil)
 	if t := m.tail.Load(); t != nil {
 		m.setHead(t, int(t.ends()))
 		m.pos = t.base.Load() + t.ends()
@@ -687,7 +759,7 @@ func (m *Mailbox) CloseForeign() (system, user []any, idle bool) {
 	defer m.mu.Unlock()
 	idle = m.state.Load()&stRunning == 0
 	system = m.closeLocked(true) // nobody may start consuming any more
-	if idle || m.b != nil {
+	if idle || m.bounded() != nil {
 		return system, m.drainOwnedLocked(nil, ^uint64(0)), idle
 	}
 	// The owner takes on the lane up to claimed, one compare-and-swap per
@@ -780,7 +852,7 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 	defer m.mu.Unlock()
 	system = m.closeLocked(false)
 	user = &Backlog{}
-	if b := m.b; b != nil {
+	if b := m.bounded(); b != nil {
 		if b.pinned > 0 {
 			unpin(b.in.buf[b.in.head:])
 			b.pinned = 0
@@ -789,17 +861,17 @@ func (m *Mailbox) CloseBacklog() (system []any, user *Backlog) {
 		return system, user
 	}
 	end := m.laneEnd()
-	user.n = int(end-m.pos) + m.ins.len()
+	user.n = int(end-m.pos) + m.ins().len()
 	if user.n == 0 {
 		return system, user
 	}
 	// Only the tail is sealed (by closeLocked): whoever adopts the lane
 	// takes every slot before its end as sealed (adoption.sealedTo), and
 	// collect refuses an empty one wherever it is.
-	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins.list()
+	user.seg, user.i, user.pos, user.ins = m.first(), int(m.hi), m.pos, m.ins().list()
 	user.last = m.tail.Load()
 	// The owner is left with an empty lane, as after Close.
-	m.ins = nil
+	m.setIns(nil)
 	if t := m.tail.Load(); t != nil {
 		m.setHead(t, int(t.ends()))
 		m.pos = end
@@ -819,28 +891,28 @@ func (m *Mailbox) Adopt(b *Backlog) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if bl := m.b; bl != nil {
+	if bl := m.bounded(); bl != nil {
 		msgs := b.Take()
 		bl.in.buf = append(msgs, bl.in.buf[bl.in.head:]...)
 		bl.in.head = 0
 		bl.pushed += uint64(n)
 		return
 	}
-	if m.tail.Load() == nil && m.ins == nil && b.q.len() == 0 {
+	if m.tail.Load() == nil && m.ins() == nil && b.q.len() == 0 {
 		// Take over the lane itself: its positions, its segments (the
 		// sealed last one is followed by a new one at the first push)
 		// and its overlay.
 		m.pos, m.claimEnd = b.pos, b.pos
 		m.claimed.Store(b.pos)
 		a := &adoption{start: b.pos}
-		m.adopted.Store(a)
+		m.more().adopted.Store(a)
 		if b.seg != nil {
 			m.setHead(b.seg, b.i)
 			m.claimSeg.Store(b.seg)
 			m.tail.Store(b.last)
 		}
 		if len(b.ins) > 0 {
-			m.ins = &overlay{q: b.ins}
+			m.setIns(&overlay{q: b.ins})
 		}
 		a.sealedTo = m.laneEnd()
 		a.origin = a.sealedTo - uint64(n)
@@ -849,17 +921,17 @@ func (m *Mailbox) Adopt(b *Backlog) {
 	}
 	// Before everything queued, in order: position 0 is due at once.
 	msgs := b.Take()
-	ins := make([]insertion, 0, len(msgs)+m.ins.len())
+	ins := make([]insertion, 0, len(msgs)+m.ins().len())
 	for _, msg := range msgs {
 		ins = append(ins, insertion{msg: msg})
 	}
-	m.ins = &overlay{q: append(ins, m.ins.list()...)}
+	m.setIns(&overlay{q: append(ins, m.ins().list()...)})
 	a := adoption{}
-	if old := m.adopted.Load(); old != nil {
+	if old := m.adoption(); old != nil {
 		a = *old
 	}
 	a.origin -= uint64(n)
-	m.adopted.Store(&a)
+	m.more().adopted.Store(&a)
 }
 
 // Closed reports whether Close was called.

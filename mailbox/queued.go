@@ -9,11 +9,11 @@ package mailbox
 func (m *Mailbox) Queued() []any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if b := m.b; b != nil {
+	if b := m.bounded(); b != nil {
 		return unpin(append([]any(nil), b.in.buf[b.in.head:]...))
 	}
 	var out []any
-	ins := m.ins.list()
+	ins := m.ins().list()
 	seg, i, pos, end := m.first(), int(m.hi), m.pos, m.laneEnd()
 walk:
 	for seg != nil && pos < end {
