@@ -36,6 +36,10 @@ func newFakeConn() *fakeConn {
 func (c *fakeConn) Name() gen.Atom { return "far@localhost" }
 func (c *fakeConn) Disconnect()    {}
 
+// Info is what the node's ticker reads of a connection: nothing ever
+// arrived on the fake.
+func (c *fakeConn) Info() gen.RemoteNodeInfo { return gen.RemoteNodeInfo{} }
+
 func (c *fakeConn) SendProcessID(from gen.PID, to gen.ProcessID, opts gen.MessageOptions, msg any) error {
 	pk := msg.(packet)
 	pk.Frames = append([]byte(nil), pk.Frames...) // Ergo encodes it before it returns

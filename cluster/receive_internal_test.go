@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"ergo.services/ergo/gen"
 	"github.com/stretchr/testify/assert"
@@ -36,12 +37,25 @@ func TestNewSessionTakenWhole(t *testing.T) {
 	b := joinTest(t, "b@localhost", reg)
 	pa, err := a.connect("b@localhost") // b, as a sees it
 	require.NoError(t, err)
+	// b takes a's connection rather than dialing one of its own: two
+	// dials at once leave Ergo one connection, and a packet sent on the
+	// other is lost (under load, b's dial could come before it had
+	// registered a's).
+	require.Eventually(t, func() bool {
+		_, err := b.en.Network().Node("a@localhost")
+		return err == nil
+	}, nodetest.Wait, time.Millisecond, "b registers a's connection")
 	pb, err := b.connect("a@localhost")
 	require.NoError(t, err)
 	probe := actortest.NewProbe(t, a.sys)
 
+	// The old connection, as a still sees it. What a sends on it meanwhile
+	// (an acknowledgement its flush timer sends, under load) goes nowhere
+	// and fails nothing: a closed gate lets every send return at once.
+	old := newFakeConn()
+	close(old.gate)
 	a.mu.Lock()
-	pa.conn = newFakeConn() // the old connection, as a still sees it
+	pa.conn = old
 	a.mu.Unlock()
 	b.mu.Lock()
 	conn, session := pb.conn, pb.session+1 // b's new session
