@@ -583,18 +583,11 @@ func (s *System) exitSignal(from, to PID, reason error) error {
 			return r.Exit(from, to, reason, false)
 		}
 	}
-	if p == nil {
-		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
-	}
-	if p.exitIdle(from, reason) {
+	if p != nil && p.exitIdle(from, reason) {
 		return nil
 	}
-	sched, ok := p.signalLater(exitSig{from: from, reason: reason})
-	if !ok {
+	if p == nil || !p.signal(exitSig{from: from, reason: reason}) {
 		return fmt.Errorf("actor: exit %v: %w", to, NoProc)
-	}
-	if sched { // it went idle after exitIdle looked: its goroutine serves the signal
-		go p.run()
 	}
 	return nil
 }

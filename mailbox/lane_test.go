@@ -159,12 +159,16 @@ func TestLaneRestartKeepsMarks(t *testing.T) {
 // pushes, signals, takes, suspension, InsertUser at the last mark,
 // idling, and a close (plain or as a Backlog adopted by a new mailbox) at
 // the end. After each step the owner's view (Len, Depth while idle) and
-// every message taken must match the model.
+// every message taken must match the model. The same runs again on a
+// bounded mailbox whose capacity is never reached, which must behave the
+// same through its own lane (insertions, suspension, close, adoption).
 func TestLaneAgainstModel(t *testing.T) {
-	for seed := uint64(1); seed <= 60; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			laneModelRun(t, seed)
-		})
+	for _, capacity := range []int{0, 1 << 20} {
+		for seed := uint64(1); seed <= 60; seed++ {
+			t.Run(fmt.Sprintf("capacity=%d/%d", capacity, seed), func(t *testing.T) {
+				laneModelRun(t, seed, capacity)
+			})
+		}
 	}
 }
 
@@ -203,9 +207,10 @@ func (md *laneModel) values() []any {
 	return out
 }
 
-func laneModelRun(t *testing.T, seed uint64) {
+func laneModelRun(t *testing.T, seed uint64, capacity int) {
 	r := rand.New(rand.NewPCG(seed, 0))
 	var m mailbox.Mailbox
+	m.Configure(mailbox.Options{Capacity: capacity})
 	md := laneModel{}
 	n := 0
 	pushed := 0 // user messages ever pushed: what a mark counts

@@ -233,10 +233,10 @@ func (m *Mailbox) Configure(o Options) {
 
 // Capacity returns the bound of the user lane, 0 when unbounded.
 func (m *Mailbox) Capacity() int {
-	if m.bounded() == nil {
-		return 0
+	if b := m.bounded(); b != nil {
+		return b.capacity
 	}
-	return m.bounded().capacity
+	return 0
 }
 
 // PushUser appends msg to the user lane. schedule reports whether the caller
@@ -388,8 +388,8 @@ func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
 // pushedMark is the mark of a system message arriving now: the position
 // of the next user message. mu is held.
 func (m *Mailbox) pushedMark() uint64 {
-	if m.bounded() != nil {
-		return m.bounded().pushed
+	if b := m.bounded(); b != nil {
+		return b.pushed
 	}
 	return m.laneEnd()
 }
@@ -460,15 +460,15 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 // takeUser takes the next user message, through the lock when bounded.
 // Owner only; the user lane is not suspended.
 func (m *Mailbox) takeUser() (msg any, ok bool) {
-	if m.bounded() != nil {
+	if b := m.bounded(); b != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.bounded().in.len() == 0 {
+		if b.in.len() == 0 {
 			return nil, false
 		}
 		m.taken++
 		m.publish()
-		return m.bounded().pop(), true
+		return b.pop(), true
 	}
 	if msg, ok = m.takeLane(); ok {
 		m.taken++
@@ -513,15 +513,16 @@ func (m *Mailbox) goIdle() bool {
 // suspended) a user message reserved at or after position pos. Safe from
 // any goroutine.
 func (m *Mailbox) workSince(suspended bool, pos uint64) bool {
+	b := m.bounded()
 	switch {
 	case m.sysLen.Load() != 0:
 		return true
 	case suspended:
 		return false
-	case m.bounded() != nil:
+	case b != nil:
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.bounded().in.len() > 0
+		return b.in.len() > 0
 	}
 	return m.laneEnd() > pos
 }
@@ -534,10 +535,10 @@ func (m *Mailbox) hasWork() bool {
 	if m.ownSuspended {
 		return false
 	}
-	if m.bounded() != nil {
+	if b := m.bounded(); b != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.bounded().in.len() > 0
+		return b.in.len() > 0
 	}
 	return m.laneReady()
 }
@@ -650,8 +651,8 @@ func (m *Mailbox) Suspended() bool { return m.ownSuspended }
 func (m *Mailbox) Len() (user, system int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.bounded() != nil {
-		return m.bounded().in.len(), int(m.sysLen.Load())
+	if b := m.bounded(); b != nil {
+		return b.in.len(), int(m.sysLen.Load())
 	}
 	return int(m.laneEnd()-m.pos) + m.ins().len(), int(m.sysLen.Load())
 }
@@ -666,12 +667,13 @@ func (m *Mailbox) Depth() int {
 
 // evicted is the number of user messages DropOldest evicted.
 func (m *Mailbox) evicted() uint64 {
-	if m.bounded() == nil {
+	b := m.bounded()
+	if b == nil {
 		return 0
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.bounded().evicted
+	return b.evicted
 }
 
 // Taken returns the number of user messages the owner has taken, as of its
@@ -681,10 +683,10 @@ func (m *Mailbox) Taken() uint64 { return m.published.Load() }
 // Pushed returns the number of user messages ever queued. Safe from any
 // goroutine.
 func (m *Mailbox) Pushed() uint64 {
-	if m.bounded() != nil {
+	if b := m.bounded(); b != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.bounded().pushed
+		return b.pushed
 	}
 	var origin uint64
 	if a := m.adoption(); a != nil {
@@ -720,14 +722,14 @@ func (m *Mailbox) closeLocked(running bool) (system []any) {
 // up to limit, and leaves the lane empty for the owner. mu is held, the
 // lane sealed.
 func (m *Mailbox) drainOwnedLocked(dst []any, limit uint64) []any {
-	if m.bounded() != nil {
-		return m.bounded().drain(dst)
+	if b := m.bounded(); b != nil {
+		return b.drain(dst)
 	}
-	if m.ins() != nil || m.pos < min(m.laneEnd(), limit) {
+	if o := m.ins(); o != nil || m.pos < min(m.laneEnd(), limit) {
 		// (Skipped when there is nothing to collect: most mailboxes close
 		// empty, and collect's call is the one that would grow a fresh
 		// goroutine's stack on the exit path.)
-		dst = collect(dst, m.first(), int(m.hi), m.pos, limit, m.ins().list())
+		dst = collect(dst, m.first(), int(m.hi), m.pos, limit, o.list())
 	}
 	m.setIns(nil)
 	if t := m.tail.Load(); t != nil {
@@ -921,11 +923,12 @@ func (m *Mailbox) Adopt(b *Backlog) {
 	}
 	// Before everything queued, in order: position 0 is due at once.
 	msgs := b.Take()
-	ins := make([]insertion, 0, len(msgs)+m.ins().len())
+	o := m.ins()
+	ins := make([]insertion, 0, len(msgs)+o.len())
 	for _, msg := range msgs {
 		ins = append(ins, insertion{msg: msg})
 	}
-	m.setIns(&overlay{q: append(ins, m.ins().list()...)})
+	m.setIns(&overlay{q: append(ins, o.list()...)})
 	a := adoption{}
 	if old := m.adoption(); old != nil {
 		a = *old
