@@ -163,7 +163,7 @@ func (p *process) handleBatch(bh BatchHandler, b *Batch) (done int, err error) {
 			done, err = 0, newPanicError(r)
 		}
 	}()
-	state, done, err := bh.HandleBatch(&p.ctx, p.state, b)
+	state, done, err := bh.HandleBatch(p.context(), p.state, b)
 	returned = true
 	p.state = state
 	return done, SafeError(err)

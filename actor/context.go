@@ -15,8 +15,10 @@ import (
 // do not keep it, and do not pass it to other goroutines (use Self and a
 // ReplyTo instead).
 type Context struct {
-	p    *process
-	call *callEnv // the call being handled, until answered or deferred
+	// p is the process itself: a Context is its process seen through
+	// another type (see process.context), so that a process need not keep
+	// a pointer to itself.
+	p process
 }
 
 // abandoned reports whether System.Abandon declared the process killed
@@ -40,7 +42,7 @@ func (c *Context) Parent() PID { return c.p.parent() }
 func (c *Context) System() *System {
 	x := c.p.x()
 	if x.view == nil {
-		x.view = &System{system: c.p.sys.system, self: c.p}
+		x.view = &System{system: c.p.sys.system, self: &c.p}
 	}
 	return x.view
 }
@@ -70,7 +72,7 @@ func (c *Context) Send(pid PID, msg any) error {
 	if c.abandoned() {
 		return ErrAbandoned
 	}
-	if p := c.p; p.looping && msg != nil {
+	if p := &c.p; p.looping && msg != nil {
 		if q := p.sys.lookup(pid); q != nil {
 			sched, err := q.push(msg)
 			if sched {
@@ -153,28 +155,28 @@ func (c *Context) Hold(from PID, b *mailbox.Backlog) {
 
 // IsCall reports whether the message being handled is a Call still waiting
 // for its answer.
-func (c *Context) IsCall() bool { return c.call != nil }
+func (c *Context) IsCall() bool { return c.p.call != nil }
 
 // Reply answers the call being handled with v. Without a pending call it
 // does nothing.
 func (c *Context) Reply(v any) {
-	if c.call != nil {
+	if c.p.call != nil {
 		if c.abandoned() {
 			return // the call is answered with the exit when the handler returns
 		}
-		c.call.finish(v, nil)
-		c.call = nil
+		c.p.call.finish(v, nil)
+		c.p.call = nil
 	}
 }
 
 // ReplyError answers the call being handled with err; the process goes on.
 func (c *Context) ReplyError(err error) {
-	if c.call != nil {
+	if c.p.call != nil {
 		if c.abandoned() {
 			return
 		}
-		c.call.finish(nil, SafeError(err))
-		c.call = nil
+		c.p.call.finish(nil, SafeError(err))
+		c.p.call = nil
 	}
 }
 
@@ -183,11 +185,11 @@ func (c *Context) ReplyError(err error) {
 // plus gen_server:reply/2). If the process exits first, the caller gets an
 // *ExitError. Without a pending call it returns an invalid ReplyTo.
 func (c *Context) Defer() ReplyTo {
-	call := c.call
+	call := c.p.call
 	if call == nil {
 		return ReplyTo{}
 	}
-	c.call = nil
+	c.p.call = nil
 	call.deferred.Store(true) // the caller must not recycle it
 	x := c.p.x()
 	x.mu.Lock()
@@ -215,7 +217,7 @@ func (c *Context) Spawn(module string, args any, opts ...SpawnOption) (PID, erro
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	return c.p.sys.spawn(c.p, module, args, opts, false)
+	return c.p.sys.spawn(&c.p, module, args, opts, false)
 }
 
 // SpawnLink starts a process linked to this one (spawn_link).
@@ -223,7 +225,7 @@ func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, 
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	return c.p.sys.spawn(c.p, module, args, opts, true)
+	return c.p.sys.spawn(&c.p, module, args, opts, true)
 }
 
 // TrapExit turns exit trapping on or off (process_flag(trap_exit, On)):
@@ -235,7 +237,7 @@ func (c *Context) TrapExit(on bool) { c.p.set(bitTrapExit, on) }
 // trapping exits receives ExitMsg{pid, NoProc}; otherwise Link returns an
 // error wrapping NoProc.
 func (c *Context) Link(pid PID) error {
-	p := c.p
+	p := &c.p
 	if c.abandoned() {
 		return ErrAbandoned
 	}
@@ -260,7 +262,7 @@ func (c *Context) Link(pid PID) error {
 // Unlink removes the link with pid (unlink/1). An exit signal from pid
 // already on its way is ignored.
 func (c *Context) Unlink(pid PID) {
-	p := c.p
+	p := &c.p
 	if !p.hasLink(pid) {
 		return
 	}
@@ -276,7 +278,7 @@ func (c *Context) Unlink(pid PID) {
 // exits, this process receives a Down with the returned Ref; if it is not
 // alive, the Down (reason NoProc) is queued at once.
 func (c *Context) Monitor(pid PID) Ref {
-	p := c.p
+	p := &c.p
 	ref := p.sys.newRef()
 	x := p.x()
 	x.mu.Lock()

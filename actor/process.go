@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -33,7 +34,8 @@ type process struct {
 	up atomic.Pointer[aside]
 
 	state any
-	ctx   Context
+	// call is the call being handled, until answered or deferred.
+	call *callEnv
 	// parentID is the id of the process that spawned this one (see
 	// parent), 0 for none.
 	parentID uint64
@@ -127,6 +129,10 @@ func (p *process) cur() *code { return p.ver.Load() }
 
 // parent returns the PID of the process that spawned this one, zero for
 // none: a local process, whose PID is kept as its id alone.
+// context returns the process as its callbacks see it: a Context is the
+// process under another type, whose only field it is.
+func (p *process) context() *Context { return (*Context)(unsafe.Pointer(p)) }
+
 func (p *process) parent() PID { return PID{id: p.parentID} }
 
 // module returns the process's module: its version's.
@@ -439,12 +445,12 @@ func (p *process) receive(msg any) {
 		}
 		req := m.req // the envelope may be reused once answered
 		p.set(bitAnswered, true)
-		p.ctx.call = m
+		p.call = m
 		p.handle(req)
-		if p.ctx.call != nil && p.reason == nil && !p.isExiting() {
+		if p.call != nil && p.reason == nil && !p.isExiting() {
 			// Neither answered nor deferred. (If the process is exiting,
 			// exit, or zombie, answers with the reason instead.)
-			p.ctx.call = nil
+			p.call = nil
 			m.finish(nil, ErrNoReply)
 		}
 		msg = req
@@ -567,7 +573,7 @@ func (p *process) handle(msg any) {
 			p.stop(newPanicError(r), true)
 		}
 	}()
-	state, err := p.cur().v.handle(&p.ctx, p.state, msg)
+	state, err := p.cur().v.handle(p.context(), p.state, msg)
 	returned = true
 	p.state = state
 	if err != nil {
@@ -649,7 +655,7 @@ func (p *process) callInit(args any) (state any, err error) {
 			err = newPanicError(r)
 		}
 	}()
-	state, err = p.cur().v.init(&p.ctx, args)
+	state, err = p.cur().v.init(p.context(), args)
 	returned = true
 	return state, SafeError(err)
 }
@@ -658,12 +664,12 @@ func (p *process) callTerminate(reason error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// As in OTP, a crash in terminate is the exit reason.
-			p.ctx.chooseExit(newPanicError(r))
+			p.context().chooseExit(newPanicError(r))
 			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid()),
 				zap.Stringer("version", p.cur().v), zap.Any("panic", r))
 		}
 	}()
-	p.cur().v.terminate(&p.ctx, p.state, reason)
+	p.cur().v.terminate(p.context(), p.state, reason)
 }
 
 // Signals: the system lane.
@@ -674,6 +680,9 @@ type exitSig struct {
 	link     bool             // sent because a linked process exited
 	queued   *mailbox.Backlog // handed over to the parent (WithHandoff)
 	reserved *Reservation     // the name left to the parent (WithKeepName)
+	// at is where the signal arrived in the user lane, for the ExitMsg a
+	// trapping process makes of it (see signalLater).
+	at mailbox.Mark
 }
 
 // drop reports what an exit signal carried for its receiver when it will
@@ -741,8 +750,8 @@ func (r *inspectReq) result() error           { return r.err }
 
 func (p *process) handleSignal(msg any) {
 	switch s := msg.(type) {
-	case exitSig:
-		p.onExitSignal(s)
+	case *exitSig:
+		p.onExitSignal(*s)
 	case linkSig:
 		if !p.addLink(s.from) {
 			p.refuseSignal(s, Killed)
@@ -850,7 +859,7 @@ func (p *process) onExitSignal(s exitSig) {
 		// The message takes the place the signal had when it arrived, so
 		// it comes after what the sender sent before it and before what it
 		// sent after (OTP's signal order between two processes).
-		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason, Queued: s.queued, Reserved: s.reserved}, p.mb.Mark())
+		p.mb.InsertUser(ExitMsg{From: s.from, Reason: s.reason, Queued: s.queued, Reserved: s.reserved}, s.at)
 		if s.reserved != nil {
 			// Held from now: if this process exits before it has passed the
 			// reservation on, the exit releases it (see ExitMsg.Reserved).
@@ -965,7 +974,7 @@ func (p *process) exit(reason error, terminate bool) *process {
 	}
 	if terminate && p.is(bitActive) && p.cur().v.terminate != nil {
 		p.callTerminate(reason)
-		reason = p.ctx.exitReason(reason) // a ReasonTerminator may choose another
+		reason = p.context().exitReason(reason) // a ReasonTerminator may choose another
 	}
 	p.startAll() // spawned by Terminate
 	if !p.takeExit() {
@@ -1200,9 +1209,9 @@ func (p *process) reportAbandoned() {
 // release lets go of what only the process's own goroutine may touch: the
 // call it was handling and its activation of its version.
 func (p *process) release(reason error) {
-	if p.ctx.call != nil {
-		p.ctx.call.finish(nil, &ExitError{PID: p.pid(), Reason: reason})
-		p.ctx.call = nil
+	if p.call != nil {
+		p.call.finish(nil, &ExitError{PID: p.pid(), Reason: reason})
+		p.call = nil
 	}
 	if u := p.up.Load(); u != nil && u.pending != nil && u.pending.leaves() {
 		p.cur().leaving.Add(-1)
@@ -1254,7 +1263,7 @@ func (p *process) zombie() {
 func (p *process) refuseSignal(m any, reason error) {
 	s := p.sys
 	switch r := m.(type) {
-	case exitSig:
+	case *exitSig:
 		// A handoff child's queue (or kept name) that reached us too
 		// late: nobody will pass it on.
 		r.drop(s)

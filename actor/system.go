@@ -327,7 +327,6 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.x().keepBound = o.mailbox // the bound of the queue its reservation will have
 	}
 	p.ver.Store(rel.code)
-	p.ctx.p = p
 	p.mb.Configure(o.mailbox)
 	p.mb.Start() // pushes during Init queue without scheduling
 	if o.backlog != nil {
@@ -359,7 +358,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		}
 	}
 
-	p.ctx.beginInit(o.startInfo != nil)
+	p.context().beginInit(o.startInfo != nil)
 	var state any
 	var err error
 	if o.restore != nil {
@@ -367,7 +366,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	} else {
 		state, err = p.callInit(args)
 	}
-	info := p.ctx.endInit()
+	info := p.context().endInit()
 	if o.reservation != nil && err == nil {
 		p.x().took = nil // from now on an exit reserves the name anew (WithKeepName)
 	}
@@ -504,7 +503,14 @@ func (p *process) signal(sig any) bool {
 // signalLater is signal, except that when the process must be started
 // (sched) it is left to the caller to run it.
 func (p *process) signalLater(sig any) (sched, ok bool) {
-	sched, err := p.mb.PushSystem(sig)
+	var err error
+	if s, isExit := sig.(exitSig); isExit {
+		// Queued with its mark, which it carries: the mailbox keeps none.
+		e := &s
+		sched, err = p.mb.PushSystemMarked(e, &e.at)
+	} else {
+		sched, err = p.mb.PushSystem(sig)
+	}
 	return sched, err == nil
 }
 

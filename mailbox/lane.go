@@ -178,7 +178,7 @@ func (m *Mailbox) extend(t *segment) error {
 			start = a.start
 		}
 		m.inline.reset(start)
-		m.claimSeg.Store(&m.inline)
+		m.head.Store(&m.inline)
 		m.tail.Store(&m.inline)
 		return nil
 	}
@@ -208,10 +208,11 @@ func (m *Mailbox) extend(t *segment) error {
 
 // first returns the segment the owner reads from, nil before any push.
 func (m *Mailbox) first() *segment {
-	if m.head == nil && m.tail.Load() != nil {
-		m.setHead(&m.inline, 0)
+	seg := m.head.Load()
+	if seg != nil && m.nslots == 0 {
+		m.own(seg, 0) // the first push set it
 	}
-	return m.head
+	return seg
 }
 
 // takeLane returns the next message of the lane the owner may take: the
@@ -229,7 +230,7 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 	}
 	seg := m.first()
 	for seg != nil {
-		if m.pos == m.claimEnd && !m.claim() {
+		if m.pos == m.claimedTo() && !m.claim() {
 			return nil, false
 		}
 		if int(m.hi) < int(m.nslots) {
@@ -275,22 +276,24 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 // producers have reserved so far, and reports whether there is any.
 // CloseForeign takes the rest (see there). Owner only.
 func (m *Mailbox) claim() bool {
-	end := m.laneEnd()
-	if end <= m.pos || !m.claimed.CompareAndSwap(m.claimEnd, end) {
-		return false // nothing new, or CloseForeign took the rest
-	}
-	m.claimEnd = end
-	return true
+	c, end := m.claimed.Load(), m.laneEnd()
+	// False when nothing is new, or CloseForeign took the rest.
+	return end > m.pos && c&claimDone == 0 && m.claimed.CompareAndSwap(c, end)
 }
+
+// claimedTo returns the position up to which the owner has taken the lane
+// on. The owner reads claimed rather than a copy of its own: a mailbox is
+// allocated per process, and the owner reads the cache line claimed is on
+// at every message anyway. Owner only.
+func (m *Mailbox) claimedTo() uint64 { return m.claimed.Load() &^ claimDone }
 
 // advance moves the owner from seg, all taken, to next. A full segment of
 // the usual size becomes a spare, for the next segment a producer links.
-// Under the lock: CloseForeign walks the lane from claimSeg, which must
+// Under the lock: CloseForeign walks the lane from head, which must
 // never be a reused segment.
 func (m *Mailbox) advance(seg, next *segment) {
 	m.mu.Lock()
 	m.setHead(next, 0)
-	m.claimSeg.Store(next)
 	if int(seg.n) == segmentSlots && seg.reserve.Load()&sealed == 0 && seg.base.Load() >= m.sealedTo() && m.countSpares() < maxSpares {
 		// Every reservation in seg was taken (a sealed one, or one that
 		// came with a Backlog, may hold a late producer's write to a
@@ -319,7 +322,14 @@ func (m *Mailbox) countSpares() (n int) {
 // to. (A pointer and a count rather than a copy of the slice: 16 bytes
 // less in every mailbox, a size class of the process that holds it.)
 func (m *Mailbox) setHead(seg *segment, hi int) {
-	m.head, m.slot0, m.nslots, m.hi = seg, seg.slot0, uint16(seg.n), int32(hi)
+	m.head.Store(seg)
+	m.own(seg, hi)
+}
+
+// own sets the owner's copy of where head's slots are, seg's, from slot
+// hi.
+func (m *Mailbox) own(seg *segment, hi int) {
+	m.slot0, m.nslots, m.hi = seg.slot0, uint16(seg.n), int32(hi)
 }
 
 // slot returns the owner's slot i of head; i < nslots.
@@ -361,10 +371,10 @@ func (m *Mailbox) laneReady() bool {
 // process woken for a message or two at a time keeps using the same slots
 // and never links a segment. Owner only.
 func (m *Mailbox) tidy() {
-	seg := m.head
-	if seg == nil || m.ins() != nil {
+	if m.nslots == 0 || m.ins() != nil {
 		return
 	}
+	seg := m.head.Load()
 	for i := range m.hi {
 		if s := &seg.slots()[i]; s.state.Load() == slotReady && s.msg != nil {
 			s.msg = nil

@@ -136,14 +136,12 @@ func TestLaneRestartKeepsMarks(t *testing.T) {
 			_, _, err := m.PushUser(fmt.Sprint(round, "/", i))
 			require.NoError(t, err)
 		}
-		_, err := m.PushSystem("sig")
+		_, err := pushSignal(&m, "sig")
 		require.NoError(t, err)
 		_, _, err = m.PushUser(fmt.Sprint(round, "/after"))
 		require.NoError(t, err)
-		v, lane, ok := m.Next()
-		require.True(t, ok)
-		require.Equal(t, mailbox.System, lane, "round %d: %v", round, v)
-		m.InsertUser(fmt.Sprint(round, "/exit"), m.Mark())
+		_, mark := nextSignal(t, &m)
+		m.InsertUser(fmt.Sprint(round, "/exit"), mark)
 		var want []any
 		for i := range round % 7 {
 			want = append(want, fmt.Sprint(round, "/", i))
@@ -231,7 +229,7 @@ func laneModelRun(t *testing.T, seed uint64, capacity int) {
 				pushed++
 			}
 		case op < 5: // a signal
-			sched, err := m.PushSystem(fmt.Sprint("sig", step))
+			sched, err := pushSignal(&m, fmt.Sprint("sig", step))
 			require.NoError(t, err)
 			require.Equal(t, !md.running, sched, "seed %d step %d: system schedule", seed, step)
 			if sched {
@@ -250,10 +248,13 @@ func laneModelRun(t *testing.T, seed uint64, capacity int) {
 					s := md.sys[0].(sysMark)
 					md.sys = md.sys[1:]
 					require.Equal(t, mailbox.System, lane)
-					require.Equal(t, s.msg, v, "seed %d step %d", seed, step)
+					sig, isSignal := v.(*signal)
+					require.True(t, isSignal, "seed %d step %d: %v", seed, step, v)
+					require.Equal(t, s.msg, sig.name, "seed %d step %d", seed, step)
+					require.Equal(t, s.at, int(sig.at), "seed %d step %d: mark", seed, step)
 					mark = s.at
 					if r.IntN(3) == 0 { // a trapped exit takes the signal's place
-						m.InsertUser(fmt.Sprint("exit", step), m.Mark())
+						m.InsertUser(fmt.Sprint("exit", step), sig.at)
 						inserted++
 						it := item{v: fmt.Sprint("exit", step), key: mark, kind: 0, n: inserted}
 						j := 0

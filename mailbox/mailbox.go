@@ -79,19 +79,21 @@ type Mailbox struct {
 	x atomic.Pointer[extra]
 
 	// claimed is the position up to which the owner has taken the lane
-	// on (claimDone once CloseForeign took the rest); claimSeg is a
-	// segment at or before that position that the owner has not let go
-	// of. Written by the owner, read by CloseForeign under mu.
-	claimed  atomic.Uint64
-	claimSeg atomic.Pointer[segment]
+	// on (claimDone once CloseForeign took the rest). Written by the
+	// owner, read by CloseForeign under mu.
+	claimed atomic.Uint64
+	// head is the segment the owner reads, at or before claimed, which
+	// it has not let go of; nil before the first push, which sets it to
+	// the inline segment. Written under mu (by the owner, or the first
+	// push), read by CloseForeign under mu and by the owner.
+	head atomic.Pointer[segment]
 	// published is taken as of the owner's last slow-path pass, for Depth
 	// and Taken: the owner's fast path does not publish.
 	published atomic.Uint64
 
-	// Owner only.
-	head *segment // the segment the owner reads; nil: the inline one once there is a tail
-	// slot0 and nslots are head's slots (see setHead, slot); hi is the
-	// next of them to read.
+	// Owner only. slot0 and nslots are head's slots (see setHead, slot),
+	// nslots 0 until the owner has taken head on (first); hi is the next
+	// of them to read.
 	slot0  *slot
 	hi     int32
 	nslots uint16
@@ -100,9 +102,7 @@ type Mailbox struct {
 	// neither).
 	ownSuspended, special bool
 	pos                   uint64 // position of the next lane message
-	claimEnd              uint64 // the owner's copy of claimed
 	taken                 uint64 // user messages ever taken
-	sysAt                 uint64 // mark of the last system message Next returned
 
 	inline      segment
 	inlineSlots [inlineSlots]slot
@@ -375,12 +375,25 @@ func (m *Mailbox) PushUserAlways(msg any) (schedule bool, err error) {
 // reports whether the caller must start the owner. err is ErrClosed after
 // Close.
 func (m *Mailbox) PushSystem(msg any) (schedule bool, err error) {
+	return m.PushSystemMarked(msg, nil)
+}
+
+// PushSystemMarked is PushSystem for a message that may take its place in
+// the user lane when the owner handles it (InsertUser: a trapped exit).
+// Unless at is nil, *at receives the message's mark, the point in the user
+// lane at which it arrives, before the owner can take msg: msg usually
+// holds at, so that the mark travels with the message (a mailbox does not
+// keep one for every process).
+func (m *Mailbox) PushSystemMarked(msg any, at *Mark) (schedule bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state.Load()&stClosed != 0 {
 		return false, ErrClosed
 	}
-	m.sys.push(sysEntry{msg: msg, at: m.pushedMark()})
+	if at != nil {
+		*at = Mark(m.pushedMark())
+	}
+	m.sys.push(msg)
 	m.sysLen.Add(1)
 	return m.wakeAny(), nil
 }
@@ -409,10 +422,10 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 	if m.sysLen.Load() == 0 && !m.ownSuspended && !m.special {
 		// Fast path: the next slot of the owner's segment, written and
 		// claimed; no lock, no atomic write.
-		if i := int(m.hi); m.pos < m.claimEnd && i < int(m.nslots) {
+		if i := int(m.hi); m.pos < m.claimedTo() && i < int(m.nslots) {
 			if s := m.slot(i); s.state.Load() == slotReady {
 				msg = s.msg
-				if m.head == &m.inline {
+				if m.slot0 == &m.inlineSlots[0] {
 					s.msg = nil
 				}
 				m.hi++
@@ -426,12 +439,11 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 		if m.sysLen.Load() != 0 {
 			m.mu.Lock()
 			if !m.sys.empty() {
-				e := m.sys.pop()
+				msg = m.sys.pop()
 				m.sysLen.Add(-1)
 				m.publish()
 				m.mu.Unlock()
-				m.sysAt = e.at
-				return e.msg, System, true
+				return msg, System, true
 			}
 			m.mu.Unlock()
 		}
@@ -558,10 +570,6 @@ func (m *Mailbox) NextUser() (msg any, ok bool) {
 // Mark identifies a position in the user lane: the point at which a
 // system message arrived.
 type Mark uint64
-
-// Mark returns the position the last system message returned by Next
-// arrived at. Owner only.
-func (m *Mailbox) Mark() Mark { return Mark(m.sysAt) }
 
 // InsertUser queues msg in the user lane at mark: after every user message
 // that arrived before the mark and before every one that arrived after it.
@@ -710,9 +718,7 @@ func (m *Mailbox) closeLocked(running bool) (system []any) {
 			break
 		}
 	}
-	for _, e := range m.sys.drain() {
-		system = append(system, e.msg)
-	}
+	system = m.sys.drain()
 	m.sysLen.Store(0)
 	m.sealLane()
 	return system
@@ -766,10 +772,10 @@ func (m *Mailbox) CloseForeign() (system, user []any, idle bool) {
 	}
 	// The owner takes on the lane up to claimed, one compare-and-swap per
 	// batch (claim); from here on its claims fail, and the rest is ours.
-	// claimSeg is at or before that position and not let go of: the owner
+	// head is at or before that position and not let go of: the owner
 	// lets go of segments under mu.
 	from := m.claimed.Or(claimDone)
-	seg := m.claimSeg.Load()
+	seg := m.head.Load()
 	if seg == nil {
 		return system, nil, false
 	}
@@ -904,13 +910,12 @@ func (m *Mailbox) Adopt(b *Backlog) {
 		// Take over the lane itself: its positions, its segments (the
 		// sealed last one is followed by a new one at the first push)
 		// and its overlay.
-		m.pos, m.claimEnd = b.pos, b.pos
+		m.pos = b.pos
 		m.claimed.Store(b.pos)
 		a := &adoption{start: b.pos}
 		m.more().adopted.Store(a)
 		if b.seg != nil {
 			m.setHead(b.seg, b.i)
-			m.claimSeg.Store(b.seg)
 			m.tail.Store(b.last)
 		}
 		if len(b.ins) > 0 {
@@ -952,14 +957,14 @@ func (m *Mailbox) Running() bool { return m.state.Load()&stRunning != 0 }
 type sysQueue struct{ last *sysNode }
 
 type sysNode struct {
-	sysEntry
+	msg  any
 	next *sysNode
 }
 
 func (q *sysQueue) empty() bool { return q.last == nil }
 
-func (q *sysQueue) push(e sysEntry) {
-	n := &sysNode{sysEntry: e}
+func (q *sysQueue) push(msg any) {
+	n := &sysNode{msg: msg}
 	if q.last == nil {
 		n.next = n
 	} else {
@@ -968,27 +973,22 @@ func (q *sysQueue) push(e sysEntry) {
 	q.last = n
 }
 
-func (q *sysQueue) pop() sysEntry {
+func (q *sysQueue) pop() any {
 	first := q.last.next
 	if first == q.last {
 		q.last = nil
 	} else {
 		q.last.next = first.next
 	}
-	return first.sysEntry
+	return first.msg
 }
 
-func (q *sysQueue) drain() []sysEntry {
-	var out []sysEntry
+func (q *sysQueue) drain() []any {
+	var out []any
 	for !q.empty() {
 		out = append(out, q.pop())
 	}
 	return out
-}
-
-type sysEntry struct {
-	msg any
-	at  uint64 // user messages pushed before this one arrived
 }
 
 // queue is a FIFO over a slice with a moving head. It reuses its buffer:

@@ -13,6 +13,31 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// signal is a system message that carries its mark (PushSystemMarked),
+// as the runtime's exit signal does.
+type signal struct {
+	name string
+	at   mailbox.Mark
+}
+
+// pushSignal pushes a signal named name.
+func pushSignal(m *mailbox.Mailbox, name string) (schedule bool, err error) {
+	s := &signal{name: name}
+	return m.PushSystemMarked(s, &s.at)
+}
+
+// nextSignal takes the next message, which must be a signal, and returns
+// its name and mark.
+func nextSignal(t *testing.T, m *mailbox.Mailbox) (string, mailbox.Mark) {
+	t.Helper()
+	v, lane, ok := m.Next()
+	require.True(t, ok)
+	require.Equal(t, mailbox.System, lane)
+	s, isSignal := v.(*signal)
+	require.True(t, isSignal, "%v", v)
+	return s.name, s.at
+}
+
 // drain takes every message the owner may take now.
 func drain(m *mailbox.Mailbox) (msgs []any, lanes []mailbox.Lane) {
 	for {
@@ -303,29 +328,27 @@ func TestInsertUserKeepsArrivalOrder(t *testing.T) {
 		_, _, _ = m.PushUser("u2")
 		v, _, _ := m.Next() // u1; u2 stays (in the owner's batch when unbounded)
 		require.Equal(t, "u1", v)
-		_, _ = m.PushSystem("sig-a") // arrives after u2
+		_, _ = pushSignal(&m, "sig-a") // arrives after u2
 		_, _, _ = m.PushUser("u3")
-		_, _ = m.PushSystem("sig-b") // arrives after u3
+		_, _ = pushSignal(&m, "sig-b") // arrives after u3
 		_, _, _ = m.PushUser("u4")
 
-		v, lane, _ := m.Next()
-		require.Equal(t, "sig-a", v)
-		require.Equal(t, mailbox.System, lane)
-		m.InsertUser("exit-a", m.Mark())
-		v, _, _ = m.Next()
-		require.Equal(t, "sig-b", v)
-		m.InsertUser("exit-b", m.Mark())
+		name, mark := nextSignal(t, &m)
+		require.Equal(t, "sig-a", name)
+		m.InsertUser("exit-a", mark)
+		name, mark = nextSignal(t, &m)
+		require.Equal(t, "sig-b", name)
+		m.InsertUser("exit-b", mark)
 
 		msgs, _ := drain(&m)
 		assert.Equal(t, []any{"u2", "exit-a", "u3", "exit-b", "u4"}, msgs, "capacity %d", capacity)
 
 		// A mark whose messages were all taken inserts at the head.
 		_, _, _ = m.PushUser("u5")
-		_, _ = m.PushSystem("sig-c")
+		_, _ = pushSignal(&m, "sig-c")
 		_, _, _ = m.PushUser("u6")
-		v, _, _ = m.Next()
-		require.Equal(t, "sig-c", v)
-		mark := m.Mark()
+		name, mark = nextSignal(t, &m)
+		require.Equal(t, "sig-c", name)
 		v, _, _ = m.Next()
 		require.Equal(t, "u5", v)
 		m.InsertUser("exit-c", mark)

@@ -31,13 +31,11 @@ func TestQueuedCopiesWithoutTaking(t *testing.T) {
 			assert.Equal(t, i, msg)
 		}
 		want = want[5:]
-		_, err := m.PushSystem("sig")
+		_, err := pushSignal(&m, "sig")
 		require.NoError(t, err)
 		m.Suspend()
-		_, lane, ok := m.Next()
-		require.True(t, ok)
-		require.Equal(t, mailbox.System, lane)
-		m.InsertUser("exit", m.Mark()) // after everything queued so far
+		_, mark := nextSignal(t, &m)
+		m.InsertUser("exit", mark) // after everything queued so far
 		want = append(want, "exit")
 		_, _, err = m.PushUser("late")
 		require.NoError(t, err)
