@@ -512,6 +512,47 @@ func TestTrappingChildStopsWithParentAndTerminates(t *testing.T) {
 	assert.ErrorIs(t, <-terminated, actor.Killed, "gen_server semantics: Terminate runs on the parent's exit")
 }
 
+// A process knows its parent however it was spawned: linked (kept with its
+// links), unlinked (kept apart), or from outside any process (none). The
+// parent's exit signal ends a trapping child either way.
+func TestParentOfEveryKindOfChild(t *testing.T) {
+	terminated := make(chan error, 3)
+	sys := actortest.NewSystem(t)
+	require.NoError(t, sys.Load(workerVersion(terminated)))
+	require.NoError(t, sys.Load(runnerVersion))
+	probe := actortest.NewProbe(t, sys.System)
+	var linked, unlinked actor.PID
+	probe.Do(func(ctx *actor.Context) {
+		var err error
+		linked, err = ctx.SpawnLink("worker", nil, actor.WithTrapExit())
+		require.NoError(t, err)
+		unlinked, err = ctx.Spawn("worker", nil, actor.WithTrapExit())
+		require.NoError(t, err)
+	})
+	orphan, err := sys.Spawn("runner", nil)
+	require.NoError(t, err)
+	seen := make(chan actor.PID, 1)
+	require.NoError(t, sys.Send(orphan, runIn(func(ctx *actor.Context) { seen <- ctx.Parent() })))
+	assert.True(t, (<-seen).IsZero(), "spawned from outside: no parent")
+
+	for _, child := range []actor.PID{linked, unlinked} {
+		info, err := sys.Info(context.Background(), child)
+		require.NoError(t, err)
+		assert.Equal(t, probe.PID(), info.Parent, "%v", child)
+		stat, ok := sys.Stat(child)
+		require.True(t, ok)
+		assert.Equal(t, probe.PID(), stat.Parent, "%v", child)
+	}
+
+	// The parent's exit/2 ends the unlinked trapping child, Terminate
+	// included, as it does a linked one.
+	watcher := actortest.NewProbe(t, sys.System)
+	watcher.Monitor(unlinked)
+	probe.Do(func(ctx *actor.Context) { require.NoError(t, ctx.Exit(unlinked, actor.Shutdown)) })
+	watcher.ExpectDown(unlinked, actor.Shutdown)
+	assert.ErrorIs(t, <-terminated, actor.Shutdown)
+}
+
 func TestKillIsUntrappableAndSkipsTerminate(t *testing.T) {
 	terminated := make(chan error, 1)
 	sys := actortest.NewSystem(t)

@@ -116,7 +116,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 	if err == nil {
 		done = b.Len()
 	}
-	h := p.sys.onHandled.Load()
+	h := p.sys().onHandled.Load()
 	for i := range done {
 		if _, ok := b.raw[i].(*callEnv); ok {
 			p.set(bitAnswered, true)
@@ -132,7 +132,7 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 			}
 		}
 		if h != nil && more { // a Continued step was not sent: not reported
-			p.sys.handled(h, p.pid(), b.msgs[i])
+			p.sys().handled(h, p.pid(), b.msgs[i])
 		}
 	}
 	if err == nil {
@@ -144,9 +144,9 @@ func (p *process) receiveBatch(bh BatchHandler, first any, more bool) {
 		switch c := b.calls[i]; {
 		case c != nil:
 			b.calls[i] = nil
-			p.sys.undeliverable(p.pid(), c, err)
+			p.sys().undeliverable(p.pid(), c, err)
 		case !isCall:
-			p.sys.undeliverable(p.pid(), b.raw[i], err)
+			p.sys().undeliverable(p.pid(), b.raw[i], err)
 		} // else: answered already (and perhaps reused by its caller)
 	}
 }

@@ -17,6 +17,7 @@ import (
 // loop reads current with one atomic load per message.
 type module struct {
 	name    string
+	sys     *System // the System that knows the module (its root)
 	current atomic.Pointer[release]
 
 	mu     sync.Mutex
@@ -36,6 +37,12 @@ const historyLen = 16
 type code struct {
 	v   *Version
 	mod *module
+	// sys is the System that knows the version, mod's: that of the
+	// processes it runs (see process.sys).
+	sys *System
+	// What precedes is read at every message, what follows written at
+	// every spawn and exit: apart, on two cache lines.
+	_ [64]byte
 	// active counts activations: processes whose state this version built.
 	// A process holds one from Init (or the migration into this version)
 	// until it migrates away or exits.
@@ -583,7 +590,7 @@ func (mod *module) stageLocked(v *Version, o loadOptions) (c *code, isNew bool, 
 		if err := checkLineage(v, mod.versionsLocked()); err != nil {
 			return nil, false, err
 		}
-		c, isNew = &code{v: v, mod: mod}, true
+		c, isNew = &code{v: v, mod: mod, sys: mod.sys}, true
 		mod.loaded[v] = c
 	}
 	if o.onRetire != nil {
@@ -606,7 +613,7 @@ func (s *System) moduleFor(name string, create bool) *module {
 	s.modMu.Lock()
 	defer s.modMu.Unlock()
 	if mod = s.mods[name]; mod == nil {
-		mod = &module{name: name, loaded: make(map[*Version]*code)}
+		mod = &module{name: name, sys: s.root, loaded: make(map[*Version]*code)}
 		s.mods[name] = mod
 	}
 	return mod

@@ -389,7 +389,7 @@ func (p *process) serveBatch(it *batchItem) {
 	if !it.take() {
 		return // the batch gave up on it: a late answer never runs
 	}
-	it.at = p.sys.clock.Now()
+	it.at = p.sys().clock.Now()
 	it.from = p.cur().v.name
 	switch it.b.kind {
 	case kindPrepare:
@@ -499,18 +499,18 @@ func (p *process) commit(pinned bool) error {
 	if to == p.cur() {
 		return nil
 	}
-	if !to.acquire(p.sys) {
+	if !to.acquire(p.sys()) {
 		return fmt.Errorf("%w: %v retired before the commit", ErrNotStaged, to.v)
 	}
 	from := p.cur()
 	p.setCode(to, pd.state)
-	from.drop(p.sys)
-	if ce := p.sys.log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
+	from.drop(p.sys())
+	if ce := p.sys().log.Check(zap.DebugLevel, "code_change committed"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", to.v.name))
 	}
-	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: to.v.name})
+	if p.sys().watched() {
+		p.sys().emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: to.v.name})
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func (c *Context) Parent() PID { return c.p.parent() }
 func (c *Context) System() *System {
 	x := c.p.x()
 	if x.view == nil {
-		x.view = &System{system: c.p.sys.system, self: &c.p}
+		x.view = &System{system: c.p.sys().system, self: &c.p}
 	}
 	return x.view
 }
@@ -57,7 +57,7 @@ func (c *Context) Version() string { return c.p.cur().v.name }
 func (c *Context) Log() *zap.Logger {
 	x := c.p.x()
 	if x.log == nil {
-		x.log = c.p.sys.log.With(zap.Stringer("pid", c.p.pid()), zap.String("module", c.p.module().name))
+		x.log = c.p.sys().log.With(zap.Stringer("pid", c.p.pid()), zap.String("module", c.p.module().name))
 	}
 	return x.log
 }
@@ -73,7 +73,7 @@ func (c *Context) Send(pid PID, msg any) error {
 		return ErrAbandoned
 	}
 	if p := &c.p; p.looping && msg != nil {
-		if q := p.sys.lookup(pid); q != nil {
+		if q := p.sys().lookup(pid); q != nil {
 			sched, err := q.push(msg)
 			if sched {
 				p.holdWake(q)
@@ -81,7 +81,7 @@ func (c *Context) Send(pid PID, msg any) error {
 			return err
 		}
 	}
-	return c.p.sys.Send(pid, msg)
+	return c.p.sys().Send(pid, msg)
 }
 
 // SendNamed sends msg to the process registered under name.
@@ -89,12 +89,12 @@ func (c *Context) SendNamed(name string, msg any) error {
 	if c.abandoned() {
 		return ErrAbandoned
 	}
-	return c.p.sys.SendNamed(name, msg)
+	return c.p.sys().SendNamed(name, msg)
 }
 
 // SendAfter sends msg to pid after d on the system clock.
 func (c *Context) SendAfter(pid PID, d time.Duration, msg any) Timer {
-	return c.p.sys.SendAfter(pid, d, msg)
+	return c.p.sys().SendAfter(pid, d, msg)
 }
 
 // Call calls pid and waits (see System.Call). The process handles nothing
@@ -107,7 +107,7 @@ func (c *Context) Call(ctx context.Context, pid PID, req any) (any, error) {
 		return nil, ErrAbandoned
 	}
 	c.p.startHeld() // it waits: what it woke must not wait for it
-	return c.p.sys.Call(ctx, pid, req)
+	return c.p.sys().Call(ctx, pid, req)
 }
 
 // CallNamed calls the process registered under name (see
@@ -217,7 +217,7 @@ func (c *Context) Spawn(module string, args any, opts ...SpawnOption) (PID, erro
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	return c.p.sys.spawn(&c.p, module, args, opts, false)
+	return c.p.sys().spawn(&c.p, module, args, opts, false)
 }
 
 // SpawnLink starts a process linked to this one (spawn_link).
@@ -225,7 +225,7 @@ func (c *Context) SpawnLink(module string, args any, opts ...SpawnOption) (PID, 
 	if c.abandoned() {
 		return PID{}, ErrAbandoned
 	}
-	return c.p.sys.spawn(&c.p, module, args, opts, true)
+	return c.p.sys().spawn(&c.p, module, args, opts, true)
 }
 
 // TrapExit turns exit trapping on or off (process_flag(trap_exit, On)):
@@ -244,10 +244,10 @@ func (c *Context) Link(pid PID) error {
 	if pid == p.pid() || p.hasLink(pid) {
 		return nil
 	}
-	if r := p.sys.remoteFor(pid); r != nil {
+	if r := p.sys().remoteFor(pid); r != nil {
 		return p.remoteLink(r, pid)
 	}
-	t := p.sys.lookup(pid)
+	t := p.sys().lookup(pid)
 	if t == nil || !t.signal(linkSig{from: p.pid()}) {
 		if p.is(bitTrapExit) {
 			p.notify(ExitMsg{From: pid, Reason: NoProc})
@@ -267,9 +267,9 @@ func (c *Context) Unlink(pid PID) {
 		return
 	}
 	p.removeLink(pid)
-	if t := p.sys.lookup(pid); t != nil {
+	if t := p.sys().lookup(pid); t != nil {
 		t.signal(unlinkSig{from: p.pid()})
-	} else if r := p.sys.remoteFor(pid); r != nil {
+	} else if r := p.sys().remoteFor(pid); r != nil {
 		r.Unlink(p.pid(), pid)
 	}
 }
@@ -279,7 +279,7 @@ func (c *Context) Unlink(pid PID) {
 // alive, the Down (reason NoProc) is queued at once.
 func (c *Context) Monitor(pid PID) Ref {
 	p := &c.p
-	ref := p.sys.newRef()
+	ref := p.sys().newRef()
 	x := p.x()
 	x.mu.Lock()
 	if x.monitors == nil {
@@ -287,13 +287,13 @@ func (c *Context) Monitor(pid PID) Ref {
 	}
 	x.monitors[ref] = pid
 	x.mu.Unlock()
-	if r := p.sys.remoteFor(pid); r != nil {
+	if r := p.sys().remoteFor(pid); r != nil {
 		if err := r.Monitor(p.pid(), pid, ref); err != nil {
 			p.notify(Down{Ref: ref, PID: pid, Reason: NoConnection})
 		}
 		return ref
 	}
-	t := p.sys.lookup(pid)
+	t := p.sys().lookup(pid)
 	if t == nil || !t.signal(monitorSig{ref: ref, from: p.pid()}) {
 		p.notify(Down{Ref: ref, PID: pid, Reason: NoProc})
 	}
@@ -314,9 +314,9 @@ func (c *Context) Demonitor(ref Ref) {
 	if !ok {
 		return
 	}
-	if t := c.p.sys.lookup(pid); t != nil {
+	if t := c.p.sys().lookup(pid); t != nil {
 		t.signal(demonitorSig{ref: ref})
-	} else if r := c.p.sys.remoteFor(pid); r != nil {
+	} else if r := c.p.sys().remoteFor(pid); r != nil {
 		r.Demonitor(c.p.pid(), pid, ref)
 	}
 }
@@ -326,5 +326,5 @@ func (c *Context) Exit(pid PID, reason error) error {
 	if c.abandoned() {
 		return ErrAbandoned
 	}
-	return c.p.sys.exitSignal(c.p.pid(), pid, reason)
+	return c.p.sys().exitSignal(c.p.pid(), pid, reason)
 }

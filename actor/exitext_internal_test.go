@@ -42,7 +42,7 @@ func TestLateWatchOfAProcessThatExitedWithoutProcExt(t *testing.T) {
 	}
 	assert.Equal(t, chosen, w.Reason())
 	assert.NoError(t, exitedExt.reason, "exitedExt is never written")
-	assert.Empty(t, exitedExt.watches)
+	assert.Empty(t, exitedExt.waiters)
 }
 
 // Ending an idle process without links, monitors or subscribers allocates

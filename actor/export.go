@@ -461,7 +461,7 @@ func (p *process) evict() []Letter {
 			m.deferred.Store(true) // answered later: never recycled
 			letters = append(letters, Letter{Msg: m.req, Reply: ReplyTo{c: m}})
 		case ExitMsg:
-			p.sys.undeliverableAll(m.From, m.Queued, m.Reason)
+			p.sys().undeliverableAll(m.From, m.Queued, m.Reason)
 		case Down:
 		default:
 			letters = append(letters, Letter{Msg: m})
@@ -549,7 +549,7 @@ func (s *System) restoreCodes(module, version string) (*code, *release, error) {
 // to the process's version (the current one, acquired by Spawn), its
 // messages queued first.
 func (p *process) restore(r *Restore) (state any, err error) {
-	from, cur, err := p.sys.restoreCodes(p.module().name, r.Version)
+	from, cur, err := p.sys().restoreCodes(p.module().name, r.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -594,7 +594,7 @@ func (p *process) restore(r *Restore) (state any, err error) {
 		}
 	}
 	p.set(bitTrapExit, r.TrapExit)
-	if ce := p.sys.log.Check(zap.DebugLevel, "process restored"); ce != nil {
+	if ce := p.sys().log.Check(zap.DebugLevel, "process restored"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", v.name), zap.String("to", p.cur().v.name), zap.Int("queued", len(msgs)))
 	}

@@ -21,9 +21,8 @@ import (
 // is this struct alone (288 bytes, its mailbox's inline segment included):
 // what fewer processes need lives behind up and ext.
 type process struct {
-	id  uint64 // its PID's: a local process's PID has node 0 (see pid)
-	sys *System
-	mb  mailbox.Mailbox
+	id uint64 // its PID's: a local process's PID has node 0 (see pid)
+	mb mailbox.Mailbox
 	// ver is the version that built state, which holds one activation
 	// while active: written by the owner at each change (setCode), read
 	// by anyone (VersionOf).
@@ -36,9 +35,6 @@ type process struct {
 	state any
 	// call is the call being handled, until answered or deferred.
 	call *callEnv
-	// parentID is the id of the process that spawned this one (see
-	// parent), 0 for none.
-	parentID uint64
 	// reason is set when the process must exit after the current message;
 	// bitTerminate says whether Terminate runs first.
 	reason error
@@ -81,6 +77,10 @@ type aside struct {
 	// each change, read by anyone.
 	pinPub atomic.Pointer[release]
 	out    *ctxOut // see ctxOut
+	// parent is the id of the process that spawned this one when it is
+	// not linked to it from the start (see setParent). Set before the
+	// process is shared.
+	parent uint64
 }
 
 // The bits of process.flags, which other goroutines read.
@@ -127,13 +127,39 @@ func (p *process) pid() PID { return PID{id: p.id} }
 // cur returns the version that built the process's state.
 func (p *process) cur() *code { return p.ver.Load() }
 
-// parent returns the PID of the process that spawned this one, zero for
-// none: a local process, whose PID is kept as its id alone.
 // context returns the process as its callbacks see it: a Context is the
 // process under another type, whose only field it is.
 func (p *process) context() *Context { return (*Context)(unsafe.Pointer(p)) }
 
-func (p *process) parent() PID { return PID{id: p.parentID} }
+// parent returns the PID of the process that spawned this one, zero for
+// none: a local process, whose PID is kept as its id alone. It is kept
+// where setParent put it.
+func (p *process) parent() PID {
+	if x := p.ext.Load(); x != nil && x.parent != 0 {
+		return PID{id: x.parent}
+	}
+	if u := p.up.Load(); u != nil {
+		return PID{id: u.parent}
+	}
+	return PID{}
+}
+
+// setParent records the process that spawned this one, before this one is
+// shared: in the procExt of a child linked to it, which has one anyway
+// (the link), else aside (most processes are spawned from outside any
+// process, and keep neither).
+func (p *process) setParent(parent *process, link bool) {
+	if link {
+		p.x().parent = parent.id
+	} else {
+		p.aside().parent = parent.id
+	}
+}
+
+// sys returns the process's System, the one NewSystem returned: its
+// version's (a process is allocated per spawn, and keeps no pointer of
+// its own).
+func (p *process) sys() *System { return p.ver.Load().sys }
 
 // module returns the process's module: its version's.
 func (p *process) module() *module { return p.ver.Load().mod }
@@ -179,12 +205,17 @@ type procExt struct {
 	closing, finished bool
 	reason            error
 	links             linkSet
-	monitors          map[Ref]PID   // monitors this process holds, by ref
-	watchers          map[Ref]PID   // processes monitoring this one
-	deferred          []*callEnv    // calls to answer later through a ReplyTo
-	stops             []*stopReq    // Stop callers waiting for the exit
-	watches           []*Exited     // Watch handles
-	held              []heldBacklog // see Context.Hold, Context.HoldReservation
+	monitors          map[Ref]PID // monitors this process holds, by ref
+	watchers          map[Ref]PID // processes monitoring this one
+	deferred          []*callEnv  // calls to answer later through a ReplyTo
+	// waiters wait for the exit: Stop callers (*stopReq) and Watch
+	// handles (*Exited), in one list since few processes have either.
+	waiters []any
+	held    []heldBacklog // see Context.Hold, Context.HoldReservation
+	// parent is the id of the process that spawned this one, when linked
+	// to it from the start (see setParent). Set before the process is
+	// shared.
+	parent uint64
 	// Set while the process starts (see spawn), read by its exit: the
 	// reservation whose name it took (WithReservation), given back if
 	// Init fails; nil once Init succeeded. Then keepBound, the mailbox
@@ -457,8 +488,8 @@ func (p *process) receive(msg any) {
 	} else {
 		p.handle(msg)
 	}
-	if h := p.sys.onHandled.Load(); h != nil {
-		p.sys.handled(h, p.pid(), msg)
+	if h := p.sys().onHandled.Load(); h != nil {
+		p.sys().handled(h, p.pid(), msg)
 	}
 }
 
@@ -473,7 +504,7 @@ func (p *process) receive(msg any) {
 // that is neither current nor pinned, which a plan that read its version
 // before the move would report wrongly.)
 func (p *process) pickupCurrent() {
-	if !p.sys.pickup {
+	if !p.sys().pickup {
 		return
 	}
 	for rel := p.wanted(); rel.code != p.cur() && !p.skips(rel); rel = p.wanted() {
@@ -598,22 +629,22 @@ func (p *process) pickup(rel *release) (again bool) {
 		if !temporary(err) {
 			p.aside().skip = rel
 		}
-		p.sys.log.Error("code_change failed; process stays on its version",
+		p.sys().log.Error("code_change failed; process stays on its version",
 			zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name), zap.Error(err))
-		if p.sys.watched() {
-			p.sys.emit(MigrationFailed{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name, Err: err})
+		if p.sys().watched() {
+			p.sys().emit(MigrationFailed{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name, Err: err})
 		}
 		return p.wanted() != rel // another version was made current meanwhile: that one is tried
 	}
 	if p.wanted() != rel {
-		if ce := p.sys.log.Check(zap.DebugLevel, "code_change dropped: another version was made current while it ran"); ce != nil {
+		if ce := p.sys().log.Check(zap.DebugLevel, "code_change dropped: another version was made current while it ran"); ce != nil {
 			ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 				zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 		}
 		return true
 	}
-	if !rel.code.acquire(p.sys) {
+	if !rel.code.acquire(p.sys()) {
 		// rel is retired already, so no longer current: its successor is
 		// tried now (a pin to it, while the pin holds, at the next message).
 		return p.wanted() != rel
@@ -624,15 +655,15 @@ func (p *process) pickup(rel *release) (again bool) {
 	// its commit counts on it). A version made current since the check
 	// above is picked up right after, before the message: the caller looks
 	// again.
-	if ce := p.sys.log.Check(zap.DebugLevel, "code_change"); ce != nil {
+	if ce := p.sys().log.Check(zap.DebugLevel, "code_change"); ce != nil {
 		ce.Write(zap.Stringer("pid", p.pid()), zap.String("module", p.module().name),
 			zap.String("from", from.v.name), zap.String("to", rel.code.v.name))
 	}
-	if p.sys.watched() {
-		p.sys.emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name})
+	if p.sys().watched() {
+		p.sys().emit(Migrated{PID: p.pid(), Module: p.module().name, From: from.v.name, To: rel.code.v.name})
 	}
 	p.setCode(rel.code, state)
-	from.drop(p.sys)
+	from.drop(p.sys())
 	return true
 }
 
@@ -665,7 +696,7 @@ func (p *process) callTerminate(reason error) {
 		if r := recover(); r != nil {
 			// As in OTP, a crash in terminate is the exit reason.
 			p.context().chooseExit(newPanicError(r))
-			p.sys.log.Error("terminate panicked", zap.Stringer("pid", p.pid()),
+			p.sys().log.Error("terminate panicked", zap.Stringer("pid", p.pid()),
 				zap.Stringer("version", p.cur().v), zap.Any("panic", r))
 		}
 	}()
@@ -785,7 +816,7 @@ func (p *process) handleSignal(msg any) {
 			if x.finished {
 				close(s.done)
 			} else {
-				x.stops = append(x.stops, s)
+				x.waiters = append(x.waiters, s)
 			}
 			x.mu.Unlock()
 		}
@@ -811,7 +842,7 @@ func (p *process) handleSignal(msg any) {
 			if s.err == nil && p.reason != nil {
 				x := p.x()
 				x.mu.Lock()
-				x.stops = append(x.stops, &stopReq{done: s.exited})
+				x.waiters = append(x.waiters, &stopReq{done: s.exited})
 				x.mu.Unlock()
 			} else {
 				close(s.exited)
@@ -842,7 +873,7 @@ func (p *process) inspect(f func(state any)) (err error) {
 func (p *process) onExitSignal(s exitSig) {
 	if s.link {
 		if !p.hasLink(s.from) {
-			s.drop(p.sys)
+			s.drop(p.sys())
 			return // unlinked meanwhile: the signal is stale
 		}
 		p.removeLink(s.from)
@@ -871,7 +902,7 @@ func (p *process) onExitSignal(s exitSig) {
 	default:
 		p.stop(s.reason, false)
 	}
-	s.drop(p.sys)
+	s.drop(p.sys())
 }
 
 func (p *process) hasLink(pid PID) bool {
@@ -946,7 +977,7 @@ func (p *process) addWatch(w *Exited) {
 		close(w.done)
 		return
 	}
-	x.watches = append(x.watches, w)
+	x.waiters = append(x.waiters, w)
 }
 
 func (p *process) info() ProcessInfo {
@@ -1007,7 +1038,7 @@ func (p *process) exitAndRun(reason error, terminate bool) {
 // it returns the parent, whose loop the owner's goroutine runs next (see
 // loop). Otherwise it returns nil.
 func (p *process) finish(reason error, owner bool) (wake *process) {
-	s := p.sys
+	s := p.sys()
 	// A process that never needed its procExt exits without one: it has no
 	// links, monitors or waiters to tell, and a late Watch finds exitedExt
 	// (below). An abandoned process gets one, for its zombie goroutine and
@@ -1115,15 +1146,19 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 	}
 	x.mu.Lock()
 	x.finished = true
-	stops, watches := x.stops, x.watches
-	x.stops, x.watches = nil, nil
+	waiters := x.waiters
+	x.waiters = nil
 	x.mu.Unlock()
-	for _, r := range stops {
-		close(r.done)
+	for _, w := range waiters { // the stops are answered first (see StopWith)
+		if r, ok := w.(*stopReq); ok {
+			close(r.done)
+		}
 	}
-	for _, w := range watches {
-		w.reason = reason
-		close(w.done)
+	for _, w := range waiters {
+		if e, ok := w.(*Exited); ok {
+			e.reason = reason
+			close(e.done)
+		}
 	}
 	return wake
 }
@@ -1137,7 +1172,7 @@ func (p *process) finish(reason error, owner bool) (wake *process) {
 //
 //go:noinline
 func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, monitors map[Ref]PID, handed *mailbox.Backlog, kept *Reservation) (wake *process) {
-	s := p.sys
+	s := p.sys()
 	// A slice, not a range-over-func iterator: the loop's body as a
 	// function would move what it writes (handed, kept, wake) to the heap
 	// at every exit.
@@ -1193,16 +1228,16 @@ func (p *process) tellExit(reason error, owner bool, links linkSet, watchers, mo
 //
 //go:noinline
 func (p *process) emitExited(reason error) {
-	p.sys.emit(ProcessExited{PID: p.pid(), Module: p.module().name, Version: p.ver.Load().v.name, Reason: reason})
+	p.sys().emit(ProcessExited{PID: p.pid(), Module: p.module().name, Version: p.ver.Load().v.name, Reason: reason})
 }
 
 // reportAbandoned reports a process whose goroutine Abandon leaves behind.
 func (p *process) reportAbandoned() {
 	v := p.ver.Load().v.name
-	p.sys.log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
+	p.sys().log.Error("process abandoned: declared killed while its goroutine was running; the goroutine is left to finish",
 		zap.Stringer("pid", p.pid()), zap.String("module", p.module().name), zap.String("version", v))
-	if p.sys.watched() {
-		p.sys.emit(ProcessAbandoned{PID: p.pid(), Module: p.module().name, Version: v})
+	if p.sys().watched() {
+		p.sys().emit(ProcessAbandoned{PID: p.pid(), Module: p.module().name, Version: v})
 	}
 }
 
@@ -1218,7 +1253,7 @@ func (p *process) release(reason error) {
 	}
 	if p.is(bitActive) {
 		p.set(bitActive, false)
-		p.cur().drop(p.sys)
+		p.cur().drop(p.sys())
 	}
 }
 
@@ -1228,12 +1263,12 @@ func (p *process) dropLeft(m any, reason error) {
 	switch m := m.(type) {
 	case ExitMsg:
 		// handed to us, not passed on
-		p.sys.undeliverableAll(m.From, m.Queued, m.Reason)
-		p.sys.ReleaseReservation(m.Reserved, m.Reason)
+		p.sys().undeliverableAll(m.From, m.Queued, m.Reason)
+		p.sys().ReleaseReservation(m.Reserved, m.Reason)
 	case Down:
 		// a notice addressed to this process; nobody else wants it
 	default:
-		p.sys.undeliverable(p.pid(), m, reason)
+		p.sys().undeliverable(p.pid(), m, reason)
 	}
 }
 
@@ -1253,15 +1288,15 @@ func (p *process) zombie() {
 		p.dropLeft(m, reason)
 	}
 	p.release(reason)
-	p.sys.log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid()),
+	p.sys().log.Warn("abandoned process's goroutine returned", zap.Stringer("pid", p.pid()),
 		zap.String("module", p.module().name), zap.String("version", p.cur().v.name))
-	p.sys.abandoned.Add(-1)
+	p.sys().abandoned.Add(-1)
 }
 
 // refuseSignal answers a signal that arrived too late: the process has
 // exited (with reason), so a link or monitor sees noproc, as in OTP.
 func (p *process) refuseSignal(m any, reason error) {
-	s := p.sys
+	s := p.sys()
 	switch r := m.(type) {
 	case *exitSig:
 		// A handoff child's queue (or kept name) that reached us too
@@ -1303,7 +1338,7 @@ func (p *process) refuseSignal(m any, reason error) {
 }
 
 func (p *process) logExit(reason error) {
-	log := p.sys.log
+	log := p.sys().log
 	if isQuiet(reason) {
 		// Enabled first: Check takes a frame that would grow a fresh
 		// goroutine's stack on the exit path, for an entry seldom written.

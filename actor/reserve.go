@@ -214,7 +214,7 @@ func (p *process) holdReservation(r *Reservation) {
 	if x.closing { // exiting already (abandoned): nobody would release it later
 		reason := x.reason
 		x.mu.Unlock()
-		p.sys.ReleaseReservation(r, reason)
+		p.sys().ReleaseReservation(r, reason)
 		return
 	}
 	x.held = appendHeld(x.held, heldBacklog{r: r})

@@ -319,7 +319,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 	if rel == nil { // unknown, or its first Load is still under way
 		return PID{}, fmt.Errorf("%w: %q", ErrUnknownModule, module)
 	}
-	p := &process{sys: s.root, bits: bitActive}
+	p := &process{bits: bitActive}
 	p.set(bitTrapExit, o.trapExit)
 	p.set(bitHandoff, o.handoff)
 	p.set(bitKeepName, o.keepName)
@@ -333,7 +333,7 @@ func (s *System) spawn(parent *process, module string, args any, opts []SpawnOpt
 		p.mb.Adopt(o.backlog) // inherited messages are never refused
 	}
 	if parent != nil {
-		p.parentID = parent.id // a local process: node 0
+		p.setParent(parent, o.link)
 	}
 	s.live.Add(1)
 	p.id = s.procs.reserve() // a local process: node 0 (see pid)
@@ -473,10 +473,10 @@ func (p *process) pushFailed(msg, evicted any, err error) error {
 		if errors.Is(err, mailbox.ErrFull) {
 			reason = ErrMailboxFull
 		}
-		p.sys.refuse(p.pid(), msg, reason)
+		p.sys().refuse(p.pid(), msg, reason)
 		return fmt.Errorf("actor: send to %v: %w", p.pid(), reason)
 	}
-	p.sys.undeliverable(p.pid(), evicted, ErrMailboxFull)
+	p.sys().undeliverable(p.pid(), evicted, ErrMailboxFull)
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (w *wakes) shard(p *process) *wakeShard { return &w.shards[p.id%wakeShards]
 
 // holdWake holds woken for p's goroutine. Owner only.
 func (p *process) holdWake(woken *process) {
-	w := &p.sys.wakes
+	w := &p.sys().wakes
 	sh := w.shard(p)
 	sh.mu.Lock()
 	sh.held = append(sh.held, heldWake{carrier: p, woken: woken, tick: w.tick.Load()})
@@ -70,7 +70,7 @@ func (p *process) holdWake(woken *process) {
 	sh.mu.Unlock()
 	p.starting = true
 	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
-		p.sys.armWakes(true)
+		p.sys().armWakes(true)
 	}
 }
 
@@ -161,7 +161,7 @@ func (sh *wakeShard) take(match func(heldWake) bool, buf []heldWake) []heldWake 
 // order of the sends that woke them, and forgets them. Safe from any
 // goroutine.
 func (p *process) takeWakes(buf []*process) []*process {
-	sh := p.sys.wakes.shard(p)
+	sh := p.sys().wakes.shard(p)
 	if sh.n.Load() == 0 {
 		return buf
 	}
