@@ -70,7 +70,11 @@
 //     stays its own (DrainOwned).
 //   - A trapped exit's message (InsertUser) and an adopted backlog in a
 //     mailbox that already had messages go to an owner-only list keyed by
-//     position and are merged in as the owner reaches their position.
+//     position and are merged in as the owner reaches their position. The
+//     exit's position is the mark its signal carries: the point in the
+//     user lane at which it arrived, written into the signal as it is
+//     pushed ([Mailbox.PushSystemMarked]), so that a mailbox keeps no mark
+//     of its own.
 //   - CloseBacklog and Adopt move the lane's segments whole, in constant
 //     time: only the tail is sealed; the adopting mailbox takes every slot
 //     below the adopted lane's end as sealed (its producer pushed to the

@@ -37,3 +37,35 @@ func Example_dropOldest() {
 	// Output:
 	// dead letter: 1
 }
+
+// A signal that may become a user message carries its mark: a process
+// trapping exits turns the exit signal into a message that takes the
+// signal's place among the user messages, after what its sender sent
+// before it and before what it sent after.
+func ExampleMailbox_PushSystemMarked() {
+	type exit struct {
+		from string
+		at   mailbox.Mark
+	}
+	var m mailbox.Mailbox
+	_, _, _ = m.PushUser("before")
+	sig := &exit{from: "child"}
+	_, _ = m.PushSystemMarked(sig, &sig.at)
+	_, _, _ = m.PushUser("after")
+
+	for {
+		msg, lane, ok := m.Next()
+		if !ok {
+			break
+		}
+		if s, isExit := msg.(*exit); isExit && lane == mailbox.System {
+			m.InsertUser("exit from "+s.from, s.at) // trapped
+			continue
+		}
+		fmt.Println(msg)
+	}
+	// Output:
+	// before
+	// exit from child
+	// after
+}
