@@ -48,8 +48,9 @@ type code struct {
 	// until it migrates away or exits.
 	active atomic.Int64
 	// leaving counts the processes holding an activation that are prepared
-	// to leave it at the next commit (a pending code change, or a kill):
-	// the purge check of that commit does not count them as staying.
+	// to leave it at the next commit (a pending code change, or a kill,
+	// whose Prepare answered in time; a late one is aborted): the purge
+	// check of that commit does not count them as staying.
 	leaving atomic.Int64
 	// holds keeps the version from retiring while a plan needs it (see
 	// System.Hold): staged for a rolling upgrade whose pinned processes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -54,7 +55,8 @@ const (
 	// request; it never will.
 	Cancelled
 	// Late: the process was serving the request when the deadline passed;
-	// its outcome is not known.
+	// its outcome is not known. A late Prepare does not count the process
+	// as leaving its version (see Prepare): abort it.
 	Late
 )
 
@@ -134,6 +136,12 @@ type batchItem struct {
 // The Change's version must be staged. A migration that fails, panics or
 // produces a state the version does not accept is the Answer's Err; the
 // process stays suspended either way, until Commit or Abort.
+//
+// A process whose migration succeeded counts as leaving its version: the
+// purge check of the next LoadAll does not count it as staying there. Only
+// if its answer reaches the round in time: one the round gave up on (Late,
+// after Wait) is aborted, not committed, so it counts as staying until
+// then, however its migration ends.
 func (s *System) Prepare(reqs []Request) *Round { return s.send(kindPrepare, reqs) }
 
 // Simulate runs each process's migration without suspending it and without
@@ -277,13 +285,15 @@ func (s *System) codeOf(v *Version) *code {
 	return mod.loaded[v]
 }
 
-// An item's life: queued until a process takes it (serving) and answers
-// it (answered), or until the batch gives up on it: cancelled if it was
-// still queued (it is never served), abandoned if it was being served (its
+// An item's life: queued until a process takes it (serving), claims its
+// answer (answering: from then on the batch waits for it) and publishes it
+// (answered), or until the batch gives up on it: cancelled if it was still
+// queued (it is never served), abandoned if it was being served (its
 // answer, when it comes, is not looked at).
 const (
 	itemQueued uint32 = iota
 	itemServing
+	itemAnswering
 	itemAnswered
 	itemCancelled
 	itemAbandoned
@@ -302,7 +312,20 @@ func (it *batchItem) take() bool { return it.state.CompareAndSwap(itemQueued, it
 
 // finish publishes the answer, unless the batch gave up meanwhile.
 func (it *batchItem) finish() {
-	if it.state.CompareAndSwap(itemServing, itemAnswered) && it.b.left.Add(-1) == 0 {
+	if it.claim() {
+		it.publish()
+	}
+}
+
+// claim makes the answer the process is about to publish one the batch
+// waits for; false if the batch gave up on it (late). Between claim and
+// publish the process runs no user code.
+func (it *batchItem) claim() bool { return it.state.CompareAndSwap(itemServing, itemAnswering) }
+
+// publish publishes a claimed answer.
+func (it *batchItem) publish() {
+	it.state.Store(itemAnswered)
+	if it.b.left.Add(-1) == 0 {
 		close(it.b.done)
 	}
 }
@@ -346,8 +369,13 @@ func (b *Round) Wait(ctx context.Context, deadline <-chan time.Time) error {
 	defer b.release()
 	for i := range b.items {
 		it := &b.items[i]
-		if !it.state.CompareAndSwap(itemQueued, itemCancelled) {
-			it.state.CompareAndSwap(itemServing, itemAbandoned)
+		if it.state.CompareAndSwap(itemQueued, itemCancelled) || it.state.CompareAndSwap(itemServing, itemAbandoned) {
+			continue
+		}
+		// Claimed: its process publishes the answer without running user
+		// code (a prepared process counts as leaving first); it is in time.
+		for it.state.Load() == itemAnswering {
+			runtime.Gosched()
 		}
 	}
 	return err
@@ -379,9 +407,13 @@ type pending struct {
 	state  any
 	kill   bool // commit kills the process
 	resume bool // the process was not suspended before: resume it after
+	// leaving: counted in its version's leaving (a migration or a kill
+	// whose Prepare answered in time).
+	leaving bool
 }
 
-// leaves reports whether the process counts as leaving its version.
+// leaves reports whether the commit would move the process off its
+// version.
 func (pd *pending) leaves() bool { return pd.to != nil || pd.kill }
 
 // serveBatch serves a request of a round on the owner's goroutine.
@@ -393,7 +425,21 @@ func (p *process) serveBatch(it *batchItem) {
 	it.from = p.cur().v.name
 	switch it.b.kind {
 	case kindPrepare:
-		it.err = p.prepare(it.req, it.b.codes[it.req.Change])
+		var pd *pending
+		pd, it.err = p.prepare(it.req, it.b.codes[it.req.Change])
+		if !it.claim() {
+			// Late: the round gave up on it and aborts it, never commits
+			// it. Counted as leaving now, it would let a LoadAll that
+			// runs before the abort is served make a third version
+			// current while its version stays in use.
+			return
+		}
+		if pd != nil && pd.leaves() {
+			pd.leaving = true
+			p.cur().leaving.Add(1)
+		}
+		it.publish()
+		return
 	case kindSimulate:
 		it.err = p.simulate(it.req, it.b.codes[it.req.Change])
 	case kindCommit, kindCommitPinned:
@@ -432,19 +478,19 @@ func (p *process) target(req Request, to *code) ([]Step, error) {
 }
 
 // prepare suspends the process and migrates its state, keeping the
-// result pending.
-func (p *process) prepare(req Request, to *code) error {
+// result pending; it returns the pending change (nil if one was pending
+// already). serveBatch counts the process as leaving its version.
+func (p *process) prepare(req Request, to *code) (*pending, error) {
 	u := p.aside()
 	if u.pending != nil {
-		return ErrPending
+		return nil, ErrPending
 	}
 	pd := &pending{resume: !p.mb.Suspended()}
 	u.pending = pd
 	p.mb.Suspend()
 	if req.Kill {
 		pd.kill = true
-		p.cur().leaving.Add(1)
-		return nil
+		return pd, nil
 	}
 	steps, err := p.target(req, to)
 	state := p.state
@@ -452,11 +498,10 @@ func (p *process) prepare(req Request, to *code) error {
 		state, err = migrate(p.cur().v, to.v, steps, p.state, req.Change.Extra)
 	}
 	if err != nil {
-		return err
+		return pd, err
 	}
 	pd.to, pd.state = to, state
-	p.cur().leaving.Add(1)
-	return nil
+	return pd, nil
 }
 
 // simulate runs the migration and keeps nothing.
@@ -478,7 +523,7 @@ func (p *process) commit(pinned bool) error {
 	}
 	pd := u.pending
 	u.pending = nil
-	if pd.leaves() {
+	if pd.leaving {
 		p.cur().leaving.Add(-1)
 	}
 	if pd.resume {
@@ -523,7 +568,7 @@ func (p *process) abort() {
 	}
 	pd := u.pending
 	u.pending = nil
-	if pd.leaves() {
+	if pd.leaving {
 		p.cur().leaving.Add(-1)
 	}
 	if pd.resume {

@@ -3,6 +3,7 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,6 +154,51 @@ func TestCancelledRequestNeverRuns(t *testing.T) {
 	info, err := sys.Info(context.Background(), pid)
 	require.NoError(t, err)
 	assert.False(t, info.Suspended)
+}
+
+// A prepare the round gave up on while its migration ran (Late) is
+// aborted, never committed: however its migration ends, the process does
+// not count as leaving its version, and a LoadAll before the abort is
+// served must not make a third version current while two stay in use.
+// One that answered in time does count as leaving.
+func TestLatePrepareStaysOnItsVersion(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	ctx := context.Background()
+	require.NoError(t, sys.Load(counterVersion("v1", nil)))
+	a, err := sys.Spawn("ctr", nil)
+	require.NoError(t, err)
+	require.NoError(t, sys.Load(counterVersion("v2", nil)))
+	b, err := sys.Spawn("ctr", nil)
+	require.NoError(t, err)
+	gate, entered := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	v3 := counterVersion("v3", func(_ string, old, _ any) (int, error) {
+		once.Do(func() { close(entered); <-gate })
+		return old.(int), nil
+	})
+	round := sys.Prepare(requests(change(t, sys, v3), a))
+	<-entered
+	deadline := make(chan time.Time)
+	close(deadline)
+	require.Error(t, round.Wait(ctx, deadline))
+	require.Equal(t, actor.Late, round.Answer(0).Status)
+	close(gate)
+	_, err = sys.Info(ctx, a) // served after the late prepare
+	require.NoError(t, err)
+	require.ErrorIs(t, sys.Load(v3), actor.ErrNotPurged, "a stays on v1 (its prepare is aborted), b on v2")
+	settle(t, sys.Abort([]actor.PID{a}))
+	v, _ := sys.VersionOf(a)
+	assert.Equal(t, "v1", v.Version, "the abort keeps a on v1")
+
+	require.NoError(t, settle(t, sys.Prepare(requests(&actor.Change{To: v3}, a)))[0].Err)
+	require.NoError(t, sys.Load(v3), "prepared in time: a leaves v1, only b stays on v2")
+	require.NoError(t, settle(t, sys.Commit([]actor.PID{a}))[0].Err)
+	r, err := call(t, sys, a, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v3:1", r)
+	r, err = call(t, sys, b, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "v3:1", r, "b migrates at its next message")
 }
 
 // A process that exits with requests queued answers them with its exit

@@ -1248,7 +1248,7 @@ func (p *process) release(reason error) {
 		p.call.finish(nil, &ExitError{PID: p.pid(), Reason: reason})
 		p.call = nil
 	}
-	if u := p.up.Load(); u != nil && u.pending != nil && u.pending.leaves() {
+	if u := p.up.Load(); u != nil && u.pending != nil && u.pending.leaving {
 		p.cur().leaving.Add(-1)
 	}
 	if p.is(bitActive) {
