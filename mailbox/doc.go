@@ -7,9 +7,11 @@
 //
 // The system lane carries signals (exit signals, link and monitor requests,
 // suspend/resume, code change, stop). The user lane carries ordinary messages.
-// [Mailbox.Next] returns system messages first; while the owner has suspended
-// the mailbox ([Mailbox.Suspend]) only the system lane is served and user
-// messages stay queued, in order.
+// [Mailbox.Next] returns system messages first: a user message pushed after a
+// signal (by any producer that knew of the signal's push) is never returned
+// before it, however the owner's look at the lanes interleaves with the two
+// pushes. While the owner has suspended the mailbox ([Mailbox.Suspend]) only
+// the system lane is served and user messages stay queued, in order.
 //
 // # Ownership and scheduling
 //

@@ -217,9 +217,16 @@ func (m *Mailbox) first() *segment {
 
 // takeLane returns the next message of the lane the owner may take: the
 // overlay's (InsertUser, Adopt) when it is due, else the lane's next
-// message once it is written. Owner only.
+// message once it is written. It returns none while a signal waits: the
+// system lane's length is read after the message is found, so that a
+// signal pushed before the message is seen (a push that happens after a
+// signal's happens after its count), however late the owner looked at the
+// system lane before. Owner only.
 func (m *Mailbox) takeLane() (msg any, ok bool) {
 	if o := m.ins(); o != nil && o.q[0].at <= m.pos {
+		if m.sysLen.Load() != 0 {
+			return nil, false
+		}
 		msg = o.q[0].msg
 		o.q[0] = insertion{}
 		o.q = o.q[1:]
@@ -237,6 +244,9 @@ func (m *Mailbox) takeLane() (msg any, ok bool) {
 			s := m.slot(int(m.hi))
 			switch s.state.Load() {
 			case slotReady:
+				if m.sysLen.Load() != 0 {
+					return nil, false
+				}
 				msg = s.msg
 				if seg == &m.inline {
 					s.msg = nil // so that an idle process holds no message

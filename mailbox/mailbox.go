@@ -419,11 +419,12 @@ func (m *Mailbox) Next() (msg any, lane Lane, ok bool) { return m.next(true) }
 func (m *Mailbox) Peek() (msg any, lane Lane, ok bool) { return m.next(false) }
 
 func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
-	if m.sysLen.Load() == 0 && !m.ownSuspended && !m.special {
+	if !m.ownSuspended && !m.special {
 		// Fast path: the next slot of the owner's segment, written and
-		// claimed; no lock, no atomic write.
+		// claimed, when no signal waits; no lock, no atomic write. The
+		// slot is read before the system lane's length (see takeLane).
 		if i := int(m.hi); m.pos < m.claimedTo() && i < int(m.nslots) {
-			if s := m.slot(i); s.state.Load() == slotReady {
+			if s := m.slot(i); s.state.Load() == slotReady && m.sysLen.Load() == 0 {
 				msg = s.msg
 				if m.slot0 == &m.inlineSlots[0] {
 					s.msg = nil
@@ -451,6 +452,9 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 			if msg, ok = m.takeUser(); ok {
 				return msg, User, true
 			}
+			if m.sysLen.Load() != 0 {
+				continue // a signal came meanwhile: it goes first
+			}
 		}
 		if !idle {
 			return nil, User, false
@@ -470,12 +474,14 @@ func (m *Mailbox) next(idle bool) (msg any, lane Lane, ok bool) {
 }
 
 // takeUser takes the next user message, through the lock when bounded.
-// Owner only; the user lane is not suspended.
+// It takes none while a signal waits, also one that arrived after the
+// caller looked at the system lane: a message pushed after a signal never
+// overtakes it. Owner only; the user lane is not suspended.
 func (m *Mailbox) takeUser() (msg any, ok bool) {
 	if b := m.bounded(); b != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if b.in.len() == 0 {
+		if b.in.len() == 0 || m.sysLen.Load() != 0 {
 			return nil, false
 		}
 		m.taken++

@@ -1,6 +1,7 @@
 package mailbox_test
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 
@@ -78,6 +79,50 @@ func TestSystemLaneServedFirst(t *testing.T) {
 		msgs, lanes := drain(&m)
 		assert.Equal(t, []any{"sig-b", 1, 2}, msgs, "capacity %d", capacity)
 		assert.Equal(t, []mailbox.Lane{mailbox.System, mailbox.User, mailbox.User}, lanes)
+	}
+}
+
+// A user message pushed after a signal is never taken before it, also
+// when the owner, running, found the system lane empty just before the
+// signal came and then finds the message: it looks at the system lane
+// again before it takes a user message. (The runtime counts on it: a call
+// made after a child's exit is complete is served after the exit.) The
+// owner keeps looking while a producer pushes pairs, so that its looks
+// fall between the two pushes of a pair.
+func TestSignalNotOvertakenByALaterMessage(t *testing.T) {
+	const n = 50000
+	for _, capacity := range []int{0, 1 << 20} {
+		var m mailbox.Mailbox
+		m.Configure(mailbox.Options{Capacity: capacity})
+		m.Start() // the owner below runs throughout: no push schedules it
+		var bad []int
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			signal := -1 // the last signal taken
+			for users := 0; users < n; {
+				v, lane, ok := m.Peek() // never idles the mailbox
+				switch {
+				case !ok:
+					runtime.Gosched()
+				case lane == mailbox.System:
+					signal = v.(int)
+				default:
+					users++
+					if i := v.(int); i > signal {
+						bad = append(bad, i)
+					}
+				}
+			}
+		}()
+		for i := range n {
+			_, err := m.PushSystem(i)
+			require.NoError(t, err)
+			_, _, err = m.PushUser(i)
+			require.NoError(t, err)
+		}
+		<-done
+		assert.Empty(t, bad, "capacity %d: user messages taken before the signal pushed ahead of them", capacity)
 	}
 }
 
