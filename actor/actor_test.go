@@ -869,6 +869,35 @@ func TestWatch(t *testing.T) {
 	assert.Equal(t, actor.NoProc, w.Reason())
 }
 
+// A Watch asked for while a signal that ends the process waits before it
+// (the watch request is still queued when the process exits) is done
+// when the exit is complete, not as the exit begins: the process's links
+// and subscribers have heard of the exit by then.
+func TestWatchQueuedBehindAFatalSignal(t *testing.T) {
+	sys := newSys(t)
+	pid, err := sys.Spawn("worker", nil)
+	require.NoError(t, err)
+	release := hold(t, sys, pid)
+	require.NoError(t, sys.Kill(pid)) // queued: the process is busy
+	w := sys.Watch(pid)               // queued behind the kill
+	early := make(chan bool, 1)
+	cancel := sys.Subscribe(func(e actor.Event) {
+		if e, ok := e.(actor.ProcessExited); ok && e.PID == pid {
+			select {
+			case <-w.Done():
+				early <- true
+			default:
+				early <- false
+			}
+		}
+	})
+	defer cancel()
+	release()
+	<-w.Done()
+	assert.False(t, <-early, "Done closed before the exit was reported")
+	assert.Equal(t, actor.Killed, w.Reason())
+}
+
 func TestCallTimeoutOption(t *testing.T) {
 	sys := actortest.NewSystem(t, actortest.WithSystemOptions(actor.WithCallTimeout(time.Second)))
 	joined := make(chan struct{}, 1)

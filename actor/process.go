@@ -1328,8 +1328,10 @@ func (p *process) refuseSignal(m any, reason error) {
 		r.err = &ExitError{PID: p.pid(), Reason: NoProc}
 		close(r.done)
 	case *watchReq:
-		r.w.reason = reason // it was alive when the watch was asked for
-		close(r.w.done)
+		// It was alive when the watch was asked for: done with the exit
+		// reason once the exit is complete, as a Watch that came earlier
+		// (an exit refuses queued signals before it tells the links).
+		p.addWatch(r.w)
 	case *batchItem:
 		refuseBatch(r, p.pid(), reason)
 	case holdsReq:
