@@ -294,6 +294,12 @@ func TestLimboOfAQuietPeerIsAskedFor(t *testing.T) {
 			_, err := tn.a.connect(tn.b.name)
 			require.NoError(t, err)
 			<-bLost // b hears of a's new session
+			// a hears of b's (b's answer comes in it): b ends it when a
+			// ends the session it saw it in, and says so when a's next one
+			// starts, below. A session of b's a never saw in the one it
+			// ends is not over (TestLateNewSessionOfThePeerEndsNothing):
+			// b keeps it, and there would be no ConnectionLost to wait for.
+			tn.count(t)
 		}
 	}
 	// a's tick connects again over the same Ergo connection, and b ends
@@ -310,6 +316,72 @@ func TestLimboOfAQuietPeerIsAskedFor(t *testing.T) {
 	assert.Zero(t, tn.lost, "none reported lost")
 	tn.a.mu.Lock()
 	assert.Empty(t, pb.limbo, "settled")
+	tn.a.mu.Unlock()
+}
+
+// A session the far node started when it heard of this node's, but which
+// this node hears of only in a later session of its own (it ended the
+// one the far node answered before the answer came), ends nothing here:
+// the far node did not end the session it had with this node's current
+// one. This node ended sessions after taking it for the far node's word
+// that it had, and the far node then did the same at this node's next
+// session, the two ends renewing in turn for ever, every call failing
+// (TestLimboOfAQuietPeerIsAskedFor, under CPU load).
+func TestLateNewSessionOfThePeerEndsNothing(t *testing.T) {
+	tn := newTwoNodes(t)
+	probe := actortest.NewProbe(t, tn.sysB.System)
+	require.NoError(t, tn.sysB.Register("probe", probe.PID()))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	probePID, err := tn.a.Whereis(ctx, Name{Name: "probe", Node: tn.b.Name()})
+	require.NoError(t, err)
+	pb := peerOf(t, tn.a, "b@localhost")
+	pa := peerOf(t, tn.b, "a@localhost")
+	bLost := make(chan struct{}, 10)
+	t.Cleanup(tn.sysB.Subscribe(func(e actor.Event) {
+		if _, ok := e.(ConnectionLost); ok {
+			bLost <- struct{}{}
+		}
+	}))
+
+	// a takes nothing from b until its third session has started.
+	pb.recv.Lock()
+	held := true
+	defer func() {
+		if held {
+			pb.recv.Unlock()
+		}
+	}()
+	// Session 2: b ends its session 1 when it hears of it, and asks in
+	// its session 2, before it takes what a sent after.
+	tn.a.switchConn(pb, nil, false)
+	_, err = tn.a.connect(tn.b.name)
+	require.NoError(t, err)
+	require.NoError(t, tn.a.sys.Send(probePID, "after"))
+	probe.Expect("after")
+	select {
+	case <-bLost:
+	case <-time.After(15 * time.Second):
+		t.Fatal("b did not end its session 1")
+	}
+	tn.b.flushers.Wait() // b's session 2 is on its way to a
+	bSession, _ := sessionOf(tn.b, pa)
+	require.Equal(t, uint64(2), bSession)
+
+	// Session 3, before a has heard of b's session 2, which comes first.
+	tn.a.switchConn(pb, nil, false)
+	_, err = tn.a.connect(tn.b.name)
+	require.NoError(t, err)
+	held = false
+	pb.recv.Unlock()
+
+	assert.Equal(t, int64(0), tn.count(t), "b's answer reaches a")
+	aSession, _ := sessionOf(tn.a, pb)
+	bSession, _ = sessionOf(tn.b, pa)
+	assert.Equal(t, uint64(3), aSession, "a's session 3 goes on")
+	assert.Equal(t, uint64(2), bSession, "b's session 2 goes on: a never ended it")
+	tn.a.mu.Lock()
+	assert.Equal(t, uint64(2), pb.rsession)
 	tn.a.mu.Unlock()
 }
 

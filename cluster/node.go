@@ -207,7 +207,6 @@ type peer struct {
 	session  uint64                   // sessions so far: this node's, numbered per peer
 	rsession uint64                   // the peer's newest session seen
 	rdead    uint64                   // the peer's sessions up to this one are over
-	rseen    uint64                   // this node's session when rsession was first seen
 	watched  bool                     // the bridge monitors the connection
 	links    map[pidPair]struct{}     // local, remote
 	monitors map[actor.Ref]pidPair    // local ref → local owner, remote target
@@ -790,10 +789,22 @@ func (n *Node) getNode(name gen.Atom) (gen.RemoteNode, error) {
 // replaces another, that session is over: what it carried ends as a lost
 // connection does (connectionLost). With renew, the session ends and a
 // new one starts even if cur is the connection it had: the peer has
-// ended its side of the session (see receive).
+// ended its side of the session (see endedAtPeer).
 func (n *Node) switchConn(p *peer, cur gen.RemoteNode, renew bool) {
+	n.switchSession(p, cur, renew, nil)
+}
+
+// endedBy says that the peer holds this node's sessions up to over
+// ended: it ended the session it had with one of them (see askTaken).
+// The peer's session live, which said so, is not over.
+type endedBy struct{ over, live uint64 }
+
+// switchSession is switchConn; with e, it renews only if this node's
+// current session is one the peer holds ended (e.over), and the peer's
+// session e.live stays live.
+func (n *Node) switchSession(p *peer, cur gen.RemoteNode, renew bool, e *endedBy) {
 	n.mu.Lock()
-	if p.conn == cur && (!renew || cur == nil) {
+	if p.conn == cur && (!renew || cur == nil) || e != nil && (p.conn == nil || p.session > e.over) {
 		n.mu.Unlock()
 		return
 	}
@@ -802,7 +813,11 @@ func (n *Node) switchConn(p *peer, cur gen.RemoteNode, renew bool) {
 	if old != nil {
 		// The peer's session on the old connection is over too: what
 		// still arrives from it is stale (its sender reports it).
-		p.rdead = p.rsession
+		dead := p.rsession
+		if e != nil {
+			dead = min(dead, e.live-1)
+		}
+		p.rdead = max(p.rdead, dead)
 		// Before the next session is numbered: its sends in limbo go by
 		// the session they were sent in.
 		l = p.takeLocked(n.stopped)
@@ -1148,14 +1163,18 @@ func (n *Node) lostSends(p *peer, ss []sent) {
 // limbo, how far it took them (kTakenAsk: Ref the session, To the oldest
 // session this node may still ask about; p forgets what it recorded of
 // those before, and answers with kTaken). With nothing in limbo, it only
-// tells p what to forget. Answers are idempotent: an ask or an answer
-// lost with a connection is asked again on the next, and at every tick.
+// tells p what to forget. Every ask also says which of p's sessions this
+// node holds ended (From, see endedAtPeer), and goes in the session it
+// was made for only: every new session asks. Answers are idempotent: an
+// ask or an answer lost with a connection is asked again on the next,
+// and at every tick.
 // Not ahead of the messages queued at p, as ticks go: p takes nothing of
 // a session once it has seen a newer one, so an ask that overtook them
 // would have p drop the sends of the ended session still queued there.
 func (n *Node) askTaken(p *peer) {
 	n.mu.Lock()
-	oldest := p.session
+	session, over := p.session, p.rdead
+	oldest := session
 	sessions := make([]uint64, 0, len(p.limbo))
 	for _, l := range p.limbo {
 		sessions = append(sessions, l.session)
@@ -1166,15 +1185,38 @@ func (n *Node) askTaken(p *peer) {
 	n.mu.Unlock()
 	if len(sessions) == 0 {
 		if oldest > 1 {
-			_ = n.send(p, 0, wire{Kind: kTakenAsk, To: oldest})
+			_ = n.send(p, session, wire{Kind: kTakenAsk, From: over, To: oldest})
 		}
 		return
 	}
 	for _, s := range sessions {
-		err := n.send(p, 0, wire{Kind: kTakenAsk, Ref: s, To: oldest})
+		err := n.send(p, session, wire{Kind: kTakenAsk, From: over, Ref: s, To: oldest})
 		if ce := n.log.Check(zap.DebugLevel, "asked how far sends were taken"); ce != nil {
 			ce.Write(zap.String("peer", string(p.name)), zap.Uint64("session", s), zap.Error(err))
 		}
+	}
+}
+
+// endedAtPeer ends this node's current session with p if p holds it
+// ended (w, p's kTakenAsk, says which of this node's sessions p holds
+// ended: p drops what they send), even if Ergo has the same connection
+// for the next: p ended the session it had with it (it saw that
+// connection lost, or silent). p's session w came in is p's next, not
+// over. A session p started because it saw a new one of this node's
+// holds only this node's sessions before that one ended: it ends
+// nothing here, however late it arrives.
+func (n *Node) endedAtPeer(p *peer, w wire) {
+	if w.From == 0 {
+		return
+	}
+	n.mu.Lock()
+	ended := p.conn != nil && p.session <= w.From
+	n.mu.Unlock()
+	if !ended {
+		return
+	}
+	if rn, err := n.en.Network().Node(p.name); err == nil {
+		n.switchSession(p, rn, true, &endedBy{over: w.From, live: w.Session})
 	}
 }
 

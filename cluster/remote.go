@@ -338,11 +338,6 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		return
 	}
 	newer := w.Session > p.rsession
-	// The sender ended the session it had with this node's current one
-	// (it saw that connection lost, or silent), and drops what this
-	// session sends from now on: this node ends its side too, even if
-	// Ergo has the same connection for both.
-	renew := newer && p.rsession != 0 && p.conn != nil && p.rseen == p.session
 	p.lastHeard = time.Now()
 	n.mu.Unlock()
 	n.reap()
@@ -353,12 +348,14 @@ func (n *Node) receive(b *bridge, from gen.PID, w packet) {
 		// rsession still names the newest of them: marking this one
 		// would drop the rest of it).
 		if rn, err := n.en.Network().Node(from.Node); err == nil {
-			n.switchConn(p, rn, renew)
+			n.switchConn(p, rn, false)
 		}
 		// Only now: the sender's sessions that this node's ended
-		// session saw are over (switchConn), not the new one.
+		// session saw are over (switchConn), not the new one. Whether
+		// the sender ended the session it had with this node's current
+		// one, its ask in the new session says (endedAtPeer).
 		n.mu.Lock()
-		p.rsession, p.rseen = max(p.rsession, w.Session), p.session
+		p.rsession = max(p.rsession, w.Session)
 		n.mu.Unlock()
 	}
 	n.mu.Lock()
@@ -532,6 +529,7 @@ func (n *Node) take(b *bridge, p *peer, w wire) {
 	case kAck:
 		n.acked(p, w.Ref)
 	case kTakenAsk:
+		n.endedAtPeer(p, w)
 		n.answerTaken(p, w)
 	case kTaken:
 		n.settleLimbo(p, w.To, w.Ref)

@@ -73,7 +73,9 @@ const (
 	kInfo
 	// kTakenAsk asks how far the receiver took the sender's sends of
 	// session Ref (0: none, only forget), and tells it that the sender
-	// will not ask about its sessions before To. kTaken answers: Ref is
+	// will not ask about its sessions before To; From is the newest of
+	// the receiver's sessions the sender holds ended (see endedAtPeer;
+	// 0 from earlier builds, which do not say). kTaken answers: Ref is
 	// the newest send taken in session To (0: none). See askTaken.
 	kTakenAsk
 	kTaken
